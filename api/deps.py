@@ -1,0 +1,62 @@
+"""Dependencies injected into routers: settings, warehouse, publisher, the caller's tenant."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cxpulse.config import ApiKey, Settings
+from ingest.publisher import Publisher
+from ingest.pseudonymize import Pseudonymizer
+from warehouse.client import Warehouse
+
+
+@dataclass
+class Services:
+    """What the API process holds open; built by the runtime, stored on ``app.state``."""
+
+    settings: Settings
+    warehouse: Warehouse
+    publisher: Publisher
+    pseudonymizer: Pseudonymizer
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant: str
+    scopes: frozenset[str]
+
+
+def _authenticate(services: ServicesDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    key: ApiKey | None = services.settings.api.keys.get(credentials.credentials)
+    if key is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    return Caller(tenant=key.tenant, scopes=frozenset(key.scopes))
+
+
+def require(scope: str):
+    def check(caller: Annotated[Caller, Depends(_authenticate)]) -> Caller:
+        if scope not in caller.scopes and "admin" not in caller.scopes:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"API key lacks the {scope!r} scope")
+        return caller
+
+    return check
+
+
+IngestCaller = Annotated[Caller, Depends(require("ingest"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]

@@ -1,0 +1,31 @@
+"""The FastAPI application: routers per resource, one handler for CX Pulse errors."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from api.deps import Services
+from api.routers import events, health, kpis
+from warehouse.errors import CxPulseError, QueryError, WarehouseError
+
+
+def create_api(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="CX Pulse",
+        version="0.1.0",
+        summary="Live NPS, CSAT, CES and FCR from contact-center events",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.services = services
+    app.include_router(events.router)
+    app.include_router(kpis.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(CxPulseError)
+    async def _cxpulse_error(request: Request, exc: CxPulseError) -> ORJSONResponse:
+        if isinstance(exc, QueryError):
+            return ORJSONResponse({"detail": [{"loc": ["query", exc.path], "msg": exc.message}]}, 422)
+        code = 503 if isinstance(exc, WarehouseError) else 400
+        return ORJSONResponse({"detail": str(exc)}, code)
+
+    return app

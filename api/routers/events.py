@@ -1,0 +1,70 @@
+"""POST /v1/events: CloudEvents in (single, batch or NDJSON), Kafka out."""
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import ORJSONResponse
+
+from api.deps import IngestCaller, ServicesDep
+from cxpulse import metrics
+from ingest.batching import RecordTooLarge, group_for_kafka
+from ingest.validation import InvalidBody, UnsupportedMediaType, parse_body, validate_items
+from schemas.events import IngestResult
+from schemas.records import topic_names
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestResult,
+    summary="Ingest CloudEvents",
+    description=(
+        "Accepts one CloudEvent (`application/cloudevents+json` or `application/json`), a batch "
+        "(`application/cloudevents-batch+json` or a JSON array) or NDJSON (`application/x-ndjson`). "
+        "Each event is validated on its own: invalid ones are listed in `rejected` with the exact "
+        "field path, valid ones are in Kafka when the 202 is sent."
+    ),
+    responses={400: {"description": "malformed JSON"}, 413: {"description": "body too large"},
+               415: {"description": "unsupported content type"}},
+)
+async def post_events(request: Request, caller: IngestCaller, services: ServicesDep) -> ORJSONResponse:
+    settings = services.settings
+    body = await _read_limited(request, settings.api.max_body_bytes)
+    try:
+        items = parse_body(body, request.headers.get("content-type", ""))
+    except UnsupportedMediaType as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, exc.message) from None
+    except InvalidBody as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+    if len(items) > settings.api.max_batch_events:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                            f"batch of {len(items)} events exceeds {settings.api.max_batch_events}")
+    records, rejected = validate_items(items, caller.tenant, services.pseudonymizer)
+    try:
+        messages = group_for_kafka(records, topic_names(settings.kafka.topic_prefix),
+                                   settings.kafka.partitions, settings.kafka.max_record_bytes)
+    except RecordTooLarge as exc:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
+    await services.publisher.publish(messages)
+    for rec in records:
+        metrics.EVENTS_ACCEPTED.labels(rec["type"]).inc()
+    for rej in rejected:
+        metrics.EVENTS_REJECTED.labels(rej.path or "body").inc()
+    return ORJSONResponse(
+        {"accepted": len(records), "rejected": [r.model_dump() for r in rejected]},
+        status_code=status.HTTP_202_ACCEPTED,
+    )
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body exceeds {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

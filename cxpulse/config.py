@@ -1,0 +1,183 @@
+"""Settings for every CX Pulse service, one section per service.
+
+Loaded from the environment (``CXPULSE_<SECTION>__<FIELD>``, plus a few
+short aliases documented in ``docs/configuration.md``) and optionally a
+YAML/JSON file named by ``CXPULSE_CONFIG_FILE``. ``get_settings()`` is cached
+and never called at import time, so tests build their own ``Settings``.
+A bad value stops the process at start with pydantic's message.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+
+Scope = Literal["ingest", "read", "admin"]
+
+
+class ApiKey(BaseModel):
+    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    scopes: list[Scope] = ["ingest", "read"]
+
+
+class KafkaSettings(BaseModel):
+    #: "host:port[,host:port]"; empty means `cxpulse up` starts a local Tansu broker.
+    bootstrap: str = ""
+    #: Partitions of every CX Pulse topic; the window state is sharded by it.
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = "cx"
+    #: Set when the broker is Tansu (local and tests): enables `stream_processors/tansu_compat.py`.
+    tansu: bool = False
+    #: Local broker port for `cxpulse up` (0 = any free port).
+    local_port: int = 0
+    #: Faust/aiokafka group timeouts. Tansu completes a join only after the
+    #: rebalance timeout, so a short one makes starts fast; raise it on real clusters.
+    rebalance_timeout_s: float = Field(default=4.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    #: Max bytes of one produced record (one record carries many events).
+    max_record_bytes: int = Field(default=900_000, ge=10_000)
+
+
+class WarehouseSettings(BaseModel):
+    #: clickhouse-connect DSN: "chdb:///path" (embedded, in-process) or
+    #: "http://user:pass@host:8123/db" (ClickHouse server). Empty = chdb under data_dir.
+    dsn: str = ""
+    database: str = "cxpulse"
+
+
+class StreamSettings(BaseModel):
+    app_id: str = "cxpulse"
+    #: Views kept as windowed state: each is a tuple of allowlisted dimensions.
+    views: list[list[str]] = [
+        [], ["channel"], ["journey_step"], ["segment"], ["team"], ["agent_id"],
+        ["queue"], ["channel", "segment"],
+    ]
+    #: Tumbling window sizes kept as state (rolling windows are answered from them).
+    window_sizes: list[Literal["1m", "1h", "1d"]] = ["1m", "1h", "1d"]
+    #: How long after the watermark a window stays in memory for late events.
+    grace_s: int = Field(default=600, ge=0)
+    #: Micro-batch: records per take() and max wait.
+    batch_records: int = Field(default=500, ge=1)
+    batch_within_s: float = Field(default=0.2, gt=0)
+    #: Interactions whose dimensions stay cached for attributing survey answers.
+    interaction_cache: int = Field(default=200_000, ge=1000)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    max_batch_events: int = Field(default=10_000, ge=1)
+    #: API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`.
+    keys: dict[str, ApiKey] = {}
+    keys_file: Path | None = None
+    #: Values under this many answers are flagged `low_sample`.
+    min_sample: int = Field(default=30, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path(".cxpulse")
+    #: Keyed-hash secret that pseudonymizes customer ids before they reach Kafka.
+    pseudonym_key: str = ""
+    #: Development key created by `cxpulse up` (tenant `demo`, all scopes).
+    dev_api_key: str = ""
+    log_level: str = "INFO"
+    kafka: KafkaSettings = KafkaSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    stream: StreamSettings = StreamSettings()
+    api: ApiSettings = ApiSettings()
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _reject_placeholder_key(cls, v: str) -> str:
+        if v and (v.lower() in PLACEHOLDER_SECRETS or len(v) < 16):
+            raise ValueError("pseudonym_key must be a real secret of at least 16 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _load_keys_file(self) -> "Settings":
+        if self.api.keys_file:
+            raw = _read_structured(self.api.keys_file)
+            self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
+        for view in self.stream.views:
+            from schemas.dimensions import validate_view
+
+            validate_view(view)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ShortAliases(settings_cls), _ConfigFile(settings_cls))
+
+    # -- derived values ------------------------------------------------------
+    @property
+    def warehouse_dsn(self) -> str:
+        return self.warehouse.dsn or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+    @property
+    def embedded_warehouse(self) -> bool:
+        return self.warehouse_dsn.startswith("chdb://")
+
+
+class _ShortAliases(PydanticBaseSettingsSource):
+    """Short env names scripts use (`CXPULSE_API_PORT`, `CXPULSE_KAFKA_BOOTSTRAP`, ...)."""
+
+    _ALIASES = {
+        "CXPULSE_API_PORT": ("api", "port"),
+        "CXPULSE_API_HOST": ("api", "host"),
+        "CXPULSE_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
+        "CXPULSE_KAFKA_PARTITIONS": ("kafka", "partitions"),
+        "CXPULSE_WAREHOUSE_DSN": ("warehouse", "dsn"),
+    }
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for env, (section, key) in self._ALIASES.items():
+            if env in os.environ:
+                out.setdefault(section, {})[key] = os.environ[env]
+        return out
+
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """Lowest-priority source: the YAML/JSON file named by CXPULSE_CONFIG_FILE."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("CXPULSE_CONFIG_FILE")
+        return _read_structured(Path(path)) if path else {}
+
+
+def _read_structured(path: Path) -> dict[str, Any]:
+    text = Path(path).read_bytes()
+    data = orjson.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

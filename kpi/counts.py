@@ -1,0 +1,233 @@
+"""Additive KPI state (STYLE pattern 2): counters that merge by addition.
+
+A :class:`KpiCounts` holds only sums and counts. Windows, segments and
+partitions combine with :meth:`KpiCounts.add`; late or corrected events are
+retracted with :meth:`KpiCounts.subtract` (or ``add_record(..., sign=-1)``).
+Ratios, means and intervals are computed on read by :mod:`kpi.measures`.
+
+Record format: see :mod:`schemas.records`. Survey ``weight`` is not used
+here; the counters are unweighted.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["FIELDS", "KpiCounts", "add_record", "contribution"]
+
+# The wire values of schemas.records.EventType. EventType is a ``str`` enum,
+# so members compare and hash equal to these plain strings.
+_TOUCHPOINT = "cx.touchpoint.v1"
+_RESPONSE = "cx.survey.response.v1"
+_INVITATION = "cx.survey.invitation.v1"
+
+#: Counter names in ClickHouse column order. Do not reorder; append only.
+FIELDS: tuple[str, ...] = (
+    "touchpoints",
+    "tp_first_contact",
+    "tp_first_contact_resolved",
+    "invitations",
+    "responses",
+    "nps_n",
+    "promoters",
+    "passives",
+    "detractors",
+    "csat_n",
+    "csat_sum",
+    "csat_top2",
+    "ces_n",
+    "ces_sum",
+    "ces_sumsq",
+    "fcr_n",
+    "fcr_yes",
+)
+
+# Answer scales; membership doubles as validation on the hot path.
+_NPS_VALUES = frozenset(range(0, 11))
+_CSAT_VALUES = frozenset(range(1, 6))
+_CES_VALUES = frozenset(range(1, 8))
+
+
+@dataclass(slots=True)
+class KpiCounts:
+    """Additive counters behind every KPI. All default to zero.
+
+    ``csat_sum``, ``ces_sum`` and ``ces_sumsq`` are sums of integer answers;
+    they stay exact integers when built from records and may be floats when
+    read back from the warehouse.
+    """
+
+    touchpoints: int = 0
+    tp_first_contact: int = 0
+    tp_first_contact_resolved: int = 0
+    invitations: int = 0
+    responses: int = 0
+    nps_n: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    csat_n: int = 0
+    csat_sum: float = 0
+    csat_top2: int = 0
+    ces_n: int = 0
+    ces_sum: float = 0
+    ces_sumsq: float = 0
+    fcr_n: int = 0
+    fcr_yes: int = 0
+
+    # -- merging -----------------------------------------------------------
+    def add(self, other: KpiCounts) -> None:
+        """Add ``other`` into ``self`` in place."""
+        self.touchpoints += other.touchpoints
+        self.tp_first_contact += other.tp_first_contact
+        self.tp_first_contact_resolved += other.tp_first_contact_resolved
+        self.invitations += other.invitations
+        self.responses += other.responses
+        self.nps_n += other.nps_n
+        self.promoters += other.promoters
+        self.passives += other.passives
+        self.detractors += other.detractors
+        self.csat_n += other.csat_n
+        self.csat_sum += other.csat_sum
+        self.csat_top2 += other.csat_top2
+        self.ces_n += other.ces_n
+        self.ces_sum += other.ces_sum
+        self.ces_sumsq += other.ces_sumsq
+        self.fcr_n += other.fcr_n
+        self.fcr_yes += other.fcr_yes
+
+    def subtract(self, other: KpiCounts) -> None:
+        """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
+        self.touchpoints -= other.touchpoints
+        self.tp_first_contact -= other.tp_first_contact
+        self.tp_first_contact_resolved -= other.tp_first_contact_resolved
+        self.invitations -= other.invitations
+        self.responses -= other.responses
+        self.nps_n -= other.nps_n
+        self.promoters -= other.promoters
+        self.passives -= other.passives
+        self.detractors -= other.detractors
+        self.csat_n -= other.csat_n
+        self.csat_sum -= other.csat_sum
+        self.csat_top2 -= other.csat_top2
+        self.ces_n -= other.ces_n
+        self.ces_sum -= other.ces_sum
+        self.ces_sumsq -= other.ces_sumsq
+        self.fcr_n -= other.fcr_n
+        self.fcr_yes -= other.fcr_yes
+
+    def __add__(self, other: object) -> KpiCounts:
+        if not isinstance(other, KpiCounts):
+            return NotImplemented
+        out = self.copy()
+        out.add(other)
+        return out
+
+    # -- inspection and conversion ----------------------------------------
+    def copy(self) -> KpiCounts:
+        return KpiCounts(*self.as_tuple())
+
+    def is_zero(self) -> bool:
+        """True when every counter is zero (e.g. a fully retracted window)."""
+        return not any(self.as_tuple())
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """Counter values in :data:`FIELDS` order (ClickHouse column order)."""
+        return (
+            self.touchpoints,
+            self.tp_first_contact,
+            self.tp_first_contact_resolved,
+            self.invitations,
+            self.responses,
+            self.nps_n,
+            self.promoters,
+            self.passives,
+            self.detractors,
+            self.csat_n,
+            self.csat_sum,
+            self.csat_top2,
+            self.ces_n,
+            self.ces_sum,
+            self.ces_sumsq,
+            self.fcr_n,
+            self.fcr_yes,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{field: value}`` in :data:`FIELDS` order."""
+        return dict(zip(FIELDS, self.as_tuple()))
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> KpiCounts:
+        """Build from a mapping such as a warehouse row.
+
+        Keys outside :data:`FIELDS` (tenant, window, dims...) are ignored;
+        missing counters and ``None`` values are zero.
+        """
+        return cls(*((m.get(f) or 0) for f in FIELDS))
+
+
+def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> None:
+    """Add (``sign=1``) or retract (``sign=-1``) one record's contribution in place.
+
+    Allocation-free; the hot path of the stream processors. Any integer
+    ``sign`` multiplies the contribution. Raises ``ValueError`` for an
+    unknown record type or an answer outside its scale, before touching
+    ``target``.
+    """
+    typ = record["type"]
+    if typ == _TOUCHPOINT:
+        target.touchpoints += sign
+        if record.get("first_contact") is True:
+            target.tp_first_contact += sign
+            if record.get("resolved") is True:
+                target.tp_first_contact_resolved += sign
+    elif typ == _RESPONSE:
+        nps = record.get("nps")
+        csat = record.get("csat")
+        ces = record.get("ces")
+        fcr = record.get("fcr")
+        # Validate everything first so a bad record leaves target untouched.
+        if nps is not None and nps not in _NPS_VALUES:
+            raise ValueError(f"nps answer {nps!r} is outside 0..10")
+        if csat is not None and csat not in _CSAT_VALUES:
+            raise ValueError(f"csat answer {csat!r} is outside 1..5")
+        if ces is not None and ces not in _CES_VALUES:
+            raise ValueError(f"ces answer {ces!r} is outside 1..7")
+        target.responses += sign
+        if nps is not None:
+            target.nps_n += sign
+            if nps >= 9:
+                target.promoters += sign
+            elif nps >= 7:
+                target.passives += sign
+            else:
+                target.detractors += sign
+        if csat is not None:
+            target.csat_n += sign
+            target.csat_sum += sign * csat
+            if csat >= 4:
+                target.csat_top2 += sign
+        if ces is not None:
+            target.ces_n += sign
+            target.ces_sum += sign * ces
+            target.ces_sumsq += sign * ces * ces
+        if fcr is not None:
+            target.fcr_n += sign
+            if fcr is True:
+                target.fcr_yes += sign
+    elif typ == _INVITATION:
+        target.invitations += sign
+    else:
+        raise ValueError(f"unknown record type {typ!r}")
+
+
+def contribution(record: Mapping[str, Any]) -> KpiCounts:
+    """A new :class:`KpiCounts` holding one record's contribution.
+
+    Prefer :func:`add_record` in loops: it does not allocate.
+    """
+    out = KpiCounts()
+    add_record(out, record)
+    return out

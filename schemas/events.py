@@ -1,0 +1,245 @@
+"""The CloudEvents 1.0 contract of CX Pulse: the source of truth for what producers send.
+
+An event is a CloudEvent (structured JSON mode) whose ``data`` model depends on
+``type``, so ``CloudEvent`` is a discriminated union on ``type``. The JSON
+Schema files under ``schemas/json/`` are generated from these models
+(``python -m schemas.generate``) and must not be edited by hand.
+
+Rules worth knowing, and why:
+
+* ``id`` is the idempotency key: the stream processors drop a repeated
+  (tenant, id), so producers may retry freely.
+* ``time`` must carry a timezone and is normalized to UTC: the KPI windows are
+  event-time windows and a naive local time would silently land in the wrong one.
+* Numbers in survey answers are strict (``7.5``, ``"7"`` and ``true`` are
+  rejected) because a coerced score is a wrong score nobody notices.
+* Unknown fields in ``data`` are kept (``.attributes``) so producers can send
+  context before the contract names it; unknown envelope extension attributes
+  are ignored. The one extension CX Pulse reads is ``tenant``, and only on the
+  raw Kafka topic (over HTTP the API key decides the tenant).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+
+__all__ = [
+    "SPECVERSION",
+    "MAX_DIMENSION_CHARS",
+    "MAX_COMMENT_CHARS",
+    "Channel",
+    "InvitationVia",
+    "TouchpointData",
+    "SurveyAnswers",
+    "SurveyResponseData",
+    "SurveyInvitationData",
+    "TouchpointEvent",
+    "SurveyResponseEvent",
+    "SurveyInvitationEvent",
+    "CloudEvent",
+    "CLOUD_EVENT_ADAPTER",
+    "Rejection",
+    "IngestResult",
+]
+
+SPECVERSION = "1.0"
+MAX_DIMENSION_CHARS = 128
+MAX_COMMENT_CHARS = 4000
+
+
+class Channel(str, Enum):
+    phone = "phone"
+    chat = "chat"
+    email = "email"
+    web = "web"
+    store = "store"
+    social = "social"
+    app = "app"
+
+
+class InvitationVia(str, Enum):
+    email = "email"
+    sms = "sms"
+    ivr = "ivr"
+    in_app = "in-app"
+
+
+def _require_iso_string(value: Any) -> Any:
+    """Refuse what pydantic would otherwise accept as a datetime: numbers and numeric strings.
+
+    A Unix timestamp has no stated zone and is ambiguous between seconds and
+    milliseconds; the contract is ISO-8601 text with an offset.
+    """
+    if not isinstance(value, str):
+        raise ValueError("time must be an ISO-8601 string with a timezone, e.g. 2024-05-01T12:00:00Z")
+    if len(value) < 11 or value[4] != "-" or not value[:4].isdigit() or value[10] not in "Tt ":
+        raise ValueError("time must be an ISO-8601 date-time with a timezone, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+UtcDateTime = Annotated[AwareDatetime, BeforeValidator(_require_iso_string), AfterValidator(_to_utc)]
+NonEmptyStr = Annotated[str, Field(strict=True, min_length=1)]
+DimensionStr = Annotated[str, Field(strict=True, max_length=MAX_DIMENSION_CHARS)]
+Seconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Flag = Annotated[bool, Field(strict=True)]
+
+
+class _OpenData(BaseModel):
+    """A ``data`` payload that keeps unknown fields instead of dropping them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Unknown ``data`` fields, verbatim (they travel in the record's ``attributes``)."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+class TouchpointData(_OpenData):
+    """One customer interaction on a channel: the denominator of every KPI."""
+
+    interaction_id: NonEmptyStr
+    customer_id: NonEmptyStr | None = None
+    channel: Channel
+    journey_step: DimensionStr | None = None
+    segment: DimensionStr | None = None
+    queue: DimensionStr | None = None
+    team: DimensionStr | None = None
+    agent_id: DimensionStr | None = None
+    site: DimensionStr | None = None
+    region: DimensionStr | None = None
+    wait_s: Seconds | None = None
+    handle_s: Seconds | None = None
+    resolved: Flag | None = None
+    first_contact: Flag | None = None
+    transferred: Flag | None = None
+    abandoned: Flag | None = None
+    converted: Flag | None = None
+
+
+class SurveyAnswers(BaseModel):
+    """The scores of one response. Closed (unknown keys are errors): a typo like
+    ``nsp`` must fail loudly instead of becoming a response without a score."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": [name]} for name in ("nps", "csat", "ces", "fcr")]},
+    )
+
+    nps: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    csat: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
+    ces: Annotated[int, Field(strict=True, ge=1, le=7)] | None = None
+    fcr: Flag | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "SurveyAnswers":
+        if self.nps is None and self.csat is None and self.ces is None and self.fcr is None:
+            raise ValueError("at least one of nps, csat, ces, fcr is required")
+        return self
+
+
+class SurveyResponseData(_OpenData):
+    """A survey response. The dimension fields override the linked interaction's."""
+
+    interaction_id: NonEmptyStr | None = None
+    customer_id: NonEmptyStr | None = None
+    survey_id: NonEmptyStr
+    answers: SurveyAnswers
+    comment: Annotated[str, Field(strict=True, max_length=MAX_COMMENT_CHARS)] | None = None
+    weight: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+    channel: Channel | None = None
+    journey_step: DimensionStr | None = None
+    segment: DimensionStr | None = None
+    queue: DimensionStr | None = None
+    team: DimensionStr | None = None
+    agent_id: DimensionStr | None = None
+    site: DimensionStr | None = None
+    region: DimensionStr | None = None
+
+
+class SurveyInvitationData(_OpenData):
+    """A survey sent for an interaction: the denominator of the response rate."""
+
+    interaction_id: NonEmptyStr
+    customer_id: NonEmptyStr
+    survey_id: NonEmptyStr
+    via: InvitationVia | None = None
+
+
+class _Envelope(BaseModel):
+    """CloudEvents 1.0 required and optional context attributes; extensions are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    specversion: Literal["1.0"]
+    id: NonEmptyStr
+    source: NonEmptyStr
+    time: UtcDateTime
+    subject: Annotated[str, Field(strict=True)] | None = None
+    datacontenttype: Annotated[str, Field(strict=True)] | None = None
+
+
+class TouchpointEvent(_Envelope):
+    """``cx.touchpoint.v1``: a customer interaction happened."""
+
+    type: Literal["cx.touchpoint.v1"]
+    data: TouchpointData
+
+
+class SurveyResponseEvent(_Envelope):
+    """``cx.survey.response.v1``: a customer answered a survey."""
+
+    type: Literal["cx.survey.response.v1"]
+    data: SurveyResponseData
+
+
+class SurveyInvitationEvent(_Envelope):
+    """``cx.survey.invitation.v1``: a survey was sent to a customer."""
+
+    type: Literal["cx.survey.invitation.v1"]
+    data: SurveyInvitationData
+
+
+CloudEvent = Annotated[
+    Union[TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent],
+    Field(discriminator="type"),
+]
+
+#: Built once: constructing a TypeAdapter compiles a validator and is far too slow per request.
+CLOUD_EVENT_ADAPTER: TypeAdapter[TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent] = (
+    TypeAdapter(CloudEvent)
+)
+
+# -- API response variants ----------------------------------------------------
+
+
+class Rejection(BaseModel):
+    """Why one event of a request was refused. ``index`` is its position in the body."""
+
+    index: int
+    #: Dotted path of the offending field (``data.answers.nps``); "" for the event as a whole.
+    path: str
+    error: str
+
+
+class IngestResult(BaseModel):
+    """Response of ``POST /v1/events``: accepted events are durable in Kafka."""
+
+    accepted: int
+    rejected: list[Rejection] = []

@@ -1,0 +1,28 @@
+"""The KPI API contract (responses of GET /v1/kpis)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class KpiPoint(BaseModel):
+    window_start: datetime
+    window_end: datetime
+    group: dict[str, str] = Field(description="Values of the group_by dimensions ('' = not known)")
+    value: float | None = Field(description="KPI value; null when n = 0")
+    n: int = Field(description="Sample size behind the value (answers, or touchpoints for volume)")
+    ci_low: float | None = Field(description="Lower bound of the confidence interval")
+    ci_high: float | None = Field(description="Upper bound of the confidence interval")
+    low_sample: bool = Field(description="n is below the configured minimum: do not act on it")
+    counts: dict[str, float] = Field(description="The additive counters the value is computed from")
+
+
+class KpiSeries(BaseModel):
+    metric: str
+    window: str
+    confidence: float
+    group_by: list[str]
+    filters: dict[str, str]
+    data: list[KpiPoint]
+    count: int

@@ -1,0 +1,117 @@
+"""Faust agents: they only wire topics to the checkpointer and the validator.
+
+* ``kpi-windows`` reads the typed topics in micro-batches (``take_events``)
+  and hands each batch to ``Checkpointer.commit``; Faust acks the batch only
+  after the commit returned, i.e. after the warehouse holds it.
+* ``raw-validator`` reads CloudEvents that producers wrote straight to the
+  raw topic, forwards valid ones to the typed topics (same keying as HTTP
+  ingest) and sends each invalid one to the dead-letter topic with its reason.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Sequence
+
+import faust
+import orjson
+
+from cxpulse import metrics
+from cxpulse.config import Settings
+from ingest.batching import group_for_kafka
+from ingest.pseudonymize import Pseudonymizer
+from ingest.validation import validate_raw_message
+from schemas.records import Record, decode_records
+from stream_processors.checkpoint import Checkpointer
+from stream_processors.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, settings: Settings,
+             pseudonymizer: Pseudonymizer) -> None:
+    batch, within = settings.stream.batch_records, settings.stream.batch_within_s
+    typed_names = set(topics.typed_names)
+
+    @app.agent(topics.typed, name="kpi-windows")
+    async def kpi_windows(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch, within=within):
+            records: list[Record] = []
+            for event in events:
+                msg = event.message
+                try:
+                    decoded = decode_records(msg.value)
+                    for rec in decoded:
+                        rec["_shard"], rec["_offset"] = msg.partition, msg.offset
+                        _check_record(rec)
+                except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
+                    await send_dead_letter(app, topics, msg, "undecodable", str(exc))
+                    continue
+                records.extend(decoded)
+            try:
+                await checkpointer.commit(records)
+            except Exception:  # noqa: BLE001
+                # Never let take_events ack a batch that is not stored: stop hard,
+                # the restart replays it from the last committed offset.
+                log.exception("commit failed; exiting so the batch is replayed")
+                os._exit(70)
+            _observe_lag(app, events)
+
+    @app.agent(topics.raw, name="raw-validator")
+    async def raw_validator(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch, within=within):
+            accepted: list[Record] = []
+            for event in events:
+                msg = event.message
+                records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer)
+                accepted.extend(records)
+                for rej in rejections:
+                    await send_dead_letter(app, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)
+            outgoing = group_for_kafka(accepted, topics.names, settings.kafka.partitions,
+                                       settings.kafka.max_record_bytes)
+            futures = [
+                await app.producer.send(m.topic, m.key, m.value, m.partition, None, None)
+                for m in outgoing
+            ]
+            await asyncio.gather(*futures)  # acked only after the typed topics hold them
+
+    @app.on_partitions_revoked.connect
+    async def _on_revoked(sender: Any, revoked: set, **_: Any) -> None:
+        checkpointer.revoke(sorted({tp.partition for tp in revoked if tp.topic in typed_names}))
+
+
+_REQUIRED = ("tenant", "id", "source", "type", "time_ms")
+
+
+def _check_record(rec: Record) -> None:
+    missing = [k for k in _REQUIRED if k not in rec]
+    if missing:
+        raise ValueError(f"record lacks {missing}")
+    if not isinstance(rec["time_ms"], int):
+        raise ValueError("time_ms must be an integer")
+
+
+async def send_dead_letter(app: faust.App, topics: Topics, msg: Any, path: str, error: str,
+                           index: int | None = None, value: bytes | None = None) -> None:
+    """The dead-letter record keeps the original bytes (or the one bad event) and where they came from."""
+    value = (msg.value or b"") if value is None else value
+    body = {
+        "reason": error, "path": path, "index": index,
+        "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+        "value": value.decode("utf-8", errors="replace"),
+    }
+    fut = await app.producer.send(topics.dead_letter.get_topic_name(), msg.key, orjson.dumps(body),
+                                  None, None, None)
+    await fut
+    metrics.DEAD_LETTERS.labels(reason=path).inc()
+
+
+def _observe_lag(app: faust.App, events: Sequence[faust.EventT]) -> None:
+    last: dict[Any, int] = {}
+    for e in events:
+        last[e.message.tp] = max(last.get(e.message.tp, -1), e.message.offset)
+    for tp, offset in last.items():
+        high = app.consumer.highwater(tp)
+        if high is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(high - offset - 1, 0))

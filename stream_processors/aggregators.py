@@ -1,0 +1,127 @@
+"""Keyed window state of one shard (one Kafka partition): additive counters per cell.
+
+A *cell* is one (view, dimension values) inside one window
+``(tenant, size, window_start)``. Records are added (``sign=+1``) or retracted
+(``sign=-1``, when a survey answer moves to its touchpoint's dimensions);
+every touched cell is marked dirty and written whole by the next commit.
+
+Windows before ``complete_from[size]`` are not all in memory: the commit loads
+one from the ledger (``load_window``) before a late record touches it, so a
+late event corrects history instead of vanishing.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from kpi.counts import KpiCounts, add_record
+from schemas.dimensions import view_name
+from schemas.records import EventType, Record
+from stream_processors.windows import WindowSize, closed_before, window_start
+
+WindowKey = tuple[str, WindowSize, int]  # tenant, size, start ms
+CellKey = tuple[str, tuple[str, ...]]  # view name, dimension values
+NEVER = -(2**62)
+
+_TOUCHPOINT = EventType.touchpoint.value
+
+
+def effective_dims(record: Record) -> dict[str, str]:
+    """Dimensions a record counts under: touchpoints their own, answers their attributed ones."""
+    return record.get("_dims", record.get("dims") or {})
+
+
+@dataclass
+class ShardState:
+    shard: int
+    views: list[tuple[str, ...]]
+    sizes: list[WindowSize]
+    grace_ms: int
+    interaction_cache_size: int = 200_000
+    watermark_ms: int = NEVER
+    windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
+    dirty: set[tuple[WindowKey, CellKey]] = field(default_factory=set)
+    complete_from: dict[WindowSize, int] = field(default_factory=dict)
+    #: (tenant, interaction_id) -> touchpoint dimensions, most recent last.
+    interactions: OrderedDict[tuple[str, str], dict[str, str]] = field(default_factory=OrderedDict)
+    #: (tenant, interaction_id) -> answers/invitations still waiting for their touchpoint.
+    pending: dict[tuple[str, str], list[Record]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._view_names = [(view_name(v), v) for v in self.views]
+        for size in self.sizes:
+            self.complete_from.setdefault(size, NEVER)
+
+    # -- which windows a record needs ------------------------------------------
+    def window_keys(self, record: Record) -> list[WindowKey]:
+        t = record["time_ms"]
+        return [(record["tenant"], s, window_start(t, s.ms)) for s in self.sizes]
+
+    def needs_load(self, key: WindowKey) -> bool:
+        """A window that is not in memory but may have stored history."""
+        return key not in self.windows and key[2] < self.complete_from[key[1]]
+
+    def load_window(self, key: WindowKey, records: Iterable[Record]) -> None:
+        """Install a window rebuilt from its stored records (must precede any new apply to it)."""
+        cells: dict[CellKey, KpiCounts] = {}
+        self.windows[key] = cells
+        for record in records:
+            self._apply_window(key, cells, record, effective_dims(record), 1)
+
+    # -- updates ----------------------------------------------------------------
+    def apply(self, record: Record, dims: dict[str, str], sign: int = 1) -> None:
+        tenant, t = record["tenant"], record["time_ms"]
+        for size in self.sizes:
+            key = (tenant, size, window_start(t, size.ms))
+            cells = self.windows.get(key)
+            if cells is None:
+                if key[2] < self.complete_from[size]:
+                    raise RuntimeError(f"window {key} must be loaded from the ledger before it is updated")
+                cells = self.windows[key] = {}
+            self._apply_window(key, cells, record, dims, sign)
+        if sign > 0 and t > self.watermark_ms:
+            self.watermark_ms = t
+
+    def _apply_window(self, key: WindowKey, cells: dict[CellKey, KpiCounts], record: Record,
+                      dims: dict[str, str], sign: int) -> None:
+        dirty_add = self.dirty.add
+        for name, view in self._view_names:
+            cell = (name, tuple(dims.get(d, "") for d in view))
+            counts = cells.get(cell)
+            if counts is None:
+                counts = cells[cell] = KpiCounts()
+            add_record(counts, record, sign)
+            dirty_add((key, cell))
+
+    def take_dirty(self) -> list[tuple[WindowKey, CellKey, KpiCounts]]:
+        out = [(wk, ck, self.windows[wk][ck]) for wk, ck in self.dirty]
+        self.dirty = set()
+        return out
+
+    def evict_closed(self) -> int:
+        """Drop windows no on-time event can reach; later ones are reloaded on demand."""
+        evicted = 0
+        for size in self.sizes:
+            cutoff = closed_before(self.watermark_ms, self.grace_ms, size.ms)
+            if cutoff > self.complete_from[size]:
+                self.complete_from[size] = cutoff
+        for key in [k for k in self.windows if k[2] < self.complete_from[k[1]]]:
+            del self.windows[key]
+            evicted += 1
+        return evicted
+
+    # -- attribution ------------------------------------------------------------
+    def remember_interaction(self, tenant: str, interaction_id: str, dims: dict[str, str]) -> None:
+        key = (tenant, interaction_id)
+        self.interactions[key] = dims
+        self.interactions.move_to_end(key)
+        while len(self.interactions) > self.interaction_cache_size:
+            self.interactions.popitem(last=False)
+
+    def interaction_dims(self, tenant: str, interaction_id: str) -> dict[str, str] | None:
+        return self.interactions.get((tenant, interaction_id))
+
+
+def is_touchpoint(record: Record) -> bool:
+    return record["type"] == _TOUCHPOINT

@@ -1,0 +1,35 @@
+"""The Faust app: one per process, built from settings (never at import time)."""
+from __future__ import annotations
+
+import faust
+
+from cxpulse.config import Settings
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    """Faust app for ``bootstrap``; topics and agents are attached by ``agents.register``.
+
+    No Faust tables: window state is rebuilt from the warehouse ledger (see
+    ``checkpoint``), which sidesteps windowed-table expiry on wall-clock time
+    and changelog recovery (and Tansu's ListOffsets quirk that breaks it).
+    """
+    k = settings.kafka
+    return faust.App(
+        settings.stream.app_id,
+        broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
+        autodiscover=False,
+        web_enabled=False,
+        topic_disable_leader=True,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_rebalance_timeout=k.rebalance_timeout_s,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=k.heartbeat_interval_s,
+        producer_max_request_size=k.max_record_bytes + 100_000,
+        consumer_max_fetch_size=4 * 1024 * 1024,
+        stream_buffer_maxsize=4096,
+        processing_guarantee="at_least_once",
+        loghandlers=[],
+    )

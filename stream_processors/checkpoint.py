@@ -1,0 +1,222 @@
+"""The commit sequence: how a batch of Kafka messages becomes stored KPI windows.
+
+Exactly-once *effect* on top of at-least-once delivery (faust-streaming's
+exactly-once mode has open bugs, and replays after a crash are normal):
+
+* the ledger (ClickHouse tables of accepted events, keyed by tenant, source
+  and id) is the truth; an event counts in a window iff it is in the ledger;
+* a replayed or re-sent event is found in the ledger and skipped;
+* window state is rebuilt from the ledger when a shard is (re)assigned, and
+  a window that left memory is rebuilt from the ledger before a late event
+  updates it.
+
+So a crash at any step leaves either the ledger without the batch (the
+replay counts it) or with it (the replay skips it), and the window rows are
+rewritten from ledger-consistent state by the next commit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from cxpulse import metrics
+from schemas.records import Record
+from stream_processors.aggregators import ShardState, WindowKey, effective_dims, is_touchpoint
+from stream_processors.windows import DAY_MS, WindowSize, window_start
+from warehouse import queries
+from warehouse.client import Warehouse
+from warehouse.writer import KpiWriter, WindowUpdate
+
+log = logging.getLogger(__name__)
+
+_PENDING_HORIZON_MS = 30 * DAY_MS
+
+
+@dataclass
+class BatchResult:
+    received: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    reattributed: int = 0
+    window_rows: int = 0
+
+
+@dataclass
+class Checkpointer:
+    """Owns the shard states of this worker and commits batches into the warehouse."""
+
+    warehouse: Warehouse
+    views: list[tuple[str, ...]]
+    sizes: list[WindowSize]
+    grace_ms: int
+    interaction_cache: int = 200_000
+    shards: dict[int, ShardState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.writer = KpiWriter(self.warehouse)
+
+    def revoke(self, shards: Sequence[int]) -> None:
+        """Forget state of shards another worker now owns (it rebuilds them from the ledger)."""
+        for shard in shards:
+            self.shards.pop(shard, None)
+
+    async def commit(self, records: list[Record]) -> BatchResult:
+        """Apply one batch and store it. Returns only when stored; the caller then acks.
+
+        Every record carries ``_shard`` and ``_offset`` (its Kafka partition and offset).
+
+        1. Restore state of shards seen for the first time (rebuild from the ledger).
+        2. Drop duplicates: repeated keys inside the batch, then keys the ledger holds.
+        3. Attribute answers and invitations to their touchpoint's dimensions
+           (cache, this batch's touchpoints, then the ledger).
+        4. Load from the ledger every closed window the batch will touch.
+        5. Apply: touchpoints (releasing answers that waited for them), then the rest.
+        6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
+           between the two leaves the ledger without the batch, so the replay applies it
+           again onto windows rebuilt from the ledger.
+        7. Evict windows no on-time event can reach.
+        """
+        result = BatchResult(received=len(records))
+        started = time.perf_counter()
+        for shard in sorted({r["_shard"] for r in records}):  # 1
+            if shard not in self.shards:
+                self.shards[shard] = await self._restore_shard(shard)
+
+        fresh = await self._drop_duplicates(records)  # 2
+        result.duplicates = len(records) - len(fresh)
+
+        touchpoints = [r for r in fresh if is_touchpoint(r)]
+        others = [r for r in fresh if not is_touchpoint(r)]
+        await self._resolve_interactions(touchpoints, others)  # 3
+
+        released = self._released_by(touchpoints)  # 4
+        await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs)])
+
+        for tp in touchpoints:  # 5
+            state = self.shards[tp["_shard"]]
+            state.apply(tp, tp.get("dims") or {}, 1)
+            if tp.get("interaction_id"):
+                state.remember_interaction(tp["tenant"], tp["interaction_id"], tp.get("dims") or {})
+                for waiting in state.pending.pop((tp["tenant"], tp["interaction_id"]), []):
+                    state.apply(waiting, effective_dims(waiting), -1)
+                    waiting["_dims"] = {**(tp.get("dims") or {}), **(waiting.get("dims") or {})}
+                    waiting["_attributed"] = True
+                    state.apply(waiting, waiting["_dims"], 1)
+                    self.writer.add_ledger(waiting)
+                    result.reattributed += 1
+            self.writer.add_ledger(tp)
+        for rec in others:
+            state = self.shards[rec["_shard"]]
+            self._attribute(state, rec)
+            state.apply(rec, rec["_dims"], 1)
+            self.writer.add_ledger(rec)
+        result.applied = len(fresh)
+
+        for shard_id, state in self.shards.items():  # 6
+            for (tenant, size, start), (view, values), counts in state.take_dirty():
+                view_dims = view.split("*") if view != "overall" else []
+                self.writer.add_window(WindowUpdate(
+                    tenant=tenant, size=size.value, view=view, window_start_s=start // 1000,
+                    dims=dict(zip(view_dims, values)), shard=shard_id, counts=counts,
+                ))
+        stats = await self.writer.flush()
+        result.window_rows = stats.window_rows
+
+        for state in self.shards.values():  # 7
+            state.evict_closed()
+        metrics.observe_commit(result, stats, time.perf_counter() - started,
+                               sum(len(v) for s in self.shards.values() for v in s.pending.values()))
+        return result
+
+    # -- steps ------------------------------------------------------------------
+    async def _restore_shard(self, shard: int) -> ShardState:
+        state = ShardState(shard, self.views, self.sizes, self.grace_ms, self.interaction_cache)
+        watermark = await queries.shard_watermark(self.warehouse, shard)
+        if watermark is None:
+            return state  # nothing stored: every window starts empty
+        from_ms = window_start(watermark - self.grace_ms, max(s.ms for s in self.sizes))
+        stored = await queries.ledger_records(self.warehouse, shard, from_ms, 2**62)
+        for size in self.sizes:
+            state.complete_from[size] = from_ms
+        for rec in stored:
+            state.apply(rec, effective_dims(rec), 1)
+            if is_touchpoint(rec) and rec.get("interaction_id"):
+                state.remember_interaction(rec["tenant"], rec["interaction_id"], rec.get("dims") or {})
+        waiting = await queries.ledger_records(
+            self.warehouse, shard, watermark - _PENDING_HORIZON_MS, 2**62, only_unattributed=True
+        )
+        for rec in waiting:
+            state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
+        # Stored window rows may lag the ledger after a crash: rewrite what was rebuilt.
+        state.dirty = {(wk, ck) for wk, cells in state.windows.items() for ck in cells}
+        log.info("shard %d restored: %d events since %d, %d answers awaiting touchpoints",
+                 shard, len(stored), from_ms, len(waiting))
+        return state
+
+    async def _drop_duplicates(self, records: list[Record]) -> list[Record]:
+        seen: set[tuple[str, str, str, str]] = set()
+        unique: list[Record] = []
+        for r in records:
+            key = (r["type"], r["tenant"], r["source"], r["id"])
+            if key not in seen:
+                seen.add(key)
+                unique.append(r)
+        stored: set[tuple[str, str, str, str]] = set()
+        for etype, table in queries.TABLE_OF_TYPE.items():
+            keys = [(r["tenant"], r["source"], r["id"]) for r in unique if r["type"] == etype]
+            for k in await queries.existing_event_keys(self.warehouse, table, keys):
+                stored.add((etype, *k))
+        return [r for r in unique if (r["type"], r["tenant"], r["source"], r["id"]) not in stored]
+
+    async def _resolve_interactions(self, touchpoints: list[Record], others: list[Record]) -> None:
+        in_batch = {(t["tenant"], t.get("interaction_id")) for t in touchpoints}
+        missing = {
+            (r["tenant"], r["interaction_id"]) for r in others
+            if r.get("interaction_id") and (r["tenant"], r["interaction_id"]) not in in_batch
+            and self.shards[r["_shard"]].interaction_dims(r["tenant"], r["interaction_id"]) is None
+        }
+        if not missing:
+            return
+        found = await queries.touchpoint_dims(self.warehouse, missing)
+        for r in others:
+            key = (r["tenant"], r.get("interaction_id"))
+            if key in found:
+                self.shards[r["_shard"]].remember_interaction(key[0], key[1], found[key])
+
+    def _attribute(self, state: ShardState, rec: Record) -> None:
+        overrides = rec.get("dims") or {}
+        iid = rec.get("interaction_id")
+        if not iid:
+            rec["_dims"], rec["_attributed"] = overrides, True
+            return
+        tp_dims = state.interaction_dims(rec["tenant"], iid)
+        if tp_dims is None:
+            rec["_dims"], rec["_attributed"] = overrides, False
+            state.pending.setdefault((rec["tenant"], iid), []).append(rec)
+        else:
+            rec["_dims"], rec["_attributed"] = {**tp_dims, **overrides}, True
+
+    def _released_by(self, touchpoints: list[Record]) -> dict[tuple[str, str], list[Record]]:
+        out: dict[tuple[str, str], list[Record]] = {}
+        for tp in touchpoints:
+            key = (tp["tenant"], tp.get("interaction_id") or "")
+            waiting = self.shards[tp["_shard"]].pending.get(key)
+            if waiting:
+                out[key] = waiting
+        return out
+
+    async def _load_closed_windows(self, records: list[Record]) -> None:
+        wanted: dict[tuple[int, WindowKey], None] = {}
+        for r in records:
+            state = self.shards[r["_shard"]]
+            for key in state.window_keys(r):
+                if state.needs_load(key):
+                    wanted[(r["_shard"], key)] = None
+        for shard, key in wanted:
+            tenant, size, start = key
+            stored = await queries.ledger_records(self.warehouse, shard, start, start + size.ms, tenant=tenant)
+            self.shards[shard].load_window(key, stored)
+            metrics.LATE_WINDOW_LOADS.inc()
+

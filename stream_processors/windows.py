@@ -1,0 +1,63 @@
+"""Window specs and pure window maths (no state, no I/O).
+
+Windows are tumbling and aligned to the UTC epoch, in event time. Rolling
+windows (24 h, 7 d, 28 d) are not state: they are answered from tumbling
+buckets at read time (``kpi.measures.rolling``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+class WindowSize(str, Enum):
+    minute = "1m"
+    hour = "1h"
+    day = "1d"
+
+    @property
+    def ms(self) -> int:
+        return _SIZE_MS[self]
+
+
+_SIZE_MS = {WindowSize.minute: MINUTE_MS, WindowSize.hour: HOUR_MS, WindowSize.day: DAY_MS}
+
+
+@dataclass(frozen=True, slots=True)
+class RollingSpec:
+    """A rolling window answered from ``buckets`` consecutive tumbling ``base`` windows."""
+
+    name: str
+    base: WindowSize
+    buckets: int
+
+
+#: Every ``window`` the API accepts: tumbling sizes and rolling spans.
+API_WINDOWS: dict[str, RollingSpec] = {
+    "1m": RollingSpec("1m", WindowSize.minute, 1),
+    "1h": RollingSpec("1h", WindowSize.hour, 1),
+    "1d": RollingSpec("1d", WindowSize.day, 1),
+    "24h": RollingSpec("24h", WindowSize.hour, 24),
+    "7d": RollingSpec("7d", WindowSize.day, 7),
+    "28d": RollingSpec("28d", WindowSize.day, 28),
+}
+
+
+def window_start(time_ms: int, size_ms: int) -> int:
+    """Start of the tumbling window of ``size_ms`` that contains ``time_ms`` (floor, also for negatives)."""
+    return time_ms - time_ms % size_ms
+
+
+def window_starts(from_ms: int, to_ms: int, size_ms: int) -> list[int]:
+    """Starts of every window overlapping ``[from_ms, to_ms)``."""
+    first = window_start(from_ms, size_ms)
+    return list(range(first, to_ms, size_ms)) if to_ms > from_ms else []
+
+
+def closed_before(watermark_ms: int, grace_ms: int, size_ms: int) -> int:
+    """Windows starting before this instant are closed: no event within the grace can reach them."""
+    return window_start(watermark_ms - grace_ms, size_ms)

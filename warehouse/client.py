@@ -1,0 +1,120 @@
+"""One clickhouse-connect client for chDB (in-process) and ClickHouse servers (HTTP).
+
+chDB: ``chdb:///path`` DSN; one process owns one data path, so each process
+opens it once, through ``Warehouse``. The client is synchronous; async code
+calls the ``a*`` methods, which run in a small thread pool so the event loop
+(Faust, uvicorn) keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import clickhouse_connect
+
+from warehouse.errors import WarehouseError, WarehouseUnavailable
+
+_open_chdb_paths: dict[str, "Warehouse"] = {}
+_open_lock = threading.Lock()
+
+
+class Warehouse:
+    """Thin facade over a clickhouse-connect client, bound to one database."""
+
+    def __init__(self, dsn: str, database: str = "cxpulse") -> None:
+        self.dsn = dsn
+        self.database = database
+        self.embedded = dsn.startswith("chdb://")
+        try:
+            bootstrap = clickhouse_connect.get_client(dsn=dsn, **self._client_kwargs())
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            self._client = clickhouse_connect.get_client(
+                dsn=dsn, database=database, **self._client_kwargs()
+            )
+        except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+            raise WarehouseUnavailable(f"cannot open warehouse {_redact(dsn)}: {exc}") from exc
+        # HTTP sessions reject concurrent queries; chDB serializes internally anyway.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="warehouse")
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {} if self.embedded else {"autogenerate_session_id": False}
+
+    @classmethod
+    def open(cls, dsn: str, database: str = "cxpulse") -> "Warehouse":
+        """Open once per process per chDB path (a second open would fail on the lock file)."""
+        if not dsn.startswith("chdb://"):
+            return cls(dsn, database)
+        with _open_lock:
+            wh = _open_chdb_paths.get(dsn)
+            if wh is None:
+                wh = _open_chdb_paths[dsn] = cls(dsn, database)
+            return wh
+
+    # -- sync ---------------------------------------------------------------
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self._call(self._client.command, sql, parameters=parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None):
+        return self._call(self._client.query, sql, parameters=parameters)
+
+    def insert(self, table: str, data: Sequence[Sequence[Any]], column_names: Sequence[str],
+               column_oriented: bool = False) -> None:
+        if not data or (column_oriented and not data[0]):
+            return
+        self._call(self._client.insert, table, data, column_names=list(column_names),
+                   column_oriented=column_oriented)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping()) if not self.embedded else self.query("SELECT 1").result_rows == [(1,)]
+        except Exception:  # noqa: BLE001
+            return False
+
+    @staticmethod
+    def _call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except WarehouseError:
+            raise
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise WarehouseUnavailable(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - driver errors carry the server message
+            raise WarehouseError(str(exc)) from exc
+
+    # -- async --------------------------------------------------------------
+    async def _run(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(fn, *args, **kwargs)
+        )
+
+    async def acommand(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await self._run(self.command, sql, parameters)
+
+    async def aquery(self, sql: str, parameters: dict[str, Any] | None = None):
+        return await self._run(self.query, sql, parameters)
+
+    async def ainsert(self, table: str, data, column_names, column_oriented: bool = False) -> None:
+        await self._run(self.insert, table, data, column_names, column_oriented)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._client.close()
+        with _open_lock:
+            if _open_chdb_paths.get(self.dsn) is self:
+                del _open_chdb_paths[self.dsn]
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise WarehouseError(f"invalid database name {name!r}")
+    return name
+
+
+def _redact(dsn: str) -> str:
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return dsn

@@ -1,0 +1,37 @@
+"""Error tree of CX Pulse (re-exported by the packages that raise them).
+
+    CxPulseError
+    ├── InvalidEvent        bad input; carries the field path (HTTP 4xx, dead-letter topic)
+    ├── WarehouseError      ClickHouse/chDB failed
+    │   └── WarehouseUnavailable   transient; the caller waits `retry_after` and retries
+    └── QueryError          a KPI query the warehouse cannot answer (HTTP 422)
+"""
+from __future__ import annotations
+
+
+class CxPulseError(Exception):
+    """Base of every error CX Pulse raises on purpose."""
+
+
+class InvalidEvent(CxPulseError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class WarehouseError(CxPulseError):
+    pass
+
+
+class WarehouseUnavailable(WarehouseError):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueryError(CxPulseError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message

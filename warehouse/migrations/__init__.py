@@ -1,0 +1,7 @@
+"""Numbered, forward-only migrations. Each module has ID, NAME and `operations` (DDL strings).
+
+Add a new module ``mNNNN_name.py`` and list it in ``MIGRATIONS``; never edit an applied one.
+"""
+from warehouse.migrations import m0001_initial
+
+MIGRATIONS = [m0001_initial]

@@ -1,0 +1,163 @@
+"""Every SQL statement CX Pulse reads with. Values are bound (``{name:Type}``);
+identifiers come only from enums and the dimension allowlist."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import orjson
+
+from kpi.counts import FIELDS as COUNTER_FIELDS
+from kpi.counts import KpiCounts
+from schemas.dimensions import DIMENSIONS, validate_view, view_name
+from schemas.records import EventType, Record
+from warehouse.client import Warehouse
+from warehouse.tables import LEDGER_COLUMNS, Table
+
+TABLE_OF_TYPE = {
+    EventType.touchpoint.value: Table.touchpoints,
+    EventType.survey_response.value: Table.survey_responses,
+    EventType.survey_invitation.value: Table.survey_invitations,
+}
+TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
+
+EventKey = tuple[str, str, str]  # tenant, source, event id
+
+
+# -- stream processor reads ----------------------------------------------------
+async def existing_event_keys(wh: Warehouse, table: Table, keys: list[EventKey]) -> set[EventKey]:
+    """Which of ``keys`` the ledger already holds (the dedup check for replays and resends)."""
+    if not keys:
+        return set()
+    tenants = sorted({k[0] for k in keys})
+    ids = sorted({k[2] for k in keys})
+    res = await wh.aquery(
+        f"SELECT tenant, source, event_id FROM {table.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}",
+        {"tenants": tenants, "ids": ids},
+    )
+    wanted = set(keys)
+    return {k for k in map(tuple, res.result_rows) if k in wanted}
+
+
+async def touchpoint_dims(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    """Dimensions of stored touchpoints by (tenant, interaction_id); the latest touchpoint wins."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    tenants = sorted({k[0] for k in keys})
+    iids = sorted({k[1] for k in keys})
+    dims_sql = ", ".join(f"argMax({d}, time_ms)" for d in DIMENSIONS)
+    res = await wh.aquery(
+        f"SELECT tenant, interaction_id, {dims_sql} FROM {Table.touchpoints.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)} "
+        "GROUP BY tenant, interaction_id",
+        {"tenants": tenants, "iids": iids},
+    )
+    wanted = set(keys)
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for row in res.result_rows:
+        if (row[0], row[1]) in wanted:
+            out[(row[0], row[1])] = {d: v for d, v in zip(DIMENSIONS, row[2:]) if v}
+    return out
+
+
+async def shard_watermark(wh: Warehouse, shard: int) -> int | None:
+    """Latest event time the ledger holds for a shard (the restored watermark)."""
+    parts = " UNION ALL ".join(
+        f"SELECT max(time_ms) AS m, count() AS c FROM {t.value} WHERE kafka_partition = {{shard:UInt16}}"
+        for t in TABLE_OF_TYPE.values()
+    )
+    res = await wh.aquery(f"SELECT max(m), sum(c) FROM ({parts})", {"shard": shard})
+    m, c = res.result_rows[0]
+    return int(m) if c else None
+
+
+async def ledger_records(
+    wh: Warehouse, shard: int, from_ms: int, to_ms: int, tenant: str | None = None,
+    only_unattributed: bool = False,
+) -> list[Record]:
+    """Stored events of one shard with ``from_ms <= time_ms < to_ms``, as records.
+
+    Used to rebuild window state after a restart or for a window already
+    evicted from memory; rows come FINAL so a re-attributed answer counts once.
+    """
+    out: list[Record] = []
+    params: dict[str, Any] = {"shard": shard, "from": from_ms, "to": to_ms, "tenant": tenant or ""}
+    for table, etype in TYPE_OF_TABLE.items():
+        specific = [c for c, _ in LEDGER_COLUMNS[table]]
+        if only_unattributed and "attributed" not in specific:
+            continue
+        cols = ["tenant", "source", "event_id", "time_ms", "interaction_id", *DIMENSIONS, *specific,
+                "kafka_offset"]
+        where = ["kafka_partition = {shard:UInt16}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}"]
+        if tenant is not None:
+            where.append("tenant = {tenant:String}")
+        if only_unattributed:
+            where.append("NOT attributed AND interaction_id != ''")
+        res = await wh.aquery(
+            f"SELECT {', '.join(cols)} FROM {table.value} FINAL WHERE {' AND '.join(where)}", params
+        )
+        for row in res.result_rows:
+            rec = _row_to_record(etype, cols, row)
+            rec["_shard"] = shard
+            out.append(rec)
+    out.sort(key=lambda r: r["time_ms"])
+    return out
+
+
+def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
+    values = dict(zip(cols, row))
+    rec: Record = {
+        "type": etype, "tenant": values["tenant"], "source": values["source"], "id": values["event_id"],
+        "time_ms": values["time_ms"], "interaction_id": values["interaction_id"],
+        "_offset": values["kafka_offset"],
+    }
+    effective = {d: values[d] for d in DIMENSIONS if values[d]}
+    for c in cols[5 + len(DIMENSIONS):-1]:
+        rec[c] = values[c]
+    if etype == EventType.touchpoint.value:
+        rec["dims"] = effective
+    else:
+        rec["dims"] = orjson.loads(rec.pop("overrides")) if rec.get("overrides") else {}
+        rec["_dims"] = effective
+        rec["_attributed"] = bool(rec.pop("attributed"))
+    return rec
+
+
+# -- API reads ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WindowRow:
+    window_start: int  # epoch seconds
+    group: tuple[str, ...]
+    counts: KpiCounts
+
+
+async def read_windows(
+    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
+    filters: dict[str, str], from_s: int, to_s: int,
+) -> list[WindowRow]:
+    """Counters of a view summed over shards (and over view dimensions not grouped by)."""
+    view = validate_view(list(view))
+    group_by = validate_view(list(group_by))
+    where = [
+        "tenant = {tenant:String}", "size = {size:String}", "view = {view:String}",
+        "window_start >= toDateTime({from:Int64}, 'UTC')", "window_start < toDateTime({to:Int64}, 'UTC')",
+    ]
+    params: dict[str, Any] = {"tenant": tenant, "size": size, "view": view_name(view), "from": from_s, "to": to_s}
+    for i, (dim, value) in enumerate(sorted(filters.items())):
+        validate_view([dim])
+        where.append(f"{dim} = {{f{i}:String}}")
+        params[f"f{i}"] = value
+    keys = ", ".join(["toUnixTimestamp(window_start)", *group_by])
+    sums = ", ".join(f"sum({f})" for f in COUNTER_FIELDS)
+    res = await wh.aquery(
+        f"SELECT {keys}, {sums} FROM {Table.kpi_windows.value} FINAL "
+        f"WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}",
+        params,
+    )
+    g = len(group_by)
+    return [
+        WindowRow(int(r[0]), tuple(r[1:1 + g]), KpiCounts.from_mapping(dict(zip(COUNTER_FIELDS, r[1 + g:]))))
+        for r in res.result_rows
+    ]
