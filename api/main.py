@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from api.deps import Services
 from api.routers import events, health, kpis
@@ -14,7 +14,6 @@ def create_api(services: Services) -> FastAPI:
         title="CX Pulse",
         version="0.1.0",
         summary="Live NPS, CSAT, CES and FCR from contact-center events",
-        default_response_class=ORJSONResponse,
     )
     app.state.services = services
     app.include_router(events.router)
@@ -22,10 +21,10 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(health.router)
 
     @app.exception_handler(CxPulseError)
-    async def _cxpulse_error(request: Request, exc: CxPulseError) -> ORJSONResponse:
+    async def _cxpulse_error(request: Request, exc: CxPulseError) -> JSONResponse:
         if isinstance(exc, QueryError):
-            return ORJSONResponse({"detail": [{"loc": ["query", exc.path], "msg": exc.message}]}, 422)
+            return JSONResponse({"detail": [{"loc": ["query", exc.path], "msg": exc.message}]}, 422)
         code = 503 if isinstance(exc, WarehouseError) else 400
-        return ORJSONResponse({"detail": str(exc)}, code)
+        return JSONResponse({"detail": str(exc)}, code)
 
     return app

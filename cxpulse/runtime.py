@@ -63,12 +63,15 @@ def prepare_settings(settings: Settings, opts: RunOptions) -> Settings:
     return settings
 
 
-async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None = None) -> None:
+async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None = None,
+              stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``, for embedding in tests); ``ready`` is set once serving."""
     settings = prepare_settings(settings, opts)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
     async with AsyncExitStack() as stack:
         bootstrap = settings.kafka.bootstrap

@@ -1,0 +1,33 @@
+"""Ingest: turn producer CloudEvents into pseudonymized records and Kafka messages.
+
+``validation`` (parse, validate, flatten), ``pseudonymize`` (keyed customer
+pseudonyms) and ``batching`` (records -> Kafka messages) are pure; the HTTP
+route and the Faust raw-topic agent do the I/O around them.
+"""
+from ingest.batching import OutgoingMessage, RecordTooLarge, group_for_kafka
+from ingest.pseudonymize import Pseudonymizer
+from ingest.validation import (
+    IngestError,
+    InvalidBody,
+    MalformedItem,
+    RawRejection,
+    UnsupportedMediaType,
+    parse_body,
+    validate_items,
+    validate_raw_message,
+)
+
+__all__ = [
+    "IngestError",
+    "InvalidBody",
+    "MalformedItem",
+    "OutgoingMessage",
+    "Pseudonymizer",
+    "RawRejection",
+    "RecordTooLarge",
+    "UnsupportedMediaType",
+    "group_for_kafka",
+    "parse_body",
+    "validate_items",
+    "validate_raw_message",
+]

@@ -17,7 +17,7 @@ import clickhouse_connect
 
 from warehouse.errors import WarehouseError, WarehouseUnavailable
 
-_open_chdb_paths: dict[str, "Warehouse"] = {}
+_open_chdb_paths: dict[tuple[str, str], "Warehouse"] = {}
 _open_lock = threading.Lock()
 
 
@@ -44,13 +44,13 @@ class Warehouse:
 
     @classmethod
     def open(cls, dsn: str, database: str = "cxpulse") -> "Warehouse":
-        """Open once per process per chDB path (a second open would fail on the lock file)."""
+        """Reuse the open client of a chDB path and database: chDB serves one path per process."""
         if not dsn.startswith("chdb://"):
             return cls(dsn, database)
         with _open_lock:
-            wh = _open_chdb_paths.get(dsn)
+            wh = _open_chdb_paths.get((dsn, database))
             if wh is None:
-                wh = _open_chdb_paths[dsn] = cls(dsn, database)
+                wh = _open_chdb_paths[(dsn, database)] = cls(dsn, database)
             return wh
 
     # -- sync ---------------------------------------------------------------
@@ -103,8 +103,8 @@ class Warehouse:
         self._pool.shutdown(wait=True)
         self._client.close()
         with _open_lock:
-            if _open_chdb_paths.get(self.dsn) is self:
-                del _open_chdb_paths[self.dsn]
+            if _open_chdb_paths.get((self.dsn, self.database)) is self:
+                del _open_chdb_paths[(self.dsn, self.database)]
 
 
 def _identifier(name: str) -> str:

@@ -324,7 +324,7 @@ def touchpoint_data(draw: st.DrawFn) -> dict[str, Any]:
         data[name] = draw(flag)
     data = {k: v for k, v in data.items() if v is not None or draw(st.booleans())}
     extra = draw(st.dictionaries(st.text(min_size=1, max_size=8).map(lambda s: "x_" + s),
-                                 st.integers() | st.text(max_size=5), max_size=3))
+                                 st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5), max_size=3))
     return {**data, **extra}
 
 

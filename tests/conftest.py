@@ -1,0 +1,48 @@
+"""Shared fixtures: one real Tansu broker and one chDB path per test session.
+
+chDB serves one data path per process, so tests isolate by database and by
+topic prefix / consumer group instead of by path.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cxpulse.broker import LocalBroker, free_port
+from cxpulse.config import ApiKey, Settings
+
+TEST_KEY = "test-key-acme"
+TEST_TENANT = "acme"
+PSEUDONYM_KEY = "test-pseudonym-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory):
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with LocalBroker(log_file=log) as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+def make_settings(data_dir: Path, bootstrap: str, dsn: str, **stream: object) -> Settings:
+    """Settings isolated from every other test: own topics, group, database, port."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        data_dir=data_dir,
+        pseudonym_key=PSEUDONYM_KEY,
+        kafka={"bootstrap": bootstrap, "partitions": 4, "topic_prefix": f"t{tag}", "tansu": True},
+        warehouse={"dsn": dsn, "database": f"test_{tag}"},
+        stream={"app_id": f"cxpulse-test-{tag}", "batch_within_s": 0.05, **stream},
+        api={"port": free_port(), "keys": {TEST_KEY: ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read"])}},
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, broker: LocalBroker, chdb_dsn: str) -> Settings:
+    return make_settings(tmp_path, broker.bootstrap, chdb_dsn)

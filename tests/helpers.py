@@ -1,0 +1,70 @@
+"""Independent reference computations for tests (deliberately naive: no shared code
+with the pipeline beyond the event contract)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable
+
+
+def parse_ms(value: str) -> int:
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str | None) -> dict:
+    """{(window_start_ms, group value): totals} straight from CloudEvents.
+
+    An answer counts at its own time with the dimension of its touchpoint
+    (respondent overrides win); answers without a known touchpoint count under "".
+    """
+    events = list(events)
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for e in events:
+        if (e["source"], e["id"]) not in seen:
+            seen.add((e["source"], e["id"]))
+            unique.append(e)
+    tp_dims = {e["data"]["interaction_id"]: e["data"] for e in unique if e["type"] == "cx.touchpoint.v1"}
+    out: dict = defaultdict(lambda: defaultdict(float))
+    for e in unique:
+        d = e["data"]
+        ws = parse_ms(e["time"]) // size_ms * size_ms
+        if e["type"] == "cx.touchpoint.v1":
+            g = d.get(dimension, "") if dimension else ""
+            t = out[(ws, g)]
+            t["touchpoints"] += 1
+            if d.get("first_contact") is True:
+                t["tp_first_contact"] += 1
+                if d.get("resolved") is True:
+                    t["tp_first_contact_resolved"] += 1
+            continue
+        source = tp_dims.get(d.get("interaction_id"), {}) if d.get("interaction_id") else {}
+        g = (d.get(dimension) or source.get(dimension, "")) if dimension else ""
+        t = out[(ws, g)]
+        if e["type"] == "cx.survey.invitation.v1":
+            t["invitations"] += 1
+            continue
+        t["responses"] += 1
+        a = d["answers"]
+        if "nps" in a:
+            t["nps_n"] += 1
+            t["promoters"] += a["nps"] >= 9
+            t["passives"] += 7 <= a["nps"] <= 8
+            t["detractors"] += a["nps"] <= 6
+        if "csat" in a:
+            t["csat_n"] += 1
+            t["csat_top2"] += a["csat"] >= 4
+            t["csat_sum"] += a["csat"]
+        if "ces" in a:
+            t["ces_n"] += 1
+            t["ces_sum"] += a["ces"]
+            t["ces_sumsq"] += a["ces"] ** 2
+        if "fcr" in a:
+            t["fcr_n"] += 1
+            t["fcr_yes"] += a["fcr"] is True
+    return {k: dict(v) for k, v in out.items()}
+
+
+def nps(t: dict) -> float | None:
+    n = t.get("nps_n", 0)
+    return None if not n else 100.0 * (t.get("promoters", 0) - t.get("detractors", 0)) / n
