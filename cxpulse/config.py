@@ -24,65 +24,114 @@ Scope = Literal["ingest", "read", "admin"]
 
 
 class ApiKey(BaseModel):
-    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    scopes: list[Scope] = ["ingest", "read"]
+    tenant: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Tenant the key acts for: lower-case letters, digits, `_` and `-`, at most 63 characters.",
+    )
+    scopes: list[Scope] = Field(
+        default=["ingest", "read"],
+        description="What the key may do: `ingest` (post events), `read` (query KPIs), `admin` (implies every scope).",
+    )
 
 
 class KafkaSettings(BaseModel):
-    #: "host:port[,host:port]"; empty means `cxpulse up` starts a local Tansu broker.
-    bootstrap: str = ""
-    #: Partitions of every CX Pulse topic; the window state is sharded by it.
-    partitions: int = Field(default=4, ge=1, le=1024)
-    replication_factor: int = Field(default=1, ge=1)
-    topic_prefix: str = "cx"
-    #: Set when the broker is Tansu (local and tests): enables `stream_processors/tansu_compat.py`.
-    tansu: bool = False
-    #: Local broker port for `cxpulse up` (0 = any free port).
-    local_port: int = 0
-    #: Faust/aiokafka group timeouts. Tansu completes a join only after the
-    #: rebalance timeout, so a short one makes starts fast; raise it on real clusters.
-    rebalance_timeout_s: float = Field(default=4.0, gt=0)
-    session_timeout_s: float = Field(default=10.0, gt=0)
-    heartbeat_interval_s: float = Field(default=1.0, gt=0)
-    #: Max bytes of one produced record (one record carries many events).
-    max_record_bytes: int = Field(default=900_000, ge=10_000)
+    bootstrap: str = Field(
+        default="",
+        description='Kafka bootstrap servers, "host:port[,host:port]"; '
+        "empty means `cxpulse up` starts a local Tansu broker.",
+    )
+    partitions: int = Field(
+        default=4, ge=1, le=1024,
+        description="Partitions of every CX Pulse topic; the window state is sharded by it.",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor of the topics CX Pulse creates."
+    )
+    topic_prefix: str = Field(
+        default="cx",
+        description="Prefix of every topic name (`<prefix>.touchpoints.v1`, `<prefix>.events.dlq`, ...).",
+    )
+    tansu: bool = Field(
+        default=False,
+        description="Set when the broker is Tansu (local and tests); "
+        "`cxpulse up` sets it itself when it starts a local broker.",
+    )
+    local_port: int = Field(default=0, description="Local broker port for `cxpulse up` (0 = any free port).")
+    rebalance_timeout_s: float = Field(
+        default=4.0, gt=0,
+        description="Faust/aiokafka consumer-group rebalance timeout, seconds. Tansu completes a join only "
+        "after the rebalance timeout, so a short one makes starts fast; raise it on real clusters.",
+    )
+    session_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Faust/aiokafka consumer-group session timeout, seconds; raise it on real clusters.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=1.0, gt=0,
+        description="Faust/aiokafka consumer-group heartbeat interval, seconds; raise it on real clusters.",
+    )
+    max_record_bytes: int = Field(
+        default=900_000, ge=10_000,
+        description="Max bytes of one produced record (one record carries many events).",
+    )
 
 
 class WarehouseSettings(BaseModel):
-    #: clickhouse-connect DSN: "chdb:///path" (embedded, in-process) or
-    #: "http://user:pass@host:8123/db" (ClickHouse server). Empty = chdb under data_dir.
-    dsn: str = ""
-    database: str = "cxpulse"
+    dsn: str = Field(
+        default="",
+        description='clickhouse-connect DSN: "chdb:///path" (embedded, in-process) or '
+        '"http://user:pass@host:8123/db" (ClickHouse server). Empty = chDB under `data_dir`/chdb.',
+    )
+    database: str = Field(default="cxpulse", description="ClickHouse database holding the CX Pulse tables.")
 
 
 class StreamSettings(BaseModel):
-    app_id: str = "cxpulse"
-    #: Views kept as windowed state: each is a tuple of allowlisted dimensions.
-    views: list[list[str]] = [
-        [], ["channel"], ["journey_step"], ["segment"], ["team"], ["agent_id"],
-        ["queue"], ["channel", "segment"],
-    ]
-    #: Tumbling window sizes kept as state (rolling windows are answered from them).
-    window_sizes: list[Literal["1m", "1h", "1d"]] = ["1m", "1h", "1d"]
-    #: How long after the watermark a window stays in memory for late events.
-    grace_s: int = Field(default=600, ge=0)
-    #: Micro-batch: records per take() and max wait.
-    batch_records: int = Field(default=500, ge=1)
-    batch_within_s: float = Field(default=0.2, gt=0)
-    #: Interactions whose dimensions stay cached for attributing survey answers.
-    interaction_cache: int = Field(default=200_000, ge=1000)
+    app_id: str = Field(default="cxpulse", description="Faust application id (also the Kafka consumer group).")
+    views: list[list[str]] = Field(
+        default=[
+            [], ["channel"], ["journey_step"], ["segment"], ["team"], ["agent_id"],
+            ["queue"], ["channel", "segment"],
+        ],
+        description="Views kept as windowed state: each is a list of allowlisted dimensions "
+        "(`[]` = overall), from the allowlist in `schemas/dimensions.py`.",
+    )
+    window_sizes: list[Literal["1m", "1h", "1d"]] = Field(
+        default=["1m", "1h", "1d"],
+        description="Tumbling window sizes kept as state (rolling windows are answered from them).",
+    )
+    grace_s: int = Field(
+        default=600, ge=0,
+        description="How long (seconds) after the watermark a window stays in memory for late events.",
+    )
+    batch_records: int = Field(default=500, ge=1, description="Micro-batch: records per take().")
+    batch_within_s: float = Field(default=0.2, gt=0, description="Micro-batch: max wait of one take(), seconds.")
+    interaction_cache: int = Field(
+        default=200_000, ge=1000,
+        description="Interactions whose dimensions stay cached for attributing survey answers.",
+    )
 
 
 class ApiSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = Field(default=5_000_000, ge=1024)
-    max_batch_events: int = Field(default=10_000, ge=1)
-    #: API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`.
-    keys: dict[str, ApiKey] = {}
-    keys_file: Path | None = None
-    #: Values under this many answers are flagged `low_sample`.
-    min_sample: int = Field(default=30, ge=1)
+    host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(default=8000, description="Port the HTTP API listens on.")
+    max_body_bytes: int = Field(
+        default=5_000_000, ge=1024, description="Largest request body the ingest endpoint accepts, bytes."
+    )
+    max_batch_events: int = Field(
+        default=10_000, ge=1, description="Most events one ingest request may carry."
+    )
+    keys: dict[str, ApiKey] = Field(
+        default={},
+        description="API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`.",
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description="YAML/JSON file of API keys (same shape as `keys`); "
+        "merged with `keys`, which win on the same token.",
+    )
+    min_sample: int = Field(
+        default=30, ge=1, description="Values under this many answers are flagged `low_sample`."
+    )
 
 
 class Settings(BaseSettings):
@@ -90,16 +139,28 @@ class Settings(BaseSettings):
         env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore"
     )
 
-    data_dir: Path = Path(".cxpulse")
-    #: Keyed-hash secret that pseudonymizes customer ids before they reach Kafka.
-    pseudonym_key: str = ""
-    #: Development key created by `cxpulse up` (tenant `demo`, all scopes).
-    dev_api_key: str = ""
-    log_level: str = "INFO"
-    kafka: KafkaSettings = KafkaSettings()
-    warehouse: WarehouseSettings = WarehouseSettings()
-    stream: StreamSettings = StreamSettings()
-    api: ApiSettings = ApiSettings()
+    data_dir: Path = Field(
+        default=Path(".cxpulse"),
+        description="State directory: Faust state, the embedded chDB, generated dev secrets, local broker log.",
+    )
+    pseudonym_key: str = Field(
+        default="",
+        description="Keyed-hash secret that pseudonymizes customer ids before they reach Kafka; "
+        "at least 16 characters, not a placeholder. Empty: generated under `data_dir` for local "
+        "runs (local broker or embedded warehouse), otherwise the process refuses to start.",
+    )
+    dev_api_key: str = Field(
+        default="",
+        description="Development key created by `cxpulse up` (tenant `demo`, all scopes); "
+        "generated under `data_dir` when empty.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level name (DEBUG, INFO, WARNING, ...).")
+    kafka: KafkaSettings = Field(default=KafkaSettings(), description="Kafka broker and topics.")
+    warehouse: WarehouseSettings = Field(default=WarehouseSettings(), description="ClickHouse / chDB warehouse.")
+    stream: StreamSettings = Field(
+        default=StreamSettings(), description="Faust stream processors (windowed KPI state)."
+    )
+    api: ApiSettings = Field(default=ApiSettings(), description="HTTP API (ingest and KPI queries).")
 
     @field_validator("pseudonym_key")
     @classmethod

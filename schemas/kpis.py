@@ -15,7 +15,7 @@ class KpiPoint(BaseModel):
     ci_low: float | None = Field(description="Lower bound of the confidence interval")
     ci_high: float | None = Field(description="Upper bound of the confidence interval")
     low_sample: bool = Field(description="n is below the configured minimum: do not act on it")
-    counts: dict[str, float] = Field(description="The additive counters the value is computed from")
+    counts: dict[str, int] = Field(description="The additive counters the value is computed from")
 
 
 class KpiSeries(BaseModel):

@@ -101,12 +101,9 @@ WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "sh
 WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, *COUNTER_FIELDS, "version")
 
 
-def _counter_type(field: str) -> str:
-    return "Float64" if field in ("csat_sum", "ces_sum", "ces_sumsq") else "UInt64"
-
-
 def create_kpi_windows() -> str:
-    counters = ",\n    ".join(f"{f} {_counter_type(f)}" for f in COUNTER_FIELDS)
+    # Answers are integers, so every counter (sums of squares too) is an exact integer.
+    counters = ",\n    ".join(f"{f} Int64" for f in COUNTER_FIELDS)
     return f"""CREATE TABLE IF NOT EXISTS {Table.kpi_windows.value} (
     tenant LowCardinality(String),
     size LowCardinality(String),
