@@ -17,6 +17,8 @@ def _settings():
         return Settings()
     except ValidationError as exc:
         sys.exit(f"invalid configuration:\n{exc}")
+    except (OSError, ValueError) as exc:  # unreadable or malformed config / keys file
+        sys.exit(f"invalid configuration: {exc}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,11 +51,6 @@ class KafkaSettings(BaseModel):
         default="cx",
         description="Prefix of every topic name (`<prefix>.touchpoints.v1`, `<prefix>.events.dlq`, ...).",
     )
-    tansu: bool = Field(
-        default=False,
-        description="Set when the broker is Tansu (local and tests); "
-        "`cxpulse up` sets it itself when it starts a local broker.",
-    )
     local_port: int = Field(default=0, description="Local broker port for `cxpulse up` (0 = any free port).")
     rebalance_timeout_s: float = Field(
         default=4.0, gt=0,
@@ -129,6 +124,12 @@ class ApiSettings(BaseModel):
         description="YAML/JSON file of API keys (same shape as `keys`); "
         "merged with `keys`, which win on the same token.",
     )
+
+    @field_validator("keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
+
     min_sample: int = Field(
         default=30, ge=1, description="Values under this many answers are flagged `low_sample`."
     )

@@ -100,7 +100,6 @@ def test_short_aliases_are_documented() -> None:
     [
         ("kafka.partitions", "12", 12),  # int, nested
         ("kafka.rebalance_timeout_s", "30", 30.0),  # float, nested
-        ("kafka.tansu", "true", True),  # bool
         ("data_dir", "/var/lib/cxpulse", Path("/var/lib/cxpulse")),  # Path, top level
         ("log_level", "DEBUG", "DEBUG"),  # str, top level
         ("stream.window_sizes", '["1m", "1h"]', ["1m", "1h"]),  # list of literals (JSON)
