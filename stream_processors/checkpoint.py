@@ -94,6 +94,7 @@ class Checkpointer:
         released = self._released_by(touchpoints)  # 4
         await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs)])
 
+        ledger: list[Record] = []  # held back until the windows are stored (step 6)
         for tp in touchpoints:  # 5
             state = self.shards[tp["_shard"]]
             state.apply(tp, tp.get("dims") or {}, 1)
@@ -104,14 +105,14 @@ class Checkpointer:
                     waiting["_dims"] = {**(tp.get("dims") or {}), **(waiting.get("dims") or {})}
                     waiting["_attributed"] = True
                     state.apply(waiting, waiting["_dims"], 1)
-                    self.writer.add_ledger(waiting)
+                    ledger.append(waiting)
                     result.reattributed += 1
-            self.writer.add_ledger(tp)
+            ledger.append(tp)
         for rec in others:
             state = self.shards[rec["_shard"]]
             self._attribute(state, rec)
             state.apply(rec, rec["_dims"], 1)
-            self.writer.add_ledger(rec)
+            ledger.append(rec)
         result.applied = len(fresh)
 
         for shard_id, state in self.shards.items():  # 6
@@ -121,7 +122,13 @@ class Checkpointer:
                     tenant=tenant, size=size.value, view=view, window_start_s=start // 1000,
                     dims=dict(zip(view_dims, values)), shard=shard_id, counts=counts,
                 ))
-        stats = await self.writer.flush()
+        stats = await self.writer.flush()  # windows only: ledger rows are not buffered yet
+        for rec in ledger:
+            self.writer.add_ledger(rec)
+        ledger_stats = await self.writer.flush()
+        stats.ledger_rows = ledger_stats.ledger_rows
+        stats.seconds += ledger_stats.seconds
+        stats.retries += ledger_stats.retries
         result.window_rows = stats.window_rows
 
         for state in self.shards.values():  # 7

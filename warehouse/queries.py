@@ -88,8 +88,7 @@ async def ledger_records(
         specific = [c for c, _ in LEDGER_COLUMNS[table]]
         if only_unattributed and "attributed" not in specific:
             continue
-        cols = ["tenant", "source", "event_id", "time_ms", "interaction_id", *DIMENSIONS, *specific,
-                "kafka_offset"]
+        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *specific, "kafka_offset"]
         where = ["kafka_partition = {shard:UInt16}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}"]
         if tenant is not None:
             where.append("tenant = {tenant:String}")
@@ -106,15 +105,23 @@ async def ledger_records(
     return out
 
 
+# Whole events, not just what counts: a waiting answer read back here is written again
+# (re-versioned) when its touchpoint arrives, so every stored field must survive the trip.
+_LEDGER_READ_HEAD = ("tenant", "source", "event_id", "time_ms", "interaction_id", "subject", "customer",
+                     "attributes")
+
+
 def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
     values = dict(zip(cols, row))
     rec: Record = {
         "type": etype, "tenant": values["tenant"], "source": values["source"], "id": values["event_id"],
         "time_ms": values["time_ms"], "interaction_id": values["interaction_id"],
+        "subject": values["subject"] or None, "customer": values["customer"],
+        "attributes": orjson.loads(values["attributes"]) if values["attributes"] else {},
         "_offset": values["kafka_offset"],
     }
     effective = {d: values[d] for d in DIMENSIONS if values[d]}
-    for c in cols[5 + len(DIMENSIONS):-1]:
+    for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-1]:
         rec[c] = values[c]
     if etype == EventType.touchpoint.value:
         rec["dims"] = effective

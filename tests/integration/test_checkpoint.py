@@ -1,0 +1,449 @@
+"""Checkpointer against real chDB: dedup, attribution, late events, restarts, crashes, shards.
+
+Every case reads the stored windows back with ``queries.read_windows`` and compares
+them with counts computed here, naively, from the records that were committed.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections import defaultdict
+
+import pytest
+
+from kpi.counts import KpiCounts
+from schemas.records import EventType
+from stream_processors.checkpoint import Checkpointer
+from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
+from warehouse import queries
+from warehouse.client import Warehouse
+from warehouse.migrate import migrate
+from warehouse.tables import Table
+
+pytestmark = pytest.mark.integration
+
+TP = EventType.touchpoint.value
+SR = EventType.survey_response.value
+INV = EventType.survey_invitation.value
+TENANT = "acme"
+T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
+GRACE_MS = 10 * MINUTE_MS
+SIZES = [WindowSize.minute, WindowSize.hour, WindowSize.day]
+VIEWS = [(), ("channel",), ("channel", "team")]
+
+
+# -- record factories (schemas/records.py format) -------------------------------------
+_offsets = itertools.count()
+
+
+def _base(type_: str, eid: str, t: int, iid: str, dims: dict, shard: int) -> dict:
+    return {"tenant": TENANT, "id": eid, "source": "/test", "type": type_, "time_ms": t,
+            "subject": f"subj-{eid}", "interaction_id": iid, "customer": f"cust-{iid}", "dims": dict(dims),
+            "attributes": {"origin": eid}, "_shard": shard, "_offset": next(_offsets)}
+
+
+def tp(eid: str, t: int, iid: str, channel: str = "", team: str = "", *, first_contact=None, resolved=None,
+       shard: int = 0) -> dict:
+    dims = {k: v for k, v in (("channel", channel), ("team", team)) if v}
+    return _base(TP, eid, t, iid, dims, shard) | {
+        "wait_s": 5.0, "handle_s": 60.0, "resolved": resolved, "first_contact": first_contact,
+        "transferred": False, "abandoned": False, "converted": None}
+
+
+def answer(eid: str, t: int, iid: str, *, nps=None, csat=None, overrides: dict | None = None,
+           shard: int = 0) -> dict:
+    return _base(SR, eid, t, iid, overrides or {}, shard) | {
+        "survey_id": "s1", "nps": nps, "csat": csat, "ces": None, "fcr": None, "comment": f"c-{eid}",
+        "weight": None}
+
+
+def invitation(eid: str, t: int, iid: str, *, shard: int = 0) -> dict:
+    return _base(INV, eid, t, iid, {}, shard) | {"survey_id": "s1", "via": "email"}
+
+
+def resend(rec: dict, **changes) -> dict:
+    """The same event delivered again (new Kafka offset)."""
+    return copy.deepcopy(rec) | {"_offset": next(_offsets)} | changes
+
+
+# -- independent expectation ------------------------------------------------------------
+def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
+    """{(window_start_s, group values): KpiCounts}, deduplicated by event key, answers and
+    invitations under their touchpoint's dims (own overrides win), or their own if none."""
+    unique = {(r["type"], r["tenant"], r["source"], r["id"]): r for r in reversed(records)}.values()
+    tp_dims = {(r["tenant"], r["interaction_id"]): r["dims"] for r in unique if r["type"] == TP}
+    out: dict = defaultdict(KpiCounts)
+    for r in unique:
+        dims = r["dims"] if r["type"] == TP else {**tp_dims.get((r["tenant"], r["interaction_id"]), {}),
+                                                   **r["dims"]}
+        c = out[(r["time_ms"] // size_ms * size_ms // 1000, tuple(dims.get(d, "") for d in group))]
+        if r["type"] == TP:
+            c.touchpoints += 1
+            if r["first_contact"] is True:
+                c.tp_first_contact += 1
+                c.tp_first_contact_resolved += r["resolved"] is True
+        elif r["type"] == INV:
+            c.invitations += 1
+        else:
+            c.responses += 1
+            if r["nps"] is not None:
+                c.nps_n += 1
+                c.promoters += r["nps"] >= 9
+                c.passives += 7 <= r["nps"] <= 8
+                c.detractors += r["nps"] <= 6
+            if r["csat"] is not None:
+                c.csat_n += 1
+                c.csat_sum += r["csat"]
+                c.csat_top2 += r["csat"] >= 4
+    return dict(out)
+
+
+async def stored(wh: Warehouse, size: WindowSize, view: tuple[str, ...]) -> dict:
+    """Stored windows of a view (summed over shards), all-zero rows (retracted cells) left out."""
+    rows = await queries.read_windows(wh, TENANT, size.value, view, view, {},
+                                      (T0 - 7 * DAY_MS) // 1000, (T0 + 30 * DAY_MS) // 1000)
+    return {(r.window_start, r.group): r.counts for r in rows if not r.counts.is_zero()}
+
+
+async def assert_stored_matches(wh: Warehouse, committed: list[dict]) -> None:
+    for size in SIZES:
+        for view in VIEWS:
+            assert await stored(wh, size, view) == naive(committed, size.ms, view), (size, view)
+
+
+# -- fixtures -------------------------------------------------------------------------
+@pytest.fixture
+def wh(chdb_dsn: str):
+    database = f"ck_{uuid.uuid4().hex[:12]}"
+    warehouse = Warehouse.open(chdb_dsn, database=database)
+    migrate(warehouse)
+    yield warehouse
+    warehouse.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def checkpointer(wh: Warehouse) -> Checkpointer:
+    return Checkpointer(warehouse=wh, views=list(VIEWS), sizes=list(SIZES), grace_ms=GRACE_MS)
+
+
+async def commit(ck: Checkpointer, batch: list[dict]):
+    """Commit a copy, as a consumer decodes each delivery afresh."""
+    return await ck.commit(copy.deepcopy(batch))
+
+
+def ledger_row(wh: Warehouse, table: Table, eid: str, columns: str) -> tuple:
+    rows = wh.query(f"SELECT {columns} FROM {table.value} FINAL WHERE event_id = {{e:String}}",
+                    {"e": eid}).result_rows
+    assert len(rows) == 1, rows
+    return tuple(rows[0])
+
+
+# -- cases ------------------------------------------------------------------------------
+async def test_replayed_batch_and_resent_events_count_once(wh: Warehouse) -> None:
+    t = T0 + 9 * HOUR_MS
+    batch1 = [
+        tp("tp-a", t, "ia", "voice", "t1", first_contact=True, resolved=True),
+        tp("tp-b", t + 1000, "ib", "chat", "t2", first_contact=True, resolved=False),
+        answer("sr-a", t + 2000, "ia", nps=10, csat=5),
+        invitation("inv-b", t + 3000, "ib"),
+    ]
+    ck = checkpointer(wh)
+    r1 = await commit(ck, batch1)
+    assert (r1.received, r1.applied, r1.duplicates, r1.reattributed) == (4, 4, 0, 0)
+    after_first = {(s, v): await stored(wh, s, v) for s in SIZES for v in VIEWS}
+
+    r2 = await commit(ck, batch1)  # the consumer crashed before acking: the whole batch again
+    assert (r2.received, r2.applied, r2.duplicates, r2.window_rows) == (4, 0, 4, 0)
+    assert {(s, v): await stored(wh, s, v) for s in SIZES for v in VIEWS} == after_first
+
+    tp_c = tp("tp-c", t + 4000, "ic", "voice", "t1")
+    batch3 = [resend(batch1[0]), resend(batch1[2], nps=0), tp_c, resend(tp_c), resend(batch1[3])]
+    r3 = await commit(ck, batch3)
+    assert (r3.received, r3.applied, r3.duplicates) == (5, 1, 4)
+
+    # A restarted worker finds the same events in the ledger.
+    r4 = await commit(checkpointer(wh), [resend(r) for r in batch1])
+    assert (r4.applied, r4.duplicates) == (0, 4)
+
+    committed = [*batch1, tp_c]
+    await assert_stored_matches(wh, committed)
+    hour = (t // HOUR_MS * HOUR_MS // 1000, ())
+    assert (await stored(wh, WindowSize.hour, ()))[hour] == KpiCounts(
+        touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, invitations=1, responses=1, nps_n=1,
+        promoters=1, csat_n=1, csat_sum=5, csat_top2=1)
+    assert wh.query("SELECT count() FROM touchpoints FINAL").result_rows == [(3,)]
+
+
+async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) -> None:
+    t = T0 + 10 * HOUR_MS
+    early = [
+        answer("sr-x", t, "ix", nps=3),
+        answer("sr-y", t + 1000, "ix", csat=4, overrides={"team": "t9"}),
+        invitation("inv-x", t + 500, "ix"),
+    ]
+    ck = checkpointer(wh)
+    r1 = await commit(ck, early)
+    assert (r1.applied, r1.reattributed) == (3, 0)
+    hour_s = t // HOUR_MS * HOUR_MS // 1000
+    assert await stored(wh, WindowSize.hour, ("channel",)) == {
+        (hour_s, ("",)): KpiCounts(invitations=1, responses=2, nps_n=1, detractors=1, csat_n=1, csat_sum=4,
+                                   csat_top2=1)}
+    assert ledger_row(wh, Table.survey_responses, "sr-x", "attributed, channel, team") == (False, "", "")
+    assert ledger_row(wh, Table.survey_responses, "sr-y", "attributed, channel, team") == (False, "", "t9")
+    overall_before = await stored(wh, WindowSize.hour, ())
+
+    touch = tp("tp-x", t + 5 * MINUTE_MS, "ix", "voice", "t1")
+    r2 = await commit(ck, [touch])
+    assert (r2.applied, r2.reattributed) == (1, 3)
+    assert await stored(wh, WindowSize.hour, ("channel",)) == {
+        (hour_s, ("voice",)): KpiCounts(touchpoints=1, invitations=1, responses=2, nps_n=1, detractors=1,
+                                        csat_n=1, csat_sum=4, csat_top2=1)}
+    assert await stored(wh, WindowSize.hour, ("channel", "team")) == {
+        (hour_s, ("voice", "t1")): KpiCounts(touchpoints=1, invitations=1, responses=1, nps_n=1, detractors=1),
+        (hour_s, ("voice", "t9")): KpiCounts(responses=1, csat_n=1, csat_sum=4, csat_top2=1)}
+    overall_after = await stored(wh, WindowSize.hour, ())
+    overall_after[(hour_s, ())].touchpoints -= 1
+    assert overall_after == overall_before  # moving answers changes no total
+    await assert_stored_matches(wh, [*early, touch])
+
+    # The ledger rows were re-versioned: attributed, with the touchpoint's dims (overrides kept).
+    assert ledger_row(wh, Table.survey_responses, "sr-x", "attributed, channel, team, overrides") == (
+        True, "voice", "t1", "")
+    assert ledger_row(wh, Table.survey_responses, "sr-y", "attributed, channel, team, overrides") == (
+        True, "voice", "t9", '{"team":"t9"}')
+    assert ledger_row(wh, Table.survey_invitations, "inv-x", "attributed, channel") == (True, "voice")
+    # A later restart rebuilds the same state from those rows (nothing left waiting).
+    ck2 = checkpointer(wh)
+    await commit(ck2, [tp("tp-z", t + 6 * MINUTE_MS, "iz", "chat")])
+    assert ck2.shards[0].pending == {}
+    await assert_stored_matches(wh, [*early, touch, tp("tp-z", t + 6 * MINUTE_MS, "iz", "chat")])
+
+
+@pytest.mark.parametrize("gap_days", [0, 3], ids=["in-restored-range", "only-in-ledger"])
+async def test_touchpoint_committed_before_a_restart_attributes_the_answer(wh: Warehouse, gap_days: int) -> None:
+    t = T0 + 8 * HOUR_MS
+    touch = tp("tp-r", t, "ir", "email", "t3")
+    later = tp("tp-later", t + gap_days * DAY_MS, "iother", "chat")  # moves the shard's watermark
+    await commit(checkpointer(wh), [touch])
+    await commit(checkpointer(wh), [later])
+
+    ck = checkpointer(wh)  # restart: this instance never saw tp-r
+    ans = answer("sr-r", t + gap_days * DAY_MS + MINUTE_MS, "ir", nps=8)
+    inv = invitation("inv-r", t + gap_days * DAY_MS + 2 * MINUTE_MS, "ir")
+    r = await commit(ck, [ans, inv])
+    assert (r.applied, r.reattributed) == (2, 0)
+    assert ledger_row(wh, Table.survey_responses, "sr-r", "attributed, channel, team") == (True, "email", "t3")
+    assert ledger_row(wh, Table.survey_invitations, "inv-r", "attributed, channel, team") == (True, "email", "t3")
+    assert ck.shards[0].pending == {}
+    day_s = (t + gap_days * DAY_MS) // DAY_MS * DAY_MS // 1000
+    assert (await stored(wh, WindowSize.day, ("channel",)))[(day_s, ("email",))] == KpiCounts(
+        touchpoints=1 if gap_days == 0 else 0, invitations=1, responses=1, nps_n=1, passives=1)
+    await assert_stored_matches(wh, [touch, later, ans, inv])
+
+
+async def test_answer_waiting_across_a_restart_moves_when_its_touchpoint_arrives(wh: Warehouse) -> None:
+    t = T0 + 11 * HOUR_MS
+    ans = answer("sr-w", t, "iw", nps=10, csat=2)
+    other = tp("tp-o", t + 1000, "io", "chat", "t1")
+    await commit(checkpointer(wh), [ans, other])
+
+    ck = checkpointer(wh)  # restart: the answer waits in the ledger (attributed = false)
+    touch = tp("tp-w", t + 2 * MINUTE_MS, "iw", "voice", "t2")
+    r = await commit(ck, [touch])
+    assert (r.applied, r.reattributed) == (1, 1)
+    await assert_stored_matches(wh, [ans, other, touch])
+    # The re-versioned ledger row is the same event, now attributed: nothing else lost.
+    assert ledger_row(wh, Table.survey_responses, "sr-w",
+                      "attributed, channel, team, subject, customer, attributes, comment, nps, csat") == (
+        True, "voice", "t2", "subj-sr-w", "cust-iw", '{"origin":"sr-w"}', "c-sr-w", 10, 2)
+
+
+async def test_late_event_corrects_an_evicted_window(wh: Warehouse) -> None:
+    t = T0 + 9 * HOUR_MS
+    first = [
+        tp("tp-1", t + 5 * MINUTE_MS, "i1", "voice", "t1", first_contact=True, resolved=True),
+        answer("sr-1", t + 6 * MINUTE_MS, "i1", nps=9),
+        tp("tp-2", t + 40 * MINUTE_MS, "i2", "chat", "t1"),
+    ]
+    ck = checkpointer(wh)
+    await commit(ck, first)
+    advance = [tp("tp-far", t + 2 * DAY_MS, "ifar", "voice", "t1")]
+    await commit(ck, advance)
+    state = ck.shards[0]
+    for size in SIZES:  # every window of the first batch left memory
+        key = (TENANT, size, (t + 5 * MINUTE_MS) // size.ms * size.ms)
+        assert key not in state.windows and state.needs_load(key)
+
+    late = [
+        tp("tp-late", t + 7 * MINUTE_MS, "i3", "voice", "t2", first_contact=True, resolved=False),
+        answer("sr-late", t + 8 * MINUTE_MS, "i1", nps=0, csat=5),  # attributed to tp-1 (cache)
+        answer("sr-late3", t + 9 * MINUTE_MS, "i3", nps=7),
+    ]
+    r = await commit(ck, late)
+    assert (r.applied, r.duplicates) == (3, 0)
+    committed = [*first, *advance, *late]
+    await assert_stored_matches(wh, committed)
+    hour_s = t // 1000
+    assert (await stored(wh, WindowSize.hour, ()))[(hour_s, ())] == KpiCounts(
+        touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, responses=3, nps_n=3, promoters=1,
+        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1)
+    assert (await stored(wh, WindowSize.hour, ("channel",)))[(hour_s, ("voice",))] == KpiCounts(
+        touchpoints=2, tp_first_contact=2, tp_first_contact_resolved=1, responses=3, nps_n=3, promoters=1,
+        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1)
+    # Evicted again afterwards, and a second late event loads the corrected window.
+    assert (TENANT, WindowSize.hour, t) not in state.windows
+    late2 = [tp("tp-late2", t + 50 * MINUTE_MS, "i4", "chat", "t1")]
+    await commit(ck, late2)
+    await assert_stored_matches(wh, [*committed, *late2])
+    # A restarted worker (restore range far from the old window) corrects it the same way.
+    late3 = [answer("sr-late4", t + 51 * MINUTE_MS, "i4", csat=1)]
+    await commit(checkpointer(wh), late3)
+    await assert_stored_matches(wh, [*committed, *late2, *late3])
+
+
+async def test_restart_rebuilds_open_windows_without_loss_or_double_counting(wh: Warehouse) -> None:
+    t = T0 + 14 * HOUR_MS
+    batches = [
+        [tp("a1", t, "ia", "voice", "t1", first_contact=True, resolved=True, shard=0),
+         tp("b1", t + 500, "ib", "chat", "t2", shard=1)],
+        [answer("a1-sr", t + 20_000, "ia", nps=9, shard=0), answer("c1-sr", t + 30_000, "ic", nps=1, shard=1),
+         invitation("b1-inv", t + 40_000, "ib", shard=1)],
+        [tp("a2", t + 70_000, "ia2", "voice", "t2", shard=0), answer("a2-sr", t + 80_000, "ia2", csat=3, shard=0)],
+    ]
+    ck1 = checkpointer(wh)
+    for b in batches:
+        await commit(ck1, b)
+    committed = [r for b in batches for r in b]
+    await assert_stored_matches(wh, committed)
+
+    ck2 = checkpointer(wh)
+    more = [
+        tp("a3", t + 90_000, "ia3", "voice", "t1", shard=0),  # same minute, hour and day windows
+        tp("c1", t + 100_000, "ic", "email", "t3", shard=1),  # releases c1-sr, waiting since ck1
+        answer("b1-sr", t + 110_000, "ib", nps=10, overrides={"team": "t7"}, shard=1),
+        resend(batches[1][0]),  # a replayed answer
+    ]
+    r = await commit(ck2, more)
+    assert (r.applied, r.duplicates, r.reattributed) == (3, 1, 1)
+    committed += more[:3]
+    await assert_stored_matches(wh, committed)
+    minute_s = (t + 90_000) // MINUTE_MS * MINUTE_MS // 1000
+    # Minute 01:00-02:00 after t: a2 and a2-sr (ck1), then a3, c1 and b1-sr (ck2).
+    assert (await stored(wh, WindowSize.minute, ()))[(minute_s, ())] == KpiCounts(
+        touchpoints=3, responses=2, nps_n=1, promoters=1, csat_n=1, csat_sum=3)
+    # A third instance restored from the ledger alone writes nothing different.
+    ck3 = checkpointer(wh)
+    await commit(ck3, [tp("a4", t + 115_000, "ia4", "chat", "t1", shard=0)])
+    await assert_stored_matches(wh, [*committed, tp("a4", t + 115_000, "ia4", "chat", "t1")])
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-worker", "restarted-worker"])
+async def test_touchpoint_releases_an_answer_whose_window_was_evicted(wh: Warehouse, restart: bool) -> None:
+    t = T0 + 3 * HOUR_MS
+    ans = answer("sr-old", t + 5 * MINUTE_MS, "iold", nps=10, csat=5)
+    ck = checkpointer(wh)
+    await commit(ck, [ans])
+    advance = [tp("tp-far", t + 2 * DAY_MS, "ifar", "chat", "t1")]
+    await commit(ck, advance)
+    if restart:
+        ck = checkpointer(wh)  # the answer waits in the ledger, older than the restored range
+    touch = tp("tp-old", t + 2 * DAY_MS + MINUTE_MS, "iold", "voice", "t2")  # on time; the answer is not
+    r = await commit(ck, [touch])
+    assert (r.applied, r.reattributed) == (1, 1)
+    await assert_stored_matches(wh, [ans, *advance, touch])
+    assert (await stored(wh, WindowSize.hour, ("channel",)))[(t // 1000, ("voice",))] == KpiCounts(
+        responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=5, csat_top2=1)
+    assert ledger_row(wh, Table.survey_responses, "sr-old", "attributed, channel, team") == (True, "voice", "t2")
+
+
+class SimulatedCrash(Exception):
+    """Not a WarehouseError: the writer does not retry it, the commit dies like the process would."""
+
+
+@pytest.mark.parametrize("crash_at", ["kpi_windows", "first-ledger-table", "second-ledger-table"])
+@pytest.mark.parametrize("when", ["open", "late"])
+async def test_crash_during_the_writes_then_replay_on_a_fresh_worker(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch, crash_at: str, when: str,
+) -> None:
+    t = T0 + 6 * HOUR_MS
+    setup = [
+        tp("s-tp", t, "is", "voice", "t1", first_contact=True, resolved=True),
+        answer("s-early", t + 30_000, "ix", nps=6),  # waits for tp-x, which comes in the crashing batch
+    ]
+    ck = checkpointer(wh)
+    await commit(ck, setup)
+    committed = list(setup)
+    if when == "late":
+        advance = [tp("s-far", t + 3 * DAY_MS, "ifar", "chat", "t2")]
+        await commit(ck, advance)
+        committed += advance
+    batch = [
+        tp("tp-x", t + 60_000, "ix", "chat", "t2", first_contact=True, resolved=False),
+        answer("sr-s", t + 70_000, "is", nps=10, csat=4),
+        invitation("inv-x", t + 80_000, "ix"),
+        tp("tp-y", t + 90_000, "iy", "email", "t1"),
+    ]
+
+    ledger_tables = {t.value for t in (Table.touchpoints, Table.survey_responses, Table.survey_invitations)}
+    real_insert = wh.ainsert
+    calls: list[str] = []
+
+    async def crashing_insert(table, data, column_names, column_oriented=False):
+        calls.append(table)
+        ledger_calls = [c for c in calls if c in ledger_tables]
+        if (crash_at == "kpi_windows" and table == "kpi_windows"
+                or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
+                or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
+            raise SimulatedCrash(table)
+        await real_insert(table, data, column_names, column_oriented)
+
+    monkeypatch.setattr(wh, "ainsert", crashing_insert)
+    with pytest.raises(SimulatedCrash):
+        await commit(ck, batch)
+    monkeypatch.undo()
+
+    fresh = checkpointer(wh)  # the process restarted; Kafka redelivers the unacked batch
+    r = await commit(fresh, batch)
+    assert r.applied + r.duplicates == len(batch)
+    committed += batch
+    await assert_stored_matches(wh, committed)
+    for table, n in ((Table.touchpoints, 3 + (when == "late")), (Table.survey_responses, 2),
+                     (Table.survey_invitations, 1)):
+        assert wh.query(f"SELECT count() FROM {table.value} FINAL").result_rows == [(n,)]
+    assert ledger_row(wh, Table.survey_responses, "s-early", "attributed, channel") == (True, "chat")
+    # And the next batch on the fresh worker keeps counting exactly.
+    nxt = [answer("sr-y", t + 100_000, "iy", nps=2)]
+    await commit(fresh, nxt)
+    await assert_stored_matches(wh, [*committed, *nxt])
+
+
+async def test_shards_contributing_to_one_window_are_summed(wh: Warehouse) -> None:
+    t = T0 + 12 * HOUR_MS
+    batch = [
+        tp("p0", t + 1000, "i0", "voice", "t1", first_contact=True, resolved=True, shard=0),
+        answer("p0-sr", t + 2000, "i0", nps=10, shard=0),
+        tp("p1", t + 3000, "i1", "voice", "t1", first_contact=True, resolved=False, shard=1),
+        answer("p1-sr", t + 4000, "i1", nps=5, csat=3, shard=1),
+        tp("p2", t + 5000, "i2", "voice", "t2", shard=2),
+        invitation("p2-inv", t + 6000, "i2", shard=2),
+    ]
+    ck = checkpointer(wh)
+    await commit(ck, batch[:2])
+    await commit(ck, batch[2:])
+    hour_s = t // 1000
+    assert (await stored(wh, WindowSize.hour, ("channel",)))[(hour_s, ("voice",))] == KpiCounts(
+        touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, invitations=1, responses=2, nps_n=2,
+        promoters=1, detractors=1, csat_n=1, csat_sum=3)
+    # One row per shard underneath.
+    rows = wh.query(
+        "SELECT shard, touchpoints FROM kpi_windows FINAL WHERE size = '1h' AND view = 'channel' "
+        "AND channel = 'voice' ORDER BY shard").result_rows
+    assert [tuple(r) for r in rows] == [(0, 1), (1, 1), (2, 1)]
+    # A restart of one shard rewrites only its own rows; the sum stays exact.
+    ck2 = checkpointer(wh)
+    more = [tp("p1b", t + 7000, "i1b", "voice", "t1", shard=1)]
+    await commit(ck2, more)
+    await assert_stored_matches(wh, [*batch, *more])
+    filtered = await queries.read_windows(wh, TENANT, "1h", ("channel", "team"), (), {"team": "t1"},
+                                          hour_s, hour_s + 3600)
+    assert [(r.window_start, r.counts.touchpoints, r.counts.responses) for r in filtered] == [(hour_s, 3, 2)]
