@@ -41,7 +41,8 @@ class ShardState:
     interaction_cache_size: int = 200_000
     watermark_ms: int = NEVER
     windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
-    dirty: set[tuple[WindowKey, CellKey]] = field(default_factory=set)
+    #: window -> cells changed since the last commit.
+    dirty: dict[WindowKey, set[CellKey]] = field(default_factory=dict)
     complete_from: dict[WindowSize, int] = field(default_factory=dict)
     #: (tenant, interaction_id) -> touchpoint dimensions, most recent last.
     interactions: OrderedDict[tuple[str, str], dict[str, str]] = field(default_factory=OrderedDict)
@@ -50,6 +51,8 @@ class ShardState:
 
     def __post_init__(self) -> None:
         self._view_names = [(view_name(v), v) for v in self.views]
+        self._base_ms = min(s.ms for s in self.sizes)
+        self._staged: dict[tuple[str, int], dict[CellKey, KpiCounts]] = {}
         for size in self.sizes:
             self.complete_from.setdefault(size, NEVER)
 
@@ -65,39 +68,73 @@ class ShardState:
     def load_window(self, key: WindowKey, records: Iterable[Record]) -> None:
         """Install a window rebuilt from its stored records (must precede any new apply to it)."""
         cells: dict[CellKey, KpiCounts] = {}
-        self.windows[key] = cells
         for record in records:
-            self._apply_window(key, cells, record, effective_dims(record), 1)
+            dims = effective_dims(record)
+            for name, view in self._view_names:
+                cell = (name, tuple([dims.get(d, "") for d in view]) if view else ())
+                counts = cells.get(cell)
+                if counts is None:
+                    counts = cells[cell] = KpiCounts()
+                add_record(counts, record, 1)
+        self.windows[key] = cells
+        # Rewritten even if unchanged: after a crash the stored rows may lag the ledger.
+        self.dirty.setdefault(key, set()).update(cells)
 
     # -- updates ----------------------------------------------------------------
-    def apply(self, record: Record, dims: dict[str, str], sign: int = 1) -> None:
-        tenant, t = record["tenant"], record["time_ms"]
-        for size in self.sizes:
-            key = (tenant, size, window_start(t, size.ms))
-            cells = self.windows.get(key)
-            if cells is None:
-                if key[2] < self.complete_from[size]:
-                    raise RuntimeError(f"window {key} must be loaded from the ledger before it is updated")
-                cells = self.windows[key] = {}
-            self._apply_window(key, cells, record, dims, sign)
-        if sign > 0 and t > self.watermark_ms:
-            self.watermark_ms = t
+    def stage(self, record: Record, dims: dict[str, str], sign: int = 1) -> None:
+        """Add (or retract) a record into this batch's deltas, at the smallest window size only.
 
-    def _apply_window(self, key: WindowKey, cells: dict[CellKey, KpiCounts], record: Record,
-                      dims: dict[str, str], sign: int) -> None:
-        dirty_add = self.dirty.add
+        Larger windows receive the summed deltas once per batch (``apply_staged``), so a
+        record costs one counter update per view instead of one per view and size.
+        """
+        tenant, t = record["tenant"], record["time_ms"]
+        key = (tenant, window_start(t, self._base_ms))
+        cells = self._staged.get(key)
+        if cells is None:
+            cells = self._staged[key] = {}
         for name, view in self._view_names:
-            cell = (name, tuple(dims.get(d, "") for d in view))
+            cell = (name, tuple([dims.get(d, "") for d in view]) if view else ())
             counts = cells.get(cell)
             if counts is None:
                 counts = cells[cell] = KpiCounts()
             add_record(counts, record, sign)
-            dirty_add((key, cell))
+        if sign > 0 and t > self.watermark_ms:
+            self.watermark_ms = t
+
+    def apply_staged(self) -> None:
+        """Fold the staged deltas into every window size; touched cells become dirty."""
+        staged, self._staged = self._staged, {}
+        for (tenant, base_start), cells in staged.items():
+            for size in self.sizes:
+                key = (tenant, size, window_start(base_start, size.ms))
+                window = self.windows.get(key)
+                if window is None:
+                    if key[2] < self.complete_from[size]:
+                        raise RuntimeError(f"window {key} must be loaded from the ledger before it is updated")
+                    window = self.windows[key] = {}
+                dirty = self.dirty.get(key)
+                if dirty is None:
+                    dirty = self.dirty[key] = set()
+                for cell, delta in cells.items():
+                    counts = window.get(cell)
+                    if counts is None:
+                        window[cell] = delta.copy()
+                    else:
+                        counts.add(delta)
+                    dirty.add(cell)
+
+    def apply(self, record: Record, dims: dict[str, str], sign: int = 1) -> None:
+        """Stage and apply one record at once (restores, tests)."""
+        self.stage(record, dims, sign)
+        self.apply_staged()
 
     def take_dirty(self) -> list[tuple[WindowKey, CellKey, KpiCounts]]:
-        out = [(wk, ck, self.windows[wk][ck]) for wk, ck in self.dirty]
-        self.dirty = set()
+        out = [(wk, ck, self.windows[wk][ck]) for wk, cells in self.dirty.items() for ck in cells]
+        self.dirty = {}
         return out
+
+    def mark_all_dirty(self) -> None:
+        self.dirty = {wk: set(cells) for wk, cells in self.windows.items()}
 
     def evict_closed(self) -> int:
         """Drop windows no on-time event can reach; later ones are reloaded on demand."""

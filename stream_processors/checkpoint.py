@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from cxpulse import metrics
+from schemas.dimensions import view_name
 from schemas.records import Record
 from stream_processors.aggregators import ShardState, WindowKey, effective_dims, is_touchpoint
 from stream_processors.windows import DAY_MS, WindowSize, window_start
 from warehouse import queries
+from warehouse.tables import event_key
 from warehouse.client import Warehouse
 from warehouse.writer import KpiWriter, WindowUpdate
 
@@ -56,6 +58,7 @@ class Checkpointer:
 
     def __post_init__(self) -> None:
         self.writer = KpiWriter(self.warehouse)
+        self._view_dims = {view_name(v): v for v in self.views}
 
     def revoke(self, shards: Sequence[int]) -> None:
         """Forget state of shards another worker now owns (it rebuilds them from the ledger)."""
@@ -94,41 +97,35 @@ class Checkpointer:
         released = self._released_by(touchpoints)  # 4
         await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs)])
 
-        ledger: list[Record] = []  # held back until the windows are stored (step 6)
+        add_ledger = self.writer.add_ledger
         for tp in touchpoints:  # 5
             state = self.shards[tp["_shard"]]
-            state.apply(tp, tp.get("dims") or {}, 1)
+            state.stage(tp, tp.get("dims") or {}, 1)
             if tp.get("interaction_id"):
                 state.remember_interaction(tp["tenant"], tp["interaction_id"], tp.get("dims") or {})
                 for waiting in state.pending.pop((tp["tenant"], tp["interaction_id"]), []):
-                    state.apply(waiting, effective_dims(waiting), -1)
+                    state.stage(waiting, effective_dims(waiting), -1)
                     waiting["_dims"] = {**(tp.get("dims") or {}), **(waiting.get("dims") or {})}
                     waiting["_attributed"] = True
-                    state.apply(waiting, waiting["_dims"], 1)
-                    ledger.append(waiting)
+                    state.stage(waiting, waiting["_dims"], 1)
+                    add_ledger(waiting)
                     result.reattributed += 1
-            ledger.append(tp)
+            add_ledger(tp)
         for rec in others:
             state = self.shards[rec["_shard"]]
             self._attribute(state, rec)
-            state.apply(rec, rec["_dims"], 1)
-            ledger.append(rec)
+            state.stage(rec, rec["_dims"], 1)
+            add_ledger(rec)
         result.applied = len(fresh)
 
         for shard_id, state in self.shards.items():  # 6
+            state.apply_staged()
             for (tenant, size, start), (view, values), counts in state.take_dirty():
-                view_dims = view.split("*") if view != "overall" else []
                 self.writer.add_window(WindowUpdate(
                     tenant=tenant, size=size.value, view=view, window_start_s=start // 1000,
-                    dims=dict(zip(view_dims, values)), shard=shard_id, counts=counts,
+                    dims=dict(zip(self._view_dims[view], values)), shard=shard_id, counts=counts,
                 ))
-        stats = await self.writer.flush()  # windows only: ledger rows are not buffered yet
-        for rec in ledger:
-            self.writer.add_ledger(rec)
-        ledger_stats = await self.writer.flush()
-        stats.ledger_rows = ledger_stats.ledger_rows
-        stats.seconds += ledger_stats.seconds
-        stats.retries += ledger_stats.retries
+        stats = await self.writer.flush()
         result.window_rows = stats.window_rows
 
         for state in self.shards.values():  # 7
@@ -148,7 +145,7 @@ class Checkpointer:
         for size in self.sizes:
             state.complete_from[size] = from_ms
         for rec in stored:
-            state.apply(rec, effective_dims(rec), 1)
+            state.stage(rec, effective_dims(rec), 1)
             if is_touchpoint(rec) and rec.get("interaction_id"):
                 state.remember_interaction(rec["tenant"], rec["interaction_id"], rec.get("dims") or {})
         waiting = await queries.ledger_records(
@@ -156,8 +153,9 @@ class Checkpointer:
         )
         for rec in waiting:
             state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
+        state.apply_staged()
         # Stored window rows may lag the ledger after a crash: rewrite what was rebuilt.
-        state.dirty = {(wk, ck) for wk, cells in state.windows.items() for ck in cells}
+        state.mark_all_dirty()
         log.info("shard %d restored: %d events since %d, %d answers awaiting touchpoints",
                  shard, len(stored), from_ms, len(waiting))
         return state
@@ -169,11 +167,12 @@ class Checkpointer:
             key = (r["type"], r["tenant"], r["source"], r["id"])
             if key not in seen:
                 seen.add(key)
+                r["_key"] = event_key(r["tenant"], r["source"], r["id"])
                 unique.append(r)
         stored: set[tuple[str, str, str, str]] = set()
         for etype, table in queries.TABLE_OF_TYPE.items():
-            keys = [(r["tenant"], r["source"], r["id"]) for r in unique if r["type"] == etype]
-            for k in await queries.existing_event_keys(self.warehouse, table, keys):
+            same_type = [r for r in unique if r["type"] == etype]
+            for k in await queries.stored_events(self.warehouse, table, same_type):
                 stored.add((etype, *k))
         return [r for r in unique if (r["type"], r["tenant"], r["source"], r["id"]) not in stored]
 

@@ -67,6 +67,11 @@ class Warehouse:
         self._call(self._client.insert, table, data, column_names=list(column_names),
                    column_oriented=column_oriented)
 
+    def raw_insert(self, table: str, column_names: Sequence[str], body: bytes, fmt: str = "JSONEachRow") -> None:
+        """Insert pre-encoded rows (one statement, one block)."""
+        if body:
+            self._call(self._client.raw_insert, table, column_names=list(column_names), insert_block=body, fmt=fmt)
+
     def ping(self) -> bool:
         try:
             return bool(self._client.ping()) if not self.embedded else self.query("SELECT 1").result_rows == [(1,)]
@@ -98,6 +103,9 @@ class Warehouse:
 
     async def ainsert(self, table: str, data, column_names, column_oriented: bool = False) -> None:
         await self._run(self.insert, table, data, column_names, column_oriented)
+
+    async def araw_insert(self, table: str, column_names: Sequence[str], body: bytes) -> None:
+        await self._run(self.raw_insert, table, column_names, body)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

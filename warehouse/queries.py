@@ -25,18 +25,22 @@ EventKey = tuple[str, str, str]  # tenant, source, event id
 
 
 # -- stream processor reads ----------------------------------------------------
-async def existing_event_keys(wh: Warehouse, table: Table, keys: list[EventKey]) -> set[EventKey]:
-    """Which of ``keys`` the ledger already holds (the dedup check for replays and resends)."""
-    if not keys:
+async def stored_events(wh: Warehouse, table: Table, records: list[Record]) -> set[EventKey]:
+    """Which of ``records`` (each with its ``_key``) the ledger already holds.
+
+    The dedup check for replays and resends. It looks up the 64-bit event keys
+    (the primary key after tenant, and cheap to bind) and confirms each hit by
+    the full (tenant, source, id), so a hash collision never drops an event.
+    """
+    if not records:
         return set()
-    tenants = sorted({k[0] for k in keys})
-    ids = sorted({k[2] for k in keys})
+    tenants = sorted({r["tenant"] for r in records})
     res = await wh.aquery(
         f"SELECT tenant, source, event_id FROM {table.value} "
-        "WHERE tenant IN {tenants:Array(String)} AND event_id IN {ids:Array(String)}",
-        {"tenants": tenants, "ids": ids},
+        "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}",
+        {"tenants": tenants, "keys": [r["_key"] for r in records]},
     )
-    wanted = set(keys)
+    wanted = {(r["tenant"], r["source"], r["id"]) for r in records}
     return {k for k in map(tuple, res.result_rows) if k in wanted}
 
 
@@ -107,7 +111,7 @@ async def ledger_records(
 
 # Whole events, not just what counts: a waiting answer read back here is written again
 # (re-versioned) when its touchpoint arrives, so every stored field must survive the trip.
-_LEDGER_READ_HEAD = ("tenant", "source", "event_id", "time_ms", "interaction_id", "subject", "customer",
+_LEDGER_READ_HEAD = ("tenant", "event_key", "source", "event_id", "time_ms", "interaction_id", "subject", "customer",
                      "attributes")
 
 
@@ -118,7 +122,7 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
         "time_ms": values["time_ms"], "interaction_id": values["interaction_id"],
         "subject": values["subject"] or None, "customer": values["customer"],
         "attributes": orjson.loads(values["attributes"]) if values["attributes"] else {},
-        "_offset": values["kafka_offset"],
+        "_offset": values["kafka_offset"], "_key": values["event_key"],
     }
     effective = {d: values[d] for d in DIMENSIONS if values[d]}
     for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-1]:

@@ -5,7 +5,7 @@ scoped by tenant, so each reads one contiguous range.
 
 Ledger tables (touchpoints, survey_responses, survey_invitations) hold every
 accepted event once: ``ReplacingMergeTree(version)`` keyed by
-(tenant, source, event_id) makes a replayed insert harmless, and a later
+(tenant, event_key, source, event_id) makes a replayed insert harmless, and a later
 version (a survey answer re-attributed to its touchpoint) replaces the earlier.
 Event time is stored as ``time_ms`` (Int64, inserted without conversion) with
 a materialized ``time`` for humans and SQL.
@@ -17,6 +17,7 @@ computed on read (``kpi.measures``).
 """
 from __future__ import annotations
 
+import hashlib
 from enum import Enum
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
@@ -31,12 +32,19 @@ class Table(str, Enum):
     migrations = "schema_migrations"
 
 
+def event_key(tenant: str, source: str, event_id: str) -> int:
+    """64-bit key of an event's identity: the ledger's lookup key (hits are confirmed by the full id)."""
+    digest = hashlib.blake2b(f"{tenant}\x1f{source}\x1f{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
 LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations)
 
 _DIM_COLUMNS = ",\n    ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
 
 _LEDGER_COMMON_HEAD = f"""
     tenant LowCardinality(String),
+    event_key UInt64,
     source String,
     event_id String,
     time_ms Int64,
@@ -58,7 +66,7 @@ _LEDGER_COMMON_TAIL = """
 _LEDGER_ENGINE = """
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(time)
-ORDER BY (tenant, source, event_id)"""
+ORDER BY (tenant, event_key, source, event_id)"""
 
 #: Type-specific columns of each ledger table, in insert order.
 LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
@@ -79,7 +87,7 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
 }
 
 LEDGER_BASE_COLUMNS = (
-    "tenant", "source", "event_id", "time_ms", "subject", "interaction_id", "customer",
+    "tenant", "event_key", "source", "event_id", "time_ms", "subject", "interaction_id", "customer",
     *DIMENSIONS,
 )
 LEDGER_META_COLUMNS = ("attributes", "kafka_partition", "kafka_offset", "version")

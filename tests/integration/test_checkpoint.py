@@ -385,19 +385,19 @@ async def test_crash_during_the_writes_then_replay_on_a_fresh_worker(
     ]
 
     ledger_tables = {t.value for t in (Table.touchpoints, Table.survey_responses, Table.survey_invitations)}
-    real_insert = wh.ainsert
+    real_insert = wh.araw_insert
     calls: list[str] = []
 
-    async def crashing_insert(table, data, column_names, column_oriented=False):
+    async def crashing_insert(table, column_names, body):
         calls.append(table)
         ledger_calls = [c for c in calls if c in ledger_tables]
         if (crash_at == "kpi_windows" and table == "kpi_windows"
                 or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
                 or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
             raise SimulatedCrash(table)
-        await real_insert(table, data, column_names, column_oriented)
+        await real_insert(table, column_names, body)
 
-    monkeypatch.setattr(wh, "ainsert", crashing_insert)
+    monkeypatch.setattr(wh, "araw_insert", crashing_insert)
     with pytest.raises(SimulatedCrash):
         await commit(ck, batch)
     monkeypatch.undo()
