@@ -67,6 +67,16 @@ def _processed(metrics_text: str) -> float:
     return 0.0
 
 
+def _histogram(metrics_text: str, name: str) -> dict[str, float]:
+    """Cumulative bucket counts of a Prometheus histogram, by ``le``."""
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def _rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -201,7 +211,16 @@ async def main_async(args: argparse.Namespace) -> dict:
             print(f"throughput: {args.events} events in batches of {args.batch} ...", flush=True)
             tp = await throughput(client, args.events, args.batch, args.concurrency)
             print(f"latency: {args.rate} events/s offered for {args.seconds}s ...", flush=True)
+            names = ("cxpulse_produce_to_receive_seconds", "cxpulse_produce_to_stored_seconds")
+            text = (await client.get("/metrics")).text
+            before = {n: _histogram(text, n) for n in names}
             lat = await latency(client, args.rate, args.seconds, args.latency_batch)
+            text = (await client.get("/metrics")).text
+            for n in names:
+                after = _histogram(text, n)
+                total = max(after["+Inf"] - before[n].get("+Inf", 0), 1)
+                lat[n] = {le: round((after[le] - before[n].get(le, 0)) / total, 3)
+                          for le in ("0.25", "0.5", "1.0", "1.5", "2.0")}
         return {"throughput": tp, "latency": lat, "peak_rss_mb": round(_rss_mb(proc.pid), 1),
                 "cpus": os.cpu_count()}
     finally:
@@ -238,6 +257,10 @@ def main() -> None:
               f" {lat['visible']}/{lat['probes']} probes")
         print(f"               POST->visible p50 {lat['p50_s']} s  p99 {lat['p99_s']} s  max {lat['max_s']} s"
               "   (target p99 <= 2 s)")
+        for name, label in (("cxpulse_produce_to_receive_seconds", "produced->received"),
+                            ("cxpulse_produce_to_stored_seconds", "produced->stored  ")):
+            shares = ", ".join(f"<={le}s {v:.0%}" for le, v in lat[name].items())
+            print(f"               {label} (messages) {shares}")
     print(f"  peak RSS     {result['peak_rss_mb']} MB (stack process)")
     print(f"  written to   {path}")
 

@@ -51,6 +51,11 @@ class KafkaSettings(BaseModel):
         default="cx",
         description="Prefix of every topic name (`<prefix>.touchpoints.v1`, `<prefix>.events.dlq`, ...).",
     )
+    tansu: bool = Field(
+        default=False,
+        description="The broker is Tansu (local development and tests): enables the workarounds in "
+        "`stream_processors/tansu_compat.py`. `cxpulse up` sets it when it starts its own broker.",
+    )
     local_port: int = Field(default=0, description="Local broker port for `cxpulse up` (0 = any free port).")
     rebalance_timeout_s: float = Field(
         default=4.0, gt=0,

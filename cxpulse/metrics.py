@@ -28,6 +28,17 @@ SINK_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SINK_RETRIES = Counter("cxpulse_sink_retries_total", "Warehouse writes retried")
+_FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60)
+RECEIVE_DELAY = Histogram(
+    "cxpulse_produce_to_receive_seconds",
+    "From a message's Kafka timestamp to the stream processor receiving it in a batch",
+    buckets=_FRESHNESS_BUCKETS,
+)
+FRESHNESS = Histogram(
+    "cxpulse_produce_to_stored_seconds",
+    "From a message's Kafka timestamp (ingest produced it) to its windows being stored",
+    buckets=_FRESHNESS_BUCKETS,
+)
 COMMIT_LATENCY = Histogram(
     "cxpulse_commit_latency_seconds", "Whole commit of one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

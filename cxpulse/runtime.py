@@ -81,6 +81,7 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
             broker = LocalBroker(settings.kafka.local_port, settings.data_dir / "tansu.log").start()
             stack.callback(broker.stop)
             bootstrap = broker.bootstrap
+            settings.kafka.tansu = True
             log.info("started local Tansu broker at %s", bootstrap)
         names = list(topic_names(settings.kafka.topic_prefix).values())
         await asyncio.to_thread(ensure_topics, bootstrap, names, settings.kafka.partitions,

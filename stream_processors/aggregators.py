@@ -53,6 +53,8 @@ class ShardState:
         self._view_names = [(view_name(v), v) for v in self.views]
         self._base_ms = min(s.ms for s in self.sizes)
         self._staged: dict[tuple[str, int], dict[CellKey, KpiCounts]] = {}
+        self._view_dims = sorted({d for v in self.views for d in v})
+        self._cell_cache: dict[tuple[str | None, ...], list[CellKey]] = {}
         for size in self.sizes:
             self.complete_from.setdefault(size, NEVER)
 
@@ -69,9 +71,7 @@ class ShardState:
         """Install a window rebuilt from its stored records (must precede any new apply to it)."""
         cells: dict[CellKey, KpiCounts] = {}
         for record in records:
-            dims = effective_dims(record)
-            for name, view in self._view_names:
-                cell = (name, tuple([dims.get(d, "") for d in view]) if view else ())
+            for cell in self._cells_for(effective_dims(record)):
                 counts = cells.get(cell)
                 if counts is None:
                     counts = cells[cell] = KpiCounts()
@@ -87,19 +87,30 @@ class ShardState:
         Larger windows receive the summed deltas once per batch (``apply_staged``), so a
         record costs one counter update per view instead of one per view and size.
         """
-        tenant, t = record["tenant"], record["time_ms"]
-        key = (tenant, window_start(t, self._base_ms))
+        t = record["time_ms"]
+        key = (record["tenant"], t - t % self._base_ms)
         cells = self._staged.get(key)
         if cells is None:
             cells = self._staged[key] = {}
-        for name, view in self._view_names:
-            cell = (name, tuple([dims.get(d, "") for d in view]) if view else ())
+        for cell in self._cells_for(dims):
             counts = cells.get(cell)
             if counts is None:
                 counts = cells[cell] = KpiCounts()
             add_record(counts, record, sign)
         if sign > 0 and t > self.watermark_ms:
             self.watermark_ms = t
+
+    def _cells_for(self, dims: dict[str, str]) -> list[CellKey]:
+        """Cell keys of every view for these dimension values (memoized: values repeat a lot)."""
+        signature = tuple(map(dims.get, self._view_dims))
+        cells = self._cell_cache.get(signature)
+        if cells is None:
+            if len(self._cell_cache) > 100_000:
+                self._cell_cache.clear()
+            cells = self._cell_cache[signature] = [
+                (name, tuple([dims.get(d, "") for d in view])) for name, view in self._view_names
+            ]
+        return cells
 
     def apply_staged(self) -> None:
         """Fold the staged deltas into every window size; touched cells become dirty."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import faust
 
 from cxpulse.config import Settings
+from stream_processors import tansu_compat
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -14,7 +15,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     and changelog recovery (and Tansu's ListOffsets quirk that breaks it).
     """
     k = settings.kafka
-    return faust.App(
+    app = faust.App(
         settings.stream.app_id,
         broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
         autodiscover=False,
@@ -33,3 +34,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         processing_guarantee="at_least_once",
         loghandlers=[],
     )
+    if k.tansu:
+        tansu_compat.apply(app)
+    return app

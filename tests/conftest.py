@@ -36,7 +36,7 @@ def make_settings(data_dir: Path, bootstrap: str, dsn: str, **stream: object) ->
     return Settings(
         data_dir=data_dir,
         pseudonym_key=PSEUDONYM_KEY,
-        kafka={"bootstrap": bootstrap, "partitions": 4, "topic_prefix": f"t{tag}"},
+        kafka={"bootstrap": bootstrap, "partitions": 4, "topic_prefix": f"t{tag}", "tansu": True},
         warehouse={"dsn": dsn, "database": f"test_{tag}"},
         stream={"app_id": f"cxpulse-test-{tag}", "batch_within_s": 0.05, **stream},
         api={"port": free_port(), "keys": {TEST_KEY: ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read"])}},

@@ -67,6 +67,7 @@ def test_kill_9_mid_stream_then_restart_keeps_windows_exact(broker, tmp_path: Pa
         **os.environ,
         "CXPULSE_DATA_DIR": str(tmp_path / "data"),
         "CXPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "CXPULSE_KAFKA__TANSU": "true",
         "CXPULSE_KAFKA__TOPIC_PREFIX": f"crash{uuid.uuid4().hex[:6]}",
         "CXPULSE_STREAM__APP_ID": f"crash-{uuid.uuid4().hex[:6]}",
         "CXPULSE_STREAM__BATCH_RECORDS": "10",  # many small commits, so the kill lands mid-stream
