@@ -9,7 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cxpulse.config import ApiKey, Settings
 from ingest.publisher import Publisher
-from ingest.pseudonymize import Pseudonymizer
+from ingest.pipeline import BatchSpec, IngestPipeline
+from schemas.records import topic_names
 from warehouse.client import Warehouse
 
 
@@ -20,7 +21,15 @@ class Services:
     settings: Settings
     warehouse: Warehouse
     publisher: Publisher
-    pseudonymizer: Pseudonymizer
+    ingest: IngestPipeline
+
+    def batch_spec(self, tenant: str) -> BatchSpec:
+        s = self.settings
+        return BatchSpec(
+            tenant=tenant, pseudonym_key=s.pseudonym_key.encode(), topics=topic_names(s.kafka.topic_prefix),
+            partitions=s.kafka.partitions, max_record_bytes=s.kafka.max_record_bytes,
+            max_events=s.api.max_batch_events,
+        )
 
 
 def get_services(request: Request) -> Services:

@@ -135,6 +135,11 @@ class ApiSettings(BaseModel):
     def _empty_is_unset(cls, v: object) -> object:
         return None if v == "" else v
 
+    ingest_processes: int = Field(
+        default=1, ge=0, le=64,
+        description="Processes that parse and validate `POST /v1/events` bodies (0: in the event loop). "
+        "Keeps CPU-bound validation off the loop the Faust worker shares in `cxpulse up`.",
+    )
     min_sample: int = Field(
         default=30, ge=1, description="Values under this many answers are flagged `low_sample`."
     )

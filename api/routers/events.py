@@ -1,16 +1,14 @@
 """POST /v1/events: CloudEvents in (single, batch or NDJSON), Kafka out."""
 from __future__ import annotations
 
-from collections import Counter
-
 from fastapi import APIRouter, HTTPException, Request, status
 
 from api.deps import IngestCaller, ServicesDep
 from cxpulse import metrics
-from ingest.batching import RecordTooLarge, group_for_kafka
-from ingest.validation import InvalidBody, UnsupportedMediaType, parse_body, validate_items
+from ingest.batching import RecordTooLarge
+from ingest.pipeline import TooManyEvents
+from ingest.validation import InvalidBody, UnsupportedMediaType
 from schemas.events import IngestResult
-from schemas.records import topic_names
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -33,26 +31,21 @@ async def post_events(request: Request, caller: IngestCaller, services: Services
     settings = services.settings
     body = await _read_limited(request, settings.api.max_body_bytes)
     try:
-        items = parse_body(body, request.headers.get("content-type", ""))
+        batch = await services.ingest.prepare(
+            body, request.headers.get("content-type", ""), services.batch_spec(caller.tenant)
+        )
     except UnsupportedMediaType as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, exc.message) from None
     except InvalidBody as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
-    if len(items) > settings.api.max_batch_events:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                            f"batch of {len(items)} events exceeds {settings.api.max_batch_events}")
-    records, rejected = validate_items(items, caller.tenant, services.pseudonymizer)
-    try:
-        messages = group_for_kafka(records, topic_names(settings.kafka.topic_prefix),
-                                   settings.kafka.partitions, settings.kafka.max_record_bytes)
-    except RecordTooLarge as exc:
+    except (TooManyEvents, RecordTooLarge) as exc:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
-    await services.publisher.publish(messages)
-    for etype, count in Counter(rec["type"] for rec in records).items():
+    await services.publisher.publish(batch.messages)
+    for etype, count in batch.accepted_by_type.items():
         metrics.EVENTS_ACCEPTED.labels(etype).inc(count)
-    for rej in rejected:
+    for rej in batch.rejected:
         metrics.EVENTS_REJECTED.labels(rej.path or "body").inc()
-    return IngestResult(accepted=len(records), rejected=rejected)
+    return IngestResult(accepted=batch.accepted, rejected=batch.rejected)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
