@@ -109,6 +109,11 @@ class StreamSettings(BaseModel):
         default=200_000, ge=1000,
         description="Interactions whose dimensions stay cached for attributing survey answers.",
     )
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535,
+        description="Port of the Prometheus `/metrics` endpoint of `cxpulse worker` (0: none). "
+        "With the API in the same process, metrics are served by the API instead.",
+    )
 
 
 class ApiSettings(BaseModel):

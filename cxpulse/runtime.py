@@ -109,6 +109,10 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
         if opts.worker:
             faust_app = await _start_worker(settings, bootstrap, warehouse, pseudonymizer)
             stack.push_async_callback(faust_app.stop)
+            if not opts.api and settings.stream.metrics_port:
+                from prometheus_client import start_http_server
+
+                start_http_server(settings.stream.metrics_port, addr=settings.api.host)
         if opts.api:
             server = await _start_api(settings, bootstrap, warehouse, stack)
             tasks.append(asyncio.create_task(server.serve(), name="api"))

@@ -38,7 +38,7 @@ def make_settings(data_dir: Path, bootstrap: str, dsn: str, **stream: object) ->
         pseudonym_key=PSEUDONYM_KEY,
         kafka={"bootstrap": bootstrap, "partitions": 4, "topic_prefix": f"t{tag}", "tansu": True},
         warehouse={"dsn": dsn, "database": f"test_{tag}"},
-        stream={"app_id": f"cxpulse-test-{tag}", "batch_within_s": 0.05, **stream},
+        stream={"app_id": f"cxpulse-test-{tag}", "batch_within_s": 0.05, "metrics_port": 0, **stream},
         api={"port": free_port(), "keys": {TEST_KEY: ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read"])}},
     )
 

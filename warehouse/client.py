@@ -104,8 +104,9 @@ class Warehouse:
     async def ainsert(self, table: str, data, column_names, column_oriented: bool = False) -> None:
         await self._run(self.insert, table, data, column_names, column_oriented)
 
-    async def araw_insert(self, table: str, column_names: Sequence[str], body: bytes) -> None:
-        await self._run(self.raw_insert, table, column_names, body)
+    async def araw_insert(self, table: str, column_names: Sequence[str], body: bytes,
+                          fmt: str = "JSONEachRow") -> None:
+        await self._run(self.raw_insert, table, column_names, body, fmt)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -3,7 +3,7 @@
 ``KpiWriter.add_*`` buffers, ``flush()`` writes: window cells first, then the
 ledger (a crash between the two leaves the ledger without the batch, so the
 replay applies it again onto windows rebuilt from the ledger; see
-``stream_processors.checkpoint``). Rows travel as JSONEachRow built with orjson:
+``stream_processors.checkpoint``). Rows travel as JSONCompactEachRow built with orjson:
 on chDB and over HTTP this is the cheapest path from Python dicts.
 
 A failed write is retried with exponential backoff until it succeeds: the
@@ -36,7 +36,6 @@ _TABLE_OF_TYPE = {
     EventType.survey_invitation.value: Table.survey_invitations,
 }
 _EMPTY: dict[str, str] = {}
-_NO_DIMS = dict.fromkeys(DIMENSIONS, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +101,7 @@ class KpiWriter:
         delay, attempt = 0.2, 0
         while True:
             try:
-                await self.warehouse.araw_insert(table, columns, body)
+                await self.warehouse.araw_insert(table, columns, body, fmt="JSONCompactEachRow")
                 return attempt
             except WarehouseError as exc:
                 attempt += 1
@@ -113,34 +112,39 @@ class KpiWriter:
 
 
 def _window_row(u: WindowUpdate, version: int) -> bytes:
-    row = {"tenant": u.tenant, "size": u.size, "view": u.view, "window_start": u.window_start_s,
-           **_NO_DIMS, **u.dims, "shard": u.shard, **u.counts.as_dict(), "version": version}
-    return orjson.dumps(row)
+    """One JSONCompactEachRow line in ``WINDOW_INSERT_COLUMNS`` order."""
+    dims = u.dims
+    return orjson.dumps([u.tenant, u.size, u.view, u.window_start_s, *[dims.get(d, "") for d in DIMENSIONS],
+                         u.shard, *u.counts.as_tuple(), version])
 
 
 def _ledger_encoder(table: Table, version: int):
-    """One JSON row per record; the effective dimensions are ``_dims`` once attribution set them."""
+    """One JSONCompactEachRow line per record, in ``ledger_insert_columns(table)`` order.
+
+    The effective dimensions are ``_dims`` once attribution set them.
+    """
     specific = [name for name, _ in LEDGER_COLUMNS[table]]
-    strings = {"comment", "survey_id", "via"} & set(specific)
-    plain = [n for n in specific if n not in strings and n not in ("overrides", "attributed")]
+    getters = []
+    for name in specific:
+        if name == "overrides":
+            getters.append(lambda r: orjson.dumps(r["dims"]).decode() if r.get("dims") else "")
+        elif name == "attributed":
+            getters.append(lambda r: bool(r.get("_attributed")))
+        elif name in ("comment", "survey_id", "via"):
+            getters.append(lambda r, n=name: r.get(n) or "")
+        else:
+            getters.append(lambda r, n=name: r.get(n))
 
     def encode(r: Record) -> bytes:
-        row = {
-            "tenant": r["tenant"], "event_key": r["_key"], "source": r["source"], "event_id": r["id"],
-            "time_ms": r["time_ms"], "subject": r.get("subject") or "",
-            "interaction_id": r.get("interaction_id") or "", "customer": r.get("customer") or "",
-            **_NO_DIMS, **r.get("_dims", r.get("dims") or _EMPTY),
-            "attributes": orjson.dumps(r["attributes"]).decode() if r.get("attributes") else "",
-            "kafka_partition": r["_shard"], "kafka_offset": r["_offset"], "version": version,
-        }
-        for name in plain:
-            row[name] = r.get(name)
-        for name in strings:
-            row[name] = r.get(name) or ""
-        if "overrides" in specific:
-            row["overrides"] = orjson.dumps(r["dims"]).decode() if r.get("dims") else ""
-        if "attributed" in specific:
-            row["attributed"] = bool(r.get("_attributed"))
-        return orjson.dumps(row)
+        dims = r.get("_dims", r.get("dims") or _EMPTY)
+        attributes = r.get("attributes")
+        return orjson.dumps([
+            r["tenant"], r["_key"], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
+            r.get("interaction_id") or "", r.get("customer") or "",
+            *[dims.get(d, "") for d in DIMENSIONS],
+            *[get(r) for get in getters],
+            orjson.dumps(attributes).decode() if attributes else "",
+            r["_shard"], r["_offset"], version,
+        ])
 
     return encode

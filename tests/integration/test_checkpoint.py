@@ -388,14 +388,14 @@ async def test_crash_during_the_writes_then_replay_on_a_fresh_worker(
     real_insert = wh.araw_insert
     calls: list[str] = []
 
-    async def crashing_insert(table, column_names, body):
+    async def crashing_insert(table, column_names, body, fmt="JSONEachRow"):
         calls.append(table)
         ledger_calls = [c for c in calls if c in ledger_tables]
         if (crash_at == "kpi_windows" and table == "kpi_windows"
                 or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
                 or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
             raise SimulatedCrash(table)
-        await real_insert(table, column_names, body)
+        await real_insert(table, column_names, body, fmt)
 
     monkeypatch.setattr(wh, "araw_insert", crashing_insert)
     with pytest.raises(SimulatedCrash):
