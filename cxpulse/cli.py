@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="all-in-one: local broker (unless configured), worker, API, chDB")
     up.add_argument("--demo", action="store_true", help="add a simulated contact center's traffic")
-    up.add_argument("--demo-rate", type=float, default=6000.0, help="demo contacts per hour at the daily mean")
+    up.add_argument("--demo-rate", type=float, default=6000.0, help="demo contacts per hour, weekly average (peak hours run higher)")
     sub.add_parser("worker", help="Faust stream processors only")
     sub.add_parser("api", help="HTTP API only")
     mig = sub.add_parser("migrate", help="apply warehouse migrations")

@@ -209,7 +209,7 @@ async def _demo_traffic(settings: Settings, url: str, opts: RunOptions, stop: as
             for i in range(0, len(history), 1000):
                 await post(history[i:i + 1000])
                 bar.update(len(history[i:i + 1000]))
-        print(f"demo: live traffic at ~{opts.demo_rate_per_hour:.0f} contacts/h (peak hours). Try:\n"
+        print(f"demo: live traffic at ~{opts.demo_rate_per_hour:.0f} contacts/h (weekly average). Try:\n"
               f"  curl -H 'Authorization: Bearer {settings.dev_api_key}' "
               f"'{url}/v1/kpis?metric=nps&window=1h&group_by=channel'", flush=True)
         await drive(post, sim, speedup=1.0, batch_size=500, stop=stop, start=now)

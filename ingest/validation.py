@@ -17,7 +17,7 @@ Error tree::
 
 Hot path: bodies are parsed once with orjson and the resulting dicts go
 straight to a ``TypeAdapter`` compiled at import (``CLOUD_EVENT_ADAPTER``);
-nothing is re-serialized. ``python -m ingest.bench_validation`` measures the throughput.
+nothing is re-serialized. ``python -m bench.validation`` measures the throughput.
 """
 from __future__ import annotations
 

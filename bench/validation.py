@@ -1,4 +1,4 @@
-"""Throughput of the ingest hot path on one core: ``python -m ingest.bench_validation``.
+"""Throughput of the ingest hot path on one core: ``python -m bench.validation``.
 
 Measures parse (orjson) + validate + flatten + pseudonymize for a mixed batch
 of ~250-byte events, the shape ``POST /v1/events`` sees. It exists so a change
