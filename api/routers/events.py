@@ -39,7 +39,7 @@ async def post_events(request: Request, caller: IngestCaller, services: Services
     except InvalidBody as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
     except (TooManyEvents, RecordTooLarge) as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     await services.publisher.publish(batch.messages)
     for etype, count in batch.accepted_by_type.items():
         metrics.EVENTS_ACCEPTED.labels(etype).inc(count)
@@ -51,11 +51,11 @@ async def post_events(request: Request, caller: IngestCaller, services: Services
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body exceeds {limit} bytes")
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body exceeds {limit} bytes")
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -22,7 +22,7 @@ _DEFAULT_SPAN = {"1m": timedelta(hours=1), "1h": timedelta(hours=24), "1d": time
 
 
 def _unprocessable(path: str, message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                          [{"loc": ["query", path], "msg": message, "type": "value_error"}])
 
 

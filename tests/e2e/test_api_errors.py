@@ -1,0 +1,75 @@
+"""Bad input over HTTP: a precise 4xx, and nothing else in the batch is lost."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+
+from tests.e2e.test_pipeline_e2e import stack  # noqa: F401 - the running stack fixture
+
+pytestmark = [pytest.mark.e2e]
+
+BATCH = {"Content-Type": "application/cloudevents-batch+json"}
+
+
+def _tp(event_id: str, **data) -> dict:
+    return {"specversion": "1.0", "id": event_id, "source": "/pbx", "type": "cx.touchpoint.v1",
+            "time": "2026-11-03T10:00:00Z",
+            "data": {"interaction_id": f"i-{event_id}", "channel": "chat", **data}}
+
+
+async def _volume(client: httpx.AsyncClient) -> int:
+    body = (await client.get("/v1/kpis", params={"metric": "volume", "window": "1d",
+                                                 "from": "2026-11-03T00:00:00Z",
+                                                 "to": "2026-11-04T00:00:00Z"})).json()
+    return sum(p["counts"]["touchpoints"] for p in body["data"])
+
+
+async def test_bad_input_gets_precise_errors_and_good_items_survive(stack: httpx.AsyncClient) -> None:
+    client = stack
+    r = await client.post("/v1/events", content=b"[{not json", headers=BATCH)
+    assert r.status_code == 400 and "malformed JSON" in r.json()["detail"]
+
+    r = await client.post("/v1/events", content=b"<xml/>", headers={"Content-Type": "application/xml"})
+    assert r.status_code == 415
+
+    r = await client.post("/v1/events", content=b"x" * 6_000_000, headers=BATCH)
+    assert r.status_code == 413
+
+    r = await client.post("/v1/events", json=[_tp("a")], headers={**BATCH, "Authorization": "Bearer nope"})
+    assert r.status_code == 401
+
+    ndjson = b"\n".join([orjson.dumps(_tp("nd-1")), b"{torn", orjson.dumps(_tp("nd-2"))])
+    r = await client.post("/v1/events", content=ndjson, headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 2
+    assert [(x["index"], x["path"]) for x in r.json()["rejected"]] == [(1, "")]
+
+    mixed = [
+        _tp("ok-1"),
+        {**_tp("bad-type"), "type": "cx.nope.v1"},
+        {k: v for k, v in _tp("no-id").items() if k != "id"},
+        {**_tp("bad-score"), "type": "cx.survey.response.v1",
+         "data": {"survey_id": "s", "answers": {"csat": 6}}},
+        _tp("ok-2", surprise_field={"kept": True}),
+    ]
+    r = await client.post("/v1/events", json=mixed, headers=BATCH)
+    assert r.status_code == 202
+    assert r.json() == {"accepted": 2, "rejected": [
+        {"index": 1, "path": "type", "error": r.json()["rejected"][0]["error"]},
+        {"index": 2, "path": "id", "error": r.json()["rejected"][1]["error"]},
+        {"index": 3, "path": "data.answers.csat", "error": r.json()["rejected"][2]["error"]},
+    ]}
+
+    r = await client.get("/v1/kpis", params={"metric": "nps", "group_by": "shoe_size"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "group_by"]
+    r = await client.get("/v1/kpis", params={"metric": "nps", "group_by": "queue,team"})
+    assert r.status_code == 422  # no stored view covers queue x team
+
+    for _ in range(100):
+        if await _volume(client) == 4:  # nd-1, nd-2, ok-1, ok-2
+            break
+        await asyncio.sleep(0.2)
+    assert await _volume(client) == 4
