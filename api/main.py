@@ -5,7 +5,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Services
-from api.routers import events, health, kpis
+from api.routers import alerts, events, gaps, health, kpis, webhooks
 from warehouse.errors import CxPulseError, QueryError, WarehouseError
 
 
@@ -18,6 +18,9 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     app.include_router(events.router)
     app.include_router(kpis.router)
+    app.include_router(gaps.router)
+    app.include_router(alerts.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
 
     @app.exception_handler(CxPulseError)

@@ -150,6 +150,24 @@ class ApiSettings(BaseModel):
     )
 
 
+class GapSettings(BaseModel):
+    """Live gap detection (`GET /v1/gaps`, stream evaluation). Owned by `gaps/`."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of gap significance.")
+
+
+class AlertSettings(BaseModel):
+    """Threshold alert rules and their state machine. Owned by `alerts/`."""
+
+    evaluate_every_s: float = Field(default=15.0, gt=0, description="How often rules are evaluated.")
+
+
+class WebhookSettings(BaseModel):
+    """Signed webhook deliveries (Standard Webhooks). Owned by `webhooks/`."""
+
+    timeout_s: float = Field(default=10.0, gt=0, description="Per-attempt HTTP timeout of a delivery.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore"
@@ -177,6 +195,9 @@ class Settings(BaseSettings):
         default=StreamSettings(), description="Faust stream processors (windowed KPI state)."
     )
     api: ApiSettings = Field(default=ApiSettings(), description="HTTP API (ingest and KPI queries).")
+    gaps: GapSettings = Field(default=GapSettings(), description="Live gap detection.")
+    alerts: AlertSettings = Field(default=AlertSettings(), description="Threshold alert rules.")
+    webhooks: WebhookSettings = Field(default=WebhookSettings(), description="Signed webhook deliveries.")
 
     @field_validator("pseudonym_key")
     @classmethod

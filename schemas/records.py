@@ -47,6 +47,7 @@ def topic_names(prefix: str) -> dict[str, str]:
         EventType.survey_invitation.value: f"{prefix}.survey-invitations.v1",
         "raw": f"{prefix}.events.raw",
         "dead_letter": f"{prefix}.events.dlq",
+        "notifications": f"{prefix}.notifications.v1",
     }
 
 

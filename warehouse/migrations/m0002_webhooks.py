@@ -1,0 +1,4 @@
+"""0002: Webhook subscriptions, deliveries and their log."""
+ID = 2
+NAME = "webhooks"
+operations: list[str] = []
