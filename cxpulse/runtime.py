@@ -100,6 +100,10 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
         await asyncio.to_thread(ensure_topics, bootstrap, names, settings.kafka.partitions,
                                 settings.kafka.replication_factor)
 
+        if settings.embedded_warehouse and not (opts.api and opts.worker):
+            log.warning("embedded chDB at %s: only this process may open it; run `cxpulse worker` and "
+                        "`cxpulse api` separately against a ClickHouse server (CXPULSE_WAREHOUSE_DSN)",
+                        settings.warehouse_dsn)
         warehouse = await asyncio.to_thread(Warehouse.open, settings.warehouse_dsn, settings.warehouse.database)
         stack.callback(warehouse.close)
         await asyncio.to_thread(migrate, warehouse)

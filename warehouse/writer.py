@@ -72,10 +72,6 @@ class KpiWriter:
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
 
-    @property
-    def pending(self) -> int:
-        return sum(map(len, self._ledger.values())) + len(self._windows)
-
     async def flush(self) -> FlushStats:
         """Write everything buffered: windows first, then the ledger. Retries until stored."""
         stats = FlushStats()
