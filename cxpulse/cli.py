@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 import time
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("api", help="HTTP API only")
     mig = sub.add_parser("migrate", help="apply warehouse migrations")
     mig.add_argument("--dry-run", action="store_true")
+    rp = sub.add_parser("replay", help="import historical events (NDJSON, CSV, Parquet) through the API")
+    rp.add_argument("file", type=Path)
+    rp.add_argument("--api", help="API base URL (default: this machine's configured API)")
+    rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
+    rp.add_argument("--batch", type=int, default=1000)
+    rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
     br = sub.add_parser("broker", help="run a local Tansu broker in the foreground")
     br.add_argument("--port", type=int, default=9092)
     args = parser.parse_args(argv)
@@ -58,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         for stmt in statements:
             print(stmt.strip() + ";\n")
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
+    elif args.command == "replay":
+        sys.exit(asyncio.run(_replay(settings, args)))
     elif args.command == "broker":
         from cxpulse.broker import LocalBroker
 
@@ -68,6 +77,31 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(3600)
         except KeyboardInterrupt:
             broker.stop()
+
+
+async def _replay(settings, args: argparse.Namespace) -> int:
+    import httpx
+    from tqdm import tqdm
+
+    from ingest.replay import count_rows, load_state, replay
+
+    key = args.key or settings.dev_api_key
+    key_file = settings.data_dir / "dev-api.key"
+    if not key and key_file.exists():
+        key = key_file.read_text().strip()
+    if not key:
+        print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
+        return 2
+    base = args.api or f"http://{settings.api.host}:{settings.api.port}"
+    total = count_rows(args.file)
+    done = 0 if args.restart else load_state(args.file).rows_done
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        with tqdm(total=total, initial=min(done, total), unit="row", desc=args.file.name) as bar:
+            summary = await replay(args.file, client, args.batch, args.restart, progress=bar)
+    print(f"{summary.rows_done}/{summary.rows_total} rows done (resumed from row {summary.resumed_from}): "
+          f"{summary.accepted} accepted, {summary.rejected} rejected"
+          + (f" -> {summary.rejects_file}" if summary.rejected else ""))
+    return 0
 
 
 if __name__ == "__main__":
