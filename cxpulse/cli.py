@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
     rp.add_argument("--batch", type=int, default=1000)
     rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
+    st = sub.add_parser("status", help="broker, topics, consumer lag, API/warehouse readiness, freshness")
+    st.add_argument("--api", help="API base URL (default: this machine's configured API)")
+    st.add_argument("--key", help="API key for the freshness check (default: the dev key)")
     br = sub.add_parser("broker", help="run a local Tansu broker in the foreground")
     br.add_argument("--port", type=int, default=9092)
     args = parser.parse_args(argv)
@@ -67,6 +70,20 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
     elif args.command == "replay":
         sys.exit(asyncio.run(_replay(settings, args)))
+    elif args.command == "status":
+        from cxpulse.status import Status, api_status, broker_status, render
+
+        status = Status()
+        bootstrap, local = settings.kafka.bootstrap, settings.data_dir / "broker"
+        if not bootstrap and local.exists():  # the Tansu broker of a `cxpulse up` on this machine
+            bootstrap, settings.kafka.tansu = local.read_text().strip(), True
+        if bootstrap:
+            broker_status(settings, bootstrap, status)
+        else:
+            status.errors.append("no broker configured (CXPULSE_KAFKA_BOOTSTRAP) and no `cxpulse up` running here")
+        api_status(args.api or f"http://{settings.api.host}:{settings.api.port}", _api_key(settings, args.key), status)
+        print(render(status))
+        sys.exit(0 if status.ok else 1)
     elif args.command == "broker":
         from cxpulse.broker import LocalBroker
 
@@ -79,16 +96,19 @@ def main(argv: list[str] | None = None) -> None:
             broker.stop()
 
 
+def _api_key(settings, explicit: str | None) -> str | None:
+    """An explicit key, else CXPULSE_DEV_API_KEY, else the dev key `cxpulse up` saved."""
+    key_file = settings.data_dir / "dev-api.key"
+    return explicit or settings.dev_api_key or (key_file.read_text().strip() if key_file.exists() else None)
+
+
 async def _replay(settings, args: argparse.Namespace) -> int:
     import httpx
     from tqdm import tqdm
 
     from ingest.replay import count_rows, load_state, replay
 
-    key = args.key or settings.dev_api_key
-    key_file = settings.data_dir / "dev-api.key"
-    if not key and key_file.exists():
-        key = key_file.read_text().strip()
+    key = _api_key(settings, args.key)
     if not key:
         print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
         return 2

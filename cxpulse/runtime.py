@@ -94,6 +94,9 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
             broker = LocalBroker(settings.kafka.local_port, settings.data_dir / "tansu.log").start()
             stack.callback(broker.stop)
             bootstrap = broker.bootstrap
+            # `cxpulse status` and `cxpulse replay` on this machine find the local broker here.
+            (settings.data_dir / "broker").write_text(bootstrap + "\n")
+            stack.callback((settings.data_dir / "broker").unlink, missing_ok=True)
             settings.kafka.tansu = True
             log.info("started local Tansu broker at %s", bootstrap)
         names = list(topic_names(settings.kafka.topic_prefix).values())

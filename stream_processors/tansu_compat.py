@@ -13,6 +13,7 @@ Quirks measured on Tansu 0.6 (see docs/architecture.md):
 3. ListOffsets(latest) answers the first offset of the last batch + 1. Faust
    table recovery would stop early; CX Pulse keeps no Faust tables, and the lag
    metric uses the high watermark from Fetch responses, which is right.
+   ``cxpulse status`` reads end offsets through ``end_offsets`` below.
 
 Only ``apply`` touches Faust, and only for apps it was called on: a real Kafka
 keeps Faust's defaults.
@@ -47,3 +48,24 @@ def apply(app: faust.App, fetch_max_wait_ms: int = TANSU_FETCH_MAX_WAIT_MS) -> N
 def fetch_max_wait_ms(app: faust.App) -> int | None:
     """The override in force for ``app`` (None: Faust's default)."""
     return getattr(app, _FLAG, None)
+
+
+def end_offsets(consumer: Any, partitions: list, timeout_s: float = 5.0) -> dict:
+    """End offsets (next offset to be written) that are right on Tansu too (quirk 3).
+
+    kafka-python's ``end_offsets`` asks ListOffsets, which on Tansu lands inside
+    the last record batch. A Fetch from there carries the true high watermark,
+    so the consumer is assigned, positioned just before the reported end and
+    polled until every partition reports its high watermark.
+    """
+    import time
+
+    reported = consumer.end_offsets(partitions)
+    consumer.assign(partitions)
+    for tp in partitions:
+        consumer.seek(tp, max(reported[tp] - 1, 0))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in partitions):
+        consumer.poll(timeout_ms=100)
+    return {tp: consumer.highwater(tp) if consumer.highwater(tp) is not None else reported[tp]
+            for tp in partitions}

@@ -172,3 +172,20 @@ async def read_windows(
         WindowRow(int(r[0]), tuple(r[1:1 + g]), KpiCounts.from_mapping(dict(zip(COUNTER_FIELDS, r[1 + g:]))))
         for r in res.result_rows
     ]
+
+
+async def window_freshness(wh: Warehouse, tenant: str) -> tuple[float | None, int | None]:
+    """(seconds since the tenant's windows were last written, latest event time in ms)."""
+    res = await wh.aquery(
+        f"SELECT dateDiff('millisecond', max(updated_at), now64(3)) / 1000, count() "
+        f"FROM {Table.kpi_windows.value} WHERE tenant = {{tenant:String}}",
+        {"tenant": tenant},
+    )
+    age, rows = res.result_rows[0]
+    latest = await wh.aquery(
+        " UNION ALL ".join(f"SELECT max(time_ms) AS m, count() AS c FROM {t.value} WHERE tenant = {{tenant:String}}"
+                           for t in TABLE_OF_TYPE.values()),
+        {"tenant": tenant},
+    )
+    times = [m for m, c in latest.result_rows if c]
+    return (float(age) if rows else None), (max(times) if times else None)

@@ -4,7 +4,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import ServicesDep
+from datetime import datetime, timezone
+
+from api.deps import ReadCaller, ServicesDep
+from warehouse import queries
 
 router = APIRouter(tags=["health"])
 
@@ -23,6 +26,14 @@ async def readyz(services: ServicesDep, response: Response) -> dict[str, object]
     ready = all(checks.values())
     response.status_code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
     return {"status": "ready" if ready else "not ready", "checks": checks}
+
+
+@router.get("/v1/status", summary="Freshness of the caller's KPI windows")
+async def tenant_status(caller: ReadCaller, services: ServicesDep) -> dict[str, object]:
+    age, latest_ms = await queries.window_freshness(services.warehouse, caller.tenant)
+    latest = datetime.fromtimestamp(latest_ms / 1000, tz=timezone.utc).isoformat() if latest_ms else None
+    return {"tenants": [{"tenant": caller.tenant, "seconds_since_update": age, "latest_event": latest}]
+            if age is not None else []}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -73,3 +73,6 @@ async def test_bad_input_gets_precise_errors_and_good_items_survive(stack: httpx
             break
         await asyncio.sleep(0.2)
     assert await _volume(client) == 4
+    status = (await client.get("/v1/status")).json()["tenants"]
+    assert [(t["tenant"], t["latest_event"]) for t in status] == [("acme", "2026-11-03T10:00:00+00:00")]
+    assert 0 <= status[0]["seconds_since_update"] < 120
