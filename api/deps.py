@@ -69,3 +69,4 @@ def require(scope: str):
 
 IngestCaller = Annotated[Caller, Depends(require("ingest"))]
 ReadCaller = Annotated[Caller, Depends(require("read"))]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]

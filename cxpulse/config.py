@@ -154,18 +154,75 @@ class GapSettings(BaseModel):
     """Live gap detection (`GET /v1/gaps`, stream evaluation). Owned by `gaps/`."""
 
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of gap significance.")
+    min_n: int = Field(
+        default=30, ge=1,
+        description="Answers (touchpoints for operational metrics) a value needs on each side before a gap "
+        "on it can be significant; smaller samples are reported with `low_sample` and never flagged.",
+    )
+    min_expected_volume: float = Field(
+        default=5.0, gt=0,
+        description="Data gaps: a scope is checked only when its baseline expects at least this many events "
+        "in the window; 0 events against such a baseline is `silent`.",
+    )
+    baseline_weeks: int = Field(
+        default=4, ge=1, le=52,
+        description="Baseline of `window=1h` gaps: the same hour of this many previous weeks.",
+    )
+    baseline_days: int = Field(
+        default=7, ge=1, le=90,
+        description="Baseline of `window=1d` gaps: this many previous days.",
+    )
 
 
 class AlertSettings(BaseModel):
     """Threshold alert rules and their state machine. Owned by `alerts/`."""
 
     evaluate_every_s: float = Field(default=15.0, gt=0, description="How often rules are evaluated.")
+    max_rules_per_tenant: int = Field(
+        default=1000, ge=1, description="Most alert rules one tenant may hold (API and rules files).")
+    max_silence_s: int = Field(
+        default=30 * 86_400, ge=60, description="Longest a silence may last, seconds (silences are time-boxed).")
+    max_history: int = Field(
+        default=1000, ge=1, description="Most alert history entries one `GET /v1/alerts` returns.")
 
 
 class WebhookSettings(BaseModel):
     """Signed webhook deliveries (Standard Webhooks). Owned by `webhooks/`."""
 
     timeout_s: float = Field(default=10.0, gt=0, description="Per-attempt HTTP timeout of a delivery.")
+    max_attempts: int = Field(
+        default=8, ge=1, le=50,
+        description="Attempts per delivery (the first one included); after the last failed one the "
+        "delivery becomes a dead letter, replayable with `POST /v1/webhooks/deliveries/{id}/replay`.",
+    )
+    backoff_base_s: float = Field(
+        default=1.0, gt=0,
+        description="Backoff before retry *n* is drawn uniformly from [0, min(max_backoff_s, "
+        "backoff_base_s * 2^(n-1))] (exponential backoff with full jitter), seconds.",
+    )
+    max_backoff_s: float = Field(
+        default=300.0, gt=0,
+        description="Longest wait between two attempts, seconds; also caps a receiver's `Retry-After`.",
+    )
+    max_in_flight: int = Field(
+        default=32, ge=1, le=1024,
+        description="Most HTTP requests in flight at once per worker, over every subscription.",
+    )
+    agent_concurrency: int = Field(
+        default=8, ge=1, le=256,
+        description="Notifications the delivery agent handles at once per worker, so a slow receiver "
+        "holds up at most this many.",
+    )
+    subscription_cache_ttl_s: float = Field(
+        default=5.0, ge=0,
+        description="How long the delivery agent caches a tenant's subscriptions, seconds "
+        "(API changes apply after at most this long).",
+    )
+    content_type: Literal["application/cloudevents+json", "application/json"] = Field(
+        default="application/cloudevents+json",
+        description="Content-Type of delivered bodies (a structured-mode CloudEvent either way).",
+    )
+    user_agent: str = Field(default="cxpulse-webhooks/0.1", description="User-Agent of deliveries.")
 
 
 class Settings(BaseSettings):

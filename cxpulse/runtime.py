@@ -120,6 +120,8 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
                 from prometheus_client import start_http_server
 
                 start_http_server(settings.stream.metrics_port, addr=settings.api.host)
+            tasks.append(asyncio.create_task(
+                _alert_evaluator(settings, bootstrap, warehouse, stop), name="alerts"))
         if opts.api:
             server = await _start_api(settings, bootstrap, warehouse, stack)
             tasks.append(asyncio.create_task(server.serve(), name="api"))
@@ -141,6 +143,7 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
         for t in tasks:
             if t.done() and t.exception():
                 log.error("%s stopped: %r", t.get_name(), t.exception())
+        stop.set()  # also when a task ended first: every loop below watches it
         if opts.api:
             server.should_exit = True
         for t in tasks:
@@ -153,6 +156,7 @@ async def _start_worker(settings: Settings, bootstrap: str, warehouse: Warehouse
     from stream_processors import agents, topics
     from stream_processors.app import create_app
     from stream_processors.checkpoint import Checkpointer
+    from stream_processors.webhook_agent import register_webhook_agent
     from stream_processors.windows import WindowSize
 
     app = create_app(settings, bootstrap)
@@ -165,8 +169,22 @@ async def _start_worker(settings: Settings, bootstrap: str, warehouse: Warehouse
         interaction_cache=settings.stream.interaction_cache,
     )
     agents.register(app, declared, checkpointer, settings, pseudonymizer)
+    register_webhook_agent(app, declared, settings, warehouse)
     await app.start()
     return app
+
+
+async def _alert_evaluator(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
+    """Evaluate alert rules next to the stream processors; notifications go to Kafka."""
+    from alerts.evaluator import run_evaluator
+    from ingest.publisher import Publisher
+
+    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)
+    await publisher.start()
+    try:
+        await run_evaluator(settings, warehouse, publisher, stop)
+    finally:
+        await publisher.stop()
 
 
 async def _start_api(settings: Settings, bootstrap: str, warehouse: Warehouse,

@@ -137,6 +137,19 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
 
 
 # -- API reads ------------------------------------------------------------------
+class NoViewCovers(ValueError):
+    """No configured view holds every dimension a read groups or filters by."""
+
+
+def choose_view(views: list[list[str]], needed: set[str]) -> tuple[str, ...]:
+    """The smallest configured view holding every needed dimension."""
+    candidates = [tuple(v) for v in views if needed <= set(v)]
+    if not candidates:
+        available = ", ".join("+".join(v) or "(overall)" for v in views)
+        raise NoViewCovers(f"no stored view covers {sorted(needed)}; available views: {available}")
+    return validate_view(list(min(candidates, key=len)))
+
+
 @dataclass(frozen=True, slots=True)
 class WindowRow:
     window_start: int  # epoch seconds

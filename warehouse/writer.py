@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from kpi.counts import FIELDS as COUNTER_FIELDS
 from kpi.counts import KpiCounts
 from schemas.dimensions import DIMENSIONS
 from schemas.records import EventType, Record

@@ -1,6 +1,113 @@
-"""/v1/gaps endpoints."""
+"""/v1/gaps (detected gaps, by severity) and /v1/targets (KPI targets per scope and period)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.params import from_ms, to_ms, unprocessable, utc, view_for
+from gaps.detect import DataGap, Gap, GapKind, SegmentGap, Thresholds
+from gaps.evaluate import GapQuery, evaluate
+from kpi.measures import Metric
+from schemas.dimensions import DIMENSIONS, Dimension
+from schemas.gaps import (
+    GapList,
+    GapMetric,
+    GapPublic,
+    ObservedValue,
+    ReferenceValue,
+    TargetIn,
+    TargetList,
+    TargetPublic,
+)
+from warehouse import gap_queries
+from warehouse.gap_queries import TargetRow
 
 router = APIRouter(prefix="/v1", tags=["gaps"])
+
+@router.get(
+    "/gaps",
+    response_model=GapList,
+    summary="Target, segment, baseline and data gaps, by severity",
+    description=(
+        "Evaluates the last complete window before `at` (default now). Any query parameter named like a "
+        f"dimension ({', '.join(DIMENSIONS)}) restricts the scope, e.g. `channel=chat`. `dimension` names "
+        "the dimension whose values are compared (segment gaps) and checked one by one (target, baseline, "
+        "data gaps). Baseline: `1h` = the same hour of the previous weeks, `1d` = the previous days."
+    ),
+)
+async def get_gaps(
+    request: Request,
+    caller: ReadCaller,
+    services: ServicesDep,
+    metric: GapMetric = GapMetric.nps,
+    window: Literal["1h", "1d"] = "1h",
+    kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
+        "target,segment,baseline,data",
+    dimension: Dimension | None = None,
+    at: Annotated[datetime | None, Query(description="ISO-8601; default now")] = None,
+    significant_only: bool = True,
+) -> GapList:
+    try:
+        kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
+    except ValueError:
+        raise unprocessable("kind", f"kinds are {[k.value for k in GapKind]}") from None
+    filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    dim = dimension.value if dimension else None
+    if dim is not None and dim in filters:
+        raise unprocessable("dimension", f"{dim!r} is also a filter")
+    view = view_for(services.settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
+    gs = services.settings.gaps
+    at_dt = utc(at) if at else datetime.now(timezone.utc)
+    q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000), kinds=kinds,
+                 scope=filters, dimension=dim)
+    periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
+    win, gaps = await evaluate(services.warehouse, caller.tenant, q, view, periods, Thresholds.from_settings(gs))
+    data = [_public(g) for g in gaps if g.significant or not significant_only]
+    return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
+                   confidence=gs.confidence, kinds=sorted(k.value for k in kinds), dimension=dim, filters=filters,
+                   data=data, count=len(data))
+
+
+@router.put("/targets", response_model=TargetPublic, summary="Set the target of a metric for a scope and period")
+async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep) -> TargetPublic:
+    row = TargetRow(
+        metric=body.metric.value, scope={d.value: v for d, v in body.scope.items()}, value=body.value,
+        valid_from_ms=to_ms(body.valid_from), valid_to_ms=to_ms(body.valid_to) if body.valid_to else None,
+    )
+    await gap_queries.put_target(services.warehouse, caller.tenant, row)
+    return _target_public(row)
+
+
+@router.get("/targets", response_model=TargetList, summary="The tenant's KPI targets")
+async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMetric | None = None) -> TargetList:
+    rows = await gap_queries.list_targets(services.warehouse, caller.tenant, metric.value if metric else None)
+    data = [_target_public(r) for r in rows]
+    return TargetList(data=data, count=len(data))
+
+
+def _target_public(r: TargetRow) -> TargetPublic:
+    return TargetPublic.model_construct(
+        metric=GapMetric(r.metric), scope=dict(r.scope), value=r.value, valid_from=from_ms(r.valid_from_ms),
+        valid_to=from_ms(r.valid_to_ms) if r.valid_to_ms is not None else None,
+    )
+
+
+def _public(g: Gap) -> GapPublic:
+    o, r = g.observed, g.reference
+    return GapPublic(
+        kind=g.kind.value, metric=g.metric.value, scope=dict(g.scope), window_start=from_ms(g.window.start_ms),
+        window_end=from_ms(g.window.end_ms),
+        observed=ObservedValue(value=o.value, n=o.n, ci_low=o.ci_low, ci_high=o.ci_high, low_sample=o.low_sample,
+                               counts=o.counts),
+        reference=ReferenceValue(kind=r.kind, value=r.value, n=r.n, ci_low=r.ci_low, ci_high=r.ci_high,
+                                 periods=r.periods),
+        gap=g.gap, p_value=g.p_value, alpha=g.alpha, significant=g.significant, low_sample=g.low_sample,
+        severity=g.severity,
+        dimension=g.dimension if isinstance(g, SegmentGap) else None,
+        segment=g.segment if isinstance(g, SegmentGap) else None,
+        comparisons=getattr(g, "comparisons", None),
+        status=g.status.value if isinstance(g, DataGap) else None,
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 
 from api.deps import ReadCaller, ServicesDep
+from api.params import from_ms, unprocessable, utc, view_for
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure, rolling
 from schemas.dimensions import DIMENSIONS, validate_view
@@ -19,11 +20,6 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
 MAX_BUCKETS = 20_000
 _DEFAULT_SPAN = {"1m": timedelta(hours=1), "1h": timedelta(hours=24), "1d": timedelta(days=28),
                  "24h": timedelta(days=7), "7d": timedelta(days=28), "28d": timedelta(days=90)}
-
-
-def _unprocessable(path: str, message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                         [{"loc": ["query", path], "msg": message, "type": "value_error"}])
 
 
 @router.get(
@@ -49,21 +45,21 @@ async def get_kpis(
 ) -> KpiSeries:
     spec = API_WINDOWS[window]
     base_ms = spec.base.ms
-    to_dt = _utc(to) if to else datetime.now(timezone.utc)
-    from_dt = _utc(from_) if from_ else to_dt - _DEFAULT_SPAN[window]
+    to_dt = utc(to) if to else datetime.now(timezone.utc)
+    from_dt = utc(from_) if from_ else to_dt - _DEFAULT_SPAN[window]
     if from_dt >= to_dt:
-        raise _unprocessable("from", "must be before `to`")
+        raise unprocessable("from", "must be before `to`")
     try:
         groups = validate_view([g for g in group_by.split(",") if g]) if group_by else ()
     except ValueError as exc:
-        raise _unprocessable("group_by", str(exc)) from None
+        raise unprocessable("group_by", str(exc)) from None
     filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
-    view = _choose_view(services.settings.stream.views, set(groups) | set(filters))
+    view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
     first = window_start(int(from_dt.timestamp() * 1000), base_ms)
     end = int(to_dt.timestamp() * 1000)
     if (end - first) // base_ms > MAX_BUCKETS:
-        raise _unprocessable("from", f"more than {MAX_BUCKETS} buckets; narrow the range or use a larger window")
+        raise unprocessable("from", f"more than {MAX_BUCKETS} buckets; narrow the range or use a larger window")
     lead = (spec.buckets - 1) * base_ms
     rows = await queries.read_windows(
         services.warehouse, caller.tenant, spec.base.value, view, groups, filters,
@@ -83,27 +79,10 @@ async def get_kpis(
                 continue
             kv = measure(metric, counts, min_sample=min_sample, confidence=confidence)
             points.append(KpiPoint(
-                window_start=_dt(start - lead), window_end=_dt(start + base_ms),
+                window_start=from_ms(start - lead), window_end=from_ms(start + base_ms),
                 group=dict(zip(groups, group)), value=kv.value, n=kv.n, ci_low=kv.ci_low,
                 ci_high=kv.ci_high, low_sample=kv.low_sample, counts=kv.counts,
             ))
     points.sort(key=lambda p: (p.window_start, tuple(p.group.values())))
     return KpiSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                      filters=filters, data=points, count=len(points))
-
-
-def _choose_view(views: list[list[str]], needed: set[str]) -> tuple[str, ...]:
-    """The smallest configured view holding every grouped or filtered dimension."""
-    candidates = [tuple(v) for v in views if needed <= set(v)]
-    if not candidates:
-        available = ", ".join("+".join(v) or "(overall)" for v in views)
-        raise _unprocessable("group_by", f"no stored view covers {sorted(needed)}; available views: {available}")
-    return validate_view(list(min(candidates, key=len)))
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

@@ -7,7 +7,6 @@ import httpx
 import orjson
 import pytest
 
-from tests.e2e.test_pipeline_e2e import stack  # noqa: F401 - the running stack fixture
 
 pytestmark = [pytest.mark.e2e]
 

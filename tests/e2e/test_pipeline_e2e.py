@@ -12,9 +12,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from cxpulse.runtime import RunOptions, run
 from ingest.simulator import ContactCenterSimulator
-from tests.conftest import TEST_KEY
 from tests.helpers import expected_kpis, parse_ms
 
 pytestmark = [pytest.mark.e2e]
@@ -35,21 +33,6 @@ def _dataset() -> list[dict]:
     return [e for c in chunks for e in c]
 
 
-@pytest.fixture
-async def stack(settings):
-    ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run(settings, RunOptions(api=True, worker=True), ready=ready, stop=stop))
-    done, _ = await asyncio.wait([task, asyncio.create_task(ready.wait())], timeout=60,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    assert ready.is_set(), "stack did not start within 60 s"
-    url = f"http://127.0.0.1:{settings.api.port}"
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TEST_KEY}"},
-                                 timeout=30) as client:
-        yield client
-    stop.set()
-    await asyncio.wait_for(task, 30)
 
 
 async def _kpis(client: httpx.AsyncClient, **params) -> dict:

@@ -14,7 +14,6 @@ import pytest
 
 from ingest.replay import load_state, rejects_path, replay
 from ingest.simulator import ContactCenterSimulator
-from tests.e2e.test_pipeline_e2e import stack  # noqa: F401 - the running stack fixture
 from tests.helpers import parse_ms
 
 pytestmark = [pytest.mark.e2e]

@@ -1,0 +1,13 @@
+"""Threshold alerts: rules, a pure state machine, silences and the evaluator.
+
+Public surface: ``Rule``/``RuleSpec`` (``alerts.rules``), ``step``/``Status``
+(``alerts.state``), ``Silence`` (``alerts.silences``), ``evaluate``,
+``evaluate_once`` and ``run_evaluator`` (``alerts.evaluator``, imported lazily:
+it needs the warehouse).
+"""
+from alerts.rules import Condition, Rule, RuleSpec, Severity, fingerprint
+from alerts.silences import Silence, SilenceSpec
+from alerts.state import AlertState, Notification, Observation, Status, step
+
+__all__ = ["AlertState", "Condition", "Notification", "Observation", "Rule", "RuleSpec", "Severity", "Silence",
+           "SilenceSpec", "Status", "fingerprint", "step"]

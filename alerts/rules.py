@@ -1,0 +1,127 @@
+"""Alert rules: the validated model, the threshold predicates and the fingerprint.
+
+A rule watches one KPI (``kpi.measures.Metric``) in one scope (dimension ->
+value, dimensions from ``schemas.dimensions.DIMENSIONS`` only) over one window
+(tumbling ``1m``/``1h``/``1d`` or rolling ``24h``/``7d``/``28d``, the windows
+``GET /v1/kpis`` serves). It breaches when the value is strictly ``below`` or
+``above`` ``threshold``.
+
+Resolution (Alertmanager/Grafana semantics, see ``alerts.state``):
+
+* ``recovery`` (hysteresis): a firing alert resolves only once the value is
+  past this level (>= recovery for ``below``, <= recovery for ``above``);
+  values between threshold and recovery keep it firing.
+* ``keep_firing_s``: the value must stay recovered this long before resolving.
+* Neither: it resolves at the first evaluation that does not breach.
+"""
+from __future__ import annotations
+
+import hashlib
+from enum import Enum
+from typing import Annotated
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from kpi.measures import Metric
+from schemas.dimensions import DIMENSIONS
+
+__all__ = ["RULE_WINDOWS", "Condition", "Rule", "RuleSpec", "Severity", "fingerprint"]
+
+#: Windows a rule may watch (the same names as ``GET /v1/kpis?window=``).
+RULE_WINDOWS = ("1m", "1h", "1d", "24h", "7d", "28d")
+
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class Condition(str, Enum):
+    below = "below"
+    above = "above"
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    warning = "warning"
+    info = "info"
+
+
+class RuleSpec(BaseModel):
+    """Everything of a rule but its id (the body of ``PUT /v1/alert-rules/{id}``)."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    name: str = Field(min_length=1, max_length=200, description="Human-readable name (the alert name).")
+    metric: Metric = Field(description="KPI watched, as in `GET /v1/kpis?metric=`.")
+    scope: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        default_factory=dict,
+        description=f"Dimension -> value the KPI is filtered on ({', '.join(DIMENSIONS)}); `{{}}` = whole tenant.",
+    )
+    condition: Condition = Field(description="`below`: fires when value < threshold; `above`: value > threshold.")
+    threshold: float
+    window: str = Field(default="1h", description=f"One of {', '.join(RULE_WINDOWS)}.")
+    min_n: int = Field(default=30, ge=1, description="Below this sample size the rule is not evaluated.")
+    for_s: int = Field(default=0, ge=0, description="Pending period: the condition must hold this long to fire.")
+    recovery: float | None = Field(
+        default=None, description="Hysteresis: resolve only once the value is past this level.")
+    keep_firing_s: int = Field(default=0, ge=0, description="Resolve only after recovering for this long.")
+    severity: Severity = Severity.warning
+    labels: dict[LabelName, Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
+    routes: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        default_factory=list, description="Webhook subscription ids notified of this rule's alerts.")
+    repeat_interval_s: int = Field(
+        default=14_400, ge=0, description="Re-notify while firing this often; 0 = never re-notify.")
+    enabled: bool = True
+
+    @field_validator("scope")
+    @classmethod
+    def _known_dimensions(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(DIMENSIONS))
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(DIMENSIONS)}")
+        return {d: v[d] for d in DIMENSIONS if d in v}
+
+    @field_validator("window")
+    @classmethod
+    def _known_window(cls, v: str) -> str:
+        if v not in RULE_WINDOWS:
+            raise ValueError(f"unknown window {v!r}; allowed: {list(RULE_WINDOWS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _recovery_side(self) -> "RuleSpec":
+        if self.recovery is not None:
+            if self.condition is Condition.below and self.recovery < self.threshold:
+                raise ValueError("recovery must be >= threshold for a `below` rule")
+            if self.condition is Condition.above and self.recovery > self.threshold:
+                raise ValueError("recovery must be <= threshold for an `above` rule")
+        return self
+
+    # -- predicates ------------------------------------------------------------
+    def breaching(self, value: float) -> bool:
+        return value < self.threshold if self.condition is Condition.below else value > self.threshold
+
+    def recovered(self, value: float) -> bool:
+        """Past the recovery level (or simply not breaching without hysteresis)."""
+        if self.recovery is None:
+            return not self.breaching(value)
+        return value >= self.recovery if self.condition is Condition.below else value <= self.recovery
+
+
+class Rule(RuleSpec):
+    """A rule with its id (the id is unique per tenant; rules files key on it)."""
+
+    id: RuleId
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.id, self.scope, self.labels)
+
+    def spec_json(self) -> bytes:
+        """Canonical JSON of the rule (sorted keys): what is stored and compared by rules files."""
+        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+
+def fingerprint(rule_id: str, scope: dict[str, str], labels: dict[str, str]) -> str:
+    """Stable identity of one alert: the same rule, scope and labels give the same 16 hex digits."""
+    canonical = orjson.dumps({"rule": rule_id, "scope": scope, "labels": labels}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]

@@ -1,0 +1,35 @@
+"""Helpers routers share for parameters: 422 errors with a field path, UTC times, views."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import HTTPException, status
+
+from warehouse import queries
+
+
+def unprocessable(loc: list[str] | str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors; a bare name means a query parameter."""
+    path = ["query", loc] if isinstance(loc, str) else loc
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": path, "msg": message, "type": "value_error"}])
+
+
+def utc(dt: datetime) -> datetime:
+    """Naive datetimes are UTC; aware ones are converted."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def to_ms(dt: datetime) -> int:
+    return int(utc(dt).timestamp() * 1000)
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def view_for(views: list[list[str]], needed: set[str], loc: list[str] | str = "group_by") -> tuple[str, ...]:
+    """The stored view that answers a read, or a 422 naming the parameter that asked too much."""
+    try:
+        return queries.choose_view(views, needed)
+    except queries.NoViewCovers as exc:
+        raise unprocessable(loc, str(exc)) from None

@@ -1,0 +1,142 @@
+"""Read the windows a gap query needs and run the detectors on them.
+
+The one place that turns a request (metric, window, scope, dimension, at)
+into gaps: the API calls it now; the stream-side evaluation can call it
+later. SQL stays in :mod:`warehouse.queries` and :mod:`warehouse.gap_queries`.
+
+Windows: ``1h`` evaluates the last complete hour before ``at`` against the
+same hour of the previous ``baseline_weeks`` weeks; ``1d`` the last complete
+UTC day against the previous ``baseline_days`` days. Baseline periods older
+than the oldest one holding any data of the scope are not used (a tenant
+with two weeks of history has a two-week baseline, not two empty weeks).
+
+Scopes: the filtered scope, and with a ``dimension`` each of its values seen
+in the window or the baseline (the unknown value '' is left out). Segment
+gaps compare the values with each other; baseline and data gaps run per
+scope with a Bonferroni guard over the scopes; targets apply to the scope
+whose dimensions they name exactly.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gaps.detect import (
+    VOLUME_METRICS,
+    Gap,
+    GapKind,
+    Thresholds,
+    Window,
+    baseline_gap,
+    data_gap,
+    segment_gaps,
+    target_gap,
+)
+from kpi.counts import KpiCounts
+from kpi.measures import Metric
+from stream_processors.windows import DAY_MS, HOUR_MS, window_start
+from warehouse import gap_queries, queries
+from warehouse.client import Warehouse
+from warehouse.gap_queries import TargetRow
+
+WEEK_MS = 7 * DAY_MS
+_SIZE_MS = {"1h": HOUR_MS, "1d": DAY_MS}
+
+
+@dataclass(frozen=True, slots=True)
+class GapQuery:
+    metric: Metric
+    window: str  # "1h" | "1d"
+    at_ms: int
+    kinds: frozenset[GapKind]
+    scope: dict[str, str]
+    dimension: str | None = None
+
+
+def evaluation_window(window: str, at_ms: int) -> Window:
+    """The last complete tumbling window ending at or before ``at_ms``."""
+    size = _SIZE_MS[window]
+    end = window_start(at_ms, size)
+    return Window(end - size, end)
+
+
+def baseline_period_ms(window: str) -> int:
+    return WEEK_MS if window == "1h" else DAY_MS
+
+
+def applicable_target(targets: Iterable[TargetRow], metric: Metric, scope: dict[str, str],
+                      at_ms: int) -> TargetRow | None:
+    """The target of exactly ``scope`` valid at ``at_ms`` (latest ``valid_from`` wins)."""
+    best: TargetRow | None = None
+    for t in targets:
+        if t.metric != metric.value or t.scope != scope or t.valid_from_ms > at_ms:
+            continue
+        if t.valid_to_ms is not None and at_ms >= t.valid_to_ms:
+            continue
+        if best is None or t.valid_from_ms > best.valid_from_ms:
+            best = t
+    return best
+
+
+def detect_all(
+    q: GapQuery, win: Window, current: dict[str, KpiCounts], history: Sequence[dict[str, KpiCounts]],
+    targets: Sequence[TargetRow], th: Thresholds,
+) -> list[Gap]:
+    """Pure part: ``current`` and each ``history`` period map a dimension value ('' without a
+    dimension) to its counts; ``history[0]`` is the most recent baseline period."""
+    def total(groups: dict[str, KpiCounts]) -> KpiCounts:
+        out = KpiCounts()
+        for c in groups.values():
+            out.add(c)
+        return out
+
+    scopes: list[tuple[dict[str, str], KpiCounts, list[KpiCounts]]] = [
+        (dict(q.scope), total(current), [total(h) for h in history])]
+    if q.dimension:
+        values = sorted({v for g in (current, *history) for v in g if v})
+        for v in values:
+            scopes.append(({**q.scope, q.dimension: v}, current.get(v, KpiCounts()),
+                           [h.get(v, KpiCounts()) for h in history]))
+    m = len(scopes)
+    gaps: list[Gap] = []
+    if GapKind.target in q.kinds:
+        for scope, counts, _ in scopes:
+            t = applicable_target(targets, q.metric, scope, win.start_ms)
+            if t is not None:
+                gaps.append(target_gap(q.metric, counts, t.value, scope=scope, window=win, thresholds=th))
+    if GapKind.segment in q.kinds and q.dimension:
+        gaps.extend(segment_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
+                                 thresholds=th, total=scopes[0][1]))
+    if GapKind.baseline in q.kinds and history:
+        for scope, counts, hist in scopes:
+            gaps.append(baseline_gap(q.metric, counts, hist, scope=scope, window=win, thresholds=th,
+                                     comparisons=m))
+    if GapKind.data in q.kinds and history:
+        for vm in VOLUME_METRICS:
+            for scope, counts, hist in scopes:
+                gaps.append(data_gap(vm, counts, hist, scope=scope, window=win, thresholds=th, comparisons=m))
+    gaps.sort(key=lambda g: (-g.severity, not g.significant, g.kind.value, g.metric.value,
+                             sorted(g.scope.items())))
+    return gaps
+
+
+async def evaluate(
+    wh: Warehouse, tenant: str, q: GapQuery, view: tuple[str, ...], baseline_periods: int, th: Thresholds,
+) -> tuple[Window, list[Gap]]:
+    """Read the window and its baseline (one query) and the targets, then detect."""
+    win = evaluation_window(q.window, q.at_ms)
+    period = baseline_period_ms(q.window)
+    first = win.start_ms - baseline_periods * period
+    group_by = (q.dimension,) if q.dimension else ()
+    rows = await queries.read_windows(wh, tenant, q.window, view, group_by, q.scope, first // 1000,
+                                      win.end_ms // 1000)
+    by_start: dict[int, dict[str, KpiCounts]] = {}
+    for r in rows:
+        start = r.window_start * 1000
+        if (win.start_ms - start) % period == 0:
+            by_start.setdefault(start, {})[r.group[0] if group_by else ""] = r.counts
+    history = [by_start.get(win.start_ms - i * period, {}) for i in range(1, baseline_periods + 1)]
+    while history and not any(not c.is_zero() for c in history[-1].values()):
+        history.pop()  # before the scope's history began
+    targets = await gap_queries.list_targets(wh, tenant, q.metric.value) if GapKind.target in q.kinds else []
+    return win, detect_all(q, win, by_start.get(win.start_ms, {}), history, targets, th)

@@ -1,0 +1,107 @@
+"""The alerts API contract: rules, alerts (current and history) and silences.
+
+Variants per direction (STYLE pattern 8): ``RuleCreate`` (POST; ``id``
+optional), ``RuleSpec`` (PUT body), ``RulePublic`` (responses); lists are
+``data`` + ``count``.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from alerts.rules import RuleId, RuleSpec
+from alerts.silences import SilenceSpec
+from alerts.state import Status
+
+__all__ = ["AlertEvent", "AlertEventList", "AlertPublic", "AlertPublicList", "RuleCreate", "RuleList", "RulePublic",
+           "RuleSpec", "SilenceCreate", "SilenceList", "SilencePublic"]
+
+
+class RuleCreate(RuleSpec):
+    id: RuleId | None = Field(default=None, description="Unique per tenant; generated when omitted.")
+
+
+class RulePublic(RuleSpec):
+    id: str
+    fingerprint: str
+    updated_at: datetime
+
+
+class RuleList(BaseModel):
+    data: list[RulePublic]
+    count: int
+
+
+class AlertPublic(BaseModel):
+    """Current state of one alert (``GET /v1/alerts?current=true``)."""
+
+    fingerprint: str
+    rule_id: str
+    rule_name: str
+    status: Status
+    severity: str
+    scope: dict[str, str]
+    labels: dict[str, str]
+    threshold: float
+    value: float | None
+    n: int
+    ci_low: float | None
+    ci_high: float | None
+    active_at: datetime | None = Field(description="Start of the current breach (pending since)")
+    starts_at: datetime | None = Field(description="Firing since")
+    ends_at: datetime | None = Field(description="Resolved at")
+    evaluated_at: datetime | None
+
+
+class AlertPublicList(BaseModel):
+    data: list[AlertPublic]
+    count: int
+
+
+class AlertEvent(BaseModel):
+    """One status change of an alert (``GET /v1/alerts``, the history)."""
+
+    fingerprint: str
+    at: datetime
+    status: Status
+    prev_status: Status
+    rule_id: str
+    rule_name: str
+    metric: str
+    window: str
+    value: float | None
+    n: int
+    ci_low: float | None
+    ci_high: float | None
+    threshold: float
+    severity: str
+    scope: dict[str, str]
+    labels: dict[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    silenced: bool = Field(description="Notifications of this change were muted by a silence")
+
+
+class AlertEventList(BaseModel):
+    data: list[AlertEvent]
+    count: int
+
+
+SilenceCreate = SilenceSpec
+
+
+class SilencePublic(BaseModel):
+    id: str
+    rule_id: str | None
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    created_by: str
+    active: bool
+
+
+class SilenceList(BaseModel):
+    data: list[SilencePublic]
+    count: int

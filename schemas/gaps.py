@@ -1,0 +1,120 @@
+"""The gap and target API contract (GET /v1/gaps, PUT/GET /v1/targets)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+
+from schemas.dimensions import Dimension
+
+
+class GapMetric(str, Enum):
+    """KPIs gaps and targets are defined on (all higher-is-better)."""
+
+    nps = "nps"
+    csat = "csat"
+    ces = "ces"
+    fcr = "fcr"
+    fcr_operational = "fcr_operational"
+    response_rate = "response_rate"
+
+
+_RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0)}  # the rest are percentages
+
+ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class TargetBase(BaseModel):
+    metric: GapMetric
+    scope: dict[Dimension, ScopeValue] = Field(
+        default={}, description="Dimension values the target applies to; {} = the whole tenant")
+    value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
+                         "percentages 0..100, CES 1..7)")
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null = open-ended")
+
+    @field_validator("value")
+    @classmethod
+    def _in_range(cls, v: float, info: ValidationInfo) -> float:
+        metric = info.data.get("metric")
+        if metric is not None:
+            low, high = _RANGE.get(metric, (0.0, 100.0))
+            if not low <= v <= high:
+                raise ValueError(f"{metric.value} targets lie in [{low:g}, {high:g}]")
+        return v
+
+    @field_validator("valid_to")
+    @classmethod
+    def _after_start(cls, v: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if v is not None and start is not None and v <= start:
+            raise ValueError("must be after valid_from")
+        return v
+
+
+class TargetIn(TargetBase):
+    """Body of PUT /v1/targets; the same (metric, scope, valid_from) replaces the earlier one."""
+
+
+class TargetPublic(TargetBase):
+    scope: dict[str, str]
+
+
+class TargetList(BaseModel):
+    data: list[TargetPublic]
+    count: int
+
+
+class ObservedValue(BaseModel):
+    value: float | None = Field(description="KPI value (counts for data gaps); null when n = 0")
+    n: int
+    ci_low: float | None
+    ci_high: float | None
+    low_sample: bool
+    counts: dict[str, float]
+
+
+class ReferenceValue(BaseModel):
+    kind: str = Field(description="target | rest (scope minus the segment) | baseline (past periods summed) | "
+                      "expected (mean volume per baseline period)")
+    value: float | None
+    n: int | None = Field(description="Answers behind the reference (total events for `expected`)")
+    ci_low: float | None
+    ci_high: float | None
+    periods: int | None = Field(description="Baseline periods used")
+
+
+class GapPublic(BaseModel):
+    kind: str = Field(description="target | segment | baseline | data")
+    metric: str
+    scope: dict[str, str]
+    window_start: datetime
+    window_end: datetime
+    observed: ObservedValue
+    reference: ReferenceValue
+    gap: float | None = Field(description="observed − reference in KPI units; negative = worse")
+    p_value: float | None
+    alpha: float | None = Field(description="Level p_value is compared with, after the Bonferroni guard")
+    significant: bool
+    low_sample: bool
+    severity: float = Field(description="0 unless significant; shortfall as a fraction of the metric's range "
+                            "(data gaps: of the expected volume)")
+    dimension: str | None = None
+    segment: str | None = None
+    comparisons: int | None = None
+    status: str | None = Field(default=None, description="Data gaps: ok | low | silent")
+
+
+class GapList(BaseModel):
+    metric: str
+    window: str
+    window_start: datetime
+    window_end: datetime
+    confidence: float
+    kinds: list[str]
+    dimension: str | None
+    filters: dict[str, str]
+    data: list[GapPublic]
+    count: int

@@ -1,0 +1,176 @@
+"""Webhook delivery against a REAL HTTP receiver (aiohttp on loopback) that verifies signatures with
+``standardwebhooks``; and the ``webhook-deliveries`` agent end to end on the real Tansu broker."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from standardwebhooks import Webhook
+
+from cxpulse.broker import ensure_topics
+from schemas.records import topic_names
+from stream_processors import topics as topics_mod
+from stream_processors.app import create_app
+from stream_processors.webhook_agent import register_webhook_agent
+from warehouse import webhook_queries as q
+from warehouse.client import Warehouse
+from warehouse.migrate import migrate
+from webhooks import Deliverer, Notification, SubscriptionCache, WarehouseRecorder, generate_secret
+
+pytestmark = [pytest.mark.integration]
+
+
+class Receiver:
+    """Answers from a script (500, "timeout", 200...), then 200; verifies every request it gets."""
+
+    def __init__(self, secret: str, script: list, hang_s: float = 2.0) -> None:
+        self.verifier = Webhook(secret)
+        self.script = list(script)
+        self.hang_s = hang_s
+        self.requests: list[dict] = []
+        self.verified: list[dict] = []
+        self.got = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(headers)
+        self.verified.append(self.verifier.verify(body, headers))  # raises on a bad signature
+        step = self.script.pop(0) if self.script else 200
+        if step == "timeout":
+            await asyncio.sleep(self.hang_s)
+            step = 200  # too late: the client gave up
+        if step == 200:
+            self.got.set()
+        return web.Response(status=step, text="ok" if step == 200 else "down")
+
+
+@pytest.fixture
+async def serve():
+    runners: list[web.AppRunner] = []
+
+    async def start(receiver: Receiver) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest.fixture
+def warehouse(settings):
+    wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
+    migrate(wh)
+    return wh
+
+
+def _alert(tenant: str, routes: list[str], event_id: str | None = None) -> bytes:
+    return orjson.dumps({
+        "specversion": "1.0", "id": event_id or f"alert-{uuid.uuid4().hex[:8]}", "source": "/cxpulse/alerts",
+        "type": "cx.alert.firing.v1", "tenant": tenant, "time": "2027-01-15T08:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"rule": "nps-chat", "routes": routes, "scope": {"channel": "chat"}, "value": 12.5},
+    })
+
+
+async def test_failing_then_hanging_receiver_recovers_with_one_webhook_id(settings, warehouse, serve) -> None:
+    secret = generate_secret()
+    receiver = Receiver(secret, [500, "timeout", 200])
+    url = await serve(receiver)
+    sub = q.SubscriptionRow(tenant="acme", id="wh_flaky", url=url, event_types=("cx.alert.*",), filters={},
+                            secret=secret)
+    await q.put_subscription(warehouse, sub)
+    ws = settings.webhooks.model_copy(update={"timeout_s": 0.5, "backoff_base_s": 0.05, "max_attempts": 5})
+    async with httpx.AsyncClient() as client:
+        deliverer = Deliverer(client, WarehouseRecorder(warehouse), ws)
+        body = _alert("acme", ["wh_flaky"])
+        (result,) = await deliverer.deliver_all(Notification.parse(body), [sub])
+
+    assert result.status == "delivered" and result.attempts == 3
+    assert len(receiver.requests) == 3
+    assert {h["webhook-id"] for h in receiver.requests} == {result.delivery_id}
+    assert all(v["type"] == "cx.alert.firing.v1" for v in receiver.verified)
+    rows = sorted(await q.list_attempts(warehouse, "acme", "wh_flaky"), key=lambda r: r.attempt)
+    assert [(r.attempt, r.status, r.http_status) for r in rows] == [
+        (1, "retrying", 500), (2, "retrying", None), (3, "delivered", 200)]
+    assert "timeout" in rows[1].error and rows[0].next_attempt_at >= rows[0].attempted_at
+    assert {r.delivery_id for r in rows} == {result.delivery_id}
+    assert await q.list_dead_letters(warehouse, "acme") == []
+
+
+async def test_receiver_that_never_recovers_is_dead_lettered_then_gone(settings, warehouse, serve) -> None:
+    secret = generate_secret()
+    receiver = Receiver(secret, [503, 503, 410])
+    url = await serve(receiver)
+    sub = q.SubscriptionRow(tenant="acme", id="wh_dying", url=url, event_types=("*",), filters={}, secret=secret)
+    await q.put_subscription(warehouse, sub)
+    cache = SubscriptionCache(warehouse, ttl_s=60)
+    assert [s.id for s in await cache.get("acme")] == ["wh_dying"]
+    ws = settings.webhooks.model_copy(update={"backoff_base_s": 0.01, "max_attempts": 2})
+    async with httpx.AsyncClient() as client:
+        deliverer = Deliverer(client, WarehouseRecorder(warehouse, cache), ws)
+        (dead,) = await deliverer.deliver_all(Notification.parse(_alert("acme", [], "e-dead")), [sub])
+        (gone,) = await deliverer.deliver_all(Notification.parse(_alert("acme", [], "e-gone")), [sub])
+    assert (dead.status, dead.attempts, dead.http_status) == ("dead_lettered", 2, 503)
+    assert (gone.status, gone.attempts, gone.http_status) == ("gone", 1, 410)
+    letters = {d.delivery_id: d for d in await q.list_dead_letters(warehouse, "acme", "wh_dying")}
+    assert set(letters) == {dead.delivery_id, gone.delivery_id}
+    assert orjson.loads(letters[dead.delivery_id].body)["id"] == "e-dead"
+    current = await q.get_subscription(warehouse, "acme", "wh_dying")
+    assert current.enabled is False and "410" in current.disabled_reason
+    assert await cache.get("acme") == []  # invalidated: the agent stops delivering at once
+
+
+async def test_agent_delivers_a_notification_from_the_broker_signed(settings, warehouse, serve) -> None:
+    settings.webhooks = settings.webhooks.model_copy(update={"backoff_base_s": 0.05, "agent_concurrency": 2})
+    secret = generate_secret()
+    receiver = Receiver(secret, [500])
+    other = Receiver(generate_secret(), [])
+    url, other_url = await serve(receiver), await serve(other)
+    await q.put_subscription(warehouse, q.SubscriptionRow(
+        tenant="acme", id="wh_ops", url=url, event_types=("cx.alert.*",), filters={"channel": "chat"}, secret=secret))
+    await q.put_subscription(warehouse, q.SubscriptionRow(  # not routed: must get nothing
+        tenant="acme", id="wh_other", url=other_url, event_types=("*",), filters={}, secret=secret))
+
+    bootstrap = settings.kafka.bootstrap
+    names = topic_names(settings.kafka.topic_prefix)
+    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
+                            settings.kafka.replication_factor)
+    app = create_app(settings, bootstrap)
+    declared = topics_mod.declare(app, settings)
+    register_webhook_agent(app, declared, settings, warehouse)
+    await app.start()
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            body = _alert("acme", ["wh_ops"], "alert-e2e")
+            await producer.send_and_wait(names["notifications"], body, key=b"acme")
+        finally:
+            await producer.stop()
+        await asyncio.wait_for(receiver.got.wait(), 90)
+        for _ in range(100):  # the outcome is recorded before the message is acked
+            rows = sorted(await q.list_attempts(warehouse, "acme", "wh_ops"), key=lambda r: r.attempt)
+            if rows and rows[-1].status == "delivered":
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await app.stop()
+
+    assert len(receiver.requests) == 2 and len({h["webhook-id"] for h in receiver.requests}) == 1
+    assert receiver.verified[-1]["id"] == "alert-e2e" and receiver.verified[-1]["tenant"] == "acme"
+    assert other.requests == []
+    assert [(r.status, r.http_status) for r in rows] == [("retrying", 500), ("delivered", 200)]

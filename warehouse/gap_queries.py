@@ -1,0 +1,85 @@
+"""SQL of gap detection: the ``kpi_targets`` table (DDL and reads/writes).
+
+Window reads go through :func:`warehouse.queries.read_windows`. Values are
+bound (``{name:Type}``) or inserted through the client; identifiers come
+only from the dimension allowlist.
+
+``kpi_targets`` is ``ReplacingMergeTree(version)`` keyed by
+(tenant, metric, scope_key, valid_from_ms): putting the same target again
+replaces it. ``scope_key`` is the canonical ``dim=value`` list of the scope
+(allowlist order, ``\\x1f``-separated); the scope's values are also kept in
+one column per dimension ('' = not part of the scope).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.dimensions import DIMENSIONS, validate_view
+from warehouse.client import Warehouse
+
+KPI_TARGETS = "kpi_targets"
+
+_DIM_COLUMNS = ",\n    ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
+_INSERT_COLUMNS = ("tenant", "metric", "scope_key", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms", "version")
+
+
+def create_kpi_targets() -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {KPI_TARGETS} (
+    tenant LowCardinality(String),
+    metric LowCardinality(String),
+    scope_key String,
+    {_DIM_COLUMNS},
+    value Float64,
+    valid_from_ms Int64,
+    valid_to_ms Nullable(Int64),
+    version UInt64,
+    updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (tenant, metric, scope_key, valid_from_ms)"""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    metric: str
+    scope: dict[str, str]
+    value: float
+    valid_from_ms: int
+    valid_to_ms: int | None
+
+
+def scope_key(scope: dict[str, str]) -> str:
+    dims = validate_view(list(scope))
+    return "\x1f".join(f"{d}={scope[d]}" for d in dims)
+
+
+async def put_target(wh: Warehouse, tenant: str, target: TargetRow) -> None:
+    """Insert or replace the target of (metric, scope, valid_from)."""
+    validate_view(list(target.scope))
+    row: list[Any] = [tenant, target.metric, scope_key(target.scope),
+                      *(target.scope.get(d, "") for d in DIMENSIONS),
+                      float(target.value), target.valid_from_ms, target.valid_to_ms, time.time_ns()]
+    await wh.ainsert(KPI_TARGETS, [row], _INSERT_COLUMNS)
+
+
+async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) -> list[TargetRow]:
+    """The tenant's targets (latest version of each), optionally of one metric."""
+    where = ["tenant = {tenant:String}"]
+    params: dict[str, Any] = {"tenant": tenant}
+    if metric is not None:
+        where.append("metric = {metric:String}")
+        params["metric"] = metric
+    cols = ["metric", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms"]
+    res = await wh.aquery(
+        f"SELECT {', '.join(cols)} FROM {KPI_TARGETS} FINAL WHERE {' AND '.join(where)} "
+        "ORDER BY metric, scope_key, valid_from_ms",
+        params,
+    )
+    n = len(DIMENSIONS)
+    return [
+        TargetRow(r[0], {d: v for d, v in zip(DIMENSIONS, r[1:1 + n]) if v}, float(r[1 + n]), int(r[2 + n]),
+                  None if r[3 + n] is None else int(r[3 + n]))
+        for r in res.result_rows
+    ]
