@@ -47,7 +47,7 @@ class Caller:
     scopes: frozenset[str]
 
 
-def _authenticate(services: ServicesDep,
+def authenticate(services: ServicesDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key",
@@ -59,7 +59,7 @@ def _authenticate(services: ServicesDep,
 
 
 def require(scope: str):
-    def check(caller: Annotated[Caller, Depends(_authenticate)]) -> Caller:
+    def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         if scope not in caller.scopes and "admin" not in caller.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"API key lacks the {scope!r} scope")
         return caller

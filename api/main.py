@@ -5,7 +5,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Services
-from api.routers import alerts, events, gaps, health, kpis, webhooks
+from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
+from api.routers import cases as cases_router
 from warehouse.errors import CxPulseError, QueryError, WarehouseError
 
 
@@ -21,6 +22,8 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(gaps.router)
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
+    app.include_router(stream.router)
+    app.include_router(cases_router.router)
     app.include_router(health.router)
 
     @app.exception_handler(CxPulseError)

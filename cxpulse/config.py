@@ -225,6 +225,87 @@ class WebhookSettings(BaseModel):
     user_agent: str = Field(default="cxpulse-webhooks/0.1", description="User-Agent of deliveries.")
 
 
+CaseSeverity = Literal["low", "medium", "high", "critical"]
+
+
+class CaseCondition(BaseModel):
+    """One answer compared with a value, e.g. ``{"name": "detractor", "metric": "nps", "op": "le", "value": 6}``.
+    Evaluated by ``cases.conditions``."""
+
+    name: str = Field(min_length=1, max_length=64, description="Reason recorded on the case.")
+    metric: Literal["nps", "csat", "ces", "fcr"] = Field(description="Answer compared (fcr: 1 = yes, 0 = no).")
+    op: Literal["le", "lt", "ge", "gt", "eq"] = Field(description="Comparison: answer <op> value.")
+    value: float = Field(description="Value the answer is compared with.")
+    severity: CaseSeverity = Field(default="medium", description="Severity of a case this condition opens.")
+
+
+DEFAULT_CASE_CONDITIONS: list[CaseCondition] = [
+    CaseCondition(name="detractor", metric="nps", op="le", value=6, severity="high"),
+    CaseCondition(name="low_csat", metric="csat", op="le", value=2, severity="high"),
+    CaseCondition(name="high_effort", metric="ces", op="le", value=3, severity="medium"),
+]
+
+
+class CaseSettings(BaseModel):
+    """Closed loop: cases opened by single responses. Owned by `cases/`."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Open cases from survey responses (the `case-opener` agent). Off by default: the agent "
+        "reads the warehouse per message and is not yet batched for high response rates.",
+    )
+    conditions: list[CaseCondition] = Field(
+        default=DEFAULT_CASE_CONDITIONS,
+        description="Conditions on one answer that open a case, each `{name, metric: nps|csat|ces|fcr, "
+        "op: le|lt|ge|gt|eq, value, severity: low|medium|high|critical}`; default: a detractor (NPS <= 6), "
+        "CSAT <= 2, CES <= 3. A response matching several opens one case at the highest severity.",
+    )
+    scope_dims: list[str] = Field(
+        default=["channel", "queue", "team"],
+        description="Dimensions of a response that make up its case scope; at most one case per customer "
+        "and scope is open at a time (later responses are suppressed into it).",
+    )
+    routing: list[str] = Field(
+        default=["team", "queue"],
+        description="Dimensions consulted in order to find a case owner in `owners` (e.g. the agent's team "
+        "lead first, then the queue owner).",
+    )
+    owners: dict[str, dict[str, str]] = Field(
+        default={},
+        description='Owner by dimension and value, e.g. `{"team": {"billing": "lead-billing"}, '
+        '"queue": {"vip": "vip-owner"}}`.',
+    )
+    default_owner: str = Field(default="cx-ops", description="Owner of a case no `routing` dimension matched.")
+    sla_s: dict[CaseSeverity, int] = Field(
+        default={"critical": 3_600, "high": 4 * 3_600, "medium": 24 * 3_600, "low": 72 * 3_600},
+        description="Time to close a case by severity, seconds; an open or acknowledged case past it is "
+        "escalated (`cx.case.escalated.v1`).",
+    )
+    escalate_every_s: float = Field(default=30.0, gt=0, description="How often cases are checked against their SLA.")
+    routes: list[str] = Field(
+        default=[],
+        description="Webhook subscription ids every case notification is routed to (`data.routes`); "
+        "empty: subscriptions match by event type and filters.",
+    )
+    max_list: int = Field(default=1000, ge=1, description="Most cases one `GET /v1/cases` returns.")
+
+    @field_validator("scope_dims", "routing")
+    @classmethod
+    def _known_dimensions(cls, v: list[str]) -> list[str]:
+        from schemas.dimensions import validate_view
+
+        validate_view(v)
+        return v
+
+    @field_validator("owners")
+    @classmethod
+    def _known_owner_dimensions(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        from schemas.dimensions import validate_view
+
+        validate_view(list(v))
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CXPULSE_", env_nested_delimiter="__", extra="ignore"
@@ -255,6 +336,7 @@ class Settings(BaseSettings):
     gaps: GapSettings = Field(default=GapSettings(), description="Live gap detection.")
     alerts: AlertSettings = Field(default=AlertSettings(), description="Threshold alert rules.")
     webhooks: WebhookSettings = Field(default=WebhookSettings(), description="Signed webhook deliveries.")
+    cases: CaseSettings = Field(default=CaseSettings(), description="Closed loop: cases from single responses.")
 
     @field_validator("pseudonym_key")
     @classmethod

@@ -121,7 +121,7 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
 
                 start_http_server(settings.stream.metrics_port, addr=settings.api.host)
             tasks.append(asyncio.create_task(
-                _alert_evaluator(settings, bootstrap, warehouse, stop), name="alerts"))
+                _timers(settings, bootstrap, warehouse, stop), name="timers"))
         if opts.api:
             server = await _start_api(settings, bootstrap, warehouse, stack)
             tasks.append(asyncio.create_task(server.serve(), name="api"))
@@ -156,6 +156,7 @@ async def _start_worker(settings: Settings, bootstrap: str, warehouse: Warehouse
     from stream_processors import agents, topics
     from stream_processors.app import create_app
     from stream_processors.checkpoint import Checkpointer
+    from stream_processors.case_agent import register_case_agent
     from stream_processors.webhook_agent import register_webhook_agent
     from stream_processors.windows import WindowSize
 
@@ -170,19 +171,25 @@ async def _start_worker(settings: Settings, bootstrap: str, warehouse: Warehouse
     )
     agents.register(app, declared, checkpointer, settings, pseudonymizer)
     register_webhook_agent(app, declared, settings, warehouse)
+    if settings.cases.enabled:
+        register_case_agent(app, declared, settings, warehouse)
     await app.start()
     return app
 
 
-async def _alert_evaluator(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
-    """Evaluate alert rules next to the stream processors; notifications go to Kafka."""
+async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
+    """Alert evaluation and case escalation next to the stream processors; notifications go to Kafka."""
     from alerts.evaluator import run_evaluator
     from ingest.publisher import Publisher
+    from stream_processors.case_agent import run_escalations
 
     publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)
     await publisher.start()
     try:
-        await run_evaluator(settings, warehouse, publisher, stop)
+        loops = [run_evaluator(settings, warehouse, publisher, stop)]
+        if settings.cases.enabled:
+            loops.append(run_escalations(settings, warehouse, publisher, stop))
+        await asyncio.gather(*loops)
     finally:
         await publisher.stop()
 

@@ -32,6 +32,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         consumer_max_fetch_size=4 * 1024 * 1024,
         stream_buffer_maxsize=4096,
         processing_guarantee="at_least_once",
+        # Stop without draining buffered events: they are replayed after a restart, and
+        # every agent makes replays harmless (ledger dedup, deterministic case ids).
+        stream_wait_empty=False,
         loghandlers=[],
     )
     if k.tansu:

@@ -65,7 +65,7 @@ async def get_gaps(
                  scope=filters, dimension=dim)
     periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
     win, gaps = await evaluate(services.warehouse, caller.tenant, q, view, periods, Thresholds.from_settings(gs))
-    data = [_public(g) for g in gaps if g.significant or not significant_only]
+    data = [gap_public(g) for g in gaps if g.significant or not significant_only]
     return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
                    confidence=gs.confidence, kinds=sorted(k.value for k in kinds), dimension=dim, filters=filters,
                    data=data, count=len(data))
@@ -95,7 +95,7 @@ def _target_public(r: TargetRow) -> TargetPublic:
     )
 
 
-def _public(g: Gap) -> GapPublic:
+def gap_public(g: Gap) -> GapPublic:
     o, r = g.observed, g.reference
     return GapPublic(
         kind=g.kind.value, metric=g.metric.value, scope=dict(g.scope), window_start=from_ms(g.window.start_ms),

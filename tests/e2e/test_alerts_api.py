@@ -61,6 +61,7 @@ async def _wait_csat_n(client: httpx.AsyncClient, n: int, timeout: float = 60) -
 
 
 async def _read_notifications(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list:
+    """The first ``count`` alert notifications (cases share the topic: their events are skipped)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
@@ -69,7 +70,7 @@ async def _read_notifications(bootstrap: str, topic: str, count: int, timeout: f
         deadline = asyncio.get_running_loop().time() + timeout
         while len(out) < count and asyncio.get_running_loop().time() < deadline:
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(msgs)
+                out.extend(m for m in msgs if orjson.loads(m.value)["type"].startswith("cx.alert."))
     finally:
         await consumer.stop()
     return out

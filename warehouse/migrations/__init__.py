@@ -2,6 +2,6 @@
 
 Add a new module ``mNNNN_name.py`` and list it in ``MIGRATIONS``; never edit an applied one.
 """
-from warehouse.migrations import m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts
+from warehouse.migrations import m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases
 
-MIGRATIONS = [m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts]
+MIGRATIONS = [m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases]

@@ -1,0 +1,67 @@
+"""The KPI series of ``GET /v1/kpis``, as a function the live stream reuses.
+
+Reads the tumbling windows of one stored view and turns them into
+:class:`~schemas.kpis.KpiPoint` values per bucket and group; rolling windows
+(``24h``, ``7d``, ``28d``) sum the tumbling hours/days ending at each bucket.
+No FastAPI here: callers validate their parameters and map
+:class:`TooManyBuckets` to their own error.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api.params import from_ms
+from kpi.counts import KpiCounts
+from kpi.measures import Metric, measure, rolling
+from schemas.kpis import KpiPoint
+from stream_processors.windows import API_WINDOWS, window_start
+from warehouse import queries
+from warehouse.client import Warehouse
+
+__all__ = ["MAX_BUCKETS", "TooManyBuckets", "kpi_series"]
+
+MAX_BUCKETS = 20_000
+#: Range a read covers when it gives no ``from``: enough buckets to show a trend.
+DEFAULT_SPAN = {"1m": timedelta(hours=1), "1h": timedelta(hours=24), "1d": timedelta(days=28),
+                "24h": timedelta(days=7), "7d": timedelta(days=28), "28d": timedelta(days=90)}
+
+
+class TooManyBuckets(ValueError):
+    """The range holds more than :data:`MAX_BUCKETS` buckets of the window."""
+
+
+async def kpi_series(
+    wh: Warehouse, tenant: str, metric: Metric, window: str, from_ms_: int, to_ms_: int,
+    groups: tuple[str, ...], filters: dict[str, str], view: tuple[str, ...], *, min_sample: int,
+    confidence: float,
+) -> list[KpiPoint]:
+    """Points of ``metric`` for the buckets starting in [``from_ms_``, ``to_ms_``), by start then group."""
+    spec = API_WINDOWS[window]
+    base_ms = spec.base.ms
+    first = window_start(from_ms_, base_ms)
+    end = to_ms_
+    if (end - first) // base_ms > MAX_BUCKETS:
+        raise TooManyBuckets(f"more than {MAX_BUCKETS} buckets; narrow the range or use a larger window")
+    lead = (spec.buckets - 1) * base_ms
+    rows = await queries.read_windows(
+        wh, tenant, spec.base.value, view, groups, filters, (first - lead) // 1000, (end + base_ms - 1) // 1000,
+    )
+    by_group: dict[tuple[str, ...], dict[int, KpiCounts]] = {}
+    for row in rows:
+        by_group.setdefault(row.group, {})[row.window_start * 1000] = row.counts
+    starts = list(range(first - lead, end, base_ms))
+    points: list[KpiPoint] = []
+    for group in sorted(by_group):
+        buckets = by_group[group]
+        sums = rolling([buckets.get(s, KpiCounts()) for s in starts], spec.buckets)
+        for start, counts in zip(starts, sums):
+            if start < first or counts.is_zero():
+                continue
+            kv = measure(metric, counts, min_sample=min_sample, confidence=confidence)
+            points.append(KpiPoint(
+                window_start=from_ms(start - lead), window_end=from_ms(start + base_ms),
+                group=dict(zip(groups, group)), value=kv.value, n=kv.n, ci_low=kv.ci_low,
+                ci_high=kv.ci_high, low_sample=kv.low_sample, counts=kv.counts,
+            ))
+    points.sort(key=lambda p: (p.window_start, tuple(p.group.values())))
+    return points

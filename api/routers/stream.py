@@ -1,0 +1,131 @@
+"""GET /v1/stream: KPI window updates, gaps and alert state changes as Server-Sent Events."""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import deps
+from api.deps import Caller, ServicesDep
+from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
+from api.params import unprocessable, utc, view_for
+from api.routers.gaps import gap_public
+from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
+from gaps.detect import Gap, GapKind, Thresholds
+from gaps.evaluate import GapQuery, evaluate
+from kpi.measures import Metric
+from schemas.dimensions import DIMENSIONS, Dimension, validate_view
+from schemas.gaps import GapMetric
+from stream_processors.windows import API_WINDOWS, window_start
+from warehouse import alert_queries
+
+router = APIRouter(prefix="/v1", tags=["stream"])
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+def _stream_caller(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    access_token: Annotated[str | None, Query(
+        description="The API key, for clients that cannot send headers (browsers' `EventSource`). "
+        "Accepted on this endpoint only; prefer the `Authorization` header where possible.")] = None,
+) -> Caller:
+    if credentials is None and access_token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
+    return deps.require("read")(deps.authenticate(services, credentials))
+
+
+StreamCaller = Annotated[Caller, Depends(_stream_caller)]
+
+
+@router.get(
+    "/stream",
+    summary="Live KPI windows, gaps and alert state changes (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An endless SSE stream"}},
+    description=(
+        "Any query parameter named like a dimension "
+        f"({', '.join(DIMENSIONS)}) filters the stream, e.g. `channel=chat`: KPIs and gaps are computed "
+        "within that scope, and alerts whose scope names another value of a filtered dimension are left out. "
+        "`from` (default: the span `GET /v1/kpis` uses) fixes the first bucket; the last one follows the "
+        "clock. Gaps (`gaps=true`, `window` 1h or 1d) are the significant ones of `GET /v1/gaps` for the "
+        "same scope and `dimension`.\n\n" + (STREAM_DOC or "")
+    ),
+)
+async def get_stream(
+    request: Request,
+    caller: StreamCaller,
+    services: ServicesDep,
+    metric: Metric = Metric.nps,
+    window: Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")] = "1h",
+    from_: Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")] = None,
+    group_by: Annotated[str, Query(description="Comma-separated dimensions")] = "",
+    gaps: Annotated[bool, Query(description="Also push significant gaps (window 1h or 1d)")] = False,
+    dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
+    interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,
+    confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.95,
+    last_event_id: Annotated[str | None, Header(description="Resume alert events after this event id")] = None,
+) -> StreamingResponse:
+    settings, wh, tenant = services.settings, services.warehouse, caller.tenant
+    try:
+        groups = validate_view([g for g in group_by.split(",") if g]) if group_by else ()
+    except ValueError as exc:
+        raise unprocessable("group_by", str(exc)) from None
+    filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    view = view_for(settings.stream.views, set(groups) | set(filters))
+    now_ms = int(time.time() * 1000)
+    first_ms = int(utc(from_).timestamp() * 1000) if from_ else now_ms - int(DEFAULT_SPAN[window].total_seconds() * 1000)
+    base_ms = API_WINDOWS[window].base.ms
+    if first_ms >= now_ms:
+        raise unprocessable("from", "must be in the past")
+    if (now_ms - window_start(first_ms, base_ms)) // base_ms > MAX_BUCKETS:
+        raise unprocessable("from", f"more than {MAX_BUCKETS} buckets; use a later `from` or a larger window")
+
+    async def read_kpis():
+        return await kpi_series(wh, tenant, metric, window, first_ms, int(time.time() * 1000), groups, filters, view,
+                                min_sample=settings.api.min_sample, confidence=confidence)
+
+    async def read_alerts(from_ms: int | None):
+        return await alert_queries.read_history(wh, tenant, from_ms=from_ms,
+                                                limit=1 if from_ms is None else settings.alerts.max_history)
+
+    read_gaps: Callable[[], Awaitable[list[Gap]]] | None = None
+    if gaps:
+        if window not in ("1h", "1d"):
+            raise unprocessable("window", "gaps need window 1h or 1d")
+        if metric.value not in {m.value for m in GapMetric}:
+            raise unprocessable("metric", f"gaps are evaluated for {[m.value for m in GapMetric]}")
+        dim = dimension.value if dimension else None
+        if dim is not None and dim in filters:
+            raise unprocessable("dimension", f"{dim!r} is also a filter")
+        gap_view = view_for(settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
+        gs = settings.gaps
+        periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
+
+        async def _read_gaps() -> list[Gap]:
+            q = GapQuery(metric=metric, window=window, at_ms=int(time.time() * 1000), kinds=frozenset(GapKind),
+                         scope=filters, dimension=dim)
+            _, found = await evaluate(wh, tenant, q, gap_view, periods, Thresholds.from_settings(gs))
+            return found
+
+        read_gaps = _read_gaps
+    elif dimension is not None:
+        raise unprocessable("dimension", "only used with gaps=true")
+
+    streamer = Streamer(
+        Sources(kpis=read_kpis, alerts=read_alerts, gaps=read_gaps,
+                render_gap=lambda g: gap_public(g).model_dump(mode="json")),
+        metric=metric.value, window=window, group_by=list(groups), filters=filters, interval=interval,
+        cursor=AlertCursor.parse(last_event_id),
+    )
+    return StreamingResponse(
+        streamer.frames(request.is_disconnected), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"},
+    )
+

@@ -1,0 +1,208 @@
+"""The ``case-opener`` agent on the real Tansu broker + chDB, escalation with a fake clock, and the cases
+API (ack / close / stats) over ASGI; notifications are read back from the notifications topic."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.routers import cases as cases_router
+from cases import CaseState, case_id
+from cxpulse.broker import ensure_topics
+from cxpulse.config import ApiKey
+from ingest.publisher import Publisher
+from schemas.records import encode_records, message_key, topic_names
+from stream_processors import topics as topics_mod
+from stream_processors.app import create_app
+from stream_processors.case_agent import CaseOpener, escalate_once, register_case_agent
+from warehouse import case_queries as cq
+from warehouse.client import Warehouse
+from warehouse.migrate import migrate
+from webhooks.delivery import Notification
+
+pytestmark = [pytest.mark.integration]
+
+TENANT = "acme"
+SOURCE = "/surveys/web"
+HOUR = 3_600_000
+ADMIN_KEY = "test-key-cases-admin"
+
+
+@pytest.fixture
+def warehouse(settings):
+    wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
+    migrate(wh)
+    return wh
+
+
+def response(rid: str, customer: str, team: str = "billing", **answers) -> dict:
+    return {"tenant": TENANT, "id": rid, "source": SOURCE, "type": "cx.survey.response.v1", "time_ms": T0 - 60_000,
+            "subject": None, "interaction_id": f"i-{rid}", "customer": customer,
+            "dims": {"team": team, "channel": "voice"}, "attributes": {}, "survey_id": "post-call",
+            "nps": None, "csat": None, "ces": None, "fcr": None, "comment": "slow", "weight": None, **answers}
+
+
+T0 = (int(time.time() * 1000) // 1000) * 1000  # the agent's fake clock: cases open "now"
+
+
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float) -> list[dict]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    out: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(out) < count and asyncio.get_running_loop().time() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(orjson.loads(m.value) for m in msgs)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def wait_for_case(wh: Warehouse, cid: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await cq.get_case(wh, TENANT, cid)
+        if found is not None:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"case {cid} never opened")
+
+
+async def test_agent_opens_suppresses_escalates_and_the_api_closes(settings, warehouse) -> None:
+    settings.cases = settings.cases.model_copy(update={
+        "owners": {"team": {"billing": "lead-billing"}}, "default_owner": "cx-ops"})
+    settings.api.keys[ADMIN_KEY] = ApiKey(tenant=TENANT, scopes=["admin"])
+    bootstrap = settings.kafka.bootstrap
+    names = topic_names(settings.kafka.topic_prefix)
+    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
+                            settings.kafka.replication_factor)
+    app = create_app(settings, bootstrap)
+    declared = topics_mod.declare(app, settings)
+    register_case_agent(app, declared, settings, warehouse, clock=lambda: T0)
+    first = encode_records([response("r1", "cust-1", nps=2), response("r2", "cust-2", nps=10)])
+    later = encode_records([response("r3", "cust-1", nps=4),            # same customer & scope: suppressed
+                            response("r4", "cust-1", team="sales", nps=8),  # passive: nothing
+                            response("r5", "cust-3", ces=2, nps=None)])     # CES <= 3: medium case
+    key = message_key(TENANT, 0)  # one partition: the messages are handled in order
+    await app.start()
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for value in (first, first):  # a replay right behind the original
+                await producer.send_and_wait(names["cx.survey.response.v1"], value, key=key, partition=0)
+            opened = await wait_for_case(warehouse, case_id(TENANT, SOURCE, "r1"))
+            for value in (later, first):  # ... and one after the case exists
+                await producer.send_and_wait(names["cx.survey.response.v1"], value, key=key, partition=0)
+            sentinel = encode_records([response("r6", "cust-4", csat=2, nps=None) | {"dims": {"team": "vip"}}])
+            await producer.send_and_wait(names["cx.survey.response.v1"], sentinel, key=key, partition=0)
+        finally:
+            await producer.stop()
+        await wait_for_case(warehouse, case_id(TENANT, SOURCE, "r6"))
+    finally:
+        await app.stop()
+
+    cases = {c.response_id: c for c in await cq.list_cases(warehouse, TENANT)}
+    assert set(cases) == {"r1", "r5", "r6"}  # one case for r1 despite 3 copies; r2 promoter, r3 absorbed, r4 passive
+    c1 = cases["r1"]
+    assert (c1.state, c1.owner, c1.severity, c1.reasons, c1.absorbed) == (CaseState.open, "lead-billing", "high",
+                                                                          ("detractor",), 1)
+    assert c1.scope == {"channel": "voice", "team": "billing"} and c1.opened_at_ms == T0 == opened.opened_at_ms
+    assert c1.due_at_ms == T0 + 4 * HOUR and cases["r5"].due_at_ms == T0 + 24 * HOUR
+    assert cases["r5"].severity == "medium" and cases["r5"].owner == "lead-billing"
+    assert (cases["r6"].severity, cases["r6"].reasons, cases["r6"].owner) == ("high", ("low_csat",), "cx-ops")
+
+    note = await read_topic(bootstrap, names["notifications"], 4, timeout=5)
+    assert sorted(n["data"]["response_id"] for n in note) == ["r1", "r5", "r6"]  # no duplicate for the replays
+    ev = next(n for n in note if n["data"]["response_id"] == "r1")
+    assert ev["type"] == "cx.case.opened.v1" and ev["tenant"] == TENANT and ev["subject"] == c1.id
+    assert ev["data"]["routes"] == [] and ev["data"]["scope"] == c1.scope and ev["data"]["answers"] == {"nps": 2}
+    assert Notification.parse(orjson.dumps(ev)).tenant == TENANT  # the webhook agent can deliver it
+
+    # Escalation with a fake clock: nothing before the SLA, r1 (4 h) once at it, r5 (24 h) not yet.
+    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)
+    await publisher.start()
+    try:
+        assert await escalate_once(settings, warehouse, publisher, T0 + 4 * HOUR - 1) == []
+        esc = await escalate_once(settings, warehouse, publisher, T0 + 4 * HOUR)
+        assert sorted(c.response_id for c in esc) == ["r1", "r6"]
+        assert {c.escalated_at_ms for c in esc} == {T0 + 4 * HOUR}
+        assert await escalate_once(settings, warehouse, publisher, T0 + 5 * HOUR) == []
+        got = await cq.get_case(warehouse, TENANT, c1.id)
+        assert got.escalated and got.state is CaseState.open
+
+        # The API: ack, ack again (409), close without a note (422), close, stats.
+        api = FastAPI()  # the cases router alone (api.main is wired by the lead)
+        api.state.services = Services(settings, warehouse, publisher, None)  # type: ignore[arg-type]
+        api.include_router(cases_router.router)
+        auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://api") as client:
+            r = await client.get("/v1/cases", params={"state": "open", "owner": "lead-billing"}, headers=auth)
+            assert r.status_code == 200 and {c["response_id"] for c in r.json()["data"]} == {"r1", "r5"}
+            r = await client.get("/v1/cases", params={"escalated": "true"}, headers=auth)
+            assert {c["response_id"] for c in r.json()["data"]} == {"r1", "r6"}
+            r = await client.post(f"/v1/cases/{c1.id}/ack", json={"by": "lead@acme"}, headers=auth)
+            assert r.status_code == 200 and r.json()["state"] == "acknowledged" and r.json()["escalated"] is True
+            assert (await client.post(f"/v1/cases/{c1.id}/ack", headers=auth)).status_code == 409
+            assert (await client.post(f"/v1/cases/{c1.id}/close", json={"resolution": ""},
+                                      headers=auth)).status_code == 422
+            r = await client.post(f"/v1/cases/{c1.id}/close", json={"resolution": "called back, refunded"},
+                                  headers=auth)
+            assert r.status_code == 200 and r.json()["state"] == "closed"
+            assert r.json()["breached"] is False  # closed seconds after opening (the 4 h passed on the fake clock only)
+            assert (await client.post(f"/v1/cases/{c1.id}/close", json={"resolution": "again"},
+                                      headers=auth)).status_code == 409
+            r = await client.get(f"/v1/cases/{c1.id}", headers=auth)
+            assert r.json()["resolution"] == "called back, refunded" and r.json()["acknowledged_by"] == "lead@acme"
+            assert (await client.get("/v1/cases/nope", headers=auth)).status_code == 404
+            assert (await client.get("/v1/cases", params={"state": "bogus"}, headers=auth)).status_code == 422
+            r = await client.get("/v1/cases/stats", headers=auth, params={
+                "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"})
+            s = r.json()
+            assert r.status_code == 200 and (s["opened"], s["closed"], s["escalated"]) == (3, 1, 2)
+            assert s["time_to_acknowledge"]["n"] == 1 and s["time_to_close"]["n"] == 1
+            assert s["time_to_close"]["p50_s"] >= s["time_to_acknowledge"]["p50_s"] >= 0
+            assert (s["breached"], s["acknowledged"], s["open"]) == (0, 0, 2)
+        # Breaches by the clock of the stats: at +25 h r5 (24 h) and r6 (4 h) are open past their SLA.
+        late = await cq.case_stats(warehouse, TENANT, T0 - HOUR, T0 + HOUR, now_ms=T0 + 25 * HOUR)
+        assert (late.breached, late.breached_open, late.opened) == (2, 2, 3)
+    finally:
+        await publisher.stop()
+
+    note = await read_topic(bootstrap, names["notifications"], 7, timeout=5)
+    kinds = sorted((n["type"], n["data"]["response_id"]) for n in note)
+    assert kinds == [("cx.case.closed.v1", "r1"), ("cx.case.escalated.v1", "r1"), ("cx.case.escalated.v1", "r6"),
+                     ("cx.case.opened.v1", "r1"), ("cx.case.opened.v1", "r5"), ("cx.case.opened.v1", "r6")]
+    closed = next(n for n in note if n["type"] == "cx.case.closed.v1")
+    assert closed["data"]["resolution"] == "called back, refunded" and closed["data"]["status"] == "closed"
+
+
+async def test_opener_routes_with_the_touchpoint_dims_and_the_response_overrides_win(settings, warehouse) -> None:
+    settings.cases = settings.cases.model_copy(update={
+        "owners": {"team": {"billing": "lead-billing", "sales": "lead-sales"}, "queue": {"vip": "vip-owner"}}})
+    sent: list = []
+
+    async def publish(messages) -> None:
+        sent.extend(messages)
+
+    async def lookup(wh, keys):
+        assert keys == [(TENANT, "i-t1"), (TENANT, "i-t2")], keys
+        return {(TENANT, "i-t1"): {"team": "billing", "queue": "vip"}, (TENANT, "i-t2"): {"team": "billing"}}
+
+    opener = CaseOpener(settings, warehouse, publish, clock=lambda: T0, lookup_dims=lookup)
+    r1 = {**response("t1", "cust-9", nps=0), "dims": {}}
+    r2 = {**response("t2", "cust-8", csat=1), "dims": {"team": "sales"}}
+    got = await opener.handle([r1, r2])
+    assert [(kind, c.response_id, c.owner, c.scope) for kind, c in got] == [
+        ("opened", "t1", "lead-billing", {"queue": "vip", "team": "billing"}),
+        ("opened", "t2", "lead-sales", {"team": "sales"})]
+    assert len(sent) == 2
+    assert await opener.handle([r1, r2]) == [] and len(sent) == 2  # replayed: nothing, not even a lookup
