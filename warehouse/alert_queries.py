@@ -8,7 +8,6 @@ that re-inserting the same transition is harmless.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -20,6 +19,7 @@ from alerts.rules import Rule
 from alerts.silences import Silence
 from alerts.state import AlertState, Status
 from warehouse.client import Warehouse
+from warehouse.tables import next_version
 
 __all__ = ["AlertTable", "HistoryRow", "StateRow", "next_version"]
 
@@ -31,16 +31,6 @@ class AlertTable(str, Enum):
     silences = "silences"
 
 
-_version_lock = threading.Lock()
-_last_version = 0
-
-
-def next_version() -> int:
-    """Strictly increasing row version (nanoseconds since the epoch, bumped on ties)."""
-    global _last_version
-    with _version_lock:
-        _last_version = max(time.time_ns(), _last_version + 1)
-        return _last_version
 
 
 # -- DDL ----------------------------------------------------------------------------

@@ -18,6 +18,8 @@ computed on read (``kpi.measures``).
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from enum import Enum
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
@@ -30,6 +32,18 @@ class Table(str, Enum):
     survey_invitations = "survey_invitations"
     kpi_windows = "kpi_windows"
     migrations = "schema_migrations"
+
+
+_version_lock = threading.Lock()
+_last_version = 0
+
+
+def next_version() -> int:
+    """Strictly increasing row version for ReplacingMergeTree updates (nanoseconds, bumped on ties)."""
+    global _last_version
+    with _version_lock:
+        _last_version = max(time.time_ns(), _last_version + 1)
+        return _last_version
 
 
 def event_key(tenant: str, source: str, event_id: str) -> int:

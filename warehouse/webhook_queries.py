@@ -7,27 +7,16 @@ whole new row with a larger version.
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
 from warehouse.client import Warehouse
+from warehouse.tables import next_version
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
 DEAD_LETTERS = "webhook_dead_letters"
 
-_version_lock = threading.Lock()
-_last_version = 0
-
-
-def next_version() -> int:
-    """Nanoseconds since the epoch, strictly increasing within the process."""
-    global _last_version
-    with _version_lock:
-        _last_version = max(time.time_ns(), _last_version + 1)
-        return _last_version
 
 
 def utc(ts: float) -> datetime:
