@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, status
 
 from warehouse import queries
+
+
+#: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`).
+WindowParam = Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")]
+FromParam = Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")]
+GroupByParam = Annotated[str, Query(description="Comma-separated dimensions")]
 
 
 def unprocessable(loc: list[str] | str, message: str) -> HTTPException:

@@ -2,9 +2,10 @@
 with the pipeline beyond the event contract)."""
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 def parse_ms(value: str) -> int:
@@ -68,3 +69,22 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
 def nps(t: dict) -> float | None:
     n = t.get("nps_n", 0)
     return None if not n else 100.0 * (t.get("promoters", 0) - t.get("detractors", 0)) / n
+
+
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 60,
+                     keep: Callable[[Any], bool] = lambda message: True) -> list:
+    """The first ``count`` messages of ``topic`` that ``keep`` accepts, read from the beginning."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    out: list = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(out) < count and asyncio.get_running_loop().time() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(m for m in msgs if keep(m))
+    finally:
+        await consumer.stop()
+    return out

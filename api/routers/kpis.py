@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import ReadCaller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, kpi_series
-from api.params import unprocessable, utc, view_for
+from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc, view_for
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, validate_view
 from schemas.kpis import KpiSeries
@@ -32,10 +32,10 @@ async def get_kpis(
     caller: ReadCaller,
     services: ServicesDep,
     metric: Metric = Metric.nps,
-    window: Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")] = "1h",
-    from_: Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")] = None,
+    window: WindowParam = "1h",
+    from_: FromParam = None,
     to: Annotated[datetime | None, Query(description="ISO-8601, exclusive; default now")] = None,
-    group_by: Annotated[str, Query(description="Comma-separated dimensions")] = "",
+    group_by: GroupByParam = "",
     confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.95,
 ) -> KpiSeries:
     to_dt = utc(to) if to else datetime.now(timezone.utc)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -13,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import deps
 from api.deps import Caller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
-from api.params import unprocessable, utc, view_for
+from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc, view_for
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind, Thresholds
@@ -63,9 +62,9 @@ async def get_stream(
     caller: StreamCaller,
     services: ServicesDep,
     metric: Metric = Metric.nps,
-    window: Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")] = "1h",
-    from_: Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")] = None,
-    group_by: Annotated[str, Query(description="Comma-separated dimensions")] = "",
+    window: WindowParam = "1h",
+    from_: FromParam = None,
+    group_by: GroupByParam = "",
     gaps: Annotated[bool, Query(description="Also push significant gaps (window 1h or 1d)")] = False,
     dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
     interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from alerts.evaluator import evaluate_once
 from cxpulse.config import ApiKey
 from ingest.publisher import Publisher
 from schemas.records import topic_names
 from tests.conftest import TEST_KEY, TEST_TENANT, make_settings
+from tests.helpers import read_topic
 from warehouse.client import Warehouse
 
 pytestmark = [pytest.mark.e2e]
@@ -59,21 +59,6 @@ async def _wait_csat_n(client: httpx.AsyncClient, n: int, timeout: float = 60) -
         await asyncio.sleep(0.3)
     raise AssertionError(f"chat csat n never reached {n}: {point}")
 
-
-async def _read_notifications(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list:
-    """The first ``count`` alert notifications (cases share the topic: their events are skipped)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    out: list = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(out) < count and asyncio.get_running_loop().time() < deadline:
-            for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(m for m in msgs if orjson.loads(m.value)["type"].startswith("cx.alert."))
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def test_rule_crud_validation_and_auth(stack: httpx.AsyncClient) -> None:
@@ -150,7 +135,8 @@ async def test_alert_fires_and_resolves_on_posted_answers(stack: httpx.AsyncClie
     assert (await stack.get("/v1/alerts", params={"state": "resolved"})).json()["count"] == 1
 
     topic = topic_names(settings.kafka.topic_prefix)["notifications"]
-    msgs = await _read_notifications(settings.kafka.bootstrap, topic, 2)
+    msgs = await read_topic(settings.kafka.bootstrap, topic, 2, timeout=30,  # cases share the topic
+                           keep=lambda m: orjson.loads(m.value)["type"].startswith("cx.alert."))
     events = [orjson.loads(m.value) for m in sorted(msgs, key=lambda m: m.offset)]
     assert {m.key for m in msgs} == {f"{TEST_TENANT}:{fp}".encode()} and len({m.partition for m in msgs}) == 1
     assert [e["type"] for e in events] == ["cx.alert.firing.v1", "cx.alert.resolved.v1"]

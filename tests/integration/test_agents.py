@@ -5,10 +5,11 @@ import asyncio
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from cxpulse.runtime import RunOptions, run
 from schemas.records import topic_names
+from tests.helpers import read_topic
 from warehouse.client import Warehouse
 
 pytestmark = [pytest.mark.integration]
@@ -32,21 +33,6 @@ async def worker(settings):
     await asyncio.wait_for(task, 30)
 
 
-async def _read_topic(bootstrap: str, topic: str, count: int, timeout: float = 60) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    out: list = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(out) < count and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for msgs in batch.values():
-                out.extend(msgs)
-    finally:
-        await consumer.stop()
-    return out
-
 
 async def test_raw_topic_forwards_valid_events_and_dead_letters_the_rest(worker) -> None:
     settings = worker
@@ -64,7 +50,7 @@ async def test_raw_topic_forwards_valid_events_and_dead_letters_the_rest(worker)
     finally:
         await producer.stop()
 
-    letters = await _read_topic(settings.kafka.bootstrap, names["dead_letter"], 4)
+    letters = await read_topic(settings.kafka.bootstrap, names["dead_letter"], 4)
     bodies = sorted((orjson.loads(m.value) for m in letters), key=lambda b: (b["topic"], b["path"]))
     assert [(b["topic"], b["path"], b["index"]) for b in bodies] == sorted([
         (names["raw"], "data.answers.nps", 1),
