@@ -28,6 +28,7 @@ from alerts.rules import Rule
 from alerts.silences import Silence, is_silenced
 from alerts.state import AlertState, Notification, NotificationKind, Observation, StaleObservation, step
 from alerts.windows_read import current_counts
+from cxpulse import metrics
 from kpi.counts import KpiCounts
 from kpi.measures import measure
 from schemas.records import topic_names
@@ -162,6 +163,7 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
             aq.HistoryRow(t.tenant, t.fingerprint, now_ms, t.after.status, t.before.status, t.rule, t.after, t.silenced)
             for t in transitions if t.status_changed
         ])
+    metrics.observe_alert_round(rules, states, transitions)
     return transitions
 
 
@@ -173,6 +175,7 @@ async def run_evaluator(settings, warehouse, publisher, stop: asyncio.Event) -> 
         try:
             await evaluate_once(settings, warehouse, publisher)
         except Exception:  # noqa: BLE001 - keep evaluating; the next round retries from stored state
+            metrics.ALERT_EVALUATIONS.labels("error").inc()
             log.exception("alert evaluation failed")
         try:
             await asyncio.wait_for(stop.wait(), max(0.0, every - (time.monotonic() - started)))

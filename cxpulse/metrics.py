@@ -1,6 +1,13 @@
-"""Prometheus metrics of the pipeline's own health (one registry per process)."""
+"""Prometheus metrics of the pipeline's own health (one registry per process).
+
+Every metric of every role is defined here, so `cxpulse api` and `cxpulse worker`
+expose the same names (a role's own series move, the others stay at zero), and
+deploy/prometheus and deploy/grafana are checked against this registry
+(tests/unit/test_deploy_monitoring.py). Reference: docs/operations.md.
+"""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -27,7 +34,7 @@ SINK_LATENCY = Histogram(
     "cxpulse_sink_latency_seconds", "Warehouse flush time",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-SINK_RETRIES = Counter("cxpulse_sink_retries_total", "Warehouse writes retried")
+SINK_RETRIES = Counter("cxpulse_sink_retries_total", "Failed warehouse writes (each is retried until stored)")
 _FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60)
 RECEIVE_DELAY = Histogram(
     "cxpulse_produce_to_receive_seconds",
@@ -45,6 +52,32 @@ COMMIT_LATENCY = Histogram(
 )
 
 
+# -- warehouse sink ------------------------------------------------------------------------
+SINK_LAST_SUCCESS = Gauge(
+    "cxpulse_sink_last_success_timestamp_seconds",
+    "Unix time of the last batch whose windows and ledger rows were stored (0: none yet)",
+)
+
+# -- alerting (the evaluator runs in `cxpulse worker`) ----------------------------------------
+ALERT_EVALUATIONS = Counter("cxpulse_alert_evaluations_total", "Alert evaluator rounds", ["outcome"])
+ALERT_LAST_EVALUATION = Gauge(
+    "cxpulse_alert_last_evaluation_timestamp_seconds", "Unix time of the last successful evaluator round")
+ALERT_RULES_EVALUATED = Counter("cxpulse_alert_rules_evaluated_total", "Enabled alert rules stepped")
+ALERTS = Gauge("cxpulse_alerts", "Alerts by state after the last evaluator round", ["status"])
+ALERT_NOTIFICATIONS = Counter(
+    "cxpulse_alert_notifications_total", "Alert notifications published to the notifications topic", ["kind"])
+
+# -- webhook delivery (the webhook-deliveries agent) -------------------------------------------
+WEBHOOK_ATTEMPTS = Counter("cxpulse_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
+WEBHOOK_LATENCY = Histogram(
+    "cxpulse_webhook_attempt_seconds", "Duration of one webhook POST (any outcome)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_DEAD_LETTERS = Counter("cxpulse_webhook_dead_letters_total", "Webhook deliveries given up (dead letters)")
+WEBHOOK_DISABLED = Counter(
+    "cxpulse_webhook_endpoints_disabled_total", "Subscriptions disabled because their endpoint answered 410 Gone")
+
+
 def observe_commit(result: Any, stats: Any, seconds: float, pending: int) -> None:
     RECORDS_PROCESSED.inc(result.applied)
     DUPLICATES_SKIPPED.inc(result.duplicates)
@@ -52,6 +85,72 @@ def observe_commit(result: Any, stats: Any, seconds: float, pending: int) -> Non
     WINDOW_UPDATES.inc(stats.window_rows)
     SINK_BATCH_ROWS.observe(stats.ledger_rows + stats.window_rows)
     SINK_LATENCY.observe(stats.seconds)
-    SINK_RETRIES.inc(stats.retries)
     COMMIT_LATENCY.observe(seconds)
     PENDING_ATTRIBUTION.set(pending)
+    SINK_LAST_SUCCESS.set(time.time())
+
+
+def observe_alert_round(rules: list[tuple[str, Any]], states: dict[Any, Any], transitions: list[Any]) -> None:
+    """One successful evaluator round: ``alerts.evaluator.evaluate_once``'s rules, prior states, transitions."""
+    ALERT_EVALUATIONS.labels("ok").inc()
+    ALERT_LAST_EVALUATION.set(time.time())
+    ALERT_RULES_EVALUATED.inc(sum(1 for _, rule in rules if rule.enabled))
+    now = dict(states)
+    for t in transitions:
+        now[(t.tenant, t.fingerprint)] = t.after
+        for note in t.notifications:
+            ALERT_NOTIFICATIONS.labels(note.kind.value).inc()
+    by_status: dict[str, int] = {}
+    for state in now.values():
+        by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
+    for status in _ALERT_STATUSES:
+        ALERTS.labels(status).set(by_status.get(status, 0))
+
+
+class MeteredRecorder:
+    """Wraps a ``webhooks.delivery.Recorder``: every attempt, dead letter and disabled endpoint is counted.
+
+    The deliverer records each outcome exactly once, so counting here needs no change to its loop.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def attempt(self, row: Any) -> None:
+        WEBHOOK_ATTEMPTS.labels(row.status).inc()
+        WEBHOOK_LATENCY.observe(row.duration_ms / 1000)
+        await self._inner.attempt(row)
+
+    async def dead_letter(self, row: Any) -> None:
+        WEBHOOK_DEAD_LETTERS.inc()
+        await self._inner.dead_letter(row)
+
+    async def delivered(self, tenant: str, delivery_id: str) -> None:
+        await self._inner.delivered(tenant, delivery_id)
+
+    async def disable(self, sub: Any, reason: str) -> None:
+        WEBHOOK_DISABLED.inc()
+        await self._inner.disable(sub, reason)
+
+
+_ALERT_STATUSES: tuple[str, ...] = ()
+
+
+def _init_label_values() -> None:
+    """Create the series of every known label value, so rates and ratios exist before the first event."""
+    global _ALERT_STATUSES
+    from alerts.state import NotificationKind, Status
+    from schemas.webhooks import AttemptStatus
+
+    _ALERT_STATUSES = tuple(s.value for s in Status)
+    for outcome in ("ok", "error"):
+        ALERT_EVALUATIONS.labels(outcome)
+    for status in _ALERT_STATUSES:
+        ALERTS.labels(status)
+    for kind in NotificationKind:
+        ALERT_NOTIFICATIONS.labels(kind.value)
+    for attempt in AttemptStatus:
+        WEBHOOK_ATTEMPTS.labels(attempt.value)
+
+
+_init_label_values()

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import faust
 import httpx
 
+from cxpulse import metrics
 from cxpulse.config import Settings
 from stream_processors.topics import Topics
 from warehouse.client import Warehouse
@@ -46,7 +47,7 @@ def register_webhook_agent(app: faust.App, topics: Topics, settings: Settings, w
     topic = app.topic(topics.names["notifications"], key_serializer="raw", value_serializer="raw",
                       partitions=settings.kafka.partitions)
     cache = SubscriptionCache(warehouse, ws.subscription_cache_ttl_s)
-    recorder = WarehouseRecorder(warehouse, cache)
+    recorder = metrics.MeteredRecorder(WarehouseRecorder(warehouse, cache))
     shared: dict[str, asyncio.Semaphore] = {}
 
     async def handle(deliverer: Deliverer, value: bytes) -> list[DeliveryResult]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from cxpulse import metrics
 from kpi.counts import KpiCounts
 from schemas.dimensions import DIMENSIONS
 from schemas.records import EventType, Record
@@ -100,6 +101,7 @@ class KpiWriter:
                 return attempt
             except WarehouseError as exc:
                 attempt += 1
+                metrics.SINK_RETRIES.inc()  # now, not after the flush: a stuck sink must show while stuck
                 wait = getattr(exc, "retry_after", None) or delay
                 log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, wait, exc)
                 await asyncio.sleep(wait)
