@@ -250,9 +250,9 @@ class CaseSettings(BaseModel):
     """Closed loop: cases opened by single responses. Owned by `cases/`."""
 
     enabled: bool = Field(
-        default=False,
-        description="Open cases from survey responses (the `case-opener` agent). Off by default: the agent "
-        "reads the warehouse per message and is not yet batched for high response rates.",
+        default=True,
+        description="Open cases from survey responses (the `case-opener` agent, micro-batched like "
+        "`kpi-windows`) and escalate them past their SLA.",
     )
     conditions: list[CaseCondition] = Field(
         default=DEFAULT_CASE_CONDITIONS,

@@ -1,23 +1,37 @@
 """The ``case-opener`` agent (survey responses -> cases) and the escalation timer.
 
 ``register_case_agent`` attaches a Faust agent to the survey-responses topic (its own consumer of
-the topic, next to ``kpi-windows``). Each message is a JSON array of records
-(``schemas.records.decode_records``); ``CaseOpener.handle`` is the guarantee, in order:
+the topic, next to ``kpi-windows``). Like ``kpi-windows`` it takes micro-batches
+(``stream.take_events(StreamSettings.batch_records, within=batch_within_s)``); each message is a JSON
+array of records (``schemas.records.decode_records``). ``CaseOpener.handle`` is the guarantee for one
+batch, in order, with a fixed number of warehouse round trips whatever the batch size:
 
-1. keep the survey-response records that match a case condition (``cases.conditions``);
-2. drop the responses already linked to a case (``case_links`` / case ids): a replayed message
-   opens nothing twice, because ids derive from tenant + response source + event id;
-3. per response, in message order, with the dimensions of its touchpoint when the warehouse already
-   holds it (``warehouse.queries.touchpoint_dims``; the response's own dimensions win, as in
-   attribution; a touchpoint that is not stored yet is not waited for): if the tenant holds a
-   not-closed case for the same customer and scope, link the response to it (suppression); otherwise
-   build the case (owner by routing, SLA by severity), publish ``cx.case.opened.v1`` and wait for
-   the broker's ack, then store the case and its link;
-4. return, which is when Faust acks the message.
+1. keep the survey-response records that match a case condition (``cases.conditions``), each
+   response once;
+2. one read: drop the responses already linked to a case, or whose case exists
+   (``case_queries.known_responses_of``): ids derive from tenant + response source + event id, so a
+   replayed batch opens nothing twice;
+3. one read: the dimensions of the remaining responses' touchpoints when the warehouse already holds
+   them (``warehouse.queries.touchpoint_dims``; the response's own dimensions win, as in attribution;
+   a touchpoint that is not stored yet is not waited for);
+4. one read: the not-closed cases of the batch's customers (``open_cases_of_customers``);
+5. decide in memory, in batch order (``cases.suppression.decide``): a response joins the open case of
+   its customer and scope (stored, or opened earlier in this batch), otherwise it opens a case (owner
+   by routing, SLA by severity) — so at most one case per customer and scope is open;
+6. publish ``cx.case.opened.v1`` for every new case and wait for the broker's acks;
+7. one insert of the new cases, then one insert of every link (opened and absorbed);
+8. return, which is when Faust may ack the batch.
 
-A crash after 3's publish and before its write replays the message and publishes the same event
-id again (at-least-once; receivers dedupe on ``webhook-id``). A warehouse that stays down stops the
-process (as ``kpi-windows`` does) so the message is replayed after the restart.
+Crash points: before 6 nothing happened; between 6 and 7 the replay publishes the same event ids
+again (at-least-once; receivers dedupe on ``webhook-id``); between the two inserts of 7 the cases
+exist without their links: step 2 also looks at case ids, so the replay does not reopen them, and
+the absorbed responses are absorbed again into the same (stored) cases. A warehouse that stays
+down, or any other failure, stops the process (as ``kpi-windows`` does) so the batch is replayed
+after the restart; a message that does not decode is skipped (``kpi-windows`` dead-letters it).
+
+Not covered: two workers owning different partitions may each open a case for one customer and
+scope in the same instant (responses of one customer are not co-partitioned); the second one is a
+duplicate an owner closes.
 
 ``run_escalations`` repeats ``escalate_once`` every ``CaseSettings.escalate_every_s``: every case
 past its SLA and not closed is escalated once (``cx.case.escalated.v1``, published before the
@@ -35,15 +49,14 @@ from typing import Any
 import faust
 
 from cases import (
-    Absorb, Case, InvalidTransition, case_message, case_scope, decide, due_at_ms, escalate, evaluate_conditions,
-    open_case, response_key, route_owner, scope_key,
+    Absorb, Case, InvalidTransition, Trigger, case_message, case_scope, decide, due_at_ms, escalate,
+    evaluate_conditions, open_case, response_key, route_owner, scope_key,
 )
 from cxpulse.config import Settings
 from schemas.records import EventType, Record, decode_records, topic_names
 from stream_processors.topics import Topics
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
 from warehouse.queries import touchpoint_dims
 
 __all__ = ["CaseOpener", "escalate_once", "register_case_agent", "run_escalations"]
@@ -61,7 +74,7 @@ def _now_ms() -> int:
 
 
 class CaseOpener:
-    """Opens, suppresses or skips cases for the records of one message (steps in the module docstring)."""
+    """Opens, suppresses or skips cases for the records of one batch (steps in the module docstring)."""
 
     def __init__(self, settings: Settings, warehouse: Warehouse, publish: Publish, clock: Clock = _now_ms,
                  lookup_dims: TouchpointDims = touchpoint_dims) -> None:
@@ -74,86 +87,94 @@ class CaseOpener:
         self.partitions = settings.kafka.partitions
 
     async def handle(self, records: list[Record]) -> list[tuple[str, Case]]:
-        """Returns ("opened" | "absorbed", case) per response acted on."""
-        # 1.
-        wanted: list[tuple[Record, Any, str]] = []
-        for rec in records:
-            if rec.get("type") != EventType.survey_response.value or not rec.get("tenant") or not rec.get("id"):
-                continue
-            trigger = evaluate_conditions(rec, self.cs.conditions)
-            if trigger is not None:
-                wanted.append((rec, trigger, response_key(rec["tenant"], rec.get("source", ""), rec["id"])))
+        """Returns ("opened" | "absorbed", case) per response acted on, in batch order."""
+        wanted = self._triggered(records)  # 1.
         if not wanted:
             return []
-        # 2.
-        known: dict[str, set[str]] = {}
-        for tenant in {r["tenant"] for r, _, _ in wanted}:
-            keys = [k for r, _, k in wanted if r["tenant"] == tenant]
-            known[tenant] = set(await cq.known_responses(self.warehouse, tenant, keys))
-        # 3.
-        fresh = [(r["tenant"], r["interaction_id"]) for r, _, k in wanted
-                 if k not in known[r["tenant"]] and r.get("interaction_id")]
-        tp_dims = await self.lookup_dims(self.warehouse, fresh) if fresh else {}
+        known = await cq.known_responses_of(self.warehouse, [(r["tenant"], k) for r, _, k in wanted])  # 2.
+        fresh = [w for w in wanted if (w[0]["tenant"], w[2]) not in known]
+        if not fresh:
+            return []
+        with_tp = sorted({(r["tenant"], r["interaction_id"]) for r, _, _ in fresh if r.get("interaction_id")})
+        tp_dims = await self.lookup_dims(self.warehouse, with_tp) if with_tp else {}  # 3.
+        customers = sorted({(r["tenant"], r["customer"]) for r, _, _ in fresh if r.get("customer")})
+        open_cases = await cq.open_cases_of_customers(self.warehouse, customers) if customers else {}  # 4.
+
+        now = self.clock()  # 5.
         out: list[tuple[str, Case]] = []
-        open_by_customer: dict[tuple[str, str], list[Case]] = {}
-        for rec, trigger, rkey in wanted:
+        new_cases: list[Case] = []
+        links: list[cq.LinkRow] = []
+        for rec, trigger, rkey in fresh:
             tenant, customer = rec["tenant"], rec.get("customer") or ""
-            if rkey in known[tenant]:
-                continue
-            known[tenant].add(rkey)  # the same response twice in one message
             dims = {**tp_dims.get((tenant, rec.get("interaction_id") or ""), {}), **(rec.get("dims") or {})}
             scope = case_scope(dims, self.cs.scope_dims)
-            candidates: list[Case] = []
-            if customer:
-                if (tenant, customer) not in open_by_customer:
-                    open_by_customer[(tenant, customer)] = await cq.open_cases_of_customer(
-                        self.warehouse, tenant, customer)
-                candidates = open_by_customer[(tenant, customer)]
-            now = self.clock()
+            candidates = open_cases.setdefault((tenant, customer), []) if customer else []
             decision = decide(candidates, customer, scope_key(scope), rkey)
             if isinstance(decision, Absorb):
-                await cq.link_response(self.warehouse, tenant, rkey, decision.case.id, customer, "absorbed", now,
-                                       int(rec.get("time_ms") or 0))
+                links.append(cq.LinkRow(tenant, rkey, decision.case.id, customer, "absorbed", now,
+                                        int(rec.get("time_ms") or 0)))
                 out.append(("absorbed", decision.case))
                 continue
             owner = route_owner(dims, self.cs.routing, self.cs.owners, self.cs.default_owner)
             case = open_case(tenant, rec, trigger, scope, owner, now, due_at_ms(now, trigger.severity, self.cs.sla_s))
-            await self.publish([case_message("opened", case, now, self.topic, self.partitions, self.cs.routes)])
-            await cq.insert_case(self.warehouse, case)
             candidates.append(case)
+            new_cases.append(case)
+            links.append(cq.opened_link(case))
             out.append(("opened", case))
+        if new_cases:  # 6.
+            await self.publish([case_message("opened", c, now, self.topic, self.partitions, self.cs.routes)
+                                for c in new_cases])
+        await cq.insert_cases(self.warehouse, new_cases)  # 7.
+        await cq.insert_links(self.warehouse, links)
+        return out
+
+    def _triggered(self, records: list[Record]) -> list[tuple[Record, Trigger, str]]:
+        """Survey responses matching a condition, with their trigger and response key, each response once."""
+        survey, conditions = EventType.survey_response.value, self.cs.conditions
+        seen: set[tuple[str, str]] = set()
+        out: list[tuple[Record, Trigger, str]] = []
+        for rec in records:
+            if rec.get("type") != survey or not rec.get("tenant") or not rec.get("id"):
+                continue
+            trigger = evaluate_conditions(rec, conditions)
+            if trigger is None:
+                continue
+            key = response_key(rec["tenant"], rec.get("source", ""), rec["id"])
+            if (rec["tenant"], key) not in seen:  # the same response twice in one batch
+                seen.add((rec["tenant"], key))
+                out.append((rec, trigger, key))
         return out
 
 
 def register_case_agent(app: faust.App, topics: Topics, settings: Settings, warehouse: Warehouse, *,
                         clock: Clock = _now_ms, on_fatal: Callable[[int], Any] = os._exit) -> faust.types.AgentT:
-    """The ``case-opener`` agent on the survey-responses topic."""
+    """The ``case-opener`` agent on the survey-responses topic, in micro-batches like ``kpi-windows``."""
     topic = app.topic(topics.names[EventType.survey_response.value], key_serializer="raw", value_serializer="raw",
                       partitions=settings.kafka.partitions)
+    batch, within = settings.stream.batch_records, settings.stream.batch_within_s
 
     async def publish(messages: Sequence[Any]) -> None:
         futures = [await app.producer.send(m.topic, m.key, m.value, m.partition, None, None) for m in messages]
-        await asyncio.gather(*futures)  # acked before the case is stored
+        await asyncio.gather(*futures)  # acked before the cases are stored
 
     opener = CaseOpener(settings, warehouse, publish, clock)
 
     @app.agent(topic, name="case-opener")
     async def case_opener(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            msg = event.message
-            try:
-                records = decode_records(msg.value or b"")
-            except Exception as exc:  # noqa: BLE001 - kpi-windows dead-letters it; nothing to open
-                log.warning("case-opener skips undecodable message at offset %s: %s", msg.offset, exc)
-                continue
+        async for events in stream.take_events(batch, within=within):
+            records: list[Record] = []
+            for event in events:
+                msg = event.message
+                try:
+                    records.extend(decode_records(msg.value or b""))
+                except Exception as exc:  # noqa: BLE001 - kpi-windows dead-letters it; nothing to open
+                    log.warning("case-opener skips undecodable message at offset %s: %s", msg.offset, exc)
             try:
                 await opener.handle(records)
-            except WarehouseError:
-                log.exception("cannot store cases; exiting so the message is replayed")
+            except Exception:  # noqa: BLE001 - never ack a batch whose cases are not stored
+                log.exception("case-opener cannot store the cases of a batch; exiting so it is replayed")
                 on_fatal(70)
                 raise
-            except Exception:  # noqa: BLE001 - one bad message must not stop the agent
-                log.exception("case-opener failed on offset %s", msg.offset)
 
     return case_opener
 

@@ -25,8 +25,9 @@ from warehouse.alert_queries import next_version
 from warehouse.client import Warehouse
 
 __all__ = ["CaseTable", "DurationStats", "CaseStats", "EventKind", "append_event", "create_case_events",
-           "create_case_links", "create_cases", "case_stats", "get_case", "insert_case", "known_responses",
-           "link_response", "list_cases", "open_cases_of_customer", "overdue_cases"]
+           "create_case_links", "create_cases", "case_stats", "get_case", "insert_case", "insert_cases", "insert_links",
+           "known_responses", "known_responses_of", "link_response", "LinkRow", "list_cases", "open_cases_of_customer",
+           "open_cases_of_customers", "opened_link", "overdue_cases"]
 
 
 class CaseTable(str, Enum):
@@ -101,23 +102,57 @@ _CASE_COLS = ["tenant", "case_id", "response_key", "response_id", "response_sour
               "survey_id", "nps", "csat", "ces", "fcr", "comment"]
 
 
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """One response linked to a case: ``opened`` it, or ``absorbed`` into it (suppression)."""
+
+    tenant: str
+    response_key: str
+    case_id: str
+    customer: str
+    kind: str
+    at_ms: int
+    responded_at_ms: int
+
+
+_LINK_COLS = ["tenant", "response_key", "case_id", "customer", "kind", "at_ms", "responded_at_ms"]
+
+
+def _case_row(case: Case) -> list[Any]:
+    fcr = None if case.fcr is None else int(case.fcr)
+    return [case.tenant, case.id, case.response_key, case.response_id, case.response_source, case.customer,
+            orjson.dumps(case.scope).decode(), case.scope_key, case.owner, case.severity, list(case.reasons),
+            case.opened_at_ms, case.due_at_ms, case.responded_at_ms, case.interaction_id, case.survey_id, case.nps,
+            case.csat, case.ces, fcr, case.comment, next_version()]
+
+
+def opened_link(case: Case) -> LinkRow:
+    return LinkRow(case.tenant, case.response_key, case.id, case.customer, "opened", case.opened_at_ms,
+                   case.responded_at_ms)
+
+
+async def insert_cases(wh: Warehouse, cases: list[Case]) -> None:
+    """Store new cases in one insert. Replaying it is harmless (``ReplacingMergeTree`` on the case id)."""
+    if cases:
+        await wh.ainsert(CaseTable.cases.value, [_case_row(c) for c in cases], [*_CASE_COLS, "version"])
+
+
+async def insert_links(wh: Warehouse, links: list[LinkRow]) -> None:
+    """Store response links in one insert (``ReplacingMergeTree`` on the response key: replays are harmless)."""
+    if links:
+        await wh.ainsert(CaseTable.links.value, [[getattr(ln, c) for c in _LINK_COLS] for ln in links], _LINK_COLS)
+
+
 async def insert_case(wh: Warehouse, case: Case) -> None:
     """Store a new case, then link its response (the order makes a crash in between harmless:
     ``known_responses`` also looks at case ids)."""
-    fcr = None if case.fcr is None else int(case.fcr)
-    await wh.ainsert(CaseTable.cases.value, [[
-        case.tenant, case.id, case.response_key, case.response_id, case.response_source, case.customer,
-        orjson.dumps(case.scope).decode(), case.scope_key, case.owner, case.severity, list(case.reasons),
-        case.opened_at_ms, case.due_at_ms, case.responded_at_ms, case.interaction_id, case.survey_id, case.nps,
-        case.csat, case.ces, fcr, case.comment, next_version()]], [*_CASE_COLS, "version"])
-    await link_response(wh, case.tenant, case.response_key, case.id, case.customer, "opened", case.opened_at_ms,
-                        case.responded_at_ms)
+    await insert_cases(wh, [case])
+    await insert_links(wh, [opened_link(case)])
 
 
 async def link_response(wh: Warehouse, tenant: str, response_key: str, case_id: str, customer: str, kind: str,
                         at_ms: int, responded_at_ms: int) -> None:
-    await wh.ainsert(CaseTable.links.value, [[tenant, response_key, case_id, customer, kind, at_ms, responded_at_ms]],
-                     ["tenant", "response_key", "case_id", "customer", "kind", "at_ms", "responded_at_ms"])
+    await insert_links(wh, [LinkRow(tenant, response_key, case_id, customer, kind, at_ms, responded_at_ms)])
 
 
 async def append_event(wh: Warehouse, tenant: str, case_id: str, kind: EventKind | str, at_ms: int, actor: str = "",
@@ -207,21 +242,47 @@ async def list_cases(wh: Warehouse, tenant: str, state: CaseState | None = None,
 
 async def open_cases_of_customer(wh: Warehouse, tenant: str, customer: str) -> list[Case]:
     """Not-closed cases of one customer (suppression candidates), oldest first."""
-    return await _select(wh, ["tenant = {tenant:String}", "customer = {customer:String}"], ["state != 'closed'"],
-                         {"tenant": tenant, "customer": customer}, order="opened_at_ms, case_id")
+    return (await open_cases_of_customers(wh, [(tenant, customer)])).get((tenant, customer), [])
+
+
+async def open_cases_of_customers(wh: Warehouse, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[Case]]:
+    """Not-closed cases of many (tenant, customer) pairs in one query (suppression candidates of a batch),
+    oldest first per pair. Tenants and customers are bound as two arrays (cheap to bind, as
+    ``queries.stored_events`` does) and the pairs confirmed here."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    found = await _select(wh, ["tenant IN {tenants:Array(String)}", "customer IN {customers:Array(String)}"],
+                          ["state != 'closed'"],
+                          {"tenants": sorted({t for t, _ in wanted}), "customers": sorted({c for _, c in wanted})},
+                          order="opened_at_ms, case_id")
+    out: dict[tuple[str, str], list[Case]] = {}
+    for case in found:
+        if (case.tenant, case.customer) in wanted:
+            out.setdefault((case.tenant, case.customer), []).append(case)
+    return out
 
 
 async def known_responses(wh: Warehouse, tenant: str, response_keys: list[str]) -> dict[str, str]:
     """Response key -> case id, for the responses already linked to a case (or that opened one)."""
-    if not response_keys:
+    found = await known_responses_of(wh, [(tenant, k) for k in response_keys])
+    return {k: c for (_, k), c in found.items()}
+
+
+async def known_responses_of(wh: Warehouse, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(tenant, response key) -> case id for the responses already linked to a case or that opened one,
+    over any number of tenants in one query. Cases count too, so a crash between storing a case and
+    its link never lets a replay open it again."""
+    wanted = set(keys)
+    if not wanted:
         return {}
     res = await wh.aquery(
-        f"SELECT response_key, case_id FROM {CaseTable.links.value} FINAL "
-        "WHERE tenant = {tenant:String} AND response_key IN {keys:Array(String)} "
-        f"UNION ALL SELECT response_key, case_id FROM {CaseTable.cases.value} FINAL "
-        "WHERE tenant = {tenant:String} AND case_id IN {keys:Array(String)}",
-        {"tenant": tenant, "keys": response_keys})
-    return {k: c for k, c in res.result_rows}
+        f"SELECT tenant, response_key, case_id FROM {CaseTable.links.value} FINAL "
+        "WHERE tenant IN {tenants:Array(String)} AND response_key IN {keys:Array(String)} "
+        f"UNION ALL SELECT tenant, case_id, case_id FROM {CaseTable.cases.value} FINAL "
+        "WHERE tenant IN {tenants:Array(String)} AND case_id IN {keys:Array(String)}",
+        {"tenants": sorted({t for t, _ in wanted}), "keys": sorted({k for _, k in wanted})})
+    return {(t, k): c for t, k, c in res.result_rows if (t, k) in wanted}
 
 
 async def overdue_cases(wh: Warehouse, now_ms: int, limit: int = 10_000) -> list[Case]:

@@ -206,3 +206,103 @@ async def test_opener_routes_with_the_touchpoint_dims_and_the_response_overrides
         ("opened", "t2", "lead-sales", {"team": "sales"})]
     assert len(sent) == 2
     assert await opener.handle([r1, r2]) == [] and len(sent) == 2  # replayed: nothing, not even a lookup
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+class CrashOnInsert:
+    """The real warehouse, except that the next insert into ``table`` fails, as if the process died there:
+    ``case_links`` = after the batch's cases are stored and before their links (inside step 7 of
+    ``CaseOpener.handle``); ``cases`` = after the publish, before anything is stored (between 6 and 7)."""
+
+    def __init__(self, wh: Warehouse, table: str) -> None:
+        self.wh, self.table, self.armed = wh, table, True
+
+    def __getattr__(self, name: str):
+        return getattr(self.wh, name)
+
+    async def ainsert(self, table, data, column_names, column_oriented: bool = False) -> None:
+        if table == self.table and self.armed:
+            self.armed = False
+            raise SimulatedCrash(f"killed before the insert into {table}")
+        await self.wh.ainsert(table, data, column_names, column_oriented)
+
+
+def expected_cases(responses: list[dict]) -> dict[str, int]:
+    """Reference model, written from the spec rather than from ``cases``: a detractor (NPS <= 6),
+    CSAT <= 2 or CES <= 3 opens a case unless the same known customer already has one open with the
+    same (channel, queue, team) scope, which absorbs it. Returns opening response id -> absorbed count."""
+    opened: dict[str, int] = {}
+    by_scope: dict[tuple, str] = {}
+    seen: set[str] = set()
+    for r in responses:
+        if r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        hit = ((r["nps"] is not None and r["nps"] <= 6) or (r["csat"] is not None and r["csat"] <= 2)
+               or (r["ces"] is not None and r["ces"] <= 3))
+        if not hit:
+            continue
+        scope = tuple(sorted((d, v) for d, v in r["dims"].items() if d in ("channel", "queue", "team") and v))
+        key = (r["customer"], scope)
+        if r["customer"] and key in by_scope:
+            opened[by_scope[key]] += 1
+        else:
+            opened[r["id"]] = 0
+            if r["customer"]:
+                by_scope[key] = r["id"]
+    return opened
+
+
+async def test_replayed_and_crashed_batches_open_exactly_the_expected_cases(settings, warehouse) -> None:
+    import random
+
+    rng = random.Random(20261122)
+    responses = []
+    for i in range(120):
+        r = response(f"b{i:03d}", rng.choice(["cust-a", "cust-b", "cust-c", "cust-d", ""]),
+                     team=rng.choice(["billing", "sales"]), nps=rng.choice([None, *range(11)]),
+                     csat=rng.choice([None, 1, 2, 3, 4, 5]), ces=rng.choice([None, 2, 4, 6, 7]))
+        r["dims"]["channel"] = rng.choice(["voice", "chat"])
+        r["interaction_id"] = None  # no touchpoint lookup: the scope is the response's own dims
+        responses.append(r)
+    responses.append(responses[7])  # the same response twice in one batch
+    batches = [responses[i:i + 30] for i in range(0, len(responses), 30)]
+    sent: list = []
+
+    async def publish(messages) -> None:
+        sent.extend(messages)
+
+    def crashing(table: str) -> CaseOpener:
+        return CaseOpener(settings, CrashOnInsert(warehouse, table), publish, clock=lambda: T0)  # type: ignore[arg-type]
+
+    opener = CaseOpener(settings, warehouse, publish, clock=lambda: T0)
+    await opener.handle(batches[0])
+    assert await opener.handle(batches[0]) == []  # replayed whole: nothing at all
+    with pytest.raises(SimulatedCrash):
+        await crashing(cq.CaseTable.links.value).handle(batches[1])  # cases stored, links lost
+    published = len(sent)
+    replay = await opener.handle(batches[1])  # the restart replays the batch
+    assert replay and [kind for kind, _ in replay] == ["absorbed"] * len(replay)  # its cases exist: none reopened
+    assert len(sent) == published  # ... and none published again
+    with pytest.raises(SimulatedCrash):
+        await crashing(cq.CaseTable.cases.value).handle(batches[2])  # published, nothing stored
+    republished = len(sent) - published
+    await opener.handle(batches[2])  # the replay publishes the same events again (same ids) and stores them
+    await opener.handle([*batches[1], *batches[2]])  # an older offset replayed with a newer one
+    await opener.handle(batches[3])
+    await opener.handle(batches[3])
+
+    want = expected_cases(responses)
+    got = {c.response_id: c.absorbed for c in await cq.list_cases(warehouse, TENANT, limit=10_000)}
+    assert got == want
+    assert 10 < len(want) < 100 and sum(want.values()) > 5  # the data exercises both opening and absorbing
+    events = [orjson.loads(m.value) for m in sent]
+    assert sorted({e["data"]["response_id"] for e in events}) == sorted(want)
+    assert republished > 0 and len(events) == len(want) + republished  # only batch 2's opening events twice
+    assert len({e["id"] for e in events}) == len(want)  # ... with the same event ids (receivers dedupe)
+    open_now = [c for c in await cq.list_cases(warehouse, TENANT, limit=10_000) if c.customer]
+    scopes = [(c.customer, c.scope_key) for c in open_now]
+    assert len(scopes) == len(set(scopes))  # at most one open case per customer and scope
