@@ -4,6 +4,8 @@
   contribution to it (:func:`add_record`, :func:`contribution`).
 - :mod:`kpi.measures`: KPI values and intervals computed on read
   (:func:`measure`, :func:`rolling`).
+- :mod:`kpi.weighted`: weighted survey KPIs with Kish's effective sample
+  size, computed on read from the ledger (:func:`~kpi.weighted.weighted_measure`).
 - :mod:`kpi.stats`: the statistics behind them (intervals, quantiles,
   two-sample tests), standard library only.
 """

@@ -13,7 +13,7 @@ from typing import Any
 from kpi import stats
 from kpi.counts import KpiCounts
 
-__all__ = ["KpiValue", "Metric", "measure", "rolling"]
+__all__ = ["KpiValue", "Metric", "measure", "rolling", "sample_size_counter"]
 
 
 class Metric(str, Enum):
@@ -60,6 +60,11 @@ _COUNTERS: dict[Metric, tuple[str, ...]] = {
     Metric.volume: ("touchpoints",),
     Metric.responses: ("responses",),
 }
+
+
+def sample_size_counter(metric: Metric | str) -> str:
+    """Name of the counter that is ``n`` of ``metric`` (e.g. ``nps_n``; ``invitations`` for the response rate)."""
+    return _COUNTERS[Metric(metric)][0]
 
 
 def _pct(x: tuple[float, float]) -> tuple[float, float]:
