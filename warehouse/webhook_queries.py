@@ -37,13 +37,20 @@ class SubscriptionRow:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     deleted: bool = False
+    format: str = "cloudevents"  # schemas.webhooks.BodyFormat (column added by migration 0006)
 
     def changed(self, **changes) -> "SubscriptionRow":
         return replace(self, updated_at=datetime.now(timezone.utc), **changes)
 
 
 _SUB_COLUMNS = ("tenant", "id", "url", "event_types", "filters", "secret", "description", "enabled",
-                "disabled_reason", "created_at", "updated_at", "deleted")
+                "disabled_reason", "created_at", "updated_at", "deleted", "format")
+
+
+def add_subscription_format() -> str:
+    """DDL of migration 0006: the body format of a subscription; rows written before it read as CloudEvents."""
+    return (f"ALTER TABLE {SUBSCRIPTIONS} ADD COLUMN IF NOT EXISTS "
+            "format LowCardinality(String) DEFAULT 'cloudevents'")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 Add a new module ``mNNNN_name.py`` and list it in ``MIGRATIONS``; never edit an applied one.
 """
-from warehouse.migrations import m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases
+from warehouse.migrations import (m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases,
+                                  m0006_webhook_format)
 
-MIGRATIONS = [m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases]
+MIGRATIONS = [m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases, m0006_webhook_format]
