@@ -7,6 +7,7 @@ deploy/prometheus and deploy/grafana are checked against this registry
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -133,6 +134,18 @@ class MeteredRecorder:
         await self._inner.disable(sub, reason)
 
 
+def reference_table() -> str:
+    """The Markdown table of every metric in this module (docs/operations.md embeds it; a test compares)."""
+    rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
+    for obj in vars(sys.modules[__name__]).values():
+        if isinstance(obj, (Counter, Gauge, Histogram)):
+            name = obj._name + ("_total" if isinstance(obj, Counter) else "")
+            kind = type(obj).__name__.lower()
+            labels = ", ".join(f"`{label}`" for label in obj._labelnames)
+            rows.append(f"| `{name}` | {kind} | {labels} | {obj._documentation} |")
+    return "\n".join(rows) + "\n"
+
+
 _ALERT_STATUSES: tuple[str, ...] = ()
 
 
@@ -154,3 +167,6 @@ def _init_label_values() -> None:
 
 
 _init_label_values()
+
+if __name__ == "__main__":
+    print(reference_table(), end="")
