@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,11 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
     rp.add_argument("--batch", type=int, default=1000)
     rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
-    rules = sub.add_parser("rules", help="alert rules as code")
-    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    ra = rules_sub.add_parser("apply", help="make the stored rules of each tenant in FILE equal to FILE")
-    ra.add_argument("file", type=Path)
-    ra.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+    from cxpulse.config_as_code import add_commands
+
+    add_commands(sub)  # rules / targets apply|export
     st = sub.add_parser("status", help="broker, topics, consumer lag, API/warehouse readiness, freshness")
     st.add_argument("--api", help="API base URL (default: this machine's configured API)")
     st.add_argument("--key", help="API key for the freshness check (default: the dev key)")
@@ -75,18 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
     elif args.command == "replay":
         sys.exit(asyncio.run(_replay(settings, args)))
-    elif args.command == "rules":
-        from cxpulse.rules_cli import RulesFileError, apply_rules_file
+    elif args.command in ("rules", "targets"):
+        from cxpulse.config_as_code import run as run_config
 
-        try:
-            diff = apply_rules_file(settings, args.file, dry_run=args.dry_run)
-        except RulesFileError as exc:
-            sys.exit("invalid rules file:\n" + "\n".join(f"  {p}: {m}" for p, m in exc.errors))
-        for action in ("create", "update", "delete"):
-            for tenant, rule_id in getattr(diff, action):
-                print(f"{action:7} {tenant}/{rule_id}")
-        verb = "would change" if args.dry_run else "changed"
-        print(f"{diff.changes} rule(s) {verb}, {len(diff.unchanged)} unchanged")
+        sys.exit(run_config(args, args.api_url or f"http://{settings.api.host}:{settings.api.port}",
+                            _api_key(settings, args.token or os.environ.get("CXPULSE_TOKEN"))))
     elif args.command == "status":
         from cxpulse.status import Status, api_status, broker_status, render
 

@@ -83,3 +83,20 @@ async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) ->
                   None if r[3 + n] is None else int(r[3 + n]))
         for r in res.result_rows
     ]
+
+
+async def delete_target(wh: Warehouse, tenant: str, metric: str, scope: dict[str, str], valid_from_ms: int) -> bool:
+    """Delete the target of (metric, scope, valid_from); False when there is none.
+
+    A lightweight ``DELETE`` masks every version of the key at once (the table
+    has no tombstone column); putting the same key again later is unaffected.
+    """
+    params: dict[str, Any] = {"tenant": tenant, "metric": metric, "scope_key": scope_key(scope),
+                              "valid_from_ms": valid_from_ms}
+    where = ("tenant = {tenant:String} AND metric = {metric:String} AND scope_key = {scope_key:String} "
+             "AND valid_from_ms = {valid_from_ms:Int64}")
+    found = await wh.aquery(f"SELECT count() FROM {KPI_TARGETS} WHERE {where}", params)
+    if not found.result_rows[0][0]:
+        return False
+    await wh.acommand(f"DELETE FROM {KPI_TARGETS} WHERE {where}", params)
+    return True

@@ -35,6 +35,11 @@ def _check_servable(services, rule: RuleSpec) -> None:
         choose_view(services.settings.stream.views, set(rule.scope))
     except NoViewCovers as exc:
         raise unprocessable(["body", "scope"], str(exc)) from None
+    if rule.gap is not None:
+        try:
+            choose_view(services.settings.stream.views, set(rule.scope) | set(rule.gap.dimensions))
+        except NoViewCovers as exc:
+            raise unprocessable(["body", "gap", "dimensions"], str(exc)) from None
 
 
 async def _get(services, tenant: str, rule_id: str) -> tuple[Rule, int]:
@@ -71,7 +76,10 @@ async def get_rule(rule_id: str, caller: ReadCaller, services: ServicesDep) -> R
 
 @router.put("/alert-rules/{rule_id}", response_model=RulePublic, summary="Create or replace an alert rule")
 async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: ServicesDep,
-                   response: Response) -> RulePublic:
+                   response: Response,
+                   dry_run: Annotated[bool, Query(description="Validate and answer as if stored; store nothing "
+                                                  "(`cxpulse rules apply` checks a whole file first)")] = False,
+                   ) -> RulePublic:
     _check_servable(services, body)
     try:
         rule = Rule(**body.model_dump(), id=rule_id)
@@ -82,7 +90,8 @@ async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: 
         if len(existing) >= services.settings.alerts.max_rules_per_tenant:
             raise HTTPException(status.HTTP_409_CONFLICT, "too many alert rules for this tenant")
         response.status_code = status.HTTP_201_CREATED
-    await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
+    if not dry_run:
+        await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
     return _public(rule, int(time.time() * 1000))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable, utc, view_for
@@ -86,6 +86,17 @@ async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMet
     rows = await gap_queries.list_targets(services.warehouse, caller.tenant, metric.value if metric else None)
     data = [_target_public(r) for r in rows]
     return TargetList(data=data, count=len(data))
+
+
+@router.delete("/targets", status_code=204, summary="Delete the target of a metric for a scope and period",
+               description="The target is named as it was put: `metric`, `valid_from` and its scope as query "
+               f"parameters named like dimensions ({', '.join(DIMENSIONS)}), e.g. `channel=chat`; none = the tenant.")
+async def delete_target(request: Request, caller: AdminCaller, services: ServicesDep, metric: GapMetric,
+                        valid_from: datetime) -> Response:
+    scope = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    if not await gap_queries.delete_target(services.warehouse, caller.tenant, metric.value, scope, to_ms(valid_from)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
+    return Response(status_code=204)
 
 
 def _target_public(r: TargetRow) -> TargetPublic:

@@ -1,12 +1,14 @@
 """Liveness, readiness and Prometheus metrics."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from datetime import datetime, timezone
 
-from api.deps import ReadCaller, ServicesDep
+from api.deps import Caller, ReadCaller, ServicesDep, authenticate
 from warehouse import queries
 
 router = APIRouter(tags=["health"])
@@ -34,6 +36,12 @@ async def tenant_status(caller: ReadCaller, services: ServicesDep) -> dict[str, 
     latest = datetime.fromtimestamp(latest_ms / 1000, tz=timezone.utc).isoformat() if latest_ms else None
     return {"tenants": [{"tenant": caller.tenant, "seconds_since_update": age, "latest_event": latest}]
             if age is not None else []}
+
+
+@router.get("/v1/whoami", summary="The tenant and scopes of the caller's API key")
+async def whoami(caller: Annotated[Caller, Depends(authenticate)]) -> dict[str, object]:
+    """Lets clients such as `cxpulse rules apply` check that a file's tenant is the key's."""
+    return {"tenant": caller.tenant, "scopes": sorted(caller.scopes)}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

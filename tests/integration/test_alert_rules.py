@@ -1,7 +1,6 @@
 """Alert rules, states, history and silences on real chDB; the evaluator with a fake clock and publisher."""
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from alerts.rules import Rule
 from alerts.silences import Silence
 from alerts.state import Status
 from cxpulse.config import Settings
-from cxpulse.rules_cli import RulesFileError, apply_rules_file
 from kpi.counts import KpiCounts
 from schemas.dimensions import DIMENSIONS
 from warehouse import alert_queries as aq
@@ -146,36 +144,3 @@ async def test_rolling_window_sums_hourly_buckets(wh: Warehouse, settings: Setti
     pub = FakePublisher()
     (t,) = await evaluate_once(settings, wh, pub, T0 + 30 * MIN)
     assert (t.after.value, t.after.n) == (50.0, 60)
-
-
-def test_apply_rules_file_is_idempotent(wh: Warehouse, settings: Settings, tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(f"""
-tenant: {TENANT}
-rules:
-  - {{id: csat-chat, name: Chat CSAT, metric: csat, scope: {{channel: chat}}, condition: below, threshold: 80}}
-  - {{id: nps, name: NPS, metric: nps, condition: below, threshold: 0, window: 24h, for_s: 600}}
-""")
-    d = apply_rules_file(settings, path, dry_run=True, warehouse=wh)
-    assert d.create == [(TENANT, "csat-chat"), (TENANT, "nps")]
-    assert asyncio.run(aq.list_rules(wh, TENANT)) == []
-    assert apply_rules_file(settings, path, False, warehouse=wh).changes == 2
-    d = apply_rules_file(settings, path, False, warehouse=wh)
-    assert d.changes == 0 and d.unchanged == [(TENANT, "csat-chat"), (TENANT, "nps")]
-    path.write_text(f"""
-- {{tenant: {TENANT}, id: csat-chat, name: Chat CSAT, metric: csat, scope: {{channel: chat}}, condition: below, threshold: 75}}
-""")
-    d = apply_rules_file(settings, path, False, warehouse=wh)
-    assert (d.update, d.delete, d.create) == ([(TENANT, "csat-chat")], [(TENANT, "nps")], [])
-    assert [(r.id, r.threshold) for _, r, _ in asyncio.run(aq.list_rules(wh, TENANT))] == [("csat-chat", 75.0)]
-    path.write_text("""
-tenant: acme
-rules:
-  - {id: a, name: A, metric: happiness, condition: below, threshold: 1}
-  - {id: b, name: B, metric: csat, scope: {planet: mars}, condition: below, threshold: 1}
-  - {id: c, name: C, metric: csat, scope: {site: x}, condition: below, threshold: 1}
-""")
-    with pytest.raises(RulesFileError) as exc:
-        apply_rules_file(settings, path, False, warehouse=wh)
-    assert [p for p, _ in exc.value.errors] == ["rules[0].metric", "rules[1].scope", "rules[2].scope"]
-    assert len(asyncio.run(aq.list_rules(wh, TENANT))) == 1
