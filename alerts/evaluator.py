@@ -24,10 +24,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from alerts.rules import Rule
+from alerts.gap_rules import live_spec, observe_gap_rule
+from alerts.rules import Condition, Rule
 from alerts.silences import Silence, is_silenced
 from alerts.state import AlertState, Notification, NotificationKind, Observation, StaleObservation, step
 from alerts.windows_read import current_counts
+from gaps.evaluate import read_live_frame
+from gaps.live import LiveFrame
 from cxpulse import metrics
 from kpi.counts import KpiCounts
 from kpi.measures import measure
@@ -43,6 +46,8 @@ EVENT_SOURCE = "/cxpulse/alerts"
 
 #: ``await read_counts(tenant, rule, now_ms)`` -> the counts of the rule's current window.
 ReadCounts = Callable[[str, Rule, int], Awaitable[KpiCounts]]
+#: ``await read_frame(tenant, rule, now_ms)`` -> the live frame a ``gap`` rule's detector reads.
+ReadFrame = Callable[[str, Rule, int], Awaitable[LiveFrame]]
 StateKey = tuple[str, str]  # tenant, fingerprint
 
 
@@ -74,25 +79,37 @@ class NotificationMessage(NamedTuple):
 
 async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_ms: int,
                    states: dict[StateKey, AlertState] | None = None,
-                   silences: dict[str, list[Silence]] | None = None) -> list[Transition]:
-    """Step every enabled rule once; returns the alerts whose state changed or that notified."""
+                   silences: dict[str, list[Silence]] | None = None,
+                   read_frame: ReadFrame | None = None) -> list[Transition]:
+    """Step every enabled rule once; returns the alerts whose state changed or that notified.
+
+    A threshold rule is one alert; a ``gap`` rule is one alert per scope its
+    detector reports (``alerts.gap_rules``), each stepped on its own state.
+    """
     states = states or {}
     silences = silences or {}
     out: list[Transition] = []
     for tenant, rule in rules:
         if not rule.enabled:
             continue
-        fp = rule.fingerprint()
-        before = states.get((tenant, fp), AlertState())
-        kv = measure(rule.metric, await read_counts(tenant, rule, now_ms), min_sample=rule.min_n)
-        muted = is_silenced(rule, silences.get(tenant, []), now_ms)
-        try:
-            after, notes = step(rule, before, Observation(kv.value, kv.n, kv.ci_low, kv.ci_high), now_ms, muted)
-        except StaleObservation as exc:
-            log.warning("alert %s/%s skipped: %s", tenant, fp, exc)
-            continue
-        if after != before or notes:
-            out.append(Transition(tenant, fp, rule, before, after, notes, muted))
+        if rule.condition is Condition.gap:
+            if read_frame is None:
+                raise ValueError("gap rules need a frame reader")
+            observed = [(r, obs) for r, obs, _ in observe_gap_rule(rule, await read_frame(tenant, rule, now_ms))]
+        else:
+            kv = measure(rule.metric, await read_counts(tenant, rule, now_ms), min_sample=rule.min_n)
+            observed = [(rule, Observation(kv.value, kv.n, kv.ci_low, kv.ci_high))]
+        for alert_rule, obs in observed:
+            fp = alert_rule.fingerprint()
+            before = states.get((tenant, fp), AlertState())
+            muted = is_silenced(alert_rule, silences.get(tenant, []), now_ms)
+            try:
+                after, notes = step(alert_rule, before, obs, now_ms, muted)
+            except StaleObservation as exc:
+                log.warning("alert %s/%s skipped: %s", tenant, fp, exc)
+                continue
+            if after != before or notes:
+                out.append(Transition(tenant, fp, alert_rule, before, after, notes, muted))
     return out
 
 
@@ -151,8 +168,13 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     async def read(tenant: str, rule: Rule, at_ms: int) -> KpiCounts:
         return await current_counts(warehouse, tenant, rule.window, views, rule.scope, at_ms)
 
+    async def frame(tenant: str, rule: Rule, at_ms: int) -> LiveFrame:
+        assert rule.gap is not None
+        return await read_live_frame(warehouse, tenant, views, rule.scope, tuple(rule.gap.dimensions),
+                                     live_spec(rule), at_ms)
+
     # 2.
-    transitions = await evaluate(rules, read, now_ms, states, silences)
+    transitions = await evaluate(rules, read, now_ms, states, silences, frame)
     # 3.
     topic = topic_names(settings.kafka.topic_prefix)["notifications"]
     await publisher.publish(notification_messages(transitions, topic, settings.kafka.partitions))

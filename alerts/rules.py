@@ -6,6 +6,14 @@ value, dimensions from ``schemas.dimensions.DIMENSIONS`` only) over one window
 ``GET /v1/kpis`` serves). It breaches when the value is strictly ``below`` or
 ``above`` ``threshold``.
 
+A ``gap`` rule instead fires on a significant live gap (:mod:`gaps.live`):
+``gap.kind`` ``baseline`` (the KPI of the last minutes vs the scope's own
+history) or ``data`` (volume far below its usual level for the time of
+day), fanned out over ``gap.dimensions``: one alert per value (or value
+combination) of those dimensions inside ``scope``, each with its own
+fingerprint. Sample sizes and significance are the detector's
+(``min_n``, ``gap.alpha``, ``gap.min_effect``); ``threshold`` is unused.
+
 Resolution (Alertmanager/Grafana semantics, see ``alerts.state``):
 
 * ``recovery`` (hysteresis): a firing alert resolves only once the value is
@@ -23,10 +31,12 @@ from typing import Annotated
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from gaps.detect import GAP_METRICS, VOLUME_METRICS
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS
 
-__all__ = ["RULE_WINDOWS", "Condition", "Rule", "RuleSpec", "Severity", "fingerprint"]
+__all__ = ["RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
+           "fingerprint"]
 
 #: Windows a rule may watch (the same names as ``GET /v1/kpis?window=``).
 RULE_WINDOWS = ("1m", "1h", "1d", "24h", "7d", "28d")
@@ -38,6 +48,47 @@ LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,
 class Condition(str, Enum):
     below = "below"
     above = "above"
+    gap = "gap"
+
+
+class GapKindName(str, Enum):
+    """Gap kinds a rule can watch live (``gaps.live``)."""
+
+    baseline = "baseline"
+    data = "data"
+
+
+class GapRuleSpec(BaseModel):
+    """The live detector of a ``gap`` rule (defaults: ``gaps.live.LiveSpec``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: GapKindName = Field(description="`baseline`: KPI drop vs the scope's own history; `data`: volume drop.")
+    dimensions: list[str] = Field(
+        default_factory=list, max_length=3,
+        description="Fan out: one alert per value of these dimensions inside `scope` (e.g. [journey_step, segment]).")
+    lengths_min: list[Annotated[int, Field(ge=1, le=1440)]] = Field(
+        default=[10, 20, 30, 60], min_length=1, max_length=8,
+        description="Rolling lengths (minutes) tested; the most significant one is reported.")
+    baseline_days: int = Field(default=7, ge=1, le=28, description="Days of history the baseline spans.")
+    alpha: float = Field(default=1e-6, gt=0, lt=1,
+                         description="Family-wise false-gap level per evaluation (Bonferroni over scopes x lengths).")
+    min_effect: float | None = Field(default=None, ge=0,
+                                     description="Smallest drop that counts, KPI units; default per metric.")
+    max_volume_ratio: float = Field(default=0.3, gt=0, le=1,
+                                    description="Data gaps: the count must be below this share of expected.")
+    min_expected_volume: float = Field(default=20.0, gt=0,
+                                       description="Data gaps: not checked below this expected count.")
+
+    @field_validator("dimensions")
+    @classmethod
+    def _known_dimensions(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(DIMENSIONS))
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(DIMENSIONS)}")
+        if len(set(v)) != len(v):
+            raise ValueError("dimensions must be distinct")
+        return v
 
 
 class Severity(str, Enum):
@@ -57,8 +108,10 @@ class RuleSpec(BaseModel):
         default_factory=dict,
         description=f"Dimension -> value the KPI is filtered on ({', '.join(DIMENSIONS)}); `{{}}` = whole tenant.",
     )
-    condition: Condition = Field(description="`below`: fires when value < threshold; `above`: value > threshold.")
-    threshold: float
+    condition: Condition = Field(
+        description="`below`: fires when value < threshold; `above`: value > threshold; `gap`: see `gap`.")
+    threshold: float | None = Field(default=None, description="Required for `below` and `above`.")
+    gap: GapRuleSpec | None = Field(default=None, description="Required for `gap`: the live gap detector.")
     window: str = Field(default="1h", description=f"One of {', '.join(RULE_WINDOWS)}.")
     min_n: int = Field(default=30, ge=1, description="Below this sample size the rule is not evaluated.")
     for_s: int = Field(default=0, ge=0, description="Pending period: the condition must hold this long to fire.")
@@ -90,12 +143,31 @@ class RuleSpec(BaseModel):
 
     @model_validator(mode="after")
     def _recovery_side(self) -> "RuleSpec":
+        if self.condition is Condition.gap:
+            self._check_gap_rule()
+            return self
+        if self.threshold is None:
+            raise ValueError(f"a `{self.condition.value}` rule needs a threshold")
+        if self.gap is not None:
+            raise ValueError("`gap` is only for condition `gap`")
         if self.recovery is not None:
             if self.condition is Condition.below and self.recovery < self.threshold:
                 raise ValueError("recovery must be >= threshold for a `below` rule")
             if self.condition is Condition.above and self.recovery > self.threshold:
                 raise ValueError("recovery must be <= threshold for an `above` rule")
         return self
+
+    def _check_gap_rule(self) -> None:
+        if self.gap is None:
+            raise ValueError("a `gap` rule needs `gap` (kind, dimensions, ...)")
+        if self.threshold is not None or self.recovery is not None:
+            raise ValueError("a `gap` rule takes no threshold or recovery (significance decides)")
+        allowed = VOLUME_METRICS if self.gap.kind is GapKindName.data else tuple(GAP_METRICS)
+        if self.metric not in allowed:
+            raise ValueError(f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}")
+        overlap = sorted(set(self.gap.dimensions) & set(self.scope))
+        if overlap:
+            raise ValueError(f"dimension(s) {overlap} are both fixed in scope and fanned out")
 
     # -- predicates ------------------------------------------------------------
     def breaching(self, value: float) -> bool:

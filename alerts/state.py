@@ -13,7 +13,7 @@ against ``ALLOWED`` (STYLE pattern 3: an enum-guarded state), and
 
 Rules of :func:`step`, in order:
 
-1. ``value is None`` or ``n < rule.min_n``: not evaluated. The state is kept
+1. ``value is None`` or ``n < rule.min_n`` (unless ``obs.breach`` is set): not evaluated. The state is kept
    as it is and nothing is notified (low samples never fire, never resolve).
 2. OK/RESOLVED + breach: PENDING from now; FIRING at once when ``for_s == 0``.
    RESOLVED + no breach: OK.
@@ -69,10 +69,16 @@ class NotificationKind(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Observation:
+    """One evaluated value. ``breach`` set: the detector already decided (a gap
+    rule: significance and sample size are its own), so the threshold and the
+    low-sample guard of rule 1 are not applied; ``value is None`` still means
+    "not evaluated"."""
+
     value: float | None
     n: int
     ci_low: float | None = None
     ci_high: float | None = None
+    breach: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +121,11 @@ def step(rule: Rule, state: AlertState, obs: Observation, now_ms: int,
     if state.evaluated_at_ms is not None and now_ms < state.evaluated_at_ms:
         raise StaleObservation(f"observation at {now_ms} is older than the last one ({state.evaluated_at_ms})")
     # 1. Low sample: not evaluated.
-    if obs.value is None or obs.n < rule.min_n:
+    if obs.value is None or (obs.breach is None and obs.n < rule.min_n):
         return state, []
     seen = {"evaluated_at_ms": now_ms, "value": obs.value, "n": obs.n, "ci_low": obs.ci_low, "ci_high": obs.ci_high}
-    breach = rule.breaching(obs.value)
+    breach = rule.breaching(obs.value) if obs.breach is None else obs.breach
+    recovered = rule.recovered(obs.value) if obs.breach is None else not obs.breach
     notes: list[Notification] = []
 
     def note(kind: NotificationKind, s: AlertState, repeat: bool = False) -> Notification:
@@ -142,7 +149,7 @@ def step(rule: Rule, state: AlertState, obs: Observation, now_ms: int,
         else:
             new = _move(state, Status.pending, **seen)
     else:  # firing
-        if rule.recovered(obs.value):
+        if recovered:
             since = state.recovering_since_ms if state.recovering_since_ms is not None else now_ms
             if now_ms - since >= rule.keep_firing_s * 1000:
                 new = _move(state, Status.resolved, ends_at_ms=now_ms, recovering_since_ms=None, **seen)

@@ -32,9 +32,10 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
+from gaps.live import LiveFrame, LiveSpec, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import Metric
-from stream_processors.windows import DAY_MS, HOUR_MS, window_start
+from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
 from warehouse.gap_queries import TargetRow
@@ -140,3 +141,31 @@ async def evaluate(
         history.pop()  # before the scope's history began
     targets = await gap_queries.list_targets(wh, tenant, q.metric.value) if GapKind.target in q.kinds else []
     return win, detect_all(q, win, by_start.get(win.start_ms, {}), history, targets, th)
+
+
+async def read_live_frame(wh: Warehouse, tenant: str, views: list[list[str]], scope: dict[str, str],
+                          dimensions: tuple[str, ...], spec: LiveSpec, now_ms: int) -> LiveFrame:
+    """The live frame at the last minute boundary before ``now_ms``: two reads (minutes, hours)."""
+    end = window_start(now_ms, MINUTE_MS)
+    view = queries.choose_view(views, set(scope) | set(dimensions))
+    (m_from, m_to), (h_from, h_to) = read_span(end, spec)
+    minute_rows = await queries.read_windows(wh, tenant, "1m", view, dimensions, scope, m_from // 1000, m_to // 1000)
+    hour_rows = await queries.read_windows(wh, tenant, "1h", view, dimensions, scope, h_from // 1000, h_to // 1000)
+    return frame_from_rows(end, spec, minute_rows, hour_rows)
+
+
+def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],
+                    hour_rows: Iterable[queries.WindowRow]) -> LiveFrame:
+    """Arrange window rows (``read_windows`` output, any span) into the frame at ``end_ms``."""
+    first = end_ms - spec.longest_ms
+    n = spec.longest_ms // MINUTE_MS
+    zero = KpiCounts()
+    minutes: dict[tuple[str, ...], list[KpiCounts]] = {}
+    for r in minute_rows:
+        i = (r.window_start * 1000 - first) // MINUTE_MS
+        if 0 <= i < n:
+            minutes.setdefault(r.group, [zero] * n)[i] = r.counts
+    hours: dict[tuple[str, ...], dict[int, KpiCounts]] = {}
+    for r in hour_rows:
+        hours.setdefault(r.group, {})[r.window_start * 1000] = r.counts
+    return LiveFrame(end_ms, minutes, hours)

@@ -203,6 +203,13 @@ class Incident:
     points (0-10 scale), ``csat_shift`` in CSAT points (1-5), ``ces_shift`` in
     CES points (1-7, higher = easier, so a bad incident is negative).
     ``volume_factor`` multiplies the contact rate inside the scope.
+
+    ``affects`` says which clock the incident runs on. ``"contacts"`` (the
+    default): answers about contacts *started* inside the interval are
+    shifted, so most of the signal arrives with the survey delay (minutes to
+    hours). ``"answers"``: answers *given* inside the interval are shifted,
+    whenever their contact was — a broken flow that customers report as they
+    leave it. Detection latency can only be judged fairly on the second.
     """
 
     start: datetime
@@ -212,8 +219,11 @@ class Incident:
     csat_shift: float = 0.0
     volume_factor: float = 1.0
     ces_shift: float = 0.0
+    affects: str = "contacts"
 
     def __post_init__(self) -> None:
+        if self.affects not in ("contacts", "answers"):
+            raise ValueError(f"incident affects 'contacts' or 'answers', not {self.affects!r}")
         object.__setattr__(self, "start", _utc(self.start))
         object.__setattr__(self, "end", _utc(self.end))
         object.__setattr__(self, "scope", dict(self.scope))
@@ -478,10 +488,13 @@ class ContactCenterSimulator:
             "_quality": team.quality, "_skill": skill, "_customer": f"cus-{segment[:3]}-{cust:06d}",
         }
 
-    def _incident_shift(self, at: datetime, dims: Mapping[str, Any]) -> tuple[float, float, float]:
+    def _incident_shift(self, at: datetime, dims: Mapping[str, Any],
+                        answered: datetime | None = None) -> tuple[float, float, float]:
+        """Answer shifts of the incidents that hit a contact started ``at`` and answered ``answered``."""
         nps = csat = ces = 0.0
         for inc in self.incidents:
-            if inc.active(at) and inc.matches(dims):
+            clock = answered if inc.affects == "answers" and answered is not None else at
+            if inc.active(clock) and inc.matches(dims):
                 nps += inc.nps_shift
                 csat += inc.csat_shift
                 ces += inc.ces_shift
@@ -543,7 +556,6 @@ class ContactCenterSimulator:
         })))
 
         # Angry and delighted customers answer more often than indifferent ones.
-        nps_shift, csat_shift, ces_shift = self._incident_shift(at, dims)
         latent = (
             9.0 + (0.4 if resolved else -2.2) + 6 * quality
             - (0.9 if transferred else 0.0) - (1.5 if abandoned else 0.0)
@@ -559,6 +571,7 @@ class ContactCenterSimulator:
             return events
         delay = (30 + rng.random() * 120) if via == "ivr" else min(_lognormal(rng, 45 * 60, 1.1), 3 * 86400)
         answered = invited + timedelta(seconds=delay)
+        nps_shift, csat_shift, ces_shift = self._incident_shift(at, dims, answered)
         effort = (
             0.8 * math.log1p(wait / 60.0) + (1.3 if transferred else 0.0) + (0.9 if not first_contact else 0.0)
             + (1.1 if not resolved else 0.0) - 4 * quality + rng.gauss(0.0, 0.9)
@@ -606,7 +619,7 @@ class ContactCenterSimulator:
         segment = _pick(rng, self._segments, self._segment_w)
         step = _pick(rng, self._steps, self._step_w)
         overrides = {"channel": "web", "journey_step": step, "segment": segment}
-        nps_shift, csat_shift, ces_shift = self._incident_shift(at, overrides)
+        nps_shift, csat_shift, ces_shift = self._incident_shift(at, overrides, at)
         latent = 7.0 + rng.gauss(0.0, 2.0)
         answers = {"nps": int(round(_clip(latent + nps_shift, 0, 10)))}
         if rng.random() < 0.6:

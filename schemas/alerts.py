@@ -43,7 +43,7 @@ class AlertPublic(BaseModel):
     severity: str
     scope: dict[str, str]
     labels: dict[str, str]
-    threshold: float
+    threshold: float | None = Field(description="None for gap rules")
     value: float | None
     n: int
     ci_low: float | None
@@ -74,7 +74,7 @@ class AlertEvent(BaseModel):
     n: int
     ci_low: float | None
     ci_high: float | None
-    threshold: float
+    threshold: float | None = Field(description="None for gap rules")
     severity: str
     scope: dict[str, str]
     labels: dict[str, str]

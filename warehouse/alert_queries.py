@@ -8,6 +8,8 @@ that re-inserting the same transition is harmless.
 """
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -196,11 +198,16 @@ _HISTORY_COLS = ["tenant", "fingerprint", "at_ms", "status", "prev_status", "rul
                  "ends_at_ms", "silenced"]
 
 
+#: Gap rules have no threshold; the column is not nullable (migration 0004), so NaN stands for none.
+_NO_THRESHOLD = float("nan")
+
+
 async def append_history(wh: Warehouse, rows: list[HistoryRow]) -> None:
     await wh.ainsert(AlertTable.history.value, [
         [r.tenant, r.fingerprint, r.at_ms, r.status.value, r.prev_status.value, r.rule.id, r.rule.name,
          r.rule.metric.value, r.rule.window, r.state.value, r.state.n, r.state.ci_low, r.state.ci_high,
-         r.rule.threshold, r.rule.severity.value, orjson.dumps(r.rule.scope).decode(),
+         _NO_THRESHOLD if r.rule.threshold is None else r.rule.threshold, r.rule.severity.value,
+         orjson.dumps(r.rule.scope).decode(),
          orjson.dumps(r.rule.labels).decode(), r.state.starts_at_ms, r.state.ends_at_ms, int(r.silenced)]
         for r in rows
     ], _HISTORY_COLS)
@@ -230,6 +237,8 @@ async def read_history(wh: Warehouse, tenant: str, status: Status | None = None,
     for row in res.result_rows:
         d = dict(zip(_HISTORY_COLS, row))
         d["scope"], d["labels"], d["silenced"] = orjson.loads(d["scope"]), orjson.loads(d["labels"]), bool(d["silenced"])
+        if math.isnan(d["threshold"]):
+            d["threshold"] = None
         out.append(d)
     return out
 
