@@ -110,7 +110,11 @@ class Resource:
 
     def from_server(self, item: dict[str, Any]) -> Record:
         """A server item as a record; fields the client's model does not know are dropped."""
-        return self.record(self.model.model_validate({k: v for k, v in item.items() if k in self.model.model_fields}))
+        try:
+            return self.record(self.model.model_validate({k: v for k, v in item.items()
+                                                          if k in self.model.model_fields}))
+        except ValidationError as exc:  # a newer server: better stop than diff against a guess
+            raise ApiError(f"the server's {self.name} include one this client cannot read ({item}): {exc}") from None
 
     def list(self, api: httpx.Client) -> list[Record]:
         raise NotImplementedError
@@ -228,6 +232,20 @@ class Diff:
         return len(self.added) + len(self.changed) + (len(self.extra) if prune else 0)
 
 
+def _field_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Changed fields by dotted path; mappings on both sides are compared key by key (``scope.channel``)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for f in {**old, **new}:
+        a, b = old.get(f), new.get(f)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_field_changes(a, b, f"{prefix}{f}."))
+        else:
+            out[f"{prefix}{f}"] = (a, b)
+    return out
+
+
 def diff(wanted: dict[str, Record], current: dict[str, Record]) -> Diff:
     """Field-by-field difference of server records (``current``) to file records (``wanted``)."""
     d = Diff()
@@ -236,7 +254,7 @@ def diff(wanted: dict[str, Record], current: dict[str, Record]) -> Diff:
         if old is None:
             d.added.append(key)
             continue
-        fields = {f: (old.get(f), rec.get(f)) for f in {**old, **rec} if old.get(f) != rec.get(f)}
+        fields = _field_changes(old, rec)
         if fields:
             d.changed.append(Change(key, fields))
         else:

@@ -94,14 +94,16 @@ async def test_rules_round_trip(stack: httpx.AsyncClient, cli: Cli, tmp_path: Pa
 
     # modified: one field pair changed, one rule added, one left out (kept without --prune)
     d = _rule("response-rate", metric="response_rate", threshold=8, window="1d", min_n=200, severity="info")
-    _write(f, "rules", [{**a, "threshold": 75, "for_s": 600}, b, d])
+    _write(f, "rules", [{**a, "threshold": 75, "for_s": 600, "labels": {"owner": "cx-digital"}}, b, d])
     assert await cli("rules", "apply", str(f)) == (0, (
-        "+ response-rate\n~ csat-chat\n    for_s: 0 -> 600\n    threshold: 80.0 -> 75.0\n"
+        "+ response-rate\n~ csat-chat\n    for_s: 0 -> 600\n    labels.owner: \"digital\" -> \"cx-digital\"\n"
+        "    threshold: 80.0 -> 75.0\n"
         "= ces-billing (not in the file; kept, --prune deletes it)\n"
         "rules: 1 added, 1 changed, 0 removed, 1 unchanged, 1 not in the file (kept); 2 change(s) applied\n"), "")
     stored = await _rules(stack)
     assert sorted(stored) == ["ces-billing", "csat-chat", "nps-all", "response-rate"]
-    assert (stored["csat-chat"]["threshold"], stored["csat-chat"]["for_s"]) == (75.0, 600)
+    assert (stored["csat-chat"]["threshold"], stored["csat-chat"]["for_s"], stored["csat-chat"]["labels"]) == (
+        75.0, 600, {"owner": "cx-digital"})
 
     # --prune: first as a dry run, then for real
     code, out, _ = await cli("rules", "apply", str(f), "--prune", "--dry-run")

@@ -116,16 +116,20 @@ targets:
 
 
 def test_diff_is_field_by_field_over_every_field() -> None:
-    current = {"a": {"id": "a", "threshold": 80.0, "scope": {"channel": "chat"}, "for_s": 0},
+    current = {"a": {"id": "a", "threshold": 80.0, "scope": {"channel": "chat", "team": "t1"}, "for_s": 0,
+                     "routes": ["x"], "gap": None},
                "b": {"id": "b", "threshold": 1.0},
                "c": {"id": "c", "threshold": 2.0}}
-    wanted = {"a": {"id": "a", "threshold": 75.0, "scope": {"channel": "email"}, "for_s": 0, "new_field": True},
+    wanted = {"a": {"id": "a", "threshold": 75.0, "scope": {"channel": "email", "segment": "vip"}, "for_s": 0,
+                    "routes": ["x", "y"], "gap": {"kind": "data"}, "new_field": True},
               "b": {"id": "b", "threshold": 1.0},
               "d": {"id": "d", "threshold": 3.0}}
     d = diff(wanted, current)
     assert d.added == ["d"] and d.unchanged == ["b"] and d.extra == ["c"]
-    assert d.changed == [Change("a", {"threshold": (80.0, 75.0), "scope": ({"channel": "chat"}, {"channel": "email"}),
-                                      "new_field": (None, True)})]
+    assert d.changed == [Change("a", {
+        "threshold": (80.0, 75.0), "scope.channel": ("chat", "email"), "scope.team": ("t1", None),
+        "scope.segment": (None, "vip"), "routes": (["x"], ["x", "y"]), "gap": (None, {"kind": "data"}),
+        "new_field": (None, True)})]
     assert (d.changes(prune=False), d.changes(prune=True)) == (2, 3)
     assert diff(wanted, wanted) == Diff(unchanged=["a", "b", "d"])
 
@@ -203,6 +207,12 @@ def test_server_side_rejection_in_the_precheck_changes_nothing() -> None:
             apply(api, RULES, text, prune=False, dry_run=False, out=io.StringIO())
     assert exc.value.errors == [("rules[1].scope", "no stored view covers")]
     assert writes == []
+
+    newer = {"data": [{"id": "z", "name": "Z", "metric": "csat", "condition": "sideways", "threshold": 1}], "count": 1}
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=newer)),
+                      base_url="http://api") as api:
+        with pytest.raises(ApiError, match="the server's rules include one this client cannot read"):
+            apply(api, RULES, text, prune=False, dry_run=True, out=io.StringIO())
 
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503, text="down")),
                       base_url="http://api") as api:
