@@ -214,8 +214,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def test_promtool_check_config() -> None:
-    got = _run(need("promtool"), "check", "config", "deploy/prometheus/prometheus.yml")
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-k8s.yml"])
+def test_promtool_check_config(config: str) -> None:
+    got = _run(need("promtool"), "check", "config", f"deploy/prometheus/{config}")
     assert got.returncode == 0, got.stdout + got.stderr
     assert f"{len(RULE_FILES)} rule files found" in got.stdout + got.stderr
 
