@@ -38,5 +38,10 @@ bench: $(STAMP)
 schemas: $(STAMP)
 	$(PY) -m schemas.generate
 
+## Static checks of deploy/ and docker-compose.yml: promtool, Kubernetes and compose schemas, metric names.
+.PHONY: lint-deploy
+lint-deploy: $(STAMP)
+	CI=true $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_deploy*.py
+
 clean:
 	rm -rf $(VENV) .cxpulse .pytest_cache .hypothesis
