@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The live board: board/ (npm) bundled into package data of `api`, served at /board.
+BOARD  := api/board_static/index.html
+NPM_STAMP := board/node_modules/.installed
 
-.PHONY: setup demo up test test-unit test-integration bench schemas lint clean
+.PHONY: setup board demo up test test-unit test-integration bench schemas lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,17 +15,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(BOARD)
+
+$(NPM_STAMP): board/package.json board/package-lock.json
+	cd board && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(BOARD): $(NPM_STAMP) board/build.mjs $(wildcard board/src/*)
+	cd board && npm run --silent build
+
+## Build the live board (node >= 18 and npm; no network needed at run time).
+board: $(BOARD)
 
 ## Run the all-in-one stack (local Tansu broker, Faust worker, API, chDB) with simulated traffic.
-demo: $(STAMP)
+demo: $(STAMP) $(BOARD)
 	$(VENV)/bin/cxpulse up --demo
 
-up: $(STAMP)
+up: $(STAMP) $(BOARD)
 	$(VENV)/bin/cxpulse up
 
 ## Unit, integration (real Tansu broker + chDB) and end-to-end tests.
-test: $(STAMP)
+test: $(STAMP) $(BOARD)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: $(STAMP)
@@ -44,4 +57,4 @@ lint-deploy: $(STAMP)
 	CI=true $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_deploy*.py
 
 clean:
-	rm -rf $(VENV) .cxpulse .pytest_cache .hypothesis
+	rm -rf $(VENV) .cxpulse .pytest_cache .hypothesis board/node_modules api/board_static

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
 from api.routers import cases as cases_router
+from api.routers.board import mount_board
 from warehouse.errors import CxPulseError, QueryError, WarehouseError
 
 
@@ -25,6 +26,7 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(cases_router.router)
     app.include_router(health.router)
+    mount_board(app)
 
     @app.exception_handler(CxPulseError)
     async def _cxpulse_error(request: Request, exc: CxPulseError) -> JSONResponse:

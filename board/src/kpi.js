@@ -1,0 +1,113 @@
+/**
+ * Small pure helpers over what the API returns. The numbers themselves (values, intervals, n,
+ * low-sample marks, gap significance) all come from the API; nothing here recomputes a KPI.
+ */
+
+/** The six tiles, in reading order; `unit` only drives formatting. */
+export const TILES = [
+  { metric: "nps", label: "NPS", unit: "score", digits: 1 },
+  { metric: "csat", label: "CSAT", unit: "%", digits: 1 },
+  { metric: "ces", label: "CES", unit: "mean", digits: 2 },
+  { metric: "fcr", label: "FCR", unit: "%", digits: 1 },
+  { metric: "response_rate", label: "Response rate", unit: "%", digits: 1 },
+  { metric: "volume", label: "Volume", unit: "count", digits: 0 },
+];
+
+export const TILE_OF = Object.fromEntries(TILES.map((t) => [t.metric, t]));
+
+/** Metrics the board streams: together their counters change whenever any event lands
+ * (touchpoints -> volume; invitations and answers -> response_rate). */
+export const STREAMED = ["volume", "response_rate"];
+
+/** Format a KPI value as its tile shows it; null (n = 0) shows as an em dash. */
+export function formatValue(metric, value) {
+  if (value === null || value === undefined) return "—";
+  const t = TILE_OF[metric] || { digits: 1, unit: "" };
+  if (t.unit === "count") return Math.round(value).toLocaleString("en-US");
+  const s = value.toFixed(t.digits);
+  return t.unit === "%" ? `${s}%` : s;
+}
+
+/** Signed difference for the "gap to target" line. */
+export function formatGap(metric, gap) {
+  if (gap === null || gap === undefined) return "—";
+  const t = TILE_OF[metric] || { digits: 1 };
+  const s = Math.abs(gap).toFixed(t.digits);
+  return `${gap < 0 ? "−" : "+"}${s}${t.unit === "%" ? " pts" : ""}`;
+}
+
+/** "3 min", "2 h 5 min", "4 d" since `iso` at `nowMs`. */
+export function formatAge(iso, nowMs) {
+  if (!iso) return "—";
+  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h${m % 60 ? ` ${m % 60} min` : ""}`;
+  return `${Math.floor(h / 24)} d`;
+}
+
+/** The latest bucket of a `GET /v1/kpis` series (points are sorted by window_start). */
+export function latestPoint(series) {
+  return series && series.length ? series[series.length - 1] : null;
+}
+
+/**
+ * Replace or add pushed stream points (`event: kpi`, same shape as `/v1/kpis` points, ungrouped)
+ * in a series, keeping it sorted by window_start.
+ */
+export function mergePoints(series, pushed) {
+  const byStart = new Map((series || []).map((p) => [p.window_start, p]));
+  for (const p of pushed) byStart.set(p.window_start, p);
+  return [...byStart.values()].sort((a, b) => Date.parse(a.window_start) - Date.parse(b.window_start));
+}
+
+/**
+ * The target of exactly this scope valid at `atMs` (latest valid_from wins): the rule of
+ * gaps/evaluate.py `applicable_target`, applied to the list `GET /v1/targets` returns.
+ */
+export function applicableTarget(targets, metric, scope, atMs) {
+  const same = (a, b) => {
+    const ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => a[k] === b[k]);
+  };
+  let best = null;
+  for (const t of targets || []) {
+    if (t.metric !== metric || !same(t.scope || {}, scope)) continue;
+    const from = Date.parse(t.valid_from);
+    if (from > atMs) continue;
+    if (t.valid_to && atMs >= Date.parse(t.valid_to)) continue;
+    if (!best || from > Date.parse(best.valid_from)) best = t;
+  }
+  return best;
+}
+
+/**
+ * How a tile stands against its target, from the interval the API returned: "below" when the
+ * whole interval is under the target, "above" when it is over, "within" otherwise.
+ */
+export function targetStanding(point, target) {
+  if (!point || !target || point.value === null) return null;
+  if (point.ci_high !== null && point.ci_high < target.value) return "below";
+  if (point.ci_low !== null && point.ci_low > target.value) return "above";
+  return "within";
+}
+
+/** Whether an alert or case scope belongs to the filtered view (as api/stream.py alert_matches:
+ * a scope that names a filtered dimension with another value is left out). */
+export function scopeMatches(scope, filters) {
+  return Object.entries(filters).every(([d, v]) => (scope || {})[d] === undefined || scope[d] === v);
+}
+
+/**
+ * Heatmap cell class from a segment gap of `GET /v1/gaps` (significant_only=false):
+ * significant shortfalls are "bad" (shade 1-3 by severity), significant leads "good",
+ * the rest "flat"; low samples are marked separately.
+ */
+export function cellTone(gap) {
+  if (!gap) return { tone: "empty", shade: 0 };
+  if (!gap.significant || gap.gap === null) return { tone: "flat", shade: 0 };
+  if (gap.gap < 0) return { tone: "bad", shade: gap.severity >= 0.1 ? 3 : gap.severity >= 0.04 ? 2 : 1 };
+  return { tone: "good", shade: 1 };
+}

@@ -1,0 +1,359 @@
+/**
+ * CX Pulse live board: tiles, significance heatmap, alerts and cases of one tenant, kept live by
+ * `GET /v1/stream`. Every number shown is one the API returned (see kpi.js for the little that is
+ * derived: the applicable target and the difference to it).
+ */
+import { render } from "preact";
+import { html } from "htm/preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import "./board.css";
+import { ApiError, adoptFragmentToken, api, clearToken, getToken, openStream, setToken } from "./api.js";
+import { STREAMED, TILES, mergePoints, scopeMatches } from "./kpi.js";
+import { Alerts, Cases, Heatmap, Tiles } from "./panels.js";
+import {
+  FILTER_DIMS, GAP_METRICS, HEAT_DIMS, PRESETS, WINDOWS, applyPreset, formatView, parseView,
+} from "./view.js";
+
+/** Seconds without a window write after which the data is called stale (`GET /v1/status`). */
+const STALE_AFTER_S = 300;
+const HEAT_EVERY_MS = 15000;
+/** Alerts and cases listed at most (most urgent first); the count shows the rest. */
+const MAX_ROWS = 12;
+
+const message = (e) => (e instanceof ApiError ? e.message : String(e && e.message ? e.message : e));
+
+// -- loaders: one per panel, each returns what its panel shows (errors included) -------------
+async function loadTiles(view) {
+  const out = {};
+  await Promise.all(TILES.map(async (t) => {
+    try {
+      const body = await api("/v1/kpis", { params: { metric: t.metric, window: view.window, ...view.filters } });
+      out[t.metric] = { series: body.data };
+    } catch (e) {
+      if (e.status === 401) throw e;
+      out[t.metric] = { series: [], error: message(e) };
+    }
+  }));
+  return out;
+}
+
+/**
+ * Segment gaps (`GET /v1/gaps`, significant_only=false): first the row values (dimension = rows),
+ * then for each row the columns compared with each other within that row.
+ */
+async function loadHeat(view) {
+  const gapWindow = view.window === "1h" ? "1h" : "1d";
+  const scope = Object.fromEntries(Object.entries(view.filters).filter(([d]) => d !== view.rows && d !== view.cols));
+  const base = { metric: view.hm, window: gapWindow, kind: "segment", significant_only: "false", ...scope };
+  let rowValues;
+  let window = null;
+  if (view.filters[view.rows]) {
+    rowValues = [view.filters[view.rows]];
+  } else {
+    const first = await api("/v1/gaps", { params: { ...base, dimension: view.rows } });
+    window = { start: first.window_start, end: first.window_end };
+    rowValues = [...new Set(first.data.map((g) => g.segment))].sort();
+  }
+  const cells = {};
+  const colSet = new Set();
+  await Promise.all(rowValues.map(async (r) => {
+    const body = await api("/v1/gaps", { params: { ...base, [view.rows]: r, dimension: view.cols } });
+    window = window || { start: body.window_start, end: body.window_end };
+    cells[r] = {};
+    for (const g of body.data) {
+      if (view.filters[view.cols] && g.segment !== view.filters[view.cols]) continue;
+      cells[r][g.segment] = g;
+      colSet.add(g.segment);
+    }
+  }));
+  let worst = null;
+  for (const r of rowValues) {
+    for (const [c, g] of Object.entries(cells[r] || {})) {
+      if (g.significant && g.gap < 0 && (!worst || g.severity > worst.severity)) worst = { r, c, severity: g.severity };
+    }
+  }
+  return { rowValues, colValues: [...colSet].sort(), cells, window, worst };
+}
+
+async function loadAlerts(view) {
+  const [current, silences] = await Promise.all([
+    api("/v1/alerts", { params: { current: "true" } }),
+    api("/v1/silences", { params: { active: "true" } }),
+  ]);
+  const items = current.data
+    .filter((a) => (a.status === "firing" || a.status === "pending") && scopeMatches(a.scope, view.filters))
+    .map((a) => {
+      const s = silences.data.find((x) => x.rule_id === a.rule_id && Object.keys(x.matchers).length === 0);
+      return { ...a, silencedUntil: s ? s.ends_at : null };
+    })
+    .sort((a, b) => (a.status === b.status ? 0 : a.status === "firing" ? -1 : 1));
+  return { items: items.slice(0, MAX_ROWS), total: items.length };
+}
+
+async function loadCases(view) {
+  const [open, acked] = await Promise.all([
+    api("/v1/cases", { params: { state: "open", limit: 50 } }),
+    api("/v1/cases", { params: { state: "acknowledged", limit: 50 } }),
+  ]);
+  const items = [...open.data, ...acked.data]
+    .filter((c) => scopeMatches(c.scope, view.filters))
+    .sort((a, b) => (b.breached - a.breached) || (a.state === b.state ? 0 : a.state === "open" ? -1 : 1)
+      || Date.parse(a.opened_at) - Date.parse(b.opened_at));
+  return { items: items.slice(0, MAX_ROWS), total: items.length };
+}
+
+/** Values seen per filter dimension over the last 28 days (volume grouped by the dimension). */
+async function loadOptions() {
+  const from = new Date(Date.now() - 86400e3).toISOString();
+  const out = {};
+  await Promise.all(FILTER_DIMS.map(async (d) => {
+    try {
+      const body = await api("/v1/kpis", { params: { metric: "volume", window: "28d", group_by: d, from } });
+      out[d] = [...new Set(body.data.map((p) => p.group[d]).filter(Boolean))].sort();
+    } catch (e) {
+      if (e.status === 401) throw e;
+      out[d] = [];
+    }
+  }));
+  return out;
+}
+
+// -- sign-in ------------------------------------------------------------------------------------
+function SignIn({ note, onDone }) {
+  const [value, setValue] = useState("");
+  return html`<main class="signin">
+    <h1>CX Pulse board</h1>
+    <form onSubmit=${(e) => { e.preventDefault(); if (value.trim()) { setToken(value); onDone(); } }}>
+      <label for="token">API key (needs the <code>read</code> scope; <code>admin</code> to acknowledge)</label>
+      <input id="token" type="password" autocomplete="off" value=${value} onInput=${(e) => setValue(e.target.value)} />
+      <button type="submit">Open the board</button>
+      ${note ? html`<p class="err" role="alert">${note}</p>` : null}
+      <p class="sub">Kept in this tab only (sessionStorage). A link may also carry it as <code>#token=…</code>.</p>
+    </form>
+  </main>`;
+}
+
+// -- controls -----------------------------------------------------------------------------------
+function Select({ id, label, value, options, onChange }) {
+  return html`<label class="ctl" for=${id}><span>${label}</span>
+    <select id=${id} value=${value} onChange=${(e) => onChange(e.target.value)}>
+      ${options.map(([v, text]) => html`<option value=${v} selected=${v === value}>${text}</option>`)}
+    </select></label>`;
+}
+
+function Controls({ view, options, setView }) {
+  const [copied, setCopied] = useState(false);
+  const filterOpts = (d) => {
+    const vals = options[d] || [];
+    const cur = view.filters[d];
+    return [["", "All"], ...(cur && !vals.includes(cur) ? [cur, ...vals] : vals).map((v) => [v, v])];
+  };
+  const setFilter = (d, v) => {
+    const filters = { ...view.filters };
+    if (v) filters[d] = v; else delete filters[d];
+    setView({ ...view, filters });
+  };
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(window.location.href);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch { /* clipboard refused: the address bar holds the same link */ }
+  };
+  return html`<form class="controls" aria-label="Filters and view" onSubmit=${(e) => e.preventDefault()}>
+    <${Select} id="f-preset" label="Role" value=${view.preset}
+      options=${Object.entries(PRESETS).map(([k, p]) => [k, p.label])} onChange=${(v) => setView(applyPreset(view, v))} />
+    <${Select} id="f-window" label="Time range" value=${view.window}
+      options=${WINDOWS.map((w) => [w.id, w.label])} onChange=${(v) => setView({ ...view, window: v })} />
+    ${FILTER_DIMS.map((d) => html`<${Select} id=${`f-${d}`} label=${d.replace("_", " ")} value=${view.filters[d] || ""}
+      options=${filterOpts(d)} onChange=${(v) => setFilter(d, v)} />`)}
+    <${Select} id="f-hm" label="Heatmap KPI" value=${view.hm} options=${GAP_METRICS.map((m) => [m, m.replace("_", " ")])}
+      onChange=${(v) => setView({ ...view, hm: v })} />
+    <${Select} id="f-rows" label="Rows" value=${view.rows} options=${HEAT_DIMS.filter((d) => d !== view.cols).map((d) => [d, d.replace("_", " ")])}
+      onChange=${(v) => setView({ ...view, rows: v })} />
+    <${Select} id="f-cols" label="Columns" value=${view.cols} options=${HEAT_DIMS.filter((d) => d !== view.rows).map((d) => [d, d.replace("_", " ")])}
+      onChange=${(v) => setView({ ...view, cols: v })} />
+    <label class="ctl check" for="f-wall"><input id="f-wall" type="checkbox" checked=${view.wall}
+      onChange=${(e) => setView({ ...view, wall: e.target.checked })} /><span>Wall screen</span></label>
+    <button type="button" class="ghost" onClick=${copy}>${copied ? "Link copied" : "Copy link"}</button>
+  </form>`;
+}
+
+function StatusBar({ streamState, freshness, lastUpdate, nowMs, onSignOut }) {
+  const stale = freshness && freshness.seconds !== null && freshness.seconds > STALE_AFTER_S;
+  const labels = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", disconnected: "Disconnected — retrying" };
+  const ago = lastUpdate ? Math.round((nowMs - lastUpdate) / 1000) : null;
+  return html`<div class="status" role="status" aria-live="polite">
+    <span class=${`badge stream ${streamState}`} id="stream-state" data-state=${streamState}>${labels[streamState] || streamState}</span>
+    ${stale ? html`<span class="badge bad" id="stale">Data stale: no window written for ${Math.round(freshness.seconds / 60)} min</span>` : null}
+    ${freshness && freshness.seconds === null ? html`<span class="badge warn">No data yet</span>` : null}
+    <span class="sub">${ago === null ? "" : `updated ${ago} s ago`}</span>
+    <button type="button" class="ghost" onClick=${onSignOut}>Sign out</button>
+  </div>`;
+}
+
+// -- the board ----------------------------------------------------------------------------------
+function Board({ onUnauthorized }) {
+  const [view, setViewState] = useState(() => parseView(window.location.search));
+  const [tiles, setTiles] = useState({});
+  const [targets, setTargets] = useState([]);
+  const [heat, setHeat] = useState(null);
+  const [alerts, setAlerts] = useState(null);
+  const [cases, setCases] = useState(null);
+  const [options, setOptions] = useState({});
+  const [freshness, setFreshness] = useState(null);
+  const [streamState, setStreamState] = useState("connecting");
+  const [lastUpdate, setLastUpdate] = useState(null);
+  const [nowMs, setNow] = useState(Date.now());
+  const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState(null);
+  const viewRef = useRef(view);
+  viewRef.current = view;
+  const gen = useRef(0);
+  const timers = useRef({});
+
+  const setView = useCallback((v) => {
+    window.history.pushState(null, "", window.location.pathname + formatView(v));
+    setViewState(v);
+  }, []);
+
+  useEffect(() => {
+    const onPop = () => setViewState(parseView(window.location.search));
+    window.addEventListener("popstate", onPop);
+    const tick = setInterval(() => setNow(Date.now()), 1000);
+    return () => { window.removeEventListener("popstate", onPop); clearInterval(tick); };
+  }, []);
+
+  /** Run a loader for the current view; drop its answer if the view changed meanwhile. */
+  const run = useCallback(async (loader, set, keepOn401 = false) => {
+    const g = gen.current;
+    try {
+      const out = await loader(viewRef.current);
+      if (g === gen.current) set(out);
+    } catch (e) {
+      if (e.status === 401 && !keepOn401) return onUnauthorized("The API key was refused (401).");
+      if (g === gen.current) set({ error: message(e) });
+    }
+    return undefined;
+  }, [onUnauthorized]);
+
+  const refreshTiles = useCallback(() => run(loadTiles, (t) => { setTiles(t.error ? {} : t); setLastUpdate(Date.now()); }), [run]);
+  const refreshHeat = useCallback(() => run(loadHeat, setHeat), [run]);
+  const refreshAlerts = useCallback(() => run(loadAlerts, setAlerts), [run]);
+  const refreshCases = useCallback(() => run(loadCases, setCases), [run]);
+  const refreshStatus = useCallback(() => run(async () => {
+    const body = await api("/v1/status");
+    return { seconds: body.tenants.length ? body.tenants[0].seconds_since_update : null };
+  }, setFreshness), [run]);
+  const refreshAll = useCallback(() => {
+    refreshTiles(); refreshHeat(); refreshAlerts(); refreshCases(); refreshStatus();
+    api("/v1/targets").then((b) => setTargets(b.data)).catch(() => setTargets([]));
+  }, [refreshTiles, refreshHeat, refreshAlerts, refreshCases, refreshStatus]);
+
+  /** Debounce a refresh (`wait` ms after the last call), or at most once per `wait` when `throttle`. */
+  const later = useCallback((name, fn, wait, throttle = false) => {
+    if (timers.current[name]) { if (throttle) return; clearTimeout(timers.current[name]); }
+    timers.current[name] = setTimeout(() => { timers.current[name] = null; fn(); }, wait);
+  }, []);
+
+  useEffect(() => {
+    loadOptions().then(setOptions).catch((e) => e.status === 401 && onUnauthorized("The API key was refused (401)."));
+  }, [onUnauthorized]);
+
+  // A new view: reload everything and resubscribe.
+  useEffect(() => {
+    gen.current += 1;
+    setHeat(null);
+    refreshAll();
+    const states = {};
+    const closers = STREAMED.map((metric) => openStream(
+      { metric, window: view.window, interval: view.interval, ...view.filters },
+      {
+        onState: (s) => {
+          const wasDown = Object.values(states).some((x) => x !== "live");
+          states[metric] = s;
+          const all = STREAMED.map((m) => states[m]);
+          const merged = all.every((x) => x === "live") ? "live" : all.includes("disconnected") ? "disconnected"
+            : all.includes("reconnecting") ? "reconnecting" : "connecting";
+          setStreamState(merged);
+          if (merged === "live" && wasDown && Object.keys(states).length === STREAMED.length) later("all", refreshAll, 200);
+        },
+        onEvent: (name, data) => {
+          if (name === "kpi") {
+            setTiles((prev) => ({ ...prev, [metric]: { series: mergePoints(prev[metric] && prev[metric].series, data.data) } }));
+            setLastUpdate(Date.now());
+            later("tiles", refreshTiles, 300);
+            later("status", refreshStatus, 1000);
+            later("heat", refreshHeat, HEAT_EVERY_MS, true);
+          } else if (name === "alert") {
+            later("alerts", refreshAlerts, 300);
+          } else if (name === "error") {
+            setNotice(`Stream: ${data.detail}`);
+          }
+        },
+      },
+    ));
+    const poll = setInterval(() => { refreshStatus(); refreshCases(); }, 30000);
+    return () => {
+      closers.forEach((c) => c());
+      clearInterval(poll);
+      Object.values(timers.current).forEach((t) => t && clearTimeout(t));
+      timers.current = {};
+    };
+  }, [view, refreshAll, refreshTiles, refreshHeat, refreshAlerts, refreshCases, refreshStatus, later]);
+
+  const act = async (fn, done, what) => {
+    setBusy(true);
+    setNotice(null);
+    try {
+      await fn();
+      setNotice(`${what}.`);
+    } catch (e) {
+      setNotice(e.status === 403 ? `${what} needs an API key with the admin scope.` : `${what} failed: ${message(e)}`);
+    } finally {
+      setBusy(false);
+      done();
+    }
+  };
+  const ackCase = (c) => act(() => api(`/v1/cases/${encodeURIComponent(c.id)}/ack`, { method: "POST", body: { by: "board" } }),
+    refreshCases, `Case ${c.id} acknowledged`);
+  const ackAlert = (a) => act(() => api("/v1/silences", {
+    method: "POST",
+    body: { rule_id: a.rule_id, ends_at: new Date(Date.now() + 3600e3).toISOString(),
+      comment: "Acknowledged on the CX Pulse board", created_by: "board" },
+  }), refreshAlerts, `Alert ${a.rule_name} acknowledged for 1 h`);
+
+  const show = (p) => view.panels.includes(p);
+  return html`<div class=${`board ${view.wall ? "wall" : ""}`}>
+    <a class="skip" href="#tiles">Skip to the KPI tiles</a>
+    <header>
+      <h1>CX Pulse</h1>
+      <${StatusBar} streamState=${streamState} freshness=${freshness} lastUpdate=${lastUpdate} nowMs=${nowMs}
+        onSignOut=${() => onUnauthorized(null)} />
+    </header>
+    <${Controls} view=${view} options=${options} setView=${setView} />
+    ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
+    <main>
+      ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} />` : null}
+      <div class="lower">
+        ${show("heatmap") ? html`<${Heatmap} heat=${heat} view=${view} />` : null}
+        <div class="side">
+          ${show("alerts") ? html`<${Alerts} alerts=${alerts} nowMs=${nowMs} onAck=${ackAlert} busy=${busy} />` : null}
+          ${show("cases") ? html`<${Cases} cases=${cases} nowMs=${nowMs} onAck=${ackCase} busy=${busy} />` : null}
+        </div>
+      </div>
+    </main>
+  </div>`;
+}
+
+function App() {
+  const [signedIn, setSignedIn] = useState(() => { adoptFragmentToken(); return Boolean(getToken()); });
+  const [note, setNote] = useState(null);
+  const onUnauthorized = useCallback((why) => { clearToken(); setNote(why); setSignedIn(false); }, []);
+  return signedIn ? html`<${Board} onUnauthorized=${onUnauthorized} />`
+    : html`<${SignIn} note=${note} onDone=${() => { setNote(null); setSignedIn(true); }} />`;
+}
+
+const root = document.getElementById("app");
+root.textContent = "";
+render(html`<${App} />`, root);
