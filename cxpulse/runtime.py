@@ -133,6 +133,7 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
             print(f"CX Pulse API on {url}  (OpenAPI: {url}/docs)", flush=True)
             if settings.dev_api_key and opts.allow_local_broker:
                 print(f"development API key (tenant {DEMO_TENANT!r}): {settings.dev_api_key}", flush=True)
+                print(f"live board: {url}/board/#token={settings.dev_api_key}", flush=True)
             if opts.demo:
                 tasks.append(asyncio.create_task(_demo_traffic(settings, url, opts, stop), name="demo"))
         _tune_gc()

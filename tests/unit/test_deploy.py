@@ -243,7 +243,9 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 def test_dockerfile_shape() -> None:
     ins = _dockerfile_instructions()
     froms = [rest for op, rest in ins if op == "FROM"]
-    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms)
+    assert froms and froms[-1].split()[0] == "python:3.11-slim"
+    # Python stages, plus the node stage that bundles the board (no node in the final image).
+    assert all(f.split()[0] in ("python:3.11-slim", "node:20-slim") for f in froms)
     users = [rest for op, rest in ins if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     entry = [rest for op, rest in ins if op == "ENTRYPOINT"]

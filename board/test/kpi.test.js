@@ -1,0 +1,67 @@
+// node --test: the few helpers the board applies to API answers (board/src/kpi.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  applicableTarget, cellTone, formatAge, formatGap, formatValue, mergePoints, scopeMatches, targetStanding,
+} from "../src/kpi.js";
+
+const T = (metric, scope, value, from, to = null) => ({ metric, scope, value, valid_from: from, valid_to: to });
+
+test("the target of exactly the scope, valid now, latest valid_from wins", () => {
+  const now = Date.parse("2026-11-22T12:00:00Z");
+  const targets = [
+    T("nps", {}, 20, "2026-01-01T00:00:00Z"),
+    T("nps", {}, 30, "2026-06-01T00:00:00Z"),
+    T("nps", {}, 99, "2026-12-01T00:00:00Z"), // not yet valid
+    T("nps", {}, 40, "2026-07-01T00:00:00Z", "2026-08-01T00:00:00Z"), // expired
+    T("nps", { channel: "chat" }, 50, "2026-06-01T00:00:00Z"),
+    T("csat", {}, 80, "2026-06-01T00:00:00Z"),
+  ];
+  assert.equal(applicableTarget(targets, "nps", {}, now).value, 30);
+  assert.equal(applicableTarget(targets, "nps", { channel: "chat" }, now).value, 50);
+  assert.equal(applicableTarget(targets, "nps", { channel: "chat", segment: "vip" }, now), null);
+  assert.equal(applicableTarget(targets, "ces", {}, now), null);
+});
+
+test("standing against a target comes from the interval", () => {
+  const t = { value: 50 };
+  assert.equal(targetStanding({ value: 40, ci_low: 35, ci_high: 49.9 }, t), "below");
+  assert.equal(targetStanding({ value: 60, ci_low: 50.1, ci_high: 70 }, t), "above");
+  assert.equal(targetStanding({ value: 45, ci_low: 30, ci_high: 60 }, t), "within");
+  assert.equal(targetStanding({ value: null, ci_low: null, ci_high: null }, t), null);
+});
+
+test("pushed buckets replace or extend the series in time order", () => {
+  const p = (start, n) => ({ window_start: start, n });
+  const merged = mergePoints([p("2026-11-22T10:00:00Z", 1), p("2026-11-22T11:00:00Z", 2)],
+    [p("2026-11-22T11:00:00Z", 5), p("2026-11-22T12:00:00Z", 1), p("2026-11-22T09:00:00Z", 7)]);
+  assert.deepEqual(merged.map((x) => x.n), [7, 1, 5, 1]);
+});
+
+test("formatting rounds like the tiles show", () => {
+  assert.equal(formatValue("nps", 12.25), "12.3");
+  assert.equal(formatValue("nps", -7.05), "-7.0"); // -7.05 is -7.04999... as a double
+  assert.equal(formatValue("csat", 64.64646464), "64.6%");
+  assert.equal(formatValue("ces", 4.845), "4.84"); // 4.845 is 4.8449999... as a double
+  assert.equal(formatValue("volume", 17505), "17,505");
+  assert.equal(formatValue("fcr", null), "—");
+  assert.equal(formatGap("csat", -3.14), "−3.1 pts");
+  assert.equal(formatGap("nps", 2), "+2.0");
+  assert.equal(formatAge("2026-11-22T10:00:00Z", Date.parse("2026-11-22T12:05:00Z")), "2 h 5 min");
+});
+
+test("alerts and cases follow the filters unless their scope says nothing of a dimension", () => {
+  assert.equal(scopeMatches({ channel: "chat" }, { channel: "chat" }), true);
+  assert.equal(scopeMatches({ channel: "voice" }, { channel: "chat" }), false);
+  assert.equal(scopeMatches({}, { channel: "chat" }), true);
+  assert.equal(scopeMatches({ segment: "vip" }, { channel: "chat" }), true);
+});
+
+test("heatmap tones: only significant gaps are coloured, shortfalls by severity", () => {
+  assert.deepEqual(cellTone(null), { tone: "empty", shade: 0 });
+  assert.deepEqual(cellTone({ significant: false, gap: -20, severity: 0 }), { tone: "flat", shade: 0 });
+  assert.deepEqual(cellTone({ significant: true, gap: -20, severity: 0.1 }), { tone: "bad", shade: 3 });
+  assert.deepEqual(cellTone({ significant: true, gap: -5, severity: 0.05 }), { tone: "bad", shade: 2 });
+  assert.deepEqual(cellTone({ significant: true, gap: -1, severity: 0.01 }), { tone: "bad", shade: 1 });
+  assert.deepEqual(cellTone({ significant: true, gap: 4, severity: 0 }), { tone: "good", shade: 1 });
+});
