@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.e2e]
 
 ADMIN_KEY = "test-key-acme-admin"
 OTHER_ADMIN_KEY = "test-key-globex-admin"
+DEMO_ADMIN_KEY = "test-key-demo-admin"
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "config"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -26,6 +28,7 @@ def settings(tmp_path, broker, chdb_dsn):
     s = make_settings(tmp_path, broker.bootstrap, chdb_dsn)
     s.api.keys[ADMIN_KEY] = ApiKey(tenant=TEST_TENANT, scopes=["read", "admin"])
     s.api.keys[OTHER_ADMIN_KEY] = ApiKey(tenant="globex", scopes=["read", "admin"])
+    s.api.keys[DEMO_ADMIN_KEY] = ApiKey(tenant="demo", scopes=["read", "admin"])
     return s
 
 
@@ -246,3 +249,21 @@ async def test_api_additions(stack: httpx.AsyncClient) -> None:
     assert (await stack.put("/v1/targets", json={**target, "value": 70}, headers=ADMIN)).status_code == 200
     assert sorted((t["scope"].get("channel", ""), t["value"]) for t in (await stack.get("/v1/targets")).json()["data"]) \
         == [("", 80.0), ("chat", 70.0)]
+
+
+@pytest.mark.parametrize("kind", ["rules", "targets"])
+async def test_example_files_apply_and_round_trip(stack: httpx.AsyncClient, cli: Cli, tmp_path: Path,
+                                                  kind: str) -> None:
+    """The shipped examples (tenant `demo`) are accepted by the server, and export -> apply is a no-op."""
+    example = EXAMPLES / f"{kind}.example.yaml"
+    n = len(yaml.safe_load(example.read_text())[kind])
+    code, out, err = await cli(kind, "apply", str(example), token=DEMO_ADMIN_KEY)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == f"{kind}: {n} added, 0 changed, 0 removed, 0 unchanged; {n} change(s) applied"
+    assert await cli(kind, "apply", str(example), token=DEMO_ADMIN_KEY) == (
+        0, f"{kind}: 0 added, 0 changed, 0 removed, {n} unchanged; no changes\n", "")
+    code, out, _ = await cli(kind, "export", token=DEMO_ADMIN_KEY)
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(out)
+    assert await cli(kind, "apply", str(exported), "--prune", token=DEMO_ADMIN_KEY) == (
+        0, f"{kind}: 0 added, 0 changed, 0 removed, {n} unchanged; no changes\n", "")

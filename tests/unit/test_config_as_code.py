@@ -157,8 +157,9 @@ def test_example_files_are_valid_and_servable_by_default() -> None:
     targets = load_file((ROOT / "deploy/config/targets.example.yaml").read_text(), TARGETS)
     assert rules.tenant == targets.tenant == "demo"  # the tenant of `cxpulse up --demo`
     views = Settings().stream.views
-    for r in rules.records:  # the API answers 422 for a scope no stored view covers
-        choose_view(views, set(r["scope"]))
+    for r in rules.records:  # the API answers 422 for a scope (and fan-out) no stored view covers
+        choose_view(views, set(r["scope"]) | set((r.get("gap") or {}).get("dimensions", [])))
+    assert {(r.get("gap") or {}).get("kind") for r in rules.records} >= {"data", "baseline"}
     assert {r["metric"] for r in rules.records} >= {"nps", "csat", "ces", "response_rate", "volume"}
     assert {t["metric"] for t in targets.records} >= {"nps", "csat", "ces", "response_rate"}
 
