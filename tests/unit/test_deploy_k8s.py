@@ -245,8 +245,9 @@ def test_clickhouse_replicas_match_the_cluster_config() -> None:
     assert nodes == [(f"clickhouse-keeper-{i}.clickhouse-keeper.{NAMESPACE}.svc.cluster.local", "9181")
                      for i in range(keepers["spec"]["replicas"])]
     assert cfg.find(".//macros/replica").get("from_env") == "HOSTNAME"
-    quorum = _xml("clickhouse-config", "profile.xml").findtext(".//profiles/default/insert_quorum")
-    assert int(quorum) == n
+    profile = _xml("clickhouse-config", "profile.xml").find(".//profiles/default")
+    assert int(profile.findtext("insert_quorum")) == n
+    assert profile.findtext("database_replicated_allow_only_replicated_engine") == "1"
 
 
 def test_the_app_reaches_the_replicated_database() -> None:
