@@ -22,8 +22,9 @@ Apply:
 4. Unless ``--dry-run``: delete (only with ``--prune``; otherwise the server's
    extra entries are left and reported), then put changed, then added.
 
-Applying the same file twice changes nothing the second time. ``export``
-prints the server state in the file format, so export -> apply is a no-op.
+Applying the same file twice changes nothing the second time (and if an API
+error stops an apply part-way, applying again converges). ``export`` prints
+the server state in the file format, so export -> apply is a no-op.
 
 Exit codes: 0 ok (including "no changes"), 1 invalid file, tenant mismatch or
 API error, 2 usage (bad arguments, unreadable file, no API key).
@@ -47,7 +48,8 @@ from schemas.dimensions import DIMENSIONS
 from schemas.gaps import TargetIn
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "ApiError", "Change", "ConfigFileError", "Diff", "RULES",
-           "Resource", "TARGETS", "add_commands", "diff", "format_loc", "load_file", "run"]
+           "Resource", "TARGETS", "add_commands", "apply", "diff", "export", "format_loc", "load_file", "render",
+           "run"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -296,7 +298,8 @@ def _call(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Resp
         raise ApiError(f"cannot reach the API at {api.base_url}: {exc}") from None
     if r.status_code >= 400:
         try:
-            detail = r.json().get("detail", r.text)
+            body = r.json()
+            detail = body.get("detail", body) if isinstance(body, dict) else body
         except ValueError:
             detail = r.text
         raise ApiError(f"{method} {url}: HTTP {r.status_code}: {detail}", r.status_code, detail)
