@@ -98,6 +98,16 @@ def worker_exposition() -> str:
     return resp.text
 
 
+def _label_values(text: str) -> dict[tuple[str, str], set[str]]:
+    """(series name, label) -> the values exposed (labels whose values are known up front, e.g. outcome)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            for label, value in sample.labels.items():
+                out.setdefault((sample.name, label), set()).add(value)
+    return out
+
+
 @pytest.fixture(scope="module")
 def exposed(api_exposition: str, worker_exposition: str) -> dict[str, str]:
     api, worker = _series_names(api_exposition), _series_names(worker_exposition)
@@ -153,8 +163,17 @@ def test_expressions_were_found() -> None:
     assert len(rule_expressions()) >= 10 and len(dashboard_expressions()) >= 20
 
 
+@pytest.fixture(scope="module")
+def exposed_values(worker_exposition: str) -> dict[tuple[str, str], set[str]]:
+    return _label_values(worker_exposition)
+
+
+_EXACT = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*!?=\s*"([^"]*)"')
+
+
 @pytest.mark.parametrize("where,expr", rule_expressions() + dashboard_expressions())
-def test_every_series_and_label_used_is_exposed(exposed: dict[str, str], where: str, expr: str) -> None:
+def test_every_series_and_label_used_is_exposed(exposed: dict[str, str], exposed_values: dict, where: str,
+                                                expr: str) -> None:
     labels = _label_names()
     names = _NAME.findall(expr)
     missing = sorted(set(names) - set(exposed))
@@ -163,6 +182,10 @@ def test_every_series_and_label_used_is_exposed(exposed: dict[str, str], where: 
     for name, matchers in _SELECTOR.findall(expr):
         for label in _MATCHER.findall(matchers):
             assert label in labels[exposed[name]] | TARGET_LABELS, f"{where}: {name} has no label {label!r}"
+        for label, value in _EXACT.findall(matchers):
+            known_values = exposed_values.get((name, label))
+            if known_values:  # a label with a fixed set of values: the value must be one of them
+                assert value in known_values, f"{where}: {name}{{{label}={value!r}}} never exists ({known_values})"
     known = set().union(TARGET_LABELS, *(labels[f] for f in families))
     for grouping in _GROUPING.findall(expr):
         for label in filter(None, (g.strip() for g in grouping.split(","))):
