@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
+from api.routers import records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from warehouse.errors import CxPulseError, QueryError, WarehouseError
@@ -20,6 +21,8 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     app.include_router(events.router)
     app.include_router(kpis.router)
+    app.include_router(weighted.router)
+    app.include_router(records.router)
     app.include_router(gaps.router)
     app.include_router(alerts.router)
     app.include_router(webhooks.router)

@@ -1,11 +1,12 @@
 """Helpers routers share for parameters: 422 errors with a field path, UTC times, views."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import HTTPException, Query, status
+from fastapi import HTTPException, Query, Request, status
 
+from schemas.dimensions import DIMENSIONS, validate_view
 from warehouse import queries
 
 
@@ -13,6 +14,8 @@ from warehouse import queries
 WindowParam = Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")]
 FromParam = Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")]
 GroupByParam = Annotated[str, Query(description="Comma-separated dimensions")]
+ToParam = Annotated[datetime | None, Query(description="ISO-8601, exclusive; default now")]
+ConfidenceParam = Annotated[float, Query(gt=0.5, lt=1.0)]
 
 
 def unprocessable(loc: list[str] | str, message: str) -> HTTPException:
@@ -40,3 +43,25 @@ def view_for(views: list[list[str]], needed: set[str], loc: list[str] | str = "g
         return queries.choose_view(views, needed)
     except queries.NoViewCovers as exc:
         raise unprocessable(loc, str(exc)) from None
+
+
+def time_range(from_: datetime | None, to: datetime | None, span: timedelta) -> tuple[datetime, datetime]:
+    """``from``/``to`` in UTC: ``to`` defaults to now, ``from`` to ``to - span``; a 422 unless from < to."""
+    to_dt = utc(to) if to else datetime.now(timezone.utc)
+    from_dt = utc(from_) if from_ else to_dt - span
+    if from_dt >= to_dt:
+        raise unprocessable("from", "must be before `to`")
+    return from_dt, to_dt
+
+
+def group_by_dims(group_by: str) -> tuple[str, ...]:
+    """The ``group_by`` parameter as a canonical view tuple, or a 422."""
+    try:
+        return validate_view([g for g in group_by.split(",") if g]) if group_by else ()
+    except ValueError as exc:
+        raise unprocessable("group_by", str(exc)) from None
+
+
+def dimension_filters(request: Request) -> dict[str, str]:
+    """Query parameters named like a dimension (``channel=chat``): the filters of a KPI read."""
+    return {k: v for k, v in request.query_params.items() if k in DIMENSIONS}

@@ -1,16 +1,24 @@
 """GET /v1/kpis: KPI values per window bucket, with n, counts and a confidence interval."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from api.deps import ReadCaller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, kpi_series
-from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc, view_for
+from api.params import (
+    ConfidenceParam,
+    FromParam,
+    GroupByParam,
+    ToParam,
+    WindowParam,
+    dimension_filters,
+    group_by_dims,
+    time_range,
+    unprocessable,
+    view_for,
+)
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS, validate_view
+from schemas.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -34,19 +42,13 @@ async def get_kpis(
     metric: Metric = Metric.nps,
     window: WindowParam = "1h",
     from_: FromParam = None,
-    to: Annotated[datetime | None, Query(description="ISO-8601, exclusive; default now")] = None,
+    to: ToParam = None,
     group_by: GroupByParam = "",
-    confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.95,
+    confidence: ConfidenceParam = 0.95,
 ) -> KpiSeries:
-    to_dt = utc(to) if to else datetime.now(timezone.utc)
-    from_dt = utc(from_) if from_ else to_dt - DEFAULT_SPAN[window]
-    if from_dt >= to_dt:
-        raise unprocessable("from", "must be before `to`")
-    try:
-        groups = validate_view([g for g in group_by.split(",") if g]) if group_by else ()
-    except ValueError as exc:
-        raise unprocessable("group_by", str(exc)) from None
-    filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window])
+    groups = group_by_dims(group_by)
+    filters = dimension_filters(request)
     view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
     try:

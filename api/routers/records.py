@@ -1,0 +1,150 @@
+"""/v1/responses and /v1/touchpoints: the records behind a KPI value, paged or exported.
+
+They take the parameters of ``GET /v1/kpis`` (``metric``, ``window``, ``from``,
+``to``, dimension filters), so the records behind any tile are one URL away
+and their number is the tile's ``n`` (see :mod:`warehouse.record_queries`).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import Caller, ReadCaller, ServicesDep
+from api.exports import MEDIA_TYPES, ExportFormat, public_record, stream_export
+from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, bucket_plan
+from api.params import FromParam, ToParam, dimension_filters, from_ms, time_range, to_ms, unprocessable
+from kpi.measures import Metric
+from schemas.dimensions import DIMENSIONS
+from schemas.drilldown import ResponsePage, TouchpointPage
+from warehouse import record_queries as rq
+from warehouse.tables import Table
+
+router = APIRouter(prefix="/v1", tags=["drill-down"])
+
+#: Range of a read without ``from`` or ``window``.
+DEFAULT_RANGE = timedelta(hours=24)
+MAX_LIMIT = 1_000
+#: Rows per warehouse read and per Parquet row group of an export: bounds its memory.
+EXPORT_PAGE_ROWS = 5_000
+
+OptionalWindowParam = Annotated[str | None, Query(
+    pattern="^(1m|1h|1d|24h|7d|28d)$",
+    description="As in /v1/kpis: the records behind the points whose buckets start in [from, to). "
+                "Without it, [from, to) is the event-time range itself.",
+)]
+CursorParam = Annotated[str | None, Query(
+    description="`next_cursor` of the previous page; it keeps that page's time range, so `from`, `to` and "
+                "`window` are then ignored, while metric and filters must be the same")]
+FormatParam = Annotated[ExportFormat | None, Query(
+    description="csv or parquet; default from the Accept header (parquet if it names parquet), else csv")]
+
+_DESCRIPTION = (
+    "Any other query parameter named like a dimension ({dims}) filters on it, as in /v1/kpis. "
+    "`metric` selects the records behind that metric's `n`: {metrics}. The count of records over all pages "
+    "equals the `n` of the same /v1/kpis read (one point) or the sum of the points' `n` (tumbling windows)."
+)
+
+
+def _selection(request: Request, caller: Caller, table: Table, metric: Metric, window: str | None,
+               from_, to, cursor: str | None) -> tuple[rq.Selection, rq.Position | None]:
+    behind = rq.RECORDS_BEHIND.get(metric)
+    if behind is None or behind[0] is not table:
+        allowed = [m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is table]
+        raise unprocessable("metric", f"{metric.value} is not counted from {table.value}; use one of {allowed}")
+    after: rq.Position | None = None
+    c: rq.Cursor | None = None
+    if cursor:
+        try:
+            c = rq.decode_cursor(cursor)
+        except rq.InvalidCursor as exc:
+            raise unprocessable("cursor", str(exc)) from None
+        lo, hi, after = c.from_ms, c.to_ms, c.after
+    else:
+        from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window] if window else DEFAULT_RANGE)
+        lo, hi = to_ms(from_dt), to_ms(to_dt)
+        if window:
+            try:
+                lo, hi = bucket_plan(window, lo, hi).covered()
+            except TooManyBuckets as exc:
+                raise unprocessable("from", str(exc)) from None
+    selection = rq.Selection.of(caller.tenant, metric, lo, hi, dimension_filters(request))
+    if c is not None and c.fingerprint != selection.fingerprint():
+        raise unprocessable("cursor", "the cursor belongs to another metric or other filters")
+    return selection, after
+
+
+async def _page(services, selection: rq.Selection, after: rq.Position | None, limit: int, model):
+    page = await rq.read_page(services.warehouse, selection, after, limit)
+    return model(
+        metric=selection.metric.value, window_start=from_ms(selection.from_ms), window_end=from_ms(selection.to_ms),
+        filters=dict(selection.filters), count=len(page.rows),
+        next_cursor=rq.encode_cursor(selection, page.next_after) if page.next_after else None,
+        data=[public_record(selection.table, r) for r in page.rows],
+    )
+
+
+async def _export(request: Request, services, selection: rq.Selection, fmt: ExportFormat | None) -> StreamingResponse:
+    if fmt is None:
+        fmt = ExportFormat.parquet if "parquet" in request.headers.get("accept", "") else ExportFormat.csv
+    pages = rq.iter_pages(services.warehouse, selection, EXPORT_PAGE_ROWS)
+    # The first page is read before the response starts, so a warehouse failure is still a 503.
+    first = await anext(pages, None)
+
+    async def all_pages():
+        if first is not None:
+            yield first
+            async for rows in pages:
+                yield rows
+
+    name = f"{selection.table.value}-{selection.metric.value}-{selection.from_ms}-{selection.to_ms}.{fmt.value}"
+    return StreamingResponse(stream_export(selection.table, all_pages(), fmt), media_type=MEDIA_TYPES[fmt],
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+_RESPONSE_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.survey_responses)
+_TOUCHPOINT_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.touchpoints)
+
+
+@router.get("/responses", response_model=ResponsePage, summary="Survey answers behind a KPI value",
+            description=_DESCRIPTION.format(dims=", ".join(DIMENSIONS), metrics=_RESPONSE_METRICS))
+async def get_responses(
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.responses,
+    window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, cursor: CursorParam = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> ResponsePage:
+    selection, after = _selection(request, caller, Table.survey_responses, metric, window, from_, to, cursor)
+    return await _page(services, selection, after, limit, ResponsePage)
+
+
+@router.get("/touchpoints", response_model=TouchpointPage, summary="Touchpoints behind a KPI value",
+            description=_DESCRIPTION.format(dims=", ".join(DIMENSIONS), metrics=_TOUCHPOINT_METRICS))
+async def get_touchpoints(
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.volume,
+    window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, cursor: CursorParam = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> TouchpointPage:
+    selection, after = _selection(request, caller, Table.touchpoints, metric, window, from_, to, cursor)
+    return await _page(services, selection, after, limit, TouchpointPage)
+
+
+@router.get("/responses/export", summary="Survey answers behind a KPI value as CSV or Parquet (streamed)",
+            response_class=StreamingResponse)
+async def export_responses(
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.responses,
+    window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
+) -> StreamingResponse:
+    selection, _ = _selection(request, caller, Table.survey_responses, metric, window, from_, to, None)
+    return await _export(request, services, selection, format)
+
+
+@router.get("/touchpoints/export", summary="Touchpoints behind a KPI value as CSV or Parquet (streamed)",
+            response_class=StreamingResponse)
+async def export_touchpoints(
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.volume,
+    window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
+) -> StreamingResponse:
+    selection, _ = _selection(request, caller, Table.touchpoints, metric, window, from_, to, None)
+    return await _export(request, services, selection, format)

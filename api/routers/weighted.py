@@ -1,0 +1,65 @@
+"""GET /v1/kpis/weighted: weighted NPS / CSAT / CES / FCR with Kish's effective sample size."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.deps import ReadCaller, ServicesDep
+from api.kpi_series import DEFAULT_SPAN, TooManyBuckets
+from api.params import (
+    ConfidenceParam,
+    FromParam,
+    GroupByParam,
+    ToParam,
+    WindowParam,
+    dimension_filters,
+    group_by_dims,
+    time_range,
+    to_ms,
+    unprocessable,
+)
+from api.weighted_series import weighted_series
+from kpi.measures import Metric
+from kpi.weighted import WEIGHTED_METRICS
+from schemas.dimensions import DIMENSIONS
+from schemas.drilldown import WeightedSeries
+
+router = APIRouter(prefix="/v1", tags=["kpis"])
+
+
+@router.get(
+    "/kpis/weighted",
+    response_model=WeightedSeries,
+    summary="Weighted KPI values by window (survey weights, Kish effective n)",
+    description=(
+        "Parameters as /v1/kpis; `metric` is one of "
+        f"{', '.join(m.value for m in WEIGHTED_METRICS)}. Each answer counts with its `weight` (1 when it has "
+        "none); `n` is the number of answers (the /v1/kpis `n`), `effective_n` Kish's (Σw)²/Σw², and the "
+        "interval and `low_sample` are computed on `effective_n`. Read from the stored answers, so any "
+        f"dimension ({', '.join(DIMENSIONS)}) can filter or group."
+    ),
+)
+async def get_weighted_kpis(
+    request: Request,
+    caller: ReadCaller,
+    services: ServicesDep,
+    metric: Metric = Metric.nps,
+    window: WindowParam = "1h",
+    from_: FromParam = None,
+    to: ToParam = None,
+    group_by: GroupByParam = "",
+    confidence: ConfidenceParam = 0.95,
+) -> WeightedSeries:
+    if metric not in WEIGHTED_METRICS:
+        raise unprocessable("metric", f"no weighted form; use one of {[m.value for m in WEIGHTED_METRICS]}")
+    from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window])
+    groups = group_by_dims(group_by)
+    filters = dimension_filters(request)
+    try:
+        points = await weighted_series(
+            services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
+            min_sample=services.settings.api.min_sample, confidence=confidence,
+        )
+    except TooManyBuckets as exc:
+        raise unprocessable("from", str(exc)) from None
+    return WeightedSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
+                          filters=filters, data=points, count=len(points))
