@@ -104,6 +104,9 @@ async def _export(request: Request, services, selection: rq.Selection, fmt: Expo
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+_EXPORT_RESPONSES = {200: {"description": "The rows, streamed: CSV with a header line, or Parquet (a row group per "
+                                          f"{EXPORT_PAGE_ROWS} rows)",
+                            "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.parquet]: {}}}}
 _RESPONSE_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.survey_responses)
 _TOUCHPOINT_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.touchpoints)
 
@@ -131,7 +134,7 @@ async def get_touchpoints(
 
 
 @router.get("/responses/export", summary="Survey answers behind a KPI value as CSV or Parquet (streamed)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse, responses=_EXPORT_RESPONSES)
 async def export_responses(
     request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.responses,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
@@ -141,7 +144,7 @@ async def export_responses(
 
 
 @router.get("/touchpoints/export", summary="Touchpoints behind a KPI value as CSV or Parquet (streamed)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse, responses=_EXPORT_RESPONSES)
 async def export_touchpoints(
     request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.volume,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
