@@ -1,4 +1,4 @@
-"""`cxpulse` command line: up, worker, api, migrate, broker."""
+"""`cxpulse` command line: up, worker, api, migrate, replay, rules, targets, status, broker."""
 from __future__ import annotations
 
 import argparse
