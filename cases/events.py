@@ -3,6 +3,9 @@
 Structured mode, one event per Kafka message, keyed ``tenant:case_id`` (a case's events stay in
 order on one partition), ``tenant`` extension attribute. The event id is derived from the case and
 the kind, so a republished notification (at-least-once) carries the same id and receivers dedupe.
+``data.routes`` is ``CaseSettings.routes``, or null when none are configured: the webhook agent then
+delivers to every subscription whose event types and filters match (an empty list would mean "to
+no subscription", ``webhooks.delivery.matching_subscriptions``).
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ def case_event(kind: CaseEventKind, case: Case, at_ms: int, routes: list[str] | 
         "subject": case.id, "time": _iso(at_ms), "datacontenttype": "application/json", "tenant": case.tenant,
         "data": {
             "case_id": case.id, "status": case.state.value, "escalated": case.escalated, "owner": case.owner,
-            "severity": case.severity, "reasons": list(case.reasons), "scope": case.scope, "routes": routes or [],
+            "severity": case.severity, "reasons": list(case.reasons), "scope": case.scope, "routes": routes or None,
             "customer": case.customer, "interaction_id": case.interaction_id, "survey_id": case.survey_id,
             "response_id": case.response_id,
             "answers": {k: v for k, v in (("nps", case.nps), ("csat", case.csat), ("ces", case.ces),

@@ -223,6 +223,11 @@ class WebhookSettings(BaseModel):
         description="Content-Type of delivered bodies (a structured-mode CloudEvent either way).",
     )
     user_agent: str = Field(default="cxpulse-webhooks/0.1", description="User-Agent of deliveries.")
+    external_url: str = Field(
+        default="",
+        description="Public base URL of this CX Pulse API, sent as `externalURL` of Alertmanager-format bodies; "
+        "their `generatorURL` links the alert rule under it (empty: both empty).",
+    )
 
 
 CaseSeverity = Literal["low", "medium", "high", "critical"]

@@ -6,6 +6,13 @@ wildcard on a dot boundary: ``cx.alert.*``, ``*``) and whose data matches every
 ``filters`` entry (dimension -> value, looked up in ``data.scope``,
 ``data.labels``, then ``data`` itself). The secret (``whsec_`` + base64 of 24 to
 64 bytes) is returned only by the create call.
+
+``format`` chooses the body: the CloudEvent itself (``cloudevents``, the default) or,
+for receivers that speak it, a Prometheus Alertmanager webhook payload
+(``alertmanager``, version 4, one alert per body; ``webhooks.alertmanager``). Only
+alert events (``cx.alert.*``) have an Alertmanager form: any other event that matches
+such a subscription is not sent and its delivery log records a ``skipped`` attempt with
+the reason. Signing (Standard Webhooks headers) is the same for both.
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from datetime import datetime
 from enum import Enum
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.dimensions import DIMENSIONS
 
@@ -24,6 +31,24 @@ SECRET_PREFIX = "whsec_"
 EVENT_TYPE_PATTERN = r"^(\*|[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*(\.\*)?)$"
 _EVENT_TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
 MAX_URL_LENGTH = 2048
+
+
+class BodyFormat(str, Enum):
+    cloudevents = "cloudevents"    # the CloudEvent, verbatim
+    alertmanager = "alertmanager"  # Prometheus Alertmanager webhook payload (alert events only)
+
+
+#: The event types an ``alertmanager`` subscription can be sent (alerts.evaluator.EVENT_TYPES).
+ALERT_EVENT_TYPES = ("cx.alert.firing.v1", "cx.alert.resolved.v1")
+
+
+def check_format_types(body_format: BodyFormat, event_types: list[str] | tuple[str, ...]) -> None:
+    """An ``alertmanager`` subscription must match at least one alert event type (else it could never
+    receive anything). Raises ValueError."""
+    if body_format is BodyFormat.alertmanager and not any(
+            event_type_matches(p, t) for p in event_types for t in ALERT_EVENT_TYPES):
+        raise ValueError("format 'alertmanager' carries alert events only: event_types must match "
+                         "cx.alert.firing.v1 or cx.alert.resolved.v1 (e.g. 'cx.alert.*')")
 
 
 def event_type_matches(pattern: str, event_type: str) -> bool:
@@ -80,6 +105,9 @@ class _Strict(BaseModel):
 
 class WebhookCreate(_Strict):
     url: str = Field(description="http(s) URL the CloudEvents are POSTed to")
+    format: BodyFormat = Field(default=BodyFormat.cloudevents,
+                               description="Body: the CloudEvent (`cloudevents`) or a Prometheus Alertmanager "
+                               "webhook payload (`alertmanager`; alert events only, others are skipped and logged)")
     event_types: list[str] = Field(min_length=1, max_length=50,
                                    description="CloudEvent types; `prefix.*` and `*` are wildcards")
     filters: dict[str, str] = Field(default={}, description="Dimension -> value the event must carry")
@@ -93,8 +121,10 @@ class WebhookCreate(_Strict):
 
     @field_validator("event_types")
     @classmethod
-    def _types(cls, v: list[str]) -> list[str]:
-        return _check_types(v)
+    def _types(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        v = _check_types(v)
+        check_format_types(info.data.get("format", BodyFormat.cloudevents), v)  # format is validated first
+        return v
 
     @field_validator("filters")
     @classmethod
@@ -109,6 +139,7 @@ class WebhookCreate(_Strict):
         return v
 
 
+
 class WebhookUpdate(_Strict):
     """PATCH body: only the given fields change. `enabled: true` re-enables a disabled endpoint."""
 
@@ -117,6 +148,7 @@ class WebhookUpdate(_Strict):
     filters: dict[str, str] | None = None
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
+    format: BodyFormat | None = None
 
     @field_validator("url")
     @classmethod
@@ -140,6 +172,7 @@ class WebhookPublic(BaseModel):
     event_types: list[str]
     filters: dict[str, str]
     description: str
+    format: BodyFormat
     enabled: bool
     disabled_reason: str = Field(description="Why delivery stopped (e.g. the endpoint answered 410); '' if enabled")
     created_at: datetime
@@ -160,6 +193,7 @@ class AttemptStatus(str, Enum):
     retrying = "retrying"            # timeout, connection error, 5xx, 408, 429: another attempt follows
     dead_lettered = "dead_lettered"  # permanent 4xx/3xx or the last attempt failed
     gone = "gone"                    # 410: the subscription is disabled, the delivery dead-lettered
+    skipped = "skipped"              # not sent: the event has no form in the subscription's format (error says why)
 
 
 class DeliveryAttempt(BaseModel):

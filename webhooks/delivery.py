@@ -14,6 +14,12 @@ For each matching subscription ``Deliverer.deliver`` runs the attempt loop:
    last attempt, or on a permanent error, write the dead letter; on 410 also
    disable the subscription.
 
+The body is the CloudEvent verbatim, or, for a subscription with ``format: alertmanager``,
+its Alertmanager webhook payload (``webhooks.alertmanager``), signed the same way; an event
+without an Alertmanager form (anything but ``cx.alert.*``) is not sent to such a subscription
+and one ``skipped`` attempt (attempt 0, no HTTP request) records why. Dead letters keep the
+CloudEvent, so a replay renders the same body again.
+
 ``deliver_all`` runs the subscriptions concurrently and returns once every
 outcome is recorded, which is when the agent may ack the message. Clock,
 sleep and randomness are injected so tests run the schedule without waiting.
@@ -31,8 +37,9 @@ import httpx
 import orjson
 
 from cxpulse.config import WebhookSettings
-from schemas.webhooks import AttemptStatus, event_type_matches
+from schemas.webhooks import AttemptStatus, BodyFormat, event_type_matches
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
+from webhooks.alertmanager import alertmanager_payload, is_alert_event
 from webhooks.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
 from webhooks.signing import delivery_id, signature_headers
 
@@ -122,7 +129,7 @@ class Recorder(Protocol):
 class DeliveryResult:
     delivery_id: str
     subscription_id: str
-    status: AttemptStatus  # delivered, dead_lettered or gone
+    status: AttemptStatus  # delivered, dead_lettered, gone or skipped
     attempts: int
     http_status: int | None
     error: str
@@ -152,8 +159,28 @@ class Deliverer:
     async def deliver_all(self, n: Notification, subs: Iterable[SubscriptionRow]) -> list[DeliveryResult]:
         return list(await asyncio.gather(*(self.deliver(n, s) for s in subs)))
 
+    def render(self, n: Notification, sub: SubscriptionRow) -> tuple[bytes, str] | str:
+        """(body, content type) of ``n`` for ``sub``, or why it has no body in the subscription's format."""
+        if sub.format != BodyFormat.alertmanager.value:
+            return n.body, self._settings.content_type
+        if not is_alert_event(n.type):
+            return (f"not sent: {n.type} has no Alertmanager form (format 'alertmanager' carries "
+                    "cx.alert.* events only)")
+        payload = alertmanager_payload(orjson.loads(n.body), receiver=sub.id,
+                                       external_url=self._settings.external_url)
+        return orjson.dumps(payload), "application/json"
+
     async def deliver(self, n: Notification, sub: SubscriptionRow) -> DeliveryResult:
         msg_id = delivery_id(n.tenant, sub.id, n.source, n.event_id)
+        rendered = self.render(n, sub)
+        if isinstance(rendered, str):  # recorded, never silently dropped
+            now = self._clock()
+            await self._recorder.attempt(AttemptRow(
+                tenant=n.tenant, subscription_id=sub.id, delivery_id=msg_id, event_id=n.event_id,
+                event_type=n.type, attempt=0, status=AttemptStatus.skipped.value, http_status=None,
+                error=rendered, attempted_at=now, duration_ms=0))
+            return DeliveryResult(msg_id, sub.id, AttemptStatus.skipped, 0, None, rendered)
+        body, content_type = rendered
         max_attempts = self._settings.max_attempts
         attempt = 0
         while True:
@@ -162,7 +189,7 @@ class Deliverer:
             err: DeliveryError | None = None
             code: int | None = None
             try:
-                code = await self._attempt(sub, msg_id, n.body)
+                code = await self._attempt(sub, msg_id, body, content_type)
             except DeliveryError as exc:
                 err, code = exc, exc.http_status
             ended = self._clock()
@@ -193,10 +220,10 @@ class Deliverer:
             ))
             return DeliveryResult(msg_id, sub.id, status, attempt, code, err.message)
 
-    async def _attempt(self, sub: SubscriptionRow, msg_id: str, body: bytes) -> int:
+    async def _attempt(self, sub: SubscriptionRow, msg_id: str, body: bytes, content_type: str) -> int:
         """One POST; returns the 2xx status or raises a ``DeliveryError``."""
         headers = {
-            "content-type": self._settings.content_type,
+            "content-type": content_type,
             "user-agent": self._settings.user_agent,
             **signature_headers(sub.secret, msg_id, int(self._clock()), body),
         }

@@ -14,10 +14,11 @@ from typing import Annotated, NamedTuple
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.params import unprocessable
 from schemas.records import topic_names
-from schemas.webhooks import (AttemptStatus, DeadLetter, DeadLetterList, DeliveryAttempt, DeliveryLog,
+from schemas.webhooks import (AttemptStatus, BodyFormat, DeadLetter, DeadLetterList, DeliveryAttempt, DeliveryLog,
                               ReplayAccepted, WebhookCreate, WebhookCreated, WebhookList, WebhookPublic,
-                              WebhookUpdate)
+                              WebhookUpdate, check_format_types)
 from warehouse import webhook_queries as q
 from webhooks.replay import encode_replay
 from webhooks.signing import generate_secret
@@ -34,7 +35,8 @@ class _Message(NamedTuple):
 def _public(sub: q.SubscriptionRow) -> WebhookPublic:
     return WebhookPublic(
         id=sub.id, url=sub.url, event_types=list(sub.event_types), filters=sub.filters,
-        description=sub.description, enabled=sub.enabled, disabled_reason=sub.disabled_reason,
+        description=sub.description, format=BodyFormat(sub.format), enabled=sub.enabled,
+        disabled_reason=sub.disabled_reason,
         created_at=sub.created_at, updated_at=sub.updated_at,
     )
 
@@ -57,7 +59,7 @@ async def create_webhook(body: WebhookCreate, caller: AdminCaller, services: Ser
     sub = q.SubscriptionRow(
         tenant=caller.tenant, id=f"wh_{secrets.token_hex(12)}", url=body.url,
         event_types=tuple(body.event_types), filters=dict(body.filters),
-        secret=body.secret or generate_secret(), description=body.description,
+        secret=body.secret or generate_secret(), description=body.description, format=body.format.value,
         created_at=now, updated_at=now,
     )
     await q.put_subscription(services.warehouse, sub)
@@ -83,6 +85,12 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCall
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "event_types" in changes:
         changes["event_types"] = tuple(changes["event_types"])
+    if "format" in changes:
+        changes["format"] = BodyFormat(changes["format"]).value
+    try:  # the result must still be deliverable in its format
+        check_format_types(BodyFormat(changes.get("format", sub.format)), changes.get("event_types", sub.event_types))
+    except ValueError as exc:
+        raise unprocessable(["body", "event_types" if "event_types" in changes else "format"], str(exc)) from None
     if changes.get("enabled") is True:
         changes["disabled_reason"] = ""
     elif changes.get("enabled") is False and sub.enabled:

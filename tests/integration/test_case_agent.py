@@ -24,7 +24,8 @@ from stream_processors.case_agent import CaseOpener, escalate_once, register_cas
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from webhooks.delivery import Notification
+from warehouse.webhook_queries import SubscriptionRow
+from webhooks.delivery import Notification, matching_subscriptions
 
 pytestmark = [pytest.mark.integration]
 
@@ -124,8 +125,11 @@ async def test_agent_opens_suppresses_escalates_and_the_api_closes(settings, war
     assert sorted(n["data"]["response_id"] for n in note) == ["r1", "r5", "r6"]  # no duplicate for the replays
     ev = next(n for n in note if n["data"]["response_id"] == "r1")
     assert ev["type"] == "cx.case.opened.v1" and ev["tenant"] == TENANT and ev["subject"] == c1.id
-    assert ev["data"]["routes"] == [] and ev["data"]["scope"] == c1.scope and ev["data"]["answers"] == {"nps": 2}
-    assert Notification.parse(orjson.dumps(ev)).tenant == TENANT  # the webhook agent can deliver it
+    assert ev["data"]["routes"] is None and ev["data"]["scope"] == c1.scope and ev["data"]["answers"] == {"nps": 2}
+    assert Notification.parse(orjson.dumps(ev)).tenant == TENANT  # the webhook agent can deliver it ...
+    subs = [SubscriptionRow(tenant=TENANT, id=f"wh_{t}", url="https://h.example/", event_types=(t,), filters={},
+                            secret="s") for t in ("cx.case.*", "cx.alert.*")]
+    assert [s.id for s in matching_subscriptions(Notification.parse(orjson.dumps(ev)), subs)] == ["wh_cx.case.*"]
 
     # Escalation with a fake clock: nothing before the SLA, r1 (4 h) once at it, r5 (24 h) not yet.
     publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)

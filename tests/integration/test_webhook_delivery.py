@@ -21,6 +21,7 @@ from warehouse import webhook_queries as q
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from webhooks import Deliverer, Notification, SubscriptionCache, WarehouseRecorder, generate_secret
+from webhooks.signing import delivery_id as q_delivery_id
 
 pytestmark = [pytest.mark.integration]
 
@@ -174,3 +175,95 @@ async def test_agent_delivers_a_notification_from_the_broker_signed(settings, wa
     assert receiver.verified[-1]["id"] == "alert-e2e" and receiver.verified[-1]["tenant"] == "acme"
     assert other.requests == []
     assert [(r.status, r.http_status) for r in rows] == [("retrying", 500), ("delivered", 200)]
+
+
+async def test_alertmanager_subscription_gets_a_signed_alertmanager_body_and_case_events_are_logged_skips(
+        settings, warehouse, serve) -> None:
+    """Created through the API with ``format: alertmanager``; the agent delivers from the broker."""
+    from fastapi import FastAPI
+
+    from api.deps import Services
+    from api.routers import webhooks as webhooks_router
+    from cxpulse.config import ApiKey
+
+    settings.webhooks = settings.webhooks.model_copy(update={"external_url": "https://cx.example/"})
+    settings.api.keys["am-admin-key"] = ApiKey(tenant="acme", scopes=["admin", "read"])
+    api = FastAPI()
+    api.state.services = Services(settings, warehouse, None, None)  # type: ignore[arg-type]
+    api.include_router(webhooks_router.router)
+    auth = {"Authorization": "Bearer am-admin-key"}
+    secret = generate_secret()
+    receiver = Receiver(secret, [])
+    url = await serve(receiver)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://api") as client:
+        bad = await client.post("/v1/webhooks", headers=auth, json={
+            "url": url, "event_types": ["cx.case.*"], "format": "alertmanager"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "event_types"]
+        r = await client.post("/v1/webhooks", headers=auth, json={
+            "url": url, "event_types": ["*"], "format": "alertmanager", "secret": secret})
+        assert r.status_code == 201 and r.json()["format"] == "alertmanager"
+        sub_id = r.json()["id"]
+        patch = await client.patch(f"/v1/webhooks/{sub_id}", headers=auth, json={"event_types": ["cx.case.*"]})
+        assert patch.status_code == 422 and patch.json()["detail"][0]["loc"] == ["body", "event_types"]
+
+    alert = {
+        "specversion": "1.0", "id": "am-e2e-1", "source": "/cxpulse/alerts", "type": "cx.alert.firing.v1",
+        "subject": "0123456789abcdef", "time": "2026-11-03T10:30:00Z", "tenant": "acme",
+        "data": {"rule": {"id": "nps-voice", "name": "NPS voice", "metric": "nps", "window": "1h",
+                          "condition": "below"},
+                 "fingerprint": "0123456789abcdef", "status": "firing", "scope": {"channel": "voice"},
+                 "value": -12.5, "n": 80, "ci": [-30.1, 5.2], "threshold": 10.0, "recovery": 20.0,
+                 "severity": "high", "labels": {"team": "cx"}, "routes": None, "starts_at": "2026-11-03T10:30:00Z",
+                 "ends_at": None, "repeat": False},
+    }
+    case = {"specversion": "1.0", "id": "case-e2e-1", "source": "/cxpulse/cases", "type": "cx.case.opened.v1",
+            "tenant": "acme", "data": {"case_id": "c1", "routes": None, "scope": {"channel": "voice"}}}
+    bootstrap = settings.kafka.bootstrap
+    names = topic_names(settings.kafka.topic_prefix)
+    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
+                            settings.kafka.replication_factor)
+    app = create_app(settings, bootstrap)
+    register_webhook_agent(app, topics_mod.declare(app, settings), settings, warehouse)
+    await app.start()
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for ev in (case, alert):  # same key and partition: the case event is handled first
+                await producer.send_and_wait(names["notifications"], orjson.dumps(ev), key=b"acme", partition=0)
+        finally:
+            await producer.stop()
+        await asyncio.wait_for(receiver.got.wait(), 90)
+        for _ in range(100):
+            rows = await q.list_attempts(warehouse, "acme", sub_id)
+            if {r.status for r in rows} == {"skipped", "delivered"}:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await app.stop()
+
+    assert len(receiver.requests) == 1  # the alert only
+    headers = receiver.requests[0]
+    assert headers["content-type"] == "application/json"
+    assert headers["webhook-id"] == q_delivery_id("acme", sub_id, "/cxpulse/alerts", "am-e2e-1")
+    labels = {"team": "cx", "channel": "voice", "alertname": "NPS voice", "rule_id": "nps-voice", "metric": "nps",
+              "severity": "high", "tenant": "acme"}
+    notes = {"value": "-12.5", "n": "80", "ci_low": "-30.1", "ci_high": "5.2", "threshold": "10.0",
+             "condition": "below", "window": "1h", "recovery": "20.0", "event_id": "am-e2e-1",
+             "summary": "NPS voice: nps = -12.5 (n = 80), below 10.0 over 1h"}
+    assert receiver.verified[0] == {  # verified by standardwebhooks over the delivered bytes, then parsed
+        "version": "4", "groupKey": '{}:{channel="voice", rule_id="nps-voice", team="cx"}', "truncatedAlerts": 0,
+        "status": "firing", "receiver": sub_id,
+        "groupLabels": {"team": "cx", "channel": "voice", "rule_id": "nps-voice"},
+        "commonLabels": labels, "commonAnnotations": notes, "externalURL": "https://cx.example",
+        "alerts": [{"status": "firing", "labels": labels, "annotations": notes,
+                    "startsAt": "2026-11-03T10:30:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "https://cx.example/v1/alert-rules/nps-voice", "fingerprint": "0123456789abcdef"}],
+    }
+    by_status = {r.status: r for r in rows}
+    assert sorted(by_status) == ["delivered", "skipped"] and len(rows) == 2
+    skipped = by_status["skipped"]
+    assert (skipped.event_id, skipped.event_type, skipped.attempt, skipped.http_status) == (
+        "case-e2e-1", "cx.case.opened.v1", 0, None)
+    assert "no Alertmanager form" in skipped.error
+    assert await q.list_dead_letters(warehouse, "acme") == []  # a skip is not a failure to replay

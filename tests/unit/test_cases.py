@@ -200,7 +200,7 @@ def test_case_event_is_a_routed_cloudevent_with_a_stable_id() -> None:
     c = make_case(nps=2)
     ev = case_event("opened", c, T0, [])
     assert ev["type"] == "cx.case.opened.v1" and ev["tenant"] == "acme" and ev["subject"] == c.id
-    assert ev["data"]["routes"] == [] and ev["data"]["scope"] == {"team": "billing"}
+    assert ev["data"]["routes"] is None and ev["data"]["scope"] == {"team": "billing"}  # null: not routed
     assert ev["data"]["answers"] == {"nps": 2} and ev["data"]["owner"] == "lead"
     assert case_event("opened", c, T0 + 5)["id"] == ev["id"] != case_event("closed", c, T0)["id"]
     m = case_message("escalated", c, T0, "cx.notifications.v1", 4, ["sub-1"])
