@@ -119,7 +119,8 @@ class MeteredRecorder:
 
     async def attempt(self, row: Any) -> None:
         WEBHOOK_ATTEMPTS.labels(row.status).inc()
-        WEBHOOK_LATENCY.observe(row.duration_ms / 1000)
+        if row.attempt > 0:  # attempt 0 records a delivery skipped without any request
+            WEBHOOK_LATENCY.observe(row.duration_ms / 1000)
         await self._inner.attempt(row)
 
     async def dead_letter(self, row: Any) -> None:

@@ -122,6 +122,21 @@ async def test_metered_recorder_counts_attempts_dead_letters_and_disabled_endpoi
     assert value("cxpulse_webhook_attempt_seconds_count") - observed == 3
 
 
+async def test_a_skipped_delivery_counts_as_an_attempt_without_latency() -> None:
+    from warehouse.webhook_queries import AttemptRow
+
+    inner = Inner()
+    skipped = value("cxpulse_webhook_attempts_total", outcome="skipped")
+    observed = value("cxpulse_webhook_attempt_seconds_count")
+    await metrics.MeteredRecorder(inner).attempt(AttemptRow(
+        tenant="acme", subscription_id="wh_m", delivery_id="d", event_id="e", event_type="cx.case.opened.v1",
+        attempt=0, status="skipped", http_status=None, error="no Alertmanager form", attempted_at=0.0,
+        duration_ms=0))
+    assert inner.calls == ["attempt:skipped"]
+    assert value("cxpulse_webhook_attempts_total", outcome="skipped") - skipped == 1
+    assert value("cxpulse_webhook_attempt_seconds_count") == observed
+
+
 class FlakyWarehouse:
     """Refuses the first ``failures`` inserts the way an unreachable server does, then stores them."""
 
