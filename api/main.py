@@ -9,6 +9,7 @@ from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
 from api.routers import records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
+from cxpulse import metrics
 from warehouse.errors import CxPulseError, QueryError, WarehouseError
 
 
@@ -19,6 +20,7 @@ def create_api(services: Services) -> FastAPI:
         summary="Live NPS, CSAT, CES and FCR from contact-center events",
     )
     app.state.services = services
+    app.add_middleware(metrics.HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
     app.include_router(kpis.router)
     app.include_router(weighted.router)

@@ -53,6 +53,15 @@ COMMIT_LATENCY = Histogram(
 )
 
 
+# -- API (HTTP) ----------------------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "cxpulse_http_requests_total", "API requests answered, by route template and status class",
+    ["method", "route", "code"])
+HTTP_LATENCY = Histogram(
+    "cxpulse_http_request_seconds", "API time to the end of an answer, by route template (event streams excluded)",
+    ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 # -- warehouse sink ------------------------------------------------------------------------
 SINK_LAST_SUCCESS = Gauge(
     "cxpulse_sink_last_success_timestamp_seconds",
@@ -106,6 +115,39 @@ def observe_alert_round(rules: list[tuple[str, Any]], states: dict[Any, Any], tr
         by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
     for status in _ALERT_STATUSES:
         ALERTS.labels(status).set(by_status.get(status, 0))
+
+
+class HttpMetrics:
+    """ASGI middleware of the API: each answer by route template and status class, and its duration.
+
+    The route is the template (``/v1/webhooks/{webhook_id}``), so label values stay few; a request
+    no route matched is ``unmatched``. Server-sent event streams are counted but not timed.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answer = {"status": 500, "stream": False}  # an exception before any answer is a 500
+
+        async def send_and_note(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                headers = dict(message.get("headers") or [])
+                answer["stream"] = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(scope["method"], route, f"{answer['status'] // 100}xx").inc()
+            if not answer["stream"]:
+                HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
 
 
 class MeteredRecorder:

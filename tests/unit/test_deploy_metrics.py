@@ -165,3 +165,44 @@ async def test_sink_retries_are_counted_while_the_write_is_still_failing() -> No
 @pytest.mark.parametrize("status", list(Status))
 def test_every_alert_status_has_a_series_from_the_start(status: Status) -> None:
     assert REGISTRY.get_sample_value("cxpulse_alerts", {"status": status.value}) is not None
+
+
+async def test_http_middleware_counts_by_route_template_and_status_class() -> None:
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+    app.add_middleware(metrics.HttpMetrics)
+
+    @app.get("/probe/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        if item_id == "missing":
+            raise HTTPException(404)
+        if item_id == "boom":
+            raise RuntimeError("boom")
+        return {"id": item_id}
+
+    @app.get("/probe/stream")
+    async def stream() -> StreamingResponse:
+        async def events():
+            yield b"data: 1\n\n"
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    route = "/probe/items/{item_id}"
+    before = {c: value("cxpulse_http_requests_total", method="GET", route=route, code=c) for c in ("2xx", "4xx", "5xx")}
+    timed = value("cxpulse_http_request_seconds_count", route=route)
+    streams_timed = value("cxpulse_http_request_seconds_count", route="/probe/stream")
+    streams = value("cxpulse_http_requests_total", method="GET", route="/probe/stream", code="2xx")
+    unmatched = value("cxpulse_http_requests_total", method="GET", route="unmatched", code="4xx")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        codes = [(await client.get(f"/probe/items/{i}")).status_code for i in ("a", "b", "missing", "boom")]
+        codes.append((await client.get("/probe/stream")).status_code)
+        codes.append((await client.get("/probe/nowhere")).status_code)
+    assert codes == [200, 200, 404, 500, 200, 404]
+    assert {c: value("cxpulse_http_requests_total", method="GET", route=route, code=c) - before[c]
+            for c in before} == {"2xx": 2, "4xx": 1, "5xx": 1}
+    assert value("cxpulse_http_request_seconds_count", route=route) - timed == 4
+    assert value("cxpulse_http_requests_total", method="GET", route="/probe/stream", code="2xx") - streams == 1
+    assert value("cxpulse_http_request_seconds_count", route="/probe/stream") == streams_timed
+    assert value("cxpulse_http_requests_total", method="GET", route="unmatched", code="4xx") - unmatched == 1
