@@ -24,10 +24,15 @@ def live_spec(rule: Rule) -> LiveSpec:
 
 
 def scoped_rule(rule: Rule, scope: dict[str, str]) -> Rule:
-    """The rule narrowed to one fanned-out scope: its fingerprint, state and notifications are that scope's."""
+    """The rule narrowed to one fanned-out scope: its fingerprint, state and notifications are that scope's.
+
+    The copy fans out no more (its scope fixes those dimensions), so it is a valid rule when read back
+    with its stored alert state.
+    """
     if scope == rule.scope:
         return rule
-    return rule.model_copy(update={"scope": scope})
+    assert rule.gap is not None
+    return rule.model_copy(update={"scope": scope, "gap": rule.gap.model_copy(update={"dimensions": []})})
 
 
 def observe_gap_rule(rule: Rule, frame: LiveFrame, spec: LiveSpec | None = None) -> list[tuple[Rule, Observation, Gap]]:

@@ -63,14 +63,14 @@ from cxpulse.broker import free_port
 from gaps.evaluate import frame_from_rows
 from gaps.live import LiveFrame, LiveSpec
 from alerts.gap_rules import live_spec
-from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile
+from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, format_time
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
 from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 from warehouse import queries
 from warehouse.client import Warehouse
 
-TENANT = "dev"
+TENANT = "demo"  # the tenant of the development key
 START = datetime(2026, 11, 2, tzinfo=timezone.utc)  # a Monday
 FAMILIES: tuple[tuple[str, ...], ...] = ((), ("channel",), ("journey_step",), ("segment",), ("team",),
                                          ("journey_step", "segment"))
@@ -164,9 +164,14 @@ async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurre
             headers = {"Content-Type": "application/cloudevents-batch+json"}
             end = scenario.end
             day = START
+            later: list[dict] = []
             while day < end:
                 nxt = day + timedelta(days=1)
-                events = [e for e in sim.generate(day, nxt) if e["time"] < _iso(end)]
+                # Post in event-time order, as live traffic arrives: answers timed after this day wait for theirs.
+                cut = format_time(min(nxt, end))
+                fresh = sorted(later + sim.generate(day, nxt), key=lambda e: e["time"])
+                events = [e for e in fresh if e["time"] < cut]
+                later = [e for e in fresh if e["time"] >= cut]
                 bodies = [orjson.dumps(events[i:i + batch]) for i in range(0, len(events), batch)]
                 queue: asyncio.Queue[bytes] = asyncio.Queue()
                 for b in bodies:
@@ -195,10 +200,6 @@ async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurre
             proc.wait()
     seconds = time.perf_counter() - t0
     return {"events": posted, "seconds": round(seconds, 1), "events_per_s": round(posted / seconds)}
-
-
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
 # --------------------------------------------------------------------------- windows read back, in memory

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
@@ -172,6 +172,18 @@ class GapSettings(BaseModel):
         default=7, ge=1, le=90,
         description="Baseline of `window=1d` gaps: this many previous days.",
     )
+    live_lengths_min: list[Annotated[int, Field(ge=1, le=1440)]] = Field(
+        default=[10, 20, 30, 60], min_length=1,
+        description="`window=live` gaps: rolling lengths (minutes) of the recent window tested against the "
+        "scope's own history (`baseline_days` days of hourly windows); the most significant is reported.",
+    )
+    live_alpha: float = Field(
+        default=1e-6, gt=0, lt=1,
+        description="`window=live` gaps: family-wise false-gap level per evaluation, split over scopes x "
+        "lengths. Small because live gaps are re-tested every minute (see `make evaluate`).",
+    )
+    live_min_n: int = Field(
+        default=20, ge=1, description="`window=live` gaps: answers the recent window needs before it is tested.")
 
 
 class AlertSettings(BaseModel):

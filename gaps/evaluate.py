@@ -32,7 +32,7 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
-from gaps.live import LiveFrame, LiveSpec, read_span
+from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import Metric
 from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
@@ -152,6 +152,26 @@ async def read_live_frame(wh: Warehouse, tenant: str, views: list[list[str]], sc
     minute_rows = await queries.read_windows(wh, tenant, "1m", view, dimensions, scope, m_from // 1000, m_to // 1000)
     hour_rows = await queries.read_windows(wh, tenant, "1h", view, dimensions, scope, h_from // 1000, h_to // 1000)
     return frame_from_rows(end, spec, minute_rows, hour_rows)
+
+
+#: Kinds ``window=live`` evaluates (targets and segment comparisons run on the hourly and daily windows).
+LIVE_KINDS = frozenset({GapKind.baseline, GapKind.data})
+
+
+async def evaluate_live(wh: Warehouse, tenant: str, q: GapQuery, views: list[list[str]],
+                        spec: LiveSpec) -> tuple[Window, list[Gap]]:
+    """Live baseline and data gaps (``gaps.live``) of the scope, or of each value of ``q.dimension``."""
+    dims = (q.dimension,) if q.dimension else ()
+    frame = await read_live_frame(wh, tenant, views, q.scope, dims, spec, q.at_ms)
+    gaps: list[Gap] = []
+    if GapKind.baseline in q.kinds:
+        gaps.extend(live_kpi_gaps(q.metric, frame, spec, q.scope, dims))
+    if GapKind.data in q.kinds:
+        for vm in VOLUME_METRICS:
+            gaps.extend(live_data_gaps(vm, frame, spec, q.scope, dims))
+    gaps.sort(key=lambda g: (-g.severity, not g.significant, g.kind.value, g.metric.value,
+                             sorted(g.scope.items())))
+    return Window(frame.end_ms - spec.longest_ms, frame.end_ms), gaps
 
 
 def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],

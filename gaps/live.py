@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from gaps.detect import (
     GAP_METRICS,
@@ -92,6 +93,12 @@ class LiveSpec:
 
     def effect(self, metric: Metric) -> float:
         return DEFAULT_MIN_EFFECT.get(metric, 0.0) if self.min_effect is None else self.min_effect
+
+    @classmethod
+    def from_settings(cls, s: Any) -> LiveSpec:
+        """``window=live`` of :class:`cxpulse.config.GapSettings`."""
+        return cls(lengths_min=tuple(s.live_lengths_min), baseline_days=s.baseline_days, alpha=s.live_alpha,
+                   min_n=s.live_min_n, min_expected_volume=max(s.min_expected_volume, 20.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap, Thresholds
-from gaps.evaluate import GapQuery, evaluate
+from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate, evaluate_live
+from gaps.live import LiveSpec
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import (
@@ -35,7 +36,9 @@ router = APIRouter(prefix="/v1", tags=["gaps"])
         "Evaluates the last complete window before `at` (default now). Any query parameter named like a "
         f"dimension ({', '.join(DIMENSIONS)}) restricts the scope, e.g. `channel=chat`. `dimension` names "
         "the dimension whose values are compared (segment gaps) and checked one by one (target, baseline, "
-        "data gaps). Baseline: `1h` = the same hour of the previous weeks, `1d` = the previous days."
+        "data gaps). Baseline: `1h` = the same hour of the previous weeks, `1d` = the previous days. "
+        "`live`: baseline and data gaps of the last minutes (rolling lengths `gaps.live_lengths_min`) against "
+        "the scope's own history, as gap alert rules see them; target and segment kinds are not evaluated live."
     ),
 )
 async def get_gaps(
@@ -43,7 +46,7 @@ async def get_gaps(
     caller: ReadCaller,
     services: ServicesDep,
     metric: GapMetric = GapMetric.nps,
-    window: Literal["1h", "1d"] = "1h",
+    window: Literal["1h", "1d", "live"] = "1h",
     kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
         "target,segment,baseline,data",
     dimension: Dimension | None = None,
@@ -63,11 +66,16 @@ async def get_gaps(
     at_dt = utc(at) if at else datetime.now(timezone.utc)
     q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000), kinds=kinds,
                  scope=filters, dimension=dim)
-    periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
-    win, gaps = await evaluate(services.warehouse, caller.tenant, q, view, periods, Thresholds.from_settings(gs))
+    if window == "live":
+        q = GapQuery(q.metric, q.window, q.at_ms, q.kinds & LIVE_KINDS, q.scope, q.dimension)
+        win, gaps = await evaluate_live(services.warehouse, caller.tenant, q, services.settings.stream.views,
+                                        LiveSpec.from_settings(gs))
+    else:
+        periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
+        win, gaps = await evaluate(services.warehouse, caller.tenant, q, view, periods, Thresholds.from_settings(gs))
     data = [gap_public(g) for g in gaps if g.significant or not significant_only]
     return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
-                   confidence=gs.confidence, kinds=sorted(k.value for k in kinds), dimension=dim, filters=filters,
+                   confidence=gs.confidence, kinds=sorted(k.value for k in q.kinds), dimension=dim, filters=filters,
                    data=data, count=len(data))
 
 

@@ -73,15 +73,20 @@ async def test_incident_fires_a_signed_webhook(stack: httpx.AsyncClient, receive
     sub = await stack.post("/v1/webhooks", json={"url": url, "event_types": ["cx.alert.*"]}, headers=admin)
     assert sub.status_code == 201, sub.text
     secret.append(sub.json()["secret"])
+    # The incident: chat CSAT collapses to 12 top-2-box answers of 40 (30 %).
+    resp = await stack.post("/v1/events", json=_live_answers(12, 28), headers=BATCH)
+    assert resp.json() == {"accepted": 80, "rejected": []}
+    # Create the rule once every answer is visible, so its first evaluation sees all 40.
+    for _ in range(300):
+        series = (await stack.get("/v1/kpis", params={"metric": "csat", "window": "1h", "channel": "chat"})).json()
+        if sum(p["n"] for p in series["data"]) == 40:
+            break
+        await asyncio.sleep(0.2)
     rule = {"id": "chat-csat", "name": "Chat CSAT collapse", "metric": "csat", "scope": {"channel": "chat"},
             "window": "24h", "condition": "below", "threshold": 80, "min_n": 20, "for_s": 0,
             "severity": "critical", "routes": [sub.json()["id"]]}
     r = await stack.post("/v1/alert-rules", json=rule, headers=admin)
     assert r.status_code == 201, r.text
-
-    # The incident: chat CSAT collapses to 12 top-2-box answers of 40 (30 %).
-    resp = await stack.post("/v1/events", json=_live_answers(12, 28), headers=BATCH)
-    assert resp.json() == {"accepted": 80, "rejected": []}
 
     await asyncio.wait_for(arrived.wait(), 90)
     headers, event = got[0]
@@ -93,3 +98,66 @@ async def test_incident_fires_a_signed_webhook(stack: httpx.AsyncClient, receive
     log = (await stack.get(f"/v1/webhooks/{sub.json()['id']}/deliveries", headers=admin)).json()
     assert [d["status"] for d in log["data"]][:1] == ["delivered"]
     assert orjson.dumps(event)  # the verified payload is the CloudEvent itself
+
+
+def _chat_feed(now: datetime, per_minute: int, silent_for: timedelta) -> list[dict]:
+    """Chat touchpoints, ``per_minute`` a minute, around this time of day on the two previous days
+    (whole hours, so hourly counts are complete) and today until ``silent_for`` before ``now``."""
+    spans = [(now - timedelta(days=d, hours=3), now - timedelta(days=d) + timedelta(hours=2)) for d in (1, 2)]
+    spans.append((now - timedelta(hours=3), now - silent_for))
+    out = []
+    for s, (a, b) in enumerate(spans):
+        t = a.replace(second=0, microsecond=0)
+        while t < b:
+            for k in range(per_minute):
+                at = (t + timedelta(seconds=k * 60 / per_minute)).isoformat().replace("+00:00", "Z")
+                out.append({"specversion": "1.0", "id": f"feed-{s}-{at}", "source": "/chat", "time": at,
+                            "type": "cx.touchpoint.v1", "data": {"interaction_id": f"c-{s}-{at}", "channel": "chat"}})
+            t += timedelta(minutes=1)
+    return out
+
+
+async def test_a_silent_feed_fires_a_gap_rule(stack: httpx.AsyncClient, receiver) -> None:
+    """A data-gap rule fanned out per channel: the chat feed stops, the live detector finds it
+    (against the same minutes of the previous days), and the alert reaches the receiver."""
+    url, secret, got, arrived = receiver
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    sub = await stack.post("/v1/webhooks", json={"url": url, "event_types": ["cx.alert.*"]}, headers=admin)
+    secret.append(sub.json()["secret"])
+    rule = {"id": "feeds", "name": "Feed gone silent", "metric": "volume", "condition": "gap", "min_n": 1,
+            "gap": {"kind": "data", "dimensions": ["channel"], "lengths_min": [5, 15], "baseline_days": 7},
+            "severity": "critical", "routes": [sub.json()["id"]]}
+    r = await stack.post("/v1/alert-rules", json=rule, headers=admin)
+    assert r.status_code == 201, r.text
+
+    now = datetime.now(timezone.utc)
+    events = _chat_feed(now, 5, timedelta(minutes=20))
+    for i in range(0, len(events), 2000):
+        resp = await stack.post("/v1/events", json=events[i:i + 2000], headers=BATCH)
+        assert resp.status_code == 202 and resp.json()["rejected"] == []
+
+    # Wait until every contact is counted, then read the same gap through the API (lengths 10-60 min):
+    # 0 chat contacts in the last 20 minutes against 5 a minute at this time on both previous days.
+    since = (now - timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
+    counted = 0
+    for _ in range(600):
+        series = (await stack.get("/v1/kpis", params={"metric": "volume", "window": "1d", "channel": "chat",
+                                                      "from": since})).json()
+        counted = sum(p["n"] for p in series["data"])
+        if counted == len(events):
+            break
+        await asyncio.sleep(0.2)
+    assert counted == len(events)
+    q = {"window": "live", "kind": "data", "dimension": "channel"}
+    gaps = [g for g in (await stack.get("/v1/gaps", params=q)).json()["data"] if g["metric"] == "volume"]
+    assert [(g["scope"], g["status"], g["observed"]["n"], g["reference"]["value"]) for g in gaps] == [
+        ({"channel": "chat"}, "silent", 0, 100.0)]
+
+    await asyncio.wait_for(arrived.wait(), 90)
+    _, event = got[0]
+    assert event["type"] == "cx.alert.firing.v1"
+    data = event["data"]
+    assert data["rule"]["id"] == "feeds" and data["scope"] == {"channel": "chat"}
+    assert (data["value"], data["n"], data["threshold"]) == (0.0, 0, None)
+    alerts = (await stack.get("/v1/alerts", params={"current": "true"}, headers=admin)).json()["data"]
+    assert [(a["rule_id"], a["scope"], a["status"]) for a in alerts] == [("feeds", {"channel": "chat"}, "firing")]
