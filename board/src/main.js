@@ -182,7 +182,7 @@ function Controls({ view, options, setView }) {
 function StatusBar({ streamState, freshness, lastUpdate, nowMs, onSignOut }) {
   const stale = freshness && freshness.seconds !== null && freshness.seconds > STALE_AFTER_S;
   const labels = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", disconnected: "Disconnected — retrying" };
-  const ago = lastUpdate ? Math.round((nowMs - lastUpdate) / 1000) : null;
+  const ago = lastUpdate ? Math.max(0, Math.round((nowMs - lastUpdate) / 1000)) : null;
   return html`<div class="status" role="status" aria-live="polite">
     <span class=${`badge stream ${streamState}`} id="stream-state" data-state=${streamState}>${labels[streamState] || streamState}</span>
     ${stale ? html`<span class="badge bad" id="stale">Data stale: no window written for ${Math.round(freshness.seconds / 60)} min</span>` : null}
@@ -323,8 +323,10 @@ function Board({ onUnauthorized }) {
       comment: "Acknowledged on the CX Pulse board", created_by: "board" },
   }), refreshAlerts, `Alert ${a.rule_name} acknowledged for 1 h`);
 
+  useEffect(() => { document.documentElement.classList.toggle("wall", view.wall); }, [view.wall]);
+
   const show = (p) => view.panels.includes(p);
-  return html`<div class=${`board ${view.wall ? "wall" : ""}`}>
+  return html`<div class="board">
     <a class="skip" href="#tiles">Skip to the KPI tiles</a>
     <header>
       <h1>CX Pulse</h1>

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cxpulse.config import ApiKey
-from ingest.simulator import ContactCenterSimulator, parse_time
+from ingest.simulator import ContactCenterSimulator, Incident, parse_time
 from tests.conftest import TEST_TENANT, make_settings
 from tests.helpers import expected_kpis, nps, parse_ms
 
@@ -29,6 +29,8 @@ HOUR_MS = 3_600_000
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "board.png"
 #: Decimals and unit of each tile, as the board formats them (board/src/kpi.js TILES).
+RULE = {"id": "phone-csat", "name": "Phone CSAT", "metric": "csat", "scope": {"channel": "phone"},
+        "condition": "below", "threshold": 80, "min_n": 5, "severity": "critical", "labels": {"owner": "phone-ops"}}
 TILES = {"nps": (1, ""), "csat": (1, "%"), "ces": (2, ""), "fcr": (1, "%"), "response_rate": (1, "%"),
          "volume": (0, "count")}
 
@@ -38,6 +40,7 @@ def settings(tmp_path, broker, chdb_dsn):
     s = make_settings(tmp_path, broker.bootstrap, chdb_dsn)
     s.api.keys[ADMIN_KEY] = ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read", "admin"])
     s.cases.enabled = True
+    s.alerts.evaluate_every_s = 1.0
     return s
 
 
@@ -53,8 +56,11 @@ def shown(metric: str, value: float | None) -> str:
 
 
 def _history(now: datetime) -> list[dict]:
-    """Three hours of a simulated contact center up to now (answers due later left out, as the demo does)."""
-    sim = ContactCenterSimulator(seed=23, rate_per_hour=1500)
+    """Three hours of a simulated contact center up to now (answers due later left out, as the demo does),
+    with phone answers of consumers much worse meanwhile, so the heatmap has a cell to find."""
+    incident = Incident(start=now - timedelta(hours=3), end=now, scope={"channel": "phone", "segment": "consumer"},
+                        csat_shift=-2.5, nps_shift=-5, affects="answers")
+    sim = ContactCenterSimulator(seed=23, rate_per_hour=2500, incidents=[incident])
     return [e for e in sim.generate(now - timedelta(hours=3), now) if parse_time(e["time"]) <= now]
 
 
@@ -76,8 +82,8 @@ async def _post(client: httpx.AsyncClient, events: list[dict]) -> None:
         assert r.status_code == 202 and not r.json()["rejected"], r.text
 
 
-async def _latest(client: httpx.AsyncClient, metric: str, **filters: str) -> dict | None:
-    r = await client.get("/v1/kpis", params={"metric": metric, "window": "1h", **filters})
+async def _latest(client: httpx.AsyncClient, metric: str, window: str = "1h", **filters: str) -> dict | None:
+    r = await client.get("/v1/kpis", params={"metric": metric, "window": window, **filters})
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     return data[-1] if data else None
@@ -98,6 +104,17 @@ async def _wait_totals(client: httpx.AsyncClient, expected: dict[str, int], sinc
     raise AssertionError(f"API totals {got} != posted {expected}")
 
 
+async def _wait_firing(client: httpx.AsyncClient, rule_id: str, timeout: float = 60) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        r = await client.get("/v1/alerts", params={"current": "true", "rule_id": rule_id})
+        found = [a for a in r.json()["data"] if a["status"] == "firing"]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"alert rule {rule_id} never fired")
+
+
 async def _tiles(page) -> dict[str, dict]:
     return await page.eval_on_selector_all(".tile", """els => Object.fromEntries(els.map(e => [e.dataset.metric, {
         value: e.dataset.value, n: e.dataset.n, ci_low: e.dataset.ciLow, ci_high: e.dataset.ciHigh,
@@ -115,13 +132,13 @@ def _same(tile: dict, point: dict | None) -> bool:
 
 
 async def _wait_tiles(page, client: httpx.AsyncClient, filters: dict[str, str], timeout: float = 60,
-                      until=lambda tiles: True) -> dict:
-    """Until every tile shows the API's latest 1h bucket for `filters` (and `until` holds); returns
+                      until=lambda tiles: True, window: str = "1h") -> dict:
+    """Until every tile shows the API's latest bucket of `window` for `filters` (and `until` holds); returns
     {metric: (tile, point)}. The page's CSP forbids eval, so this polls from Python."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         tiles = await _tiles(page)
-        points = {m: await _latest(client, m, **filters) for m in TILES}
+        points = {m: await _latest(client, m, window, **filters) for m in TILES}
         if until(tiles) and all(m in tiles and _same(tiles[m], points[m]) for m in TILES):
             return {m: (tiles[m], points[m]) for m in TILES}
         if asyncio.get_running_loop().time() > deadline:
@@ -138,6 +155,8 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     r = await stack.put("/v1/targets", headers=admin, json={
         "metric": "nps", "scope": {}, "value": 25, "valid_from": (now - timedelta(days=1)).isoformat()})
     assert r.status_code == 200, r.text
+    r = await stack.post("/v1/alert-rules", headers=admin, json=RULE)
+    assert r.status_code == 201, r.text
     since = now - timedelta(hours=4)
     posted = expected_kpis(events, HOUR_MS, None)
     totals = {f: int(sum(t.get(f, 0) for t in posted.values())) for f in ("touchpoints", "nps_n")}
@@ -149,6 +168,8 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     assert api_nps["n"] == bucket["nps_n"] and api_nps["value"] == pytest.approx(nps(bucket), abs=1e-9)
     api_volume = await _latest(stack, "volume")
     assert api_volume["n"] == posted[(parse_ms(api_volume["window_start"]), "")]["touchpoints"]
+
+    firing = await _wait_firing(stack, RULE["id"])
 
     page = await browser_context.new_page()
     errors: list[str] = []
@@ -169,6 +190,17 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     await page.wait_for_selector("#stream-state[data-state=live]", timeout=30_000)
     await page.wait_for_selector(".heat table, .heat .err, .heat p:not(.sub)", timeout=30_000)
     await page.wait_for_selector(".cases li", timeout=60_000)
+    await page.wait_for_selector(f".alerts li[data-fingerprint='{firing['fingerprint']}']", timeout=30_000)
+
+    # The heatmap's outlined cell is the API's most severe significant shortfall of the row it is in.
+    label = await page.get_attribute(".cell.worst", "aria-label")
+    assert label.startswith("channel phone, segment consumer: ") and "significantly worse" in label
+    r = await stack.get("/v1/gaps", params={"metric": "csat", "window": "1h", "kind": "segment", "dimension": "segment",
+                                            "channel": "phone", "significant_only": "false"})
+    cell = next(g for g in r.json()["data"] if g["segment"] == "consumer")
+    assert cell["significant"] and cell["gap"] < 0
+    assert label.startswith(f"channel phone, segment consumer: {shown('csat', cell['observed']['value'])}, "
+                            f"n {cell['observed']['n']}, significantly worse")
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOT), full_page=False)
@@ -179,6 +211,13 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     await page.wait_for_selector(f"text=Case {case_id} acknowledged", timeout=15_000)
     case = (await stack.get(f"/v1/cases/{case_id}")).json()
     assert case["state"] == "acknowledged" and case["acknowledged_by"] == "board"
+
+    # 2b. Acknowledge the firing alert: a one-hour silence of its rule, created by "board".
+    await page.click(f".alerts li[data-fingerprint='{firing['fingerprint']}'] button")
+    await page.wait_for_selector(f".alerts li[data-fingerprint='{firing['fingerprint']}'] >> text=acknowledged until",
+                                 timeout=15_000)
+    silences = (await stack.get("/v1/silences", params={"active": "true"})).json()["data"]
+    assert [(x["rule_id"], x["created_by"]) for x in silences] == [(RULE["id"], "board")]
 
     # 3. A filter chosen in the page: the URL carries it and the tiles follow the API for it.
     await page.select_option("#f-channel", "chat")
@@ -199,4 +238,10 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     after = await _wait_tiles(page, stack, {"channel": "chat"}, until=lambda t: t["nps"]["n"] == str(expected_n))
     assert after["nps"][1]["n"] == expected_n
     assert await page.evaluate("window.__sameDocument === true")
+
+    # 5. A role preset: the executive view reads rolling 28 days and keeps the filter.
+    await page.select_option("#f-preset", "exec")
+    await page.wait_for_url("**/board/?preset=exec&channel=chat&interval=1")
+    exec_view = await _wait_tiles(page, stack, {"channel": "chat"}, window="28d")
+    assert exec_view["nps"][1]["window_end"] != after["nps"][1]["window_end"]
     assert not errors, errors
