@@ -334,6 +334,9 @@ function Board({ onUnauthorized }) {
         onSignOut=${() => onUnauthorized(null)} />
     </header>
     <${Controls} view=${view} options=${options} setView=${setView} />
+    ${streamState === "disconnected" || streamState === "reconnecting" ? html`<p class="banner" role="alert">
+      Live updates are interrupted: the numbers below are from ${lastUpdate ? new Date(lastUpdate).toISOString().slice(11, 19) : "—"} UTC.
+      Reconnecting…</p>` : null}
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     <main>
       ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} />` : null}

@@ -10,7 +10,7 @@
 /** Time ranges offered, as `GET /v1/kpis` windows (tumbling hour / UTC day, rolling 7 and 28 days). */
 export const WINDOWS = [
   { id: "1h", label: "Live 1 h" },
-  { id: "1d", label: "Today" },
+  { id: "1d", label: "Today (UTC)" },
   { id: "7d", label: "Rolling 7 d" },
   { id: "28d", label: "Rolling 28 d" },
 ];

@@ -244,4 +244,13 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     await page.wait_for_url("**/board/?preset=exec&channel=chat&interval=1")
     exec_view = await _wait_tiles(page, stack, {"channel": "chat"}, window="28d")
     assert exec_view["nps"][1]["window_end"] != after["nps"][1]["window_end"]
+
+    # 6. The stream refused (503): the board says so, keeps the last numbers, and reconnects by itself.
+    await page.route("**/v1/stream?*", lambda route: route.fulfill(status=503, body="maintenance"))
+    await page.select_option("#f-window", "1h")  # a new view opens new subscriptions
+    await page.wait_for_selector("#stream-state[data-state=disconnected]", timeout=30_000)
+    assert "Live updates are interrupted" in await page.inner_text(".banner")
+    await page.unroute("**/v1/stream?*")
+    await page.wait_for_selector("#stream-state[data-state=live]", timeout=30_000)
+    assert await page.query_selector(".banner") is None
     assert not errors, errors
