@@ -19,6 +19,8 @@ const STALE_AFTER_S = 300;
 const HEAT_EVERY_MS = 15000;
 /** Alerts and cases listed at most (most urgent first); the count shows the rest. */
 const MAX_ROWS = 12;
+/** Cases read per state (the API lists newest first; the board shows the most urgent of these). */
+const CASES_READ = 500;
 
 const message = (e) => (e instanceof ApiError ? e.message : String(e && e.message ? e.message : e));
 
@@ -92,14 +94,15 @@ async function loadAlerts(view) {
 
 async function loadCases(view) {
   const [open, acked] = await Promise.all([
-    api("/v1/cases", { params: { state: "open", limit: 50 } }),
-    api("/v1/cases", { params: { state: "acknowledged", limit: 50 } }),
+    api("/v1/cases", { params: { state: "open", limit: CASES_READ } }),
+    api("/v1/cases", { params: { state: "acknowledged", limit: CASES_READ } }),
   ]);
   const items = [...open.data, ...acked.data]
     .filter((c) => scopeMatches(c.scope, view.filters))
     .sort((a, b) => (b.breached - a.breached) || (a.state === b.state ? 0 : a.state === "open" ? -1 : 1)
       || Date.parse(a.opened_at) - Date.parse(b.opened_at));
-  return { items: items.slice(0, MAX_ROWS), total: items.length };
+  const capped = open.data.length === CASES_READ || acked.data.length === CASES_READ;
+  return { items: items.slice(0, MAX_ROWS), total: `${items.length}${capped ? "+" : ""}` };
 }
 
 /** Values seen per filter dimension over the last 28 days (volume grouped by the dimension). */
@@ -266,17 +269,23 @@ function Board({ onUnauthorized }) {
     setHeat(null);
     refreshAll();
     const states = {};
+    let wasLive = false;
+    let wentDown = false;
     const closers = STREAMED.map((metric) => openStream(
       { metric, window: view.window, interval: view.interval, ...view.filters },
       {
         onState: (s) => {
-          const wasDown = Object.values(states).some((x) => x !== "live");
           states[metric] = s;
           const all = STREAMED.map((m) => states[m]);
           const merged = all.every((x) => x === "live") ? "live" : all.includes("disconnected") ? "disconnected"
             : all.includes("reconnecting") ? "reconnecting" : "connecting";
           setStreamState(merged);
-          if (merged === "live" && wasDown && Object.keys(states).length === STREAMED.length) later("all", refreshAll, 200);
+          if (merged !== "live" && wasLive) wentDown = true;
+          if (merged === "live") {
+            wasLive = true;
+            if (wentDown) later("all", refreshAll, 200); // events may have been missed meanwhile
+            wentDown = false;
+          }
         },
         onEvent: (name, data) => {
           if (name === "kpi") {

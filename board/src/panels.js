@@ -123,6 +123,6 @@ export function Cases({ cases, nowMs, onAck, busy }) {
             aria-label=${`Acknowledge case ${c.id} owned by ${c.owner || "nobody"}`}>Acknowledge</button>`
         : html`<span class="badge">by ${c.acknowledged_by || "—"}</span>`}
     </li>`)}</ul>`}
-    ${cases.total > cases.items.length ? html`<p class="sub">${cases.total - cases.items.length} more, oldest shown first</p>` : null}
+    ${parseInt(cases.total, 10) > cases.items.length ? html`<p class="sub">${cases.total} in all; breached and oldest first</p>` : null}
   </section>`;
 }
