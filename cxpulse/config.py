@@ -299,6 +299,12 @@ class CaseSettings(BaseModel):
         "escalated (`cx.case.escalated.v1`).",
     )
     escalate_every_s: float = Field(default=30.0, gt=0, description="How often cases are checked against their SLA.")
+    batch_within_s: float = Field(
+        default=1.0, gt=0,
+        description="Micro-batch of the `case-opener` agent: longest a response waits before its case opens, "
+        "seconds (at most `stream.batch_records` messages per batch). Its warehouse round trips are per batch, "
+        "so a longer wait costs less at high response rates.",
+    )
     routes: list[str] = Field(
         default=[],
         description="Webhook subscription ids every case notification is routed to (`data.routes`); "

@@ -2,19 +2,21 @@
 
 ``register_case_agent`` attaches a Faust agent to the survey-responses topic (its own consumer of
 the topic, next to ``kpi-windows``). Like ``kpi-windows`` it takes micro-batches
-(``stream.take_events(StreamSettings.batch_records, within=batch_within_s)``); each message is a JSON
-array of records (``schemas.records.decode_records``). ``CaseOpener.handle`` is the guarantee for one
-batch, in order, with a fixed number of warehouse round trips whatever the batch size:
+(``stream.take_events(StreamSettings.batch_records, within=CaseSettings.batch_within_s)``, a longer
+window than the KPIs' because cases are not a live view and the cost is per batch); each message is
+a JSON array of records (``schemas.records.decode_records``). ``CaseOpener.handle`` is the guarantee
+for one batch, in order, with a fixed number of warehouse round trips whatever the batch size:
 
 1. keep the survey-response records that match a case condition (``cases.conditions``), each
    response once;
 2. one read: drop the responses already linked to a case, or whose case exists
    (``case_queries.known_responses_of``): ids derive from tenant + response source + event id, so a
    replayed batch opens nothing twice;
-3. one read: the dimensions of the remaining responses' touchpoints when the warehouse already holds
-   them (``warehouse.queries.touchpoint_dims``; the response's own dimensions win, as in attribution;
-   a touchpoint that is not stored yet is not waited for);
-4. one read: the not-closed cases of the batch's customers (``open_cases_of_customers``);
+3. one read (concurrent with 4): the dimensions of the remaining responses' touchpoints when the
+   warehouse already holds them (``warehouse.queries.touchpoint_dims``; the response's own dimensions
+   win, as in attribution; a touchpoint that is not stored yet is not waited for);
+4. one read: the not-closed cases of the batch's customers (``open_cases_of_customers``, from the
+   ``cases`` table alone: suppression only needs "not closed");
 5. decide in memory, in batch order (``cases.suppression.decide``): a response joins the open case of
    its customer and scope (stored, or opened earlier in this batch), otherwise it opens a case (owner
    by routing, SLA by severity) — so at most one case per customer and scope is open;
@@ -69,6 +71,10 @@ Clock = Callable[[], int]
 TouchpointDims = Callable[[Warehouse, list[tuple[str, str]]], Awaitable[dict[tuple[str, str], dict[str, str]]]]
 
 
+async def _nothing() -> dict:
+    return {}
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -96,9 +102,10 @@ class CaseOpener:
         if not fresh:
             return []
         with_tp = sorted({(r["tenant"], r["interaction_id"]) for r, _, _ in fresh if r.get("interaction_id")})
-        tp_dims = await self.lookup_dims(self.warehouse, with_tp) if with_tp else {}  # 3.
         customers = sorted({(r["tenant"], r["customer"]) for r, _, _ in fresh if r.get("customer")})
-        open_cases = await cq.open_cases_of_customers(self.warehouse, customers) if customers else {}  # 4.
+        tp_dims, open_cases = await asyncio.gather(  # 3. and 4., concurrently
+            self.lookup_dims(self.warehouse, with_tp) if with_tp else _nothing(),
+            cq.open_cases_of_customers(self.warehouse, customers) if customers else _nothing())
 
         now = self.clock()  # 5.
         out: list[tuple[str, Case]] = []
@@ -151,7 +158,7 @@ def register_case_agent(app: faust.App, topics: Topics, settings: Settings, ware
     """The ``case-opener`` agent on the survey-responses topic, in micro-batches like ``kpi-windows``."""
     topic = app.topic(topics.names[EventType.survey_response.value], key_serializer="raw", value_serializer="raw",
                       partitions=settings.kafka.partitions)
-    batch, within = settings.stream.batch_records, settings.stream.batch_within_s
+    batch, within = settings.stream.batch_records, settings.cases.batch_within_s
 
     async def publish(messages: Sequence[Any]) -> None:
         futures = [await app.producer.send(m.topic, m.key, m.value, m.partition, None, None) for m in messages]

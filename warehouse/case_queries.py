@@ -246,18 +246,24 @@ async def open_cases_of_customer(wh: Warehouse, tenant: str, customer: str) -> l
 
 
 async def open_cases_of_customers(wh: Warehouse, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[Case]]:
-    """Not-closed cases of many (tenant, customer) pairs in one query (suppression candidates of a batch),
-    oldest first per pair. Tenants and customers are bound as two arrays (cheap to bind, as
+    """Not-closed cases of many (tenant, customer) pairs in one query: the suppression candidates of a
+    batch, oldest first per pair. The hot path of the ``case-opener`` agent, so it reads ``cases`` alone
+    minus the closed ones and does not fold the other transitions: the cases come back as ``open``
+    even when acknowledged or escalated (suppression only asks "not closed"; ``get_case`` gives the
+    full state). Tenants and customers are bound as two arrays (cheap to bind, as
     ``queries.stored_events`` does) and the pairs confirmed here."""
     wanted = set(pairs)
     if not wanted:
         return {}
-    found = await _select(wh, ["tenant IN {tenants:Array(String)}", "customer IN {customers:Array(String)}"],
-                          ["state != 'closed'"],
-                          {"tenants": sorted({t for t, _ in wanted}), "customers": sorted({c for _, c in wanted})},
-                          order="opened_at_ms, case_id")
+    res = await wh.aquery(
+        f"SELECT {', '.join(_CASE_COLS)} FROM {CaseTable.cases.value} FINAL "
+        "WHERE tenant IN {tenants:Array(String)} AND customer IN {customers:Array(String)} "
+        f"AND (tenant, case_id) NOT IN (SELECT tenant, case_id FROM {CaseTable.events.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND kind = 'closed') ORDER BY opened_at_ms, case_id",
+        {"tenants": sorted({t for t, _ in wanted}), "customers": sorted({c for _, c in wanted})})
     out: dict[tuple[str, str], list[Case]] = {}
-    for case in found:
+    for row in res.result_rows:
+        case = _case((*row, None, "", None, "", "", None, 0, CaseState.open.value))
         if (case.tenant, case.customer) in wanted:
             out.setdefault((case.tenant, case.customer), []).append(case)
     return out

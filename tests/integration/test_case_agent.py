@@ -310,3 +310,18 @@ async def test_replayed_and_crashed_batches_open_exactly_the_expected_cases(sett
     open_now = [c for c in await cq.list_cases(warehouse, TENANT, limit=10_000) if c.customer]
     scopes = [(c.customer, c.scope_key) for c in open_now]
     assert len(scopes) == len(set(scopes))  # at most one open case per customer and scope
+
+
+async def test_acknowledged_cases_still_absorb_and_closed_ones_do_not(settings, warehouse) -> None:
+    async def publish(messages) -> None:
+        pass
+
+    opener = CaseOpener(settings, warehouse, publish, clock=lambda: T0)
+    first = [response("k1", "cust-k", nps=1), response("k2", "cust-l", nps=1)]
+    assert [kind for kind, _ in await opener.handle(first)] == ["opened", "opened"]
+    k1, k2 = case_id(TENANT, SOURCE, "k1"), case_id(TENANT, SOURCE, "k2")
+    await cq.append_event(warehouse, TENANT, k1, cq.EventKind.acknowledged, T0 + 1, "lead")
+    await cq.append_event(warehouse, TENANT, k2, cq.EventKind.closed, T0 + 2, "lead", "called back")
+    got = await opener.handle([response("k3", "cust-k", csat=1), response("k4", "cust-l", csat=1)])
+    assert [(kind, c.id) for kind, c in got] == [("absorbed", k1), ("opened", case_id(TENANT, SOURCE, "k4"))]
+    assert (await cq.get_case(warehouse, TENANT, k1)).absorbed == 1
