@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -107,6 +108,62 @@ class Warehouse:
     async def araw_insert(self, table: str, column_names: Sequence[str], body: bytes,
                           fmt: str = "JSONEachRow") -> None:
         await self._run(self.raw_insert, table, column_names, body, fmt)
+
+    async def astream(self, sql: str, parameters: dict[str, Any] | None = None,
+                      block_rows: int = 8_192) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """Rows of one query, block by block (at most ``block_rows`` each), for reads too big for one answer.
+
+        The query runs on a client of its own (its own chDB handle, or HTTP connection): an open
+        stream holds its client, and a long export must not stall the writer and the API on the
+        shared one. A two-block hand-off queue is the backpressure: the read waits while the
+        consumer (e.g. a slow download) catches up, so memory stays at a few blocks. Closing the
+        iterator early stops the query. Errors are raised as for :meth:`query`.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def put(item: tuple[str, Any]) -> bool:
+            try:
+                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+                return True
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                return False
+
+        def read_all() -> None:
+            client = clickhouse_connect.get_client(dsn=self.dsn, database=self.database, **self._client_kwargs())
+            try:
+                with client.query_row_block_stream(sql, parameters=parameters,
+                                                   settings={"max_block_size": block_rows}) as stream:
+                    for block in stream:
+                        if stop.is_set() or not put(("rows", block)):
+                            return
+            finally:
+                client.close()
+
+        def produce() -> None:
+            try:
+                self._call(read_all)
+                item: tuple[str, Any] = ("end", None)
+            except WarehouseError as exc:
+                item = ("error", exc)
+            if not stop.is_set():
+                put(item)
+
+        threading.Thread(target=produce, name="warehouse-stream", daemon=True).start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "rows":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            stop.set()
+            while not queue.empty():  # frees a producer blocked on a full queue; it then sees `stop`
+                queue.get_nowait()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

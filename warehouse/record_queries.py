@@ -36,7 +36,7 @@ from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
     "COLUMNS", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
-    "decode_cursor", "encode_cursor", "iter_pages", "page_sql", "read_page", "weighted_answers",
+    "decode_cursor", "encode_cursor", "page_sql", "read_page", "stream_rows", "stream_sql", "weighted_answers",
     "weighted_answers_sql",
 ]
 
@@ -138,6 +138,12 @@ def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     return where, params
 
 
+def _select(selection: Selection, where: list[str]) -> str:
+    cols = ", ".join(["event_key", *COLUMNS[selection.table]])
+    return (f"SELECT {cols} FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} "
+            f"ORDER BY {', '.join(_KEYSET)}")
+
+
 def page_sql(selection: Selection, after: Position | None, limit: int) -> tuple[str, dict[str, Any]]:
     """One keyset page (``limit`` rows after ``after``), in keyset order."""
     if not 1 <= limit <= MAX_PAGE + 1:
@@ -148,10 +154,13 @@ def page_sql(selection: Selection, after: Position | None, limit: int) -> tuple[
                      "({a_t:Int64}, {a_k:UInt64}, {a_s:String}, {a_i:String})")
         params.update(a_t=after[0], a_k=after[1], a_s=after[2], a_i=after[3])
     params["limit"] = limit
-    cols = ", ".join(["event_key", *COLUMNS[selection.table]])
-    sql = (f"SELECT {cols} FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} "
-           f"ORDER BY {', '.join(_KEYSET)} LIMIT {{limit:UInt32}}")
-    return sql, params
+    return f"{_select(selection, where)} LIMIT {{limit:UInt32}}", params
+
+
+def stream_sql(selection: Selection) -> tuple[str, dict[str, Any]]:
+    """Every row of the selection in keyset order (one scan; for exports)."""
+    where, params = _where(selection)
+    return _select(selection, where), params
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,16 +181,17 @@ async def read_page(wh: Warehouse, selection: Selection, after: Position | None,
     return Page(rows, (last["time_ms"], last["event_key"], last["source"], last["event_id"]) if more and last else None)
 
 
-async def iter_pages(wh: Warehouse, selection: Selection, page_size: int = 5_000) -> AsyncIterator[list[dict]]:
-    """Every row of the selection, page by page (exports: memory bounded by one page)."""
-    after: Position | None = None
-    while True:
-        page = await read_page(wh, selection, after, page_size)
-        if page.rows:
-            yield page.rows
-        if page.next_after is None:
-            return
-        after = page.next_after
+async def stream_rows(wh: Warehouse, selection: Selection, block_rows: int = 5_000) -> AsyncIterator[list[dict]]:
+    """Every row of the selection as dicts, block by block, from one streamed query.
+
+    Exports use this rather than keyset pages: each page re-sorts what is left of the
+    selection, so paging through N rows costs O(N²/page) while one scan is linear
+    (measured on chDB, 300k answers: ~12 s in 5k-row pages, ~1 s streamed).
+    """
+    sql, params = stream_sql(selection)
+    names = ["event_key", *COLUMNS[selection.table]]
+    async for block in wh.astream(sql, params, block_rows):
+        yield [dict(zip(names, r)) for r in block]
 
 
 # -- weighted KPIs ----------------------------------------------------------------

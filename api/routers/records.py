@@ -27,8 +27,8 @@ router = APIRouter(prefix="/v1", tags=["drill-down"])
 #: Range of a read without ``from`` or ``window``.
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_LIMIT = 1_000
-#: Rows per warehouse read and per Parquet row group of an export: bounds its memory.
-EXPORT_PAGE_ROWS = 5_000
+#: Rows per streamed block and per Parquet row group of an export: bounds its memory.
+EXPORT_BLOCK_ROWS = 5_000
 
 OptionalWindowParam = Annotated[str | None, Query(
     pattern="^(1m|1h|1d|24h|7d|28d)$",
@@ -89,15 +89,18 @@ async def _page(services, selection: rq.Selection, after: rq.Position | None, li
 async def _export(request: Request, services, selection: rq.Selection, fmt: ExportFormat | None) -> StreamingResponse:
     if fmt is None:
         fmt = ExportFormat.parquet if "parquet" in request.headers.get("accept", "") else ExportFormat.csv
-    pages = rq.iter_pages(services.warehouse, selection, EXPORT_PAGE_ROWS)
-    # The first page is read before the response starts, so a warehouse failure is still a 503.
+    pages = rq.stream_rows(services.warehouse, selection, EXPORT_BLOCK_ROWS)
+    # The first block is read before the response starts, so a warehouse failure is still a 503.
     first = await anext(pages, None)
 
     async def all_pages():
-        if first is not None:
-            yield first
-            async for rows in pages:
-                yield rows
+        try:
+            if first is not None:
+                yield first
+                async for rows in pages:
+                    yield rows
+        finally:
+            await pages.aclose()  # stops the warehouse read if the client went away
 
     name = f"{selection.table.value}-{selection.metric.value}-{selection.from_ms}-{selection.to_ms}.{fmt.value}"
     return StreamingResponse(stream_export(selection.table, all_pages(), fmt), media_type=MEDIA_TYPES[fmt],
@@ -105,7 +108,7 @@ async def _export(request: Request, services, selection: rq.Selection, fmt: Expo
 
 
 _EXPORT_RESPONSES = {200: {"description": "The rows, streamed: CSV with a header line, or Parquet (a row group per "
-                                          f"{EXPORT_PAGE_ROWS} rows)",
+                                          f"at most {EXPORT_BLOCK_ROWS} rows)",
                             "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.parquet]: {}}}}
 _RESPONSE_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.survey_responses)
 _TOUCHPOINT_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.touchpoints)

