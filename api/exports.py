@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -24,7 +25,7 @@ from schemas.drilldown import ResponseRecord, TouchpointRecord
 from warehouse.record_queries import COLUMNS
 from warehouse.tables import LEDGER_COLUMNS, Table
 
-__all__ = ["ExportFormat", "MEDIA_TYPES", "export_columns", "export_row", "public_record", "stream_export"]
+__all__ = ["ExportFormat", "MEDIA_TYPES", "export_columns", "public_record", "stream_export"]
 
 
 class ExportFormat(str, Enum):
@@ -61,8 +62,8 @@ def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def export_row(table: Table, row: dict[str, Any]) -> dict[str, Any]:
-    """A warehouse row as one flat export row (empty optional text becomes null)."""
+def _flat(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse row under its export names, time as a datetime, empty optional text as null."""
     out: dict[str, Any] = {}
     for column in COLUMNS[table]:
         value = row[column]
@@ -76,7 +77,7 @@ def export_row(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 def public_record(table: Table, row: dict[str, Any]) -> ResponseRecord | TouchpointRecord:
     """A warehouse row as the API's record model (dimensions nested, overrides parsed)."""
-    flat = export_row(table, row)
+    flat = _flat(table, row)
     dims = {d: flat.pop(d) for d in DIMENSIONS}
     flat["dims"] = {d: v for d, v in dims.items() if v}
     if table is Table.survey_responses:
@@ -86,17 +87,23 @@ def public_record(table: Table, row: dict[str, Any]) -> ResponseRecord | Touchpo
 
 
 # -- CSV ----------------------------------------------------------------------------
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return value
+_CSV_BOOL = {True: "true", False: "false", None: ""}
 
 
-def _csv_chunk(rows: list[list[Any]]) -> bytes:
+def _csv_time(ms: int) -> str:
+    """``2026-11-03T08:00:00.123Z``: ISO 8601, UTC, milliseconds (cheaper than datetime per row)."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ms // 1000))}.{ms % 1000:03d}Z"
+
+
+def _csv_column(column: str, arrow_type: pa.DataType, values: Sequence[Any]) -> list[Any]:
+    if column == "time_ms":
+        return [_csv_time(v) for v in values]
+    if arrow_type == pa.bool_():
+        return [_CSV_BOOL[v] for v in values]
+    return ["" if v is None else v for v in values]
+
+
+def _csv_chunk(rows: Iterable[Sequence[Any]]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue().encode()
@@ -126,25 +133,40 @@ class _Drain(io.RawIOBase):
         return out
 
 
-async def stream_export(table: Table, pages: AsyncIterator[list[dict[str, Any]]],
+def _parquet_column(column: str, arrow_type: pa.DataType, values: Sequence[Any]) -> pa.Array:
+    if column in _OPTIONAL_TEXT:
+        values = [v or None for v in values]
+    return pa.array(values, type=arrow_type)  # time_ms: epoch ms ints are timestamp[ms] values as they are
+
+
+async def stream_export(table: Table, blocks: AsyncIterator[Sequence[Sequence[Any]]],
                         fmt: ExportFormat) -> AsyncIterator[bytes]:
-    """Encode pages of warehouse rows as they arrive: a CSV header then rows, or Parquet row groups."""
-    names = export_columns(table)
-    if fmt is ExportFormat.csv:
-        yield _csv_chunk([names])
-        async for rows in pages:
-            yield _csv_chunk([[_csv_cell(v) for v in export_row(table, r).values()] for r in rows])
-        return
+    """Encode blocks of warehouse rows as they arrive: a CSV header then rows, or one Parquet row group each.
+
+    Rows are tuples in :func:`warehouse.record_queries.row_names` order; they are converted a
+    column at a time (the per-row dicts of the page API cost ~3x more per exported row).
+    """
     schema = _arrow_schema(table)
+    columns = list(zip(COLUMNS[table], schema.types))
+    if fmt is ExportFormat.csv:
+        yield _csv_chunk([schema.names])
+        async for block in blocks:
+            if block:
+                by_column = list(zip(*block))[1:]  # [0] is event_key
+                yield _csv_chunk(zip(*(_csv_column(c, t, v) for (c, t), v in zip(columns, by_column))))
+        return
     sink = _Drain()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     try:
-        async for rows in pages:
-            writer.write_table(pa.Table.from_pylist([export_row(table, r) for r in rows], schema=schema))
+        async for block in blocks:
+            if not block:
+                continue
+            by_column = list(zip(*block))[1:]
+            writer.write_table(pa.Table.from_arrays(
+                [_parquet_column(c, t, v) for (c, t), v in zip(columns, by_column)], schema=schema))
             chunk = sink.take()
             if chunk:
                 yield chunk
     finally:
         writer.close()
     yield sink.take()
-

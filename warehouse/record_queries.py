@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,8 @@ from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
     "COLUMNS", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
-    "decode_cursor", "encode_cursor", "page_sql", "read_page", "stream_rows", "stream_sql", "weighted_answers",
-    "weighted_answers_sql",
+    "decode_cursor", "encode_cursor", "page_sql", "read_page", "row_names", "stream_rows", "stream_sql",
+    "weighted_answers", "weighted_answers_sql",
 ]
 
 #: The ledger rows behind each metric's ``n`` (see ``kpi.counts.add_record``): table and row condition.
@@ -173,7 +173,7 @@ async def read_page(wh: Warehouse, selection: Selection, after: Position | None,
     """Up to ``limit`` rows as dicts (:data:`COLUMNS` plus ``event_key``) and where the next page starts."""
     sql, params = page_sql(selection, after, limit + 1)
     res = await wh.aquery(sql, params)
-    names = ["event_key", *COLUMNS[selection.table]]
+    names = row_names(selection.table)
     rows = [dict(zip(names, r)) for r in res.result_rows]
     more = len(rows) > limit
     rows = rows[:limit]
@@ -181,17 +181,22 @@ async def read_page(wh: Warehouse, selection: Selection, after: Position | None,
     return Page(rows, (last["time_ms"], last["event_key"], last["source"], last["event_id"]) if more and last else None)
 
 
-async def stream_rows(wh: Warehouse, selection: Selection, block_rows: int = 5_000) -> AsyncIterator[list[dict]]:
-    """Every row of the selection as dicts, block by block, from one streamed query.
+def row_names(table: Table) -> list[str]:
+    """Column names of the rows :func:`read_page` and :func:`stream_rows` return."""
+    return ["event_key", *COLUMNS[table]]
+
+
+async def stream_rows(wh: Warehouse, selection: Selection,
+                      block_rows: int = 5_000) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    """Every row of the selection as tuples (:func:`row_names` order), block by block, from one streamed query.
 
     Exports use this rather than keyset pages: each page re-sorts what is left of the
     selection, so paging through N rows costs O(N²/page) while one scan is linear
     (measured on chDB, 300k answers: ~12 s in 5k-row pages, ~1 s streamed).
     """
     sql, params = stream_sql(selection)
-    names = ["event_key", *COLUMNS[selection.table]]
     async for block in wh.astream(sql, params, block_rows):
-        yield [dict(zip(names, r)) for r in block]
+        yield block
 
 
 # -- weighted KPIs ----------------------------------------------------------------

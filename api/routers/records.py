@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["drill-down"])
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_LIMIT = 1_000
 #: Rows per streamed block and per Parquet row group of an export: bounds its memory.
-EXPORT_BLOCK_ROWS = 5_000
+EXPORT_BLOCK_ROWS = 10_000
 
 OptionalWindowParam = Annotated[str | None, Query(
     pattern="^(1m|1h|1d|24h|7d|28d)$",

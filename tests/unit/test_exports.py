@@ -11,7 +11,7 @@ import pytest
 
 from api.exports import ExportFormat, export_columns, public_record, stream_export
 from schemas.dimensions import DIMENSIONS
-from warehouse.record_queries import COLUMNS
+from warehouse.record_queries import COLUMNS, row_names
 from warehouse.tables import Table
 
 
@@ -26,9 +26,11 @@ def _response(i: int) -> dict:
 
 
 def _collect(table: Table, pages: list[list[dict]], fmt: ExportFormat) -> list[bytes]:
+    names = row_names(table)
+
     async def gen():
         for p in pages:
-            yield p
+            yield [tuple(r[n] for n in names) for r in p]  # blocks of tuples, as the warehouse streams them
 
     async def run():
         return [chunk async for chunk in stream_export(table, gen(), fmt)]
