@@ -2,9 +2,10 @@
 
 One flat row shape serves both exports: the record's columns in ledger order
 (:data:`warehouse.record_queries.COLUMNS`) with ``event_id`` as ``id`` and
-``time_ms`` as ``time`` (UTC). Exports are encoded page by page, so memory
-stays at one page whatever the selection's size: CSV as text chunks, Parquet
-as one row group per page written into a drained in-memory sink.
+``time_ms`` as ``time`` (UTC). Exports are encoded block by block as the
+warehouse streams them, so memory stays at a few blocks whatever the
+selection's size: CSV as text chunks, Parquet as one row group per block
+written into a drained in-memory sink.
 """
 from __future__ import annotations
 

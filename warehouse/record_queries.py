@@ -192,7 +192,7 @@ async def stream_rows(wh: Warehouse, selection: Selection,
 
     Exports use this rather than keyset pages: each page re-sorts what is left of the
     selection, so paging through N rows costs O(N²/page) while one scan is linear
-    (measured on chDB, 300k answers: ~12 s in 5k-row pages, ~1 s streamed).
+    (measured on chDB: 300k answers took ~12 s in 5k-row pages; 900k stream in ~8 s).
     """
     sql, params = stream_sql(selection)
     async for block in wh.astream(sql, params, block_rows):
