@@ -23,7 +23,7 @@ async def weighted_series(
     wh: Warehouse, tenant: str, metric: Metric, window: str, from_ms_: int, to_ms_: int,
     groups: tuple[str, ...], filters: dict[str, str], *, min_sample: int, confidence: float,
 ) -> list[WeightedPoint]:
-    """Weighted points of ``metric`` for the buckets starting in [``from_ms_``, ``to_ms_``); only buckets with answers."""
+    """Weighted points of ``metric`` for the buckets starting in [``from_ms_``, ``to_ms_``) that hold answers."""
     field = answer_field(metric)
     plan = bucket_plan(window, from_ms_, to_ms_)
     lo, hi = plan.covered()

@@ -185,7 +185,8 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
     raw_customers = {e["data"].get("customer_id") for e in events}
     for r in everything:
         d = by_id[r["id"]]["data"]
-        assert (r["nps"], r["csat"], r["ces"], r["fcr"]) == tuple(d["answers"].get(k) for k in ("nps", "csat", "ces", "fcr"))
+        answers = d["answers"]
+        assert (r["nps"], r["csat"], r["ces"], r["fcr"]) == tuple(answers.get(k) for k in ("nps", "csat", "ces", "fcr"))
         assert r["comment"] == d.get("comment") and r["weight"] == d.get("weight")
         assert r["survey_id"] == d["survey_id"] and r["interaction_id"] == d.get("interaction_id")
         assert r["dims"] == {k: v for k, v in dims[r["id"]].items() if v}

@@ -83,7 +83,8 @@ def test_weighted_sql_groups_by_bucket_group_and_answer() -> None:
     sql, params = rq.weighted_answers_sql(rq.Selection.of("acme", "ces", 0, 10, {"team": "t1"}), 3_600_000,
                                           ("segment", "channel"))
     assert sql.startswith("SELECT time_ms - positiveModulo(time_ms, {base:Int64}) AS bucket, channel, segment, ces, "
-                          "count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) FROM survey_responses FINAL")
+                          "count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) "
+                          "FROM survey_responses FINAL")
     assert sql.endswith("GROUP BY bucket, channel, segment, ces ORDER BY bucket, channel, segment, ces")
     assert "ces IS NOT NULL" in sql and "team = {f0:String}" in sql
     assert params == {"tenant": "acme", "from": 0, "to": 10, "f0": "t1", "base": 3_600_000}
