@@ -170,6 +170,12 @@ class RuleSpec(BaseModel):
             raise ValueError(f"dimension(s) {overlap} are both fixed in scope and fanned out")
 
     # -- predicates ------------------------------------------------------------
+    @property
+    def has_sample_size(self) -> bool:
+        """Whether ``min_n`` guards the metric: a count (volume, responses) is never a small sample,
+        and "volume below 1" must be able to fire on silence."""
+        return self.metric not in VOLUME_METRICS
+
     def breaching(self, value: float) -> bool:
         return value < self.threshold if self.condition is Condition.below else value > self.threshold
 

@@ -13,7 +13,8 @@ against ``ALLOWED`` (STYLE pattern 3: an enum-guarded state), and
 
 Rules of :func:`step`, in order:
 
-1. ``value is None`` or ``n < rule.min_n`` (unless ``obs.breach`` is set): not evaluated. The state is kept
+1. ``value is None`` or ``n < rule.min_n`` (unless ``obs.breach`` is set, or the metric is a count,
+   which is never a small sample): not evaluated. The state is kept
    as it is and nothing is notified (low samples never fire, never resolve).
 2. OK/RESOLVED + breach: PENDING from now; FIRING at once when ``for_s == 0``.
    RESOLVED + no breach: OK.
@@ -121,7 +122,7 @@ def step(rule: Rule, state: AlertState, obs: Observation, now_ms: int,
     if state.evaluated_at_ms is not None and now_ms < state.evaluated_at_ms:
         raise StaleObservation(f"observation at {now_ms} is older than the last one ({state.evaluated_at_ms})")
     # 1. Low sample: not evaluated.
-    if obs.value is None or (obs.breach is None and obs.n < rule.min_n):
+    if obs.value is None or (obs.breach is None and rule.has_sample_size and obs.n < rule.min_n):
         return state, []
     seen = {"evaluated_at_ms": now_ms, "value": obs.value, "n": obs.n, "ci_low": obs.ci_low, "ci_high": obs.ci_high}
     breach = rule.breaching(obs.value) if obs.breach is None else obs.breach

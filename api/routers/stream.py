@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -16,7 +16,8 @@ from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc,
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind, Thresholds
-from gaps.evaluate import GapQuery, evaluate
+from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate, evaluate_live
+from gaps.live import LiveSpec
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, Dimension, validate_view
 from schemas.gaps import GapMetric
@@ -66,6 +67,9 @@ async def get_stream(
     from_: FromParam = None,
     group_by: GroupByParam = "",
     gaps: Annotated[bool, Query(description="Also push significant gaps (window 1h or 1d)")] = False,
+    gaps_window: Annotated[Literal["1h", "1d", "live"] | None, Query(
+        description="Gaps: their window (default `window`); `live` = the last minutes, as gap alert rules see them"
+    )] = None,
     dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
     interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,
     confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.95,
@@ -96,8 +100,9 @@ async def get_stream(
 
     read_gaps: Callable[[], Awaitable[list[Gap]]] | None = None
     if gaps:
-        if window not in ("1h", "1d"):
-            raise unprocessable("window", "gaps need window 1h or 1d")
+        gap_window = gaps_window or window
+        if gap_window not in ("1h", "1d", "live"):
+            raise unprocessable("window", "gaps need window 1h or 1d, or gaps_window")
         if metric.value not in {m.value for m in GapMetric}:
             raise unprocessable("metric", f"gaps are evaluated for {[m.value for m in GapMetric]}")
         dim = dimension.value if dimension else None
@@ -105,12 +110,15 @@ async def get_stream(
             raise unprocessable("dimension", f"{dim!r} is also a filter")
         gap_view = view_for(settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
         gs = settings.gaps
-        periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
+        periods = gs.baseline_weeks if gap_window == "1h" else gs.baseline_days
 
         async def _read_gaps() -> list[Gap]:
-            q = GapQuery(metric=metric, window=window, at_ms=int(time.time() * 1000), kinds=frozenset(GapKind),
-                         scope=filters, dimension=dim)
-            _, found = await evaluate(wh, tenant, q, gap_view, periods, Thresholds.from_settings(gs))
+            q = GapQuery(metric=metric, window=gap_window, at_ms=int(time.time() * 1000),
+                         kinds=LIVE_KINDS if gap_window == "live" else frozenset(GapKind), scope=filters, dimension=dim)
+            if gap_window == "live":
+                _, found = await evaluate_live(wh, tenant, q, settings.stream.views, LiveSpec.from_settings(gs))
+            else:
+                _, found = await evaluate(wh, tenant, q, gap_view, periods, Thresholds.from_settings(gs))
             return found
 
         read_gaps = _read_gaps

@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from cxpulse.config import ApiKey
 from tests.conftest import TEST_TENANT, make_settings
+from tests.e2e.test_sse_stream import SseReader
 
 pytestmark = [pytest.mark.e2e]
 
@@ -102,9 +103,9 @@ async def test_incident_fires_a_signed_webhook(stack: httpx.AsyncClient, receive
 
 def _chat_feed(now: datetime, per_minute: int, silent_for: timedelta) -> list[dict]:
     """Chat touchpoints, ``per_minute`` a minute, around this time of day on the two previous days
-    (whole hours, so hourly counts are complete) and today until ``silent_for`` before ``now``."""
+    (whole hours, so hourly counts are complete) and today until ``silent_for`` before ``now``'s minute."""
     spans = [(now - timedelta(days=d, hours=3), now - timedelta(days=d) + timedelta(hours=2)) for d in (1, 2)]
-    spans.append((now - timedelta(hours=3), now - silent_for))
+    spans.append((now - timedelta(hours=3), now.replace(second=0, microsecond=0) - silent_for))
     out = []
     for s, (a, b) in enumerate(spans):
         t = a.replace(second=0, microsecond=0)
@@ -152,6 +153,17 @@ async def test_a_silent_feed_fires_a_gap_rule(stack: httpx.AsyncClient, receiver
     gaps = [g for g in (await stack.get("/v1/gaps", params=q)).json()["data"] if g["metric"] == "volume"]
     assert [(g["scope"], g["status"], g["observed"]["n"], g["reference"]["value"]) for g in gaps] == [
         ({"channel": "chat"}, "silent", 0, 100.0)]
+
+    # And pushed by the live stream to boards.
+    sse = SseReader(stack, {"metric": "nps", "gaps": "true", "gaps_window": "live", "dimension": "channel",
+                            "interval": "0.5"})
+    try:
+        pushed = await sse.wait_for(lambda ev: ev.get("event") == "gap" and ev["data"].get("metric") == "volume",
+                                    "a live data gap")
+    finally:
+        await sse.close()
+    assert (pushed["data"]["scope"], pushed["data"]["status"], pushed["data"]["reference"]["value"]) == (
+        {"channel": "chat"}, "silent", 100.0)
 
     await asyncio.wait_for(arrived.wait(), 90)
     _, event = got[0]

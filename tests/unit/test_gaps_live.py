@@ -194,3 +194,12 @@ def test_a_gap_rule_is_one_alert_per_scope():
     assert state2.status is Status.resolved and [n.kind.value for n in notes2] == ["resolved"]
     kept, none = step(ra, state, Observation(None, 0), END + MINUTE_MS)
     assert kept == state and none == []
+
+
+def test_a_count_rule_fires_on_silence_whatever_min_n():
+    rule = Rule.model_validate({"id": "quiet", "name": "No contacts", "metric": "volume", "condition": "below",
+                                "threshold": 1, "window": "1m", "min_n": 30})
+    state, notes = step(rule, AlertState(), Observation(0.0, 0), END)
+    assert state.status is Status.firing and [n.kind.value for n in notes] == ["firing"]
+    answers = rule.model_copy(update={"metric": Metric.nps})
+    assert step(answers, AlertState(), Observation(0.0, 0), END) == (AlertState(), [])
