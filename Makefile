@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BOARD  := api/board_static/index.html
 NPM_STAMP := board/node_modules/.installed
 
-.PHONY: setup board demo up test test-unit test-integration bench schemas lint clean
+.PHONY: setup board demo up test test-unit test-integration bench evaluate schemas lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test-integration: $(STAMP)
 ## End-to-end throughput and POST->visible latency of the embedded stack.
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+
+## Detection quality of live gap alerts vs naive thresholds on simulated incidents (real stack; ~30 min on 2 cores).
+evaluate: $(STAMP)
+	$(PY) -m bench.detection
 
 schemas: $(STAMP)
 	$(PY) -m schemas.generate
