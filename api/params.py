@@ -11,7 +11,8 @@ from warehouse import queries
 
 
 #: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`).
-WindowParam = Annotated[str, Query(pattern="^(1m|1h|1d|24h|7d|28d)$")]
+WINDOW_PATTERN = "^(1m|1h|1d|24h|7d|28d)$"
+WindowParam = Annotated[str, Query(pattern=WINDOW_PATTERN)]
 FromParam = Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")]
 GroupByParam = Annotated[str, Query(description="Comma-separated dimensions")]
 ToParam = Annotated[datetime | None, Query(description="ISO-8601, exclusive; default now")]

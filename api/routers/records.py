@@ -15,7 +15,16 @@ from fastapi.responses import StreamingResponse
 from api.deps import Caller, ReadCaller, ServicesDep
 from api.exports import MEDIA_TYPES, ExportFormat, public_record, stream_export
 from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, bucket_plan
-from api.params import FromParam, ToParam, dimension_filters, from_ms, time_range, to_ms, unprocessable
+from api.params import (
+    WINDOW_PATTERN,
+    FromParam,
+    ToParam,
+    dimension_filters,
+    from_ms,
+    time_range,
+    to_ms,
+    unprocessable,
+)
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS
 from schemas.drilldown import ResponsePage, TouchpointPage
@@ -31,7 +40,7 @@ MAX_LIMIT = 1_000
 EXPORT_BLOCK_ROWS = 10_000
 
 OptionalWindowParam = Annotated[str | None, Query(
-    pattern="^(1m|1h|1d|24h|7d|28d)$",
+    pattern=WINDOW_PATTERN,
     description="As in /v1/kpis: the records behind the points whose buckets start in [from, to). "
                 "Without it, [from, to) is the event-time range itself.",
 )]
