@@ -257,14 +257,14 @@ def counts_before(fw: FamilyWindows, key: tuple[str, ...], window: str, end_ms: 
 
 
 # --------------------------------------------------------------------------- rules
-def gap_rules() -> list[Rule]:
+def gap_rules(min_n: int = 10, alpha: float = 1e-6) -> list[Rule]:
     rules = []
     for metric in (Metric.nps, Metric.csat):
         for dims in FAMILIES:
             rid = f"gap-{metric.value}-{'-'.join(dims) or 'all'}"
-            rules.append(Rule(id=rid, name=rid, metric=metric, condition="gap", gap={"kind": "baseline",
-                                                                                   "dimensions": list(dims)},
-                              min_n=20, severity="warning", labels={"family": "+".join(dims) or "all"}))
+            rules.append(Rule(id=rid, name=rid, metric=metric, condition="gap",
+                              gap={"kind": "baseline", "dimensions": list(dims), "alpha": alpha},
+                              min_n=min_n, severity="warning", labels={"family": "+".join(dims) or "all"}))
     for dims in ((), ("channel",)):
         rid = f"gap-volume-{'-'.join(dims) or 'all'}"
         rules.append(Rule(id=rid, name=rid, metric=Metric.volume, condition="gap",
@@ -347,11 +347,11 @@ def explains(inc: Incident, ep: Episode) -> bool:
     return all(inc.scope.get(d, v) == v for d, v in ep.scope.items())
 
 
-def score(scenario: Scenario, episodes: Sequence[Episode]) -> dict:
+def score(scenario: Scenario, episodes: Sequence[Episode], rates: Sequence[float] | None = None) -> dict:
     explained = [ep for ep in episodes if any(explains(inc, ep) for inc in scenario.incidents)]
     ttd: list[float] = []
     per_incident = []
-    for inc in scenario.incidents:
+    for i, inc in enumerate(scenario.incidents):
         hits = [ep.fired_ms for ep in episodes if explains(inc, ep)]
         start = int(inc.start.timestamp() * 1000)
         minutes = (min(hits) - start) / MINUTE_MS if hits else None
@@ -359,7 +359,8 @@ def score(scenario: Scenario, episodes: Sequence[Episode]) -> dict:
             ttd.append(minutes)
         per_incident.append({"start": inc.start.isoformat(), "scope": inc.scope,
                              "metric": sorted(m.value for m in incident_metrics(inc)),
-                             "detected_after_min": minutes})
+                             "detected_after_min": minutes,
+                             "rate_per_min": rates[i] if rates else None})
     eval0 = int(scenario.eval_start.timestamp() * 1000)
     quiet_days = [d for d in range(scenario.days) if d not in scenario.incident_days]
     false_quiet = [ep for ep in episodes if ep not in explained
@@ -376,6 +377,24 @@ def score(scenario: Scenario, episodes: Sequence[Episode]) -> dict:
         "incidents": per_incident,
         "false_alert_scopes": sorted({f"{ep.rule_id} {ep.scope}" for ep in episodes if ep not in explained})[:20],
     }
+
+
+def scope_rates(scenario: Scenario, windows: dict[tuple[str, ...], FamilyWindows]) -> list[float]:
+    """Events a minute in each incident's scope over the 30 minutes before it: what its detection
+    can learn from. Answers (of the metric it moves) for answer incidents, contacts for feeds."""
+    out: list[float] = []
+    for inc in scenario.incidents:
+        dims = next(f for f in FAMILIES if set(f) == set(inc.scope))
+        fw = windows[dims]
+        key = tuple(inc.scope[d] for d in dims)
+        metric = next(iter(sorted(incident_metrics(inc) - {Metric.responses}, key=lambda m: m.value)))
+        start = int(inc.start.timestamp() * 1000)
+        total = KpiCounts()
+        for i in range((start - 30 * MINUTE_MS - fw.minute0) // MINUTE_MS, (start - fw.minute0) // MINUTE_MS):
+            if key in fw.minutes:
+                total.add(fw.minutes[key][i])
+        out.append(round(measure(metric, total).n / 30, 2))
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -396,9 +415,10 @@ async def main_async(args: argparse.Namespace) -> dict:
     eval0 = int(scenario.eval_start.timestamp() * 1000)
     end = int(scenario.end.timestamp() * 1000)
     results = {}
-    for label, rules in (("gap", gap_rules()), ("naive", naive_rules(windows, eval0))):
+    rates = scope_rates(scenario, windows)
+    for label, rules in (("gap", gap_rules(args.min_n, args.alpha)), ("naive", naive_rules(windows, eval0))):
         episodes = await replay(rules, windows, eval0, end, label)
-        results[label] = score(scenario, episodes) | {"rules": len(rules)}
+        results[label] = score(scenario, episodes, rates) | {"rules": len(rules)}
     return {"scenario": {"seed": scenario.seed, "days": scenario.days, "warmup_days": scenario.warmup_days,
                          "incidents": len(scenario.incidents), "responses_per_hour": round(responses / hours)},
             "ingest": ingested, "results": results}
@@ -415,6 +435,8 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=1)
     parser.add_argument("--rate", type=float, default=3500, help="touchpoints per hour, weekly mean")
     parser.add_argument("--data-dir", help="keep the stack's data here (default: a temporary directory)")
+    parser.add_argument("--min-n", type=int, default=10, help="gap rules: answers a recent window needs")
+    parser.add_argument("--alpha", type=float, default=1e-6, help="gap rules: false-gap level per evaluation")
     parser.add_argument("--skip-ingest", action="store_true", help="reuse --data-dir from an earlier run")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
@@ -437,6 +459,11 @@ def main() -> None:
     for key, name, target in rows:
         print(f"  {name:34} {_fmt(result['results']['gap'][key]):>14} {_fmt(result['results']['naive'][key]):>16}"
               f"   {target}")
+    print("\n  incidents (events a minute in scope before it; minutes to the first explained alert)")
+    for g, n in zip(result["results"]["gap"]["incidents"], result["results"]["naive"]["incidents"]):
+        scope = ", ".join(f"{k}={v}" for k, v in g["scope"].items())
+        print(f"  {g['start'][:16]}  {'+'.join(g['metric']):16} {scope:40} {_fmt(g['rate_per_min']):>6}/min"
+              f"  gap {_fmt(g['detected_after_min']):>5}  naive {_fmt(n['detected_after_min']):>5}")
     print(f"  written to {path}")
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "compare",
     "data_gap",
     "poisson_cdf",
+    "proportion_counts",
     "segment_gaps",
     "target_gap",
 ]
@@ -178,6 +179,21 @@ def _severity(gap: float | None, scale: float, significant: bool) -> float:
     return max(0.0, -gap) / scale
 
 
+#: The (successes, trials) counters of each proportion KPI.
+_PROPORTION_FIELDS: dict[Metric, tuple[str, str]] = {
+    Metric.csat: ("csat_top2", "csat_n"),
+    Metric.fcr: ("fcr_yes", "fcr_n"),
+    Metric.fcr_operational: ("tp_first_contact_resolved", "tp_first_contact"),
+    Metric.response_rate: ("responses", "invitations"),
+}
+
+
+def proportion_counts(metric: Metric, c: KpiCounts) -> tuple[int, int]:
+    """(successes, trials) of a proportion KPI (CSAT top-2-box, FCR, response rate)."""
+    x, n = _PROPORTION_FIELDS[metric]
+    return int(getattr(c, x)), int(getattr(c, n))
+
+
 # -- two-sample comparison -------------------------------------------------------
 def compare(metric: Metric | str, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
     """Test ``a`` against ``b`` on ``metric`` with the matching :mod:`kpi.stats` test.
@@ -196,13 +212,7 @@ def compare(metric: Metric | str, a: KpiCounts, b: KpiCounts, confidence: float 
         if a.ces_n < 2 or b.ces_n < 2:
             return None
         return stats.welch_t_test((a.ces_n, a.ces_sum, a.ces_sumsq), (b.ces_n, b.ces_sum, b.ces_sumsq), confidence)
-    x1, n1, x2, n2 = {
-        Metric.csat: lambda: (a.csat_top2, a.csat_n, b.csat_top2, b.csat_n),
-        Metric.fcr: lambda: (a.fcr_yes, a.fcr_n, b.fcr_yes, b.fcr_n),
-        Metric.fcr_operational: lambda: (a.tp_first_contact_resolved, a.tp_first_contact,
-                                         b.tp_first_contact_resolved, b.tp_first_contact),
-        Metric.response_rate: lambda: (a.responses, a.invitations, b.responses, b.invitations),
-    }[metric]()
+    (x1, n1), (x2, n2) = proportion_counts(metric, a), proportion_counts(metric, b)
     if n1 <= 0 or n2 <= 0 or not (0 <= x1 <= n1 and 0 <= x2 <= n2):
         return None
     t = stats.proportion_diff_test(x1, n1, x2, n2, confidence)

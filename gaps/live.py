@@ -45,7 +45,9 @@ from gaps.detect import (
     Window,
     baseline_gap,
     poisson_cdf,
+    proportion_counts,
 )
+from kpi import stats
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
 from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
@@ -55,6 +57,7 @@ __all__ = [
     "LiveFrame",
     "LiveSpec",
     "ScopeKey",
+    "exact_lower_tail",
     "expected_volume",
     "live_data_gaps",
     "live_kpi_gaps",
@@ -86,6 +89,8 @@ class LiveSpec:
     min_effect: float | None = None  # None: DEFAULT_MIN_EFFECT of the metric
     max_volume_ratio: float = 0.3
     min_expected_volume: float = 20.0
+    #: Below this many answers the p-value is the exact tail against the baseline's shares.
+    exact_below: int = 100
 
     @property
     def longest_ms(self) -> int:
@@ -181,12 +186,38 @@ def live_kpi_gaps(metric: Metric | str, frame: LiveFrame, spec: LiveSpec = LiveS
         win = Window(frame.end_ms - length * MINUTE_MS, frame.end_ms)
         g = baseline_gap(metric, current, [reference], scope={**scope, **dict(zip(dimensions, key))}, window=win,
                          thresholds=th, comparisons=max(1, tested))
-        if g.significant and (g.gap is None or g.gap > -effect):
+        worse = g.gap is not None and g.gap <= -effect
+        if worse and g.observed.n < spec.exact_below:
+            exact = exact_lower_tail(metric, current, reference)
+            if exact is not None:
+                significant = not g.low_sample and exact < (g.alpha or 0.0)
+                g = replace(g, p_value=exact, significant=significant,
+                            severity=g.severity if significant else 0.0)
+        if g.significant and not worse:
             g = replace(g, significant=False, severity=0.0)
+        elif g.significant and g.severity == 0.0:
+            g = replace(g, severity=-g.gap / GAP_METRICS[metric])
         prior = best.get(key)
         if prior is None or _stronger(g, prior):
             best[key] = g
     return sorted(best.values(), key=lambda g: (-g.severity, not g.significant, sorted(g.scope.items())))
+
+
+def exact_lower_tail(metric: Metric, current: KpiCounts, reference: KpiCounts) -> float | None:
+    """One-sided exact p-value of a value this low given the reference's shares (NPS and the
+    proportions); None for CES, or when the reference is too small to be taken as known (< 10x)."""
+    if metric is Metric.nps:
+        n, ref_n = current.nps_n, reference.nps_n
+        if n <= 0 or ref_n < 10 * n:
+            return None
+        return stats.nps_lower_tail(current.promoters, current.passives, current.detractors,
+                                    reference.promoters / ref_n, reference.detractors / ref_n)
+    if metric in (Metric.csat, Metric.fcr, Metric.fcr_operational, Metric.response_rate):
+        (x, n), (rx, rn) = proportion_counts(metric, current), proportion_counts(metric, reference)
+        if n <= 0 or rn < 10 * n or not (0 <= x <= n and 0 <= rx <= rn):
+            return None
+        return stats.binomial_lower_tail(x, n, rx / rn)
+    return None
 
 
 def _stronger(a: BaselineGap, b: BaselineGap) -> bool:

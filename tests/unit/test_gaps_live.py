@@ -50,8 +50,17 @@ def test_read_span_covers_the_longest_length_and_the_baseline_days():
     assert h0 == 10 * DAY_MS + 13 * HOUR_MS - 3 * DAY_MS
 
 
+def _multinomial_lower_tail(n: int, s: int, pp: float, pd: float) -> float:
+    """P(P - D <= s) by enumerating every (P, D) split of n answers."""
+    pa = 1 - pp - pd
+    return math.fsum(
+        math.comb(n, p) * math.comb(n - p, d) * pp ** p * pd ** d * pa ** (n - p - d)
+        for p in range(n + 1) for d in range(n - p + 1) if p - d <= s)
+
+
 def test_a_collapse_in_one_scope_is_found_at_its_most_significant_length():
-    spec = LiveSpec(lengths_min=(10, 30), baseline_days=2, alpha=1e-4, min_n=20)
+    # exact_below=0: large-sample z tests only (the exact small-sample tail is checked below).
+    spec = LiveSpec(lengths_min=(10, 30), baseline_days=2, alpha=1e-4, min_n=20, exact_below=0)
     # Baseline: complete hours before the hour the recent window starts in (14:00 = 14:30 - 30 min).
     hours = {("a",): {10 * DAY_MS + 12 * HOUR_MS: nps(500, 300, 200),
                       10 * DAY_MS + 14 * HOUR_MS: nps(0, 0, 900)},  # inside the recent window's hour: not baseline
@@ -69,7 +78,7 @@ def test_a_collapse_in_one_scope_is_found_at_its_most_significant_length():
     p30 = _nps_p((20, 30, 30), (500, 300, 200))
     assert p10 < p30
     assert a.window.start_ms == END - 10 * MINUTE_MS and a.observed.n == 40
-    assert a.p_value == pytest.approx(p10, rel=1e-9)
+    assert a.p_value == pytest.approx(p10, rel=1e-9, abs=0)
     assert a.gap == pytest.approx(100 * (0 - 30) / 40 - 100 * (500 - 200) / 1000)
     assert a.significant and a.severity == pytest.approx(-a.gap / 200)
     assert not b.significant and b.severity == 0.0
@@ -203,3 +212,33 @@ def test_a_count_rule_fires_on_silence_whatever_min_n():
     assert state.status is Status.firing and [n.kind.value for n in notes] == ["firing"]
     answers = rule.model_copy(update={"metric": Metric.nps})
     assert step(answers, AlertState(), Observation(0.0, 0), END) == (AlertState(), [])
+
+
+def test_small_samples_get_the_exact_tail_against_the_baseline_shares():
+    spec = LiveSpec(lengths_min=(10,), baseline_days=1, alpha=1e-3, min_n=8)
+    hours = {(): {END - 3 * HOUR_MS: nps(500, 300, 200)}}
+    minutes = [nps(0, 0, 0)] * 5 + [nps(0, 1, 1)] * 5  # 5 passives, 5 detractors: NPS -50 on 10 answers
+    g, = live_kpi_gaps(Metric.nps, LiveFrame(END, {(): minutes}, hours), spec)
+    exact = _multinomial_lower_tail(10, -5, 0.5, 0.2)
+    assert g.p_value == pytest.approx(exact, rel=1e-9, abs=0)
+    # The normal approximation would claim far more: that is why small samples use the exact tail.
+    assert _nps_p((0, 5, 5), (500, 300, 200)) < exact / 10
+    assert g.significant is (exact < 1e-3) and g.comparisons == 1
+    # CSAT top-2-box: 1 satisfied of 12 against 70 %: the binomial lower tail.
+    csat = KpiCounts(csat_n=12, csat_top2=1)
+    ref = KpiCounts(csat_n=1000, csat_top2=700)
+    g, = live_kpi_gaps(Metric.csat, LiveFrame(END, {(): [csat] + [KpiCounts()] * 9},
+                                              {(): {END - 3 * HOUR_MS: ref}}), spec)
+    assert g.p_value == pytest.approx(math.fsum(math.comb(12, k) * 0.7 ** k * 0.3 ** (12 - k) for k in range(2)),
+                                      rel=1e-9, abs=0)
+    assert g.significant and g.severity == pytest.approx((70 - 100 / 12) / 100)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 12), st.integers(0, 12), st.integers(0, 12), st.floats(0.05, 0.6), st.floats(0.05, 0.35))
+def test_exact_nps_tail_matches_enumeration(p, pa, d, pp, pd):
+    from kpi.stats import nps_lower_tail
+
+    n = p + pa + d
+    assert nps_lower_tail(p, pa, d, pp, pd) == pytest.approx(_multinomial_lower_tail(n, p - d, pp, pd), rel=1e-9,
+                                                              abs=1e-300)
