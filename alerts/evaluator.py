@@ -36,8 +36,8 @@ from kpi.counts import KpiCounts
 from kpi.measures import measure
 from schemas.records import topic_names
 
-__all__ = ["EVENT_TYPES", "NotificationMessage", "ReadCounts", "Transition", "evaluate", "evaluate_once",
-           "notification_event", "run_evaluator"]
+__all__ = ["EVENT_TYPES", "NotificationMessage", "ReadCounts", "ReadFrame", "Transition", "evaluate", "evaluate_once",
+           "group_event", "group_labels", "notification_event", "notification_messages", "run_evaluator"]
 
 log = logging.getLogger(__name__)
 
@@ -113,32 +113,74 @@ async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_m
     return out
 
 
-def notification_event(tenant: str, t: Transition, note: Notification) -> dict[str, Any]:
-    """The CloudEvent of one notification (structured mode, ``tenant`` extension)."""
+def _alert_data(t: Transition, note: Notification) -> dict[str, Any]:
     rule = t.rule
-    eid = hashlib.sha256(f"{tenant}\x1f{t.fingerprint}\x1f{note.kind.value}\x1f{note.at_ms}".encode()).hexdigest()[:32]
     return {
-        "specversion": "1.0", "id": eid, "source": EVENT_SOURCE, "type": EVENT_TYPES[note.kind],
-        "subject": t.fingerprint, "time": _iso(note.at_ms), "datacontenttype": "application/json", "tenant": tenant,
-        "data": {
-            "rule": {"id": rule.id, "name": rule.name, "metric": rule.metric.value, "window": rule.window,
-                     "condition": rule.condition.value},
-            "fingerprint": t.fingerprint, "status": note.kind.value, "scope": rule.scope, "value": note.value,
-            "n": note.n, "ci": [note.ci_low, note.ci_high], "threshold": rule.threshold,
-            "recovery": rule.recovery, "severity": rule.severity.value, "labels": rule.labels,
-            "routes": rule.routes, "starts_at": _iso(note.starts_at_ms), "ends_at": _iso(note.ends_at_ms),
-            "repeat": note.repeat,
-        },
+        "rule": {"id": rule.id, "name": rule.name, "metric": rule.metric.value, "window": rule.window,
+                 "condition": rule.condition.value},
+        "fingerprint": t.fingerprint, "status": note.kind.value, "scope": rule.scope, "value": note.value,
+        "n": note.n, "ci": [note.ci_low, note.ci_high], "threshold": rule.threshold,
+        "recovery": rule.recovery, "severity": rule.severity.value, "labels": rule.labels,
+        "routes": rule.routes, "starts_at": _iso(note.starts_at_ms), "ends_at": _iso(note.ends_at_ms),
+        "repeat": note.repeat,
     }
 
 
+def _event(tenant: str, identity: str, subject: str, note: Notification, data: dict[str, Any]) -> dict[str, Any]:
+    eid = hashlib.sha256(f"{tenant}\x1f{identity}\x1f{note.kind.value}\x1f{note.at_ms}".encode()).hexdigest()[:32]
+    return {
+        "specversion": "1.0", "id": eid, "source": EVENT_SOURCE, "type": EVENT_TYPES[note.kind],
+        "subject": subject, "time": _iso(note.at_ms), "datacontenttype": "application/json", "tenant": tenant,
+        "data": data,
+    }
+
+
+def notification_event(tenant: str, t: Transition, note: Notification) -> dict[str, Any]:
+    """The CloudEvent of one notification (structured mode, ``tenant`` extension)."""
+    return _event(tenant, t.fingerprint, t.fingerprint, note, _alert_data(t, note))
+
+
+def group_labels(rule: Rule) -> dict[str, str]:
+    """The values of ``rule.group_by`` among the alert's labels (rule labels, scope, ``rule_id``)."""
+    labels = {**rule.labels, **rule.scope, "rule_id": rule.id}
+    return {k: labels[k] for k in rule.group_by if k in labels}
+
+
+def group_event(tenant: str, members: list[tuple[Transition, Notification]]) -> dict[str, Any]:
+    """One CloudEvent for the alerts of a group that changed alike in one round.
+
+    ``data`` is the first alert's (so single-alert consumers keep working) plus ``group_by``,
+    ``group_labels``, ``group_key`` and ``alerts``: every member's data, in fingerprint order.
+    """
+    members = sorted(members, key=lambda m: m[0].fingerprint)
+    first_t, first_note = members[0]
+    labels = group_labels(first_t.rule)
+    key = f"{first_t.rule.id}:" + orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
+    identity = key + "\x1f" + ",".join(t.fingerprint for t, _ in members)
+    data = _alert_data(first_t, first_note) | {
+        "group_by": list(first_t.rule.group_by), "group_labels": labels, "group_key": key,
+        "alerts": [_alert_data(t, note) for t, note in members],
+    }
+    return _event(tenant, identity, key, first_note, data)
+
+
 def notification_messages(transitions: list[Transition], topic: str, partitions: int) -> list[NotificationMessage]:
+    """One message per notification; a rule with ``group_by`` sends one per group and kind instead."""
     out = []
+    groups: dict[tuple[str, str, str, NotificationKind], list[tuple[Transition, Notification]]] = {}
     for t in transitions:
-        key = f"{t.tenant}:{t.fingerprint}".encode()
         for note in t.notifications:
+            if t.rule.group_by:
+                labels = orjson.dumps(group_labels(t.rule), option=orjson.OPT_SORT_KEYS).decode()
+                groups.setdefault((t.tenant, t.rule.id, labels, note.kind), []).append((t, note))
+                continue
+            key = f"{t.tenant}:{t.fingerprint}".encode()
             out.append(NotificationMessage(topic, zlib.crc32(key) % partitions, key,
                                            orjson.dumps(notification_event(t.tenant, t, note))))
+    for (tenant, _, _, _), members in groups.items():
+        event = group_event(tenant, members)
+        key = f"{tenant}:{event['data']['group_key']}".encode()
+        out.append(NotificationMessage(topic, zlib.crc32(key) % partitions, key, orjson.dumps(event)))
     return out
 
 

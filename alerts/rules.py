@@ -124,6 +124,11 @@ class RuleSpec(BaseModel):
         default_factory=list, description="Webhook subscription ids notified of this rule's alerts.")
     repeat_interval_s: int = Field(
         default=14_400, ge=0, description="Re-notify while firing this often; 0 = never re-notify.")
+    group_by: list[LabelName] = Field(
+        default_factory=list,
+        description="Group this rule's alerts by these labels (scope dimensions, rule labels, `rule_id`): the "
+        "changes of one evaluation that share their values go out as one notification listing every alert "
+        "(`data.alerts`). Empty: one notification per alert.")
     enabled: bool = True
 
     @field_validator("scope")

@@ -9,7 +9,9 @@ Alertmanager's ``webhook_config`` payload, version 4
      "alerts": [{"status", "labels", "annotations", "startsAt", "endsAt", "generatorURL", "fingerprint"}]}
 
 CX Pulse sends one alert per body (each state change is its own CloudEvent and delivery), so
-``commonLabels``/``commonAnnotations`` are that alert's and ``truncatedAlerts`` is 0. The mapping
+``commonLabels``/``commonAnnotations`` are that alert's, unless the rule groups its alerts
+(``group_by``): a grouped event carries every member in ``data.alerts`` and becomes one body with all
+of them, the common labels and annotations being those they share. ``truncatedAlerts`` is 0. The mapping
 (``alertmanager_payload``, pure) from the ``cx.alert.*.v1`` event data of ``alerts.evaluator``:
 
 * labels: the rule's ``labels``, then the scope's dimension values, then ``alertname`` (rule name,
@@ -63,10 +65,41 @@ def group_key(group_labels: Mapping[str, str]) -> str:
 def alertmanager_payload(event: Mapping[str, Any], receiver: str, external_url: str = "") -> dict[str, Any]:
     """The Alertmanager webhook body of one ``cx.alert.*.v1`` CloudEvent (a dict; see the module docstring).
 
+    A grouped event (``data.alerts``, a rule with ``group_by``) gives one body with every member alert;
+    ``commonLabels``/``commonAnnotations`` are then what all members share.
+
     Raises ValueError for an event that is not an alert."""
     if not is_alert_event(str(event.get("type", ""))):
         raise ValueError(f"{event.get('type')!r} is not an alert event: it has no Alertmanager form")
     data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+    members = [m for m in data.get("alerts") or () if isinstance(m, Mapping)] or [data]
+    base = external_url.rstrip("/")
+    alerts = [_alert(event, m, base) for m in members]
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    labels = alerts[0]["labels"]
+    rule_id = labels["rule_id"]
+    if isinstance(data.get("group_labels"), Mapping):
+        group_labels = _strings(data["group_labels"])
+    elif isinstance(data.get("group_by"), (list, tuple)):
+        group_labels = {k: labels[k] for k in data["group_by"] if k in labels}
+    else:
+        group_labels = {**_strings(data.get("labels")), **_strings(data.get("scope")), "rule_id": rule_id}
+    key = data["group_key"] if isinstance(data.get("group_key"), str) and data["group_key"] else group_key(group_labels)
+    return {
+        "version": VERSION, "groupKey": key, "truncatedAlerts": 0, "status": status, "receiver": receiver,
+        "groupLabels": group_labels, "commonLabels": _common([a["labels"] for a in alerts]),
+        "commonAnnotations": _common([a["annotations"] for a in alerts]), "externalURL": base, "alerts": alerts,
+    }
+
+
+def _common(maps: list[dict[str, str]]) -> dict[str, str]:
+    """The pairs every map has (Alertmanager's commonLabels / commonAnnotations)."""
+    first, *rest = maps
+    return {k: v for k, v in first.items() if all(m.get(k) == v for m in rest)}
+
+
+def _alert(event: Mapping[str, Any], data: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """One entry of ``alerts[]`` from one alert's event data."""
     rule = data.get("rule") if isinstance(data.get("rule"), Mapping) else {"id": data.get("rule") or ""}
     rule_id = str(rule.get("id") or "")
     status = "resolved" if data.get("status") == "resolved" or str(event["type"]).startswith("cx.alert.resolved") \
@@ -83,17 +116,7 @@ def alertmanager_payload(event: Mapping[str, Any], receiver: str, external_url: 
         "recovery": data.get("recovery"), "event_id": event.get("id"),
     })
     annotations["summary"] = _summary(labels["alertname"], status, rule, data)
-
-    if isinstance(data.get("group_labels"), Mapping):
-        group_labels = _strings(data["group_labels"])
-    elif isinstance(data.get("group_by"), (list, tuple)):
-        group_labels = {k: labels[k] for k in data["group_by"] if k in labels}
-    else:
-        group_labels = {**rule_labels, **scope, "rule_id": rule_id}
-    key = data["group_key"] if isinstance(data.get("group_key"), str) and data["group_key"] else group_key(group_labels)
-
-    base = external_url.rstrip("/")
-    alert = {
+    return {
         "status": status,
         "labels": labels,
         "annotations": annotations,
@@ -101,11 +124,6 @@ def alertmanager_payload(event: Mapping[str, Any], receiver: str, external_url: 
         "endsAt": data.get("ends_at") or ZERO_TIME,
         "generatorURL": f"{base}/v1/alert-rules/{rule_id}" if base and rule_id else "",
         "fingerprint": str(data.get("fingerprint") or event.get("subject") or ""),
-    }
-    return {
-        "version": VERSION, "groupKey": key, "truncatedAlerts": 0, "status": status, "receiver": receiver,
-        "groupLabels": group_labels, "commonLabels": dict(labels), "commonAnnotations": dict(annotations),
-        "externalURL": base, "alerts": [alert],
     }
 
 
