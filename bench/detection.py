@@ -40,11 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -58,9 +55,8 @@ import orjson
 from alerts.evaluator import evaluate
 from alerts.rules import Rule
 from alerts.state import AlertState, Status
-from bench.e2e import KEY, _processed, _wait_ready
+from bench.e2e import KEY, _processed, _wait_ready, start_stack, stop_stack
 from cxpulse.broker import free_port
-from gaps.evaluate import frame_from_rows
 from gaps.live import LiveFrame, LiveSpec
 from alerts.gap_rules import live_spec
 from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, format_time
@@ -148,11 +144,7 @@ def incident_metrics(inc: Incident) -> set[Metric]:
 # --------------------------------------------------------------------------- ingest through the real stack
 async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurrency: int = 4) -> dict:
     port = free_port()
-    env = {**os.environ, "CXPULSE_DATA_DIR": str(data_dir), "CXPULSE_API_PORT": str(port),
-           "CXPULSE_DEV_API_KEY": KEY, "CXPULSE_LOG_LEVEL": "WARNING",
-           "CXPULSE_STREAM__VIEWS": json.dumps(VIEWS), "CXPULSE_CASES__ENABLED": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "cxpulse.cli", "up"], env=env,
-                            stdout=open(data_dir / "up.log", "wb"), stderr=subprocess.STDOUT)
+    proc = start_stack(data_dir, port, CXPULSE_STREAM__VIEWS=json.dumps(VIEWS), CXPULSE_CASES__ENABLED="false")
     sim = ContactCenterSimulator(scenario.seed, _profile(), incidents=scenario.incidents,
                                  rate_per_hour=scenario.rate_per_hour)
     posted = 0
@@ -192,12 +184,7 @@ async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurre
                     raise SystemExit("the worker did not process every event within 30 minutes")
                 await asyncio.sleep(0.5)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_stack(proc, 60)
     seconds = time.perf_counter() - t0
     return {"events": posted, "seconds": round(seconds, 1), "events_per_s": round(posted / seconds)}
 

@@ -87,6 +87,24 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def start_stack(data: Path, port: int, **env: str) -> subprocess.Popen:
+    """``cxpulse up`` in a child process on ``port`` with the bench key; its output goes to ``data/up.log``."""
+    full = {**os.environ, "CXPULSE_DATA_DIR": str(data), "CXPULSE_API_PORT": str(port),
+            "CXPULSE_DEV_API_KEY": KEY, "CXPULSE_LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen([sys.executable, "-m", "cxpulse.cli", "up"], env=full,
+                            stdout=open(data / "up.log", "wb"), stderr=subprocess.STDOUT)
+
+
+def stop_stack(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop it as an operator would (SIGTERM: buffers are flushed), killing it only if that hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 async def _wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen) -> None:
     for _ in range(600):
         if proc.poll() is not None:
@@ -197,10 +215,7 @@ async def latency(client: httpx.AsyncClient, rate: int, seconds: float, batch: i
 async def main_async(args: argparse.Namespace) -> dict:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="cxpulse-bench-"))
-    env = {**os.environ, "CXPULSE_DATA_DIR": str(data), "CXPULSE_API_PORT": str(port),
-           "CXPULSE_DEV_API_KEY": KEY, "CXPULSE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "cxpulse.cli", "up"], env=env,
-                            stdout=open(data / "up.log", "wb"), stderr=subprocess.STDOUT)
+    proc = start_stack(data, port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
                                      headers={"Authorization": f"Bearer {KEY}"},
@@ -224,11 +239,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         return {"throughput": tp, "latency": lat, "peak_rss_mb": round(_rss_mb(proc.pid), 1),
                 "cpus": os.cpu_count()}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_stack(proc)
 
 
 def main() -> None:
