@@ -142,7 +142,7 @@ def incident_metrics(inc: Incident) -> set[Metric]:
 
 
 # --------------------------------------------------------------------------- ingest through the real stack
-async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurrency: int = 4) -> dict:
+async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurrency: int = 1) -> dict:
     port = free_port()
     proc = start_stack(data_dir, port, CXPULSE_STREAM__VIEWS=json.dumps(VIEWS), CXPULSE_CASES__ENABLED="false")
     sim = ContactCenterSimulator(scenario.seed, _profile(), incidents=scenario.incidents,

@@ -92,16 +92,25 @@ async def ledger_records(
         specific = [c for c, _ in LEDGER_COLUMNS[table]]
         if only_unattributed and "attributed" not in specific:
             continue
-        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *specific, "kafka_offset"]
+        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *specific, "kafka_offset", "version"]
         where = ["kafka_partition = {shard:UInt16}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}"]
         if tenant is not None:
             where.append("tenant = {tenant:String}")
         if only_unattributed:
-            where.append("NOT attributed AND interaction_id != ''")
-        res = await wh.aquery(
-            f"SELECT {', '.join(cols)} FROM {table.value} FINAL WHERE {' AND '.join(where)}", params
-        )
+            where.append("interaction_id != ''")  # `attributed` changes between versions: tested on the latest
+        # Not FINAL: FINAL cannot read the by_time projection (migration 0007) and would scan the
+        # partition; the latest version of each event is kept here instead, as FINAL would.
+        res = await wh.aquery(f"SELECT {', '.join(cols)} FROM {table.value} WHERE {' AND '.join(where)}", params)
+        latest: dict[tuple[int, str, str], tuple] = {}
         for row in res.result_rows:
+            key = (row[1], row[2], row[3])  # event_key, source, event_id
+            kept = latest.get(key)
+            if kept is None or row[-1] > kept[-1]:
+                latest[key] = row
+        attributed = cols.index("attributed") if only_unattributed else None
+        for row in latest.values():
+            if attributed is not None and row[attributed]:
+                continue
             rec = _row_to_record(etype, cols, row)
             rec["_shard"] = shard
             out.append(rec)
@@ -125,7 +134,7 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
         "_offset": values["kafka_offset"], "_key": values["event_key"],
     }
     effective = {d: values[d] for d in DIMENSIONS if values[d]}
-    for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-1]:
+    for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-2]:  # up to kafka_offset, version
         rec[c] = values[c]
     if etype == EventType.touchpoint.value:
         rec["dims"] = effective

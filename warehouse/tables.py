@@ -148,3 +148,15 @@ def create_migrations_ledger() -> str:
     name String,
     applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
 ) ENGINE = MergeTree ORDER BY id"""
+
+
+def add_ledger_time_projection(table: Table) -> list[str]:
+    """A copy of a ledger table's rows sorted by (tenant, partition, time): the windows of one shard
+    and time range (a late event's closed window, a restore) are then a range read, not a scan of
+    the month sorted by event key. ``rebuild`` keeps it right through ReplacingMergeTree merges."""
+    return [
+        f"ALTER TABLE {table.value} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
+        f"ALTER TABLE {table.value} ADD PROJECTION IF NOT EXISTS by_time "
+        f"(SELECT * ORDER BY tenant, kafka_partition, time_ms)",
+        f"ALTER TABLE {table.value} MATERIALIZE PROJECTION by_time",
+    ]

@@ -219,6 +219,25 @@ async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) 
     await assert_stored_matches(wh, [*early, touch, tp("tp-z", t + 6 * MINUTE_MS, "iz", "chat")])
 
 
+async def test_ledger_reads_see_only_the_latest_version_of_each_event(wh: Warehouse) -> None:
+    """ledger_records reads the by_time projection without FINAL; it must still answer as FINAL would."""
+    t = T0 + 12 * HOUR_MS
+    ck = checkpointer(wh)
+    await commit(ck, [answer("sr-v", t, "iv", nps=9), answer("sr-w", t + 1000, "iw", nps=2)])
+    before = await queries.ledger_records(wh, 0, t, t + HOUR_MS, only_unattributed=True)
+    assert sorted(r["id"] for r in before) == ["sr-v", "sr-w"]
+    await commit(ck, [tp("tp-v", t + MINUTE_MS, "iv", "chat", "t2")])  # re-versions sr-v: attributed
+    versions = wh.query(f"SELECT count() FROM {Table.survey_responses.value} WHERE event_id = 'sr-v'").result_rows
+    assert versions == [(2,)]  # both versions are stored (until a merge) ...
+    rows = await queries.ledger_records(wh, 0, t, t + HOUR_MS)
+    answers = {r["id"]: r for r in rows if r["type"] == EventType.survey_response.value}
+    assert sorted(answers) == ["sr-v", "sr-w"]  # ... but read once, at the latest version
+    assert answers["sr-v"]["_attributed"] is True and answers["sr-v"]["_dims"]["channel"] == "chat"
+    assert answers["sr-w"]["_attributed"] is False
+    waiting = await queries.ledger_records(wh, 0, t, t + HOUR_MS, only_unattributed=True)
+    assert [r["id"] for r in waiting] == ["sr-w"]  # the stale unattributed version of sr-v is not waiting
+
+
 @pytest.mark.parametrize("gap_days", [0, 3], ids=["in-restored-range", "only-in-ledger"])
 async def test_touchpoint_committed_before_a_restart_attributes_the_answer(wh: Warehouse, gap_days: int) -> None:
     t = T0 + 8 * HOUR_MS
