@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from kpi.counts import KpiCounts, add_record
-from kpi.measures import Metric, measure
+from kpi.measures import measure
 from kpi.weighted import WeightedCounts, answer_field, weighted_measure
 from schemas.records import EventType
 from warehouse import record_queries as rq
