@@ -121,7 +121,7 @@ def _alert_data(t: Transition, note: Notification) -> dict[str, Any]:
         "fingerprint": t.fingerprint, "status": note.kind.value, "scope": rule.scope, "value": note.value,
         "n": note.n, "ci": [note.ci_low, note.ci_high], "threshold": rule.threshold,
         "recovery": rule.recovery, "severity": rule.severity.value, "labels": rule.labels,
-        "routes": rule.routes, "starts_at": _iso(note.starts_at_ms), "ends_at": _iso(note.ends_at_ms),
+        "routes": rule.routes or None, "starts_at": _iso(note.starts_at_ms), "ends_at": _iso(note.ends_at_ms),
         "repeat": note.repeat,
     }
 

@@ -71,13 +71,13 @@ class GapRuleSpec(BaseModel):
         default=[10, 20, 30, 60], min_length=1, max_length=8,
         description="Rolling lengths (minutes) tested; the most significant one is reported.")
     baseline_days: int = Field(default=7, ge=1, le=28, description="Days of history the baseline spans.")
-    alpha: float = Field(default=1e-6, gt=0, lt=1,
+    alpha: float = Field(default=1e-4, gt=0, lt=1,
                          description="Family-wise false-gap level per evaluation (Bonferroni over scopes x lengths).")
     min_effect: float | None = Field(default=None, ge=0,
                                      description="Smallest drop that counts, KPI units; default per metric.")
-    max_volume_ratio: float = Field(default=0.3, gt=0, le=1,
+    max_volume_ratio: float = Field(default=0.1, gt=0, le=1,
                                     description="Data gaps: the count must be below this share of expected.")
-    min_expected_volume: float = Field(default=20.0, gt=0,
+    min_expected_volume: float = Field(default=50.0, gt=0,
                                        description="Data gaps: not checked below this expected count.")
 
     @field_validator("dimensions")
@@ -121,7 +121,9 @@ class RuleSpec(BaseModel):
     severity: Severity = Severity.warning
     labels: dict[LabelName, Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
     routes: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
-        default_factory=list, description="Webhook subscription ids notified of this rule's alerts.")
+        default_factory=list,
+        description="Webhook subscription ids notified of this rule's alerts; empty: every subscription whose "
+        "event types and filters match.")
     repeat_interval_s: int = Field(
         default=14_400, ge=0, description="Re-notify while firing this often; 0 = never re-notify.")
     group_by: list[LabelName] = Field(

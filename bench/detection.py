@@ -21,7 +21,7 @@ What runs
              dimensions (NPS and CSAT 15 and 10 points under the warm-up
              day's level, n >= 30) and "no contact for 5 minutes" per channel.
 4. Scoring. An alert (a firing episode) is *explained* by an incident when it
-   starts inside [start, end + 30 min], watches a metric the incident moves,
+   starts inside [start, end + 60 min] (the longest window), watches a metric the incident moves,
    and its scope does not contradict the incident's (alert {channel: phone}
    is explained by a team incident; {team: t-billing-1} is not by one in
    t-support-2). Precision = explained / all alerts; recall = incidents with
@@ -72,7 +72,9 @@ FAMILIES: tuple[tuple[str, ...], ...] = ((), ("channel",), ("journey_step",), ("
                                          ("journey_step", "segment"))
 #: The stored views: exactly the families the rules watch (fewer window rows to write for days of backfill).
 VIEWS = [list(f) for f in FAMILIES]
-GRACE_MS = 30 * MINUTE_MS
+#: An alert within this long after an incident's end is still explained by it: the longest
+#: rolling window (60 min) holds answers from the incident that long.
+GRACE_MS = 60 * MINUTE_MS
 
 #: Incident scopes: key cells (>= 5 % of traffic), every team, the larger channels.
 NPS_CELLS = [("support", "consumer"), ("billing", "consumer"), ("purchase", "consumer"), ("returns", "consumer"),
@@ -244,7 +246,7 @@ def counts_before(fw: FamilyWindows, key: tuple[str, ...], window: str, end_ms: 
 
 
 # --------------------------------------------------------------------------- rules
-def gap_rules(min_n: int = 10, alpha: float = 1e-6) -> list[Rule]:
+def gap_rules(min_n: int = 10, alpha: float = 1e-4) -> list[Rule]:
     rules = []
     for metric in (Metric.nps, Metric.csat):
         for dims in FAMILIES:
@@ -423,7 +425,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=3500, help="touchpoints per hour, weekly mean")
     parser.add_argument("--data-dir", help="keep the stack's data here (default: a temporary directory)")
     parser.add_argument("--min-n", type=int, default=10, help="gap rules: answers a recent window needs")
-    parser.add_argument("--alpha", type=float, default=1e-6, help="gap rules: false-gap level per evaluation")
+    parser.add_argument("--alpha", type=float, default=1e-4, help="gap rules: false-gap level per evaluation")
     parser.add_argument("--skip-ingest", action="store_true", help="reuse --data-dir from an earlier run")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))

@@ -178,12 +178,13 @@ class GapSettings(BaseModel):
         "scope's own history (`baseline_days` days of hourly windows); the most significant is reported.",
     )
     live_alpha: float = Field(
-        default=1e-6, gt=0, lt=1,
+        default=1e-4, gt=0, lt=1,
         description="`window=live` gaps: family-wise false-gap level per evaluation, split over scopes x "
         "lengths. Small because live gaps are re-tested every minute (see `make evaluate`).",
     )
     live_min_n: int = Field(
-        default=20, ge=1, description="`window=live` gaps: answers the recent window needs before it is tested.")
+        default=10, ge=1, description="`window=live` gaps: answers the recent window needs before it is tested "
+        "(small samples get exact tails).")
 
 
 class AlertSettings(BaseModel):

@@ -68,3 +68,12 @@ def test_a_grouped_event_is_one_alertmanager_body_with_every_alert():
     common = body["commonLabels"]
     assert common["journey_step"] == "billing" and common["team"] == "cx-ops" and "segment" not in common
     assert "value" not in body["commonAnnotations"] and body["commonAnnotations"]["n"] == "12"
+
+
+def test_a_rule_without_routes_reaches_every_matching_subscription():
+    """``routes: null`` in the event means every subscription whose types and filters match;
+    ``[]`` would mean none, so an unrouted rule's alerts would reach nobody."""
+    routed = orjson.loads(notification_messages([_cells(_rule([]))[0]], "t", 1)[0].value)
+    unrouted_rule = _rule([]).model_copy(update={"routes": []})
+    unrouted = orjson.loads(notification_messages([_firing(unrouted_rule, "billing", "smb", -50.0)], "t", 1)[0].value)
+    assert routed["data"]["routes"] == ["pager"] and unrouted["data"]["routes"] is None

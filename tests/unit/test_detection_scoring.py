@@ -28,8 +28,8 @@ def ep(metric: Metric, scope: dict, minutes: float) -> Episode:
     (ep(Metric.nps, {"journey_step": "support"}, 7), False),  # another step
     (ep(Metric.csat, {"journey_step": "billing"}, 7), False),  # a metric the incident does not move
     (ep(Metric.nps, {"journey_step": "billing"}, -1), False),  # before it started
-    (ep(Metric.nps, {"journey_step": "billing"}, 60 + 30), True),  # within the 30 min grace after its end
-    (ep(Metric.nps, {"journey_step": "billing"}, 60 + 31), False),
+    (ep(Metric.nps, {"journey_step": "billing"}, 60 + 60), True),  # within the 60 min grace after its end
+    (ep(Metric.nps, {"journey_step": "billing"}, 60 + 61), False),
 ])
 def test_explains(episode, expected):
     assert explains(NPS_INC, episode) is expected
