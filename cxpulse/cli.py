@@ -39,6 +39,17 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
     rp.add_argument("--batch", type=int, default=1000)
     rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
+    sm = sub.add_parser("simulate", help="post the demo's simulated contact-centre traffic to the API, with incidents")
+    sm.add_argument("--api", help="API base URL (default: this machine's configured API)")
+    sm.add_argument("--key", action="append", default=[], metavar="[TENANT=]KEY",
+                    help="API key of a tenant to simulate; repeat for several tenants (default: the dev key)")
+    sm.add_argument("--rate", type=float, default=6000.0, help="contacts per hour per tenant, weekly average")
+    sm.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per real second")
+    sm.add_argument("--duration", help="simulated time to run, e.g. 30m, 2h (default: until Ctrl-C)")
+    sm.add_argument("--backfill", default="0", help="history to post first, e.g. 3h")
+    sm.add_argument("--incident", action="append", default=[], metavar="SPEC",
+                    help="e.g. 'nps=-4,scope=journey_step:billing+segment:consumer,start=10m,for=45m'; repeatable")
+    sm.add_argument("--seed", type=int, default=7)
     from cxpulse.config_as_code import add_commands
 
     add_commands(sub)  # rules / targets apply|export
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
     elif args.command == "replay":
         sys.exit(asyncio.run(_replay(settings, args)))
+    elif args.command == "simulate":
+        sys.exit(asyncio.run(_simulate(settings, args)))
     elif args.command in ("rules", "targets"):
         from cxpulse.config_as_code import run as run_config
 
@@ -109,6 +122,40 @@ def _api_key(settings, explicit: str | None) -> str | None:
     """An explicit key, else CXPULSE_DEV_API_KEY, else the dev key `cxpulse up` saved."""
     key_file = settings.data_dir / "dev-api.key"
     return explicit or settings.dev_api_key or (key_file.read_text().strip() if key_file.exists() else None)
+
+
+async def _simulate(settings, args: argparse.Namespace) -> int:
+    import signal
+    from datetime import datetime, timezone
+
+    from tqdm import tqdm
+
+    from cxpulse.simulate import SimulationPlan, parse_duration, parse_incident, simulate
+
+    keys: dict[str, str] = {}
+    for i, item in enumerate(args.key or [None]):
+        tenant, sep, key = (item or "").rpartition("=")
+        key = _api_key(settings, key or None)
+        if not key:
+            print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
+            return 2
+        keys[tenant if sep and tenant else f"tenant-{i + 1}" if len(args.key) > 1 else "demo"] = key
+    try:
+        for spec in args.incident:
+            parse_incident(spec, datetime.now(timezone.utc))  # every error before anything is posted
+        plan = SimulationPlan(
+            api_url=args.api or f"http://{settings.api.host}:{settings.api.port}", keys=keys, rate_per_hour=args.rate,
+            speedup=args.speedup, duration=parse_duration(args.duration) if args.duration else None,
+            backfill=parse_duration(args.backfill), incidents=tuple(args.incident), seed=args.seed)
+    except ValueError as exc:
+        print(f"cxpulse simulate: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+    with tqdm(unit="ev", desc="simulated events posted") as bar:
+        posted = await simulate(plan, stop, progress=lambda _tenant, n: bar.update(n))
+    print(", ".join(f"{tenant}: {n} events" for tenant, n in sorted(posted.items())))
+    return 0
 
 
 async def _replay(settings, args: argparse.Namespace) -> int:
