@@ -37,7 +37,7 @@ Statistics, so that nobody chases noise
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gaps.detect import (
@@ -46,6 +46,7 @@ from gaps.detect import (
     BaselineGap,
     DataGap,
     DataStatus,
+    Gap,
     Reference,
     Thresholds,
     Window,
@@ -125,12 +126,11 @@ class LiveFrame:
     end_ms: int
     minutes: Mapping[ScopeKey, Sequence[KpiCounts]]
     hours: Mapping[ScopeKey, Mapping[int, KpiCounts]]
-    first_data_ms: int | None = None  # earliest hour of the tenant's history; None = unknown
-    keys: tuple[ScopeKey, ...] = field(default=())
+    first_data_ms: int | None = None  # earliest hour of the tenant's history; None = from ``hours``
 
     def scope_keys(self) -> list[ScopeKey]:
         """Every key seen, recent or in history; keys holding the unknown value '' are not tested."""
-        seen = set(self.keys) | set(self.minutes) | set(self.hours)
+        seen = set(self.minutes) | set(self.hours)
         return sorted(k for k in seen if all(v != "" for v in k))
 
 
@@ -226,7 +226,8 @@ def exact_lower_tail(metric: Metric, current: KpiCounts, reference: KpiCounts) -
     return None
 
 
-def _stronger(a: BaselineGap, b: BaselineGap) -> bool:
+def _stronger(a: Gap, b: Gap) -> bool:
+    """Whether ``a`` beats ``b`` as the reported length of a scope: significant first, then smaller p."""
     if a.significant != b.significant:
         return a.significant
     pa = 2.0 if a.p_value is None else a.p_value
@@ -286,6 +287,6 @@ def live_data_gaps(metric: Metric | str, frame: LiveFrame, spec: LiveSpec = Live
             status=status, comparisons=max(1, tested),
         )
         prior = best.get(key)
-        if prior is None or _stronger(g, prior):  # type: ignore[arg-type]
+        if prior is None or _stronger(g, prior):
             best[key] = g
     return sorted(best.values(), key=lambda g: (-g.severity, not g.significant, sorted(g.scope.items())))
