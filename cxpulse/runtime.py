@@ -13,7 +13,7 @@ import secrets
 import signal
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from cxpulse.broker import LocalBroker, ensure_topics
@@ -220,29 +220,16 @@ async def _start_api(settings: Settings, bootstrap: str, warehouse: Warehouse,
 
 
 async def _demo_traffic(settings: Settings, url: str, opts: RunOptions, stop: asyncio.Event) -> None:
-    """Backfill a few hours of realistic traffic, then keep it flowing live."""
-    import httpx
+    """Backfill a few hours of realistic traffic, then keep it flowing live (``cxpulse simulate``'s)."""
     from tqdm import tqdm
 
-    from ingest.simulator import ContactCenterSimulator, drive, parse_time
+    from cxpulse.simulate import SimulationPlan, simulate
 
-    sim = ContactCenterSimulator(seed=7, rate_per_hour=opts.demo_rate_per_hour)
-    headers = {"Authorization": f"Bearer {settings.dev_api_key}",
-               "Content-Type": "application/cloudevents-batch+json"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
-        async def post(batch: list[dict]) -> None:
-            resp = await client.post("/v1/events", json=batch)
-            resp.raise_for_status()
-
-        now = datetime.now(timezone.utc)
-        # Answers to backfilled contacts that are due after `now` are left out; live traffic has its own.
-        history = [e for e in sim.generate(now - timedelta(hours=opts.demo_backfill_hours), now)
-                   if parse_time(e["time"]) <= now]
-        with tqdm(total=len(history), desc="demo backfill", unit="ev") as bar:
-            for i in range(0, len(history), 1000):
-                await post(history[i:i + 1000])
-                bar.update(len(history[i:i + 1000]))
-        print(f"demo: live traffic at ~{opts.demo_rate_per_hour:.0f} contacts/h (weekly average). Try:\n"
-              f"  curl -H 'Authorization: Bearer {settings.dev_api_key}' "
-              f"'{url}/v1/kpis?metric=nps&window=1h&group_by=channel'", flush=True)
-        await drive(post, sim, speedup=1.0, batch_size=500, stop=stop, start=now)
+    plan = SimulationPlan(api_url=url, keys={DEMO_TENANT: settings.dev_api_key},
+                          rate_per_hour=opts.demo_rate_per_hour, backfill=timedelta(hours=opts.demo_backfill_hours))
+    print(f"demo: {opts.demo_backfill_hours:g} h of history, then live traffic at ~{opts.demo_rate_per_hour:.0f} "
+          f"contacts/h (weekly average). Try:\n"
+          f"  curl -H 'Authorization: Bearer {settings.dev_api_key}' "
+          f"'{url}/v1/kpis?metric=nps&window=1h&group_by=channel'", flush=True)
+    with tqdm(desc="demo events posted", unit="ev") as bar:
+        await simulate(plan, stop, progress=lambda _tenant, n: bar.update(n))
