@@ -151,12 +151,13 @@ def create_migrations_ledger() -> str:
 
 
 def add_ledger_time_projection(table: Table) -> list[str]:
-    """A copy of a ledger table's rows sorted by (tenant, partition, time): the windows of one shard
-    and time range (a late event's closed window, a restore) are then a range read, not a scan of
-    the month sorted by event key. ``rebuild`` keeps it right through ReplacingMergeTree merges."""
+    """The keys of a ledger table's rows sorted by (tenant, partition, time): the events of one shard
+    and time range (a late event's closed window, a restore) are then a range read of this narrow
+    projection plus a primary-key lookup, not a scan of the month sorted by event key. Narrow, so
+    inserts stay cheap; ``rebuild`` keeps it right through ReplacingMergeTree merges."""
     return [
         f"ALTER TABLE {table.value} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
         f"ALTER TABLE {table.value} ADD PROJECTION IF NOT EXISTS by_time "
-        f"(SELECT * ORDER BY tenant, kafka_partition, time_ms)",
+        f"(SELECT tenant, kafka_partition, time_ms, event_key ORDER BY tenant, kafka_partition, time_ms)",
         f"ALTER TABLE {table.value} MATERIALIZE PROJECTION by_time",
     ]

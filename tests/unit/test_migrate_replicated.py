@@ -84,7 +84,8 @@ def test_statements_without_an_engine_are_untouched():
     others = [s for s in all_statements() if not _CREATE_TABLE.match(s)]
     projection = [stmt for t in ("touchpoints", "survey_responses", "survey_invitations") for stmt in (
         f"ALTER TABLE {t} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
-        f"ALTER TABLE {t} ADD PROJECTION IF NOT EXISTS by_time (SELECT * ORDER BY tenant, kafka_partition, time_ms)",
+        f"ALTER TABLE {t} ADD PROJECTION IF NOT EXISTS by_time "
+        "(SELECT tenant, kafka_partition, time_ms, event_key ORDER BY tenant, kafka_partition, time_ms)",
         f"ALTER TABLE {t} MATERIALIZE PROJECTION by_time")]
     assert others == ["ALTER TABLE webhook_subscriptions ADD COLUMN IF NOT EXISTS "
                       "format LowCardinality(String) DEFAULT 'cloudevents'", *projection]

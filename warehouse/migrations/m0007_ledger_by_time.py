@@ -1,4 +1,4 @@
-"""0007: Ledger tables get a projection sorted by (tenant, kafka_partition, time_ms) for time-range reads."""
+"""0007: Ledger tables get a narrow projection of their keys sorted by (tenant, kafka_partition, time_ms)."""
 from warehouse.tables import LEDGER_TABLES, add_ledger_time_projection
 
 ID = 7
