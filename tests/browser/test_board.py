@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cxpulse.config import ApiKey
-from ingest.simulator import ContactCenterSimulator, Incident, parse_time
+from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, parse_time
 from tests.conftest import TEST_TENANT, make_settings
 from tests.helpers import expected_kpis, nps, parse_ms
 
@@ -60,7 +60,10 @@ def _history(now: datetime) -> list[dict]:
     with phone answers of consumers much worse meanwhile, so the heatmap has a cell to find."""
     incident = Incident(start=now - timedelta(hours=3), end=now, scope={"channel": "phone", "segment": "consumer"},
                         csat_shift=-2.5, nps_shift=-5, affects="answers")
-    sim = ContactCenterSimulator(seed=23, rate_per_hour=2500, incidents=[incident])
+    # Local time is pinned to late morning, whatever the hour the test runs at: the diurnal curve
+    # would leave a night-time hour too few answers to judge any heatmap cell.
+    profile = TenantProfile(utc_offset_hours=11 - now.hour)
+    sim = ContactCenterSimulator(seed=23, tenant_profile=profile, rate_per_hour=4000, incidents=[incident])
     return [e for e in sim.generate(now - timedelta(hours=3), now) if parse_time(e["time"]) <= now]
 
 
