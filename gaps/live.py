@@ -85,6 +85,11 @@ DEFAULT_MIN_EFFECT: dict[Metric, float] = {
 }
 
 
+#: Live data gaps need this many expected events (see :func:`live_data_gaps`); the
+#: hourly ``gaps.min_expected_volume`` may only raise it.
+_LIVE_MIN_EXPECTED_VOLUME = 50.0
+
+
 @dataclass(frozen=True, slots=True)
 class LiveSpec:
     """The knobs of one live detector (a gap rule carries them)."""
@@ -95,7 +100,7 @@ class LiveSpec:
     min_n: int = 10
     min_effect: float | None = None  # None: DEFAULT_MIN_EFFECT of the metric
     max_volume_ratio: float = 0.1
-    min_expected_volume: float = 50.0
+    min_expected_volume: float = _LIVE_MIN_EXPECTED_VOLUME
     #: Below this many answers the p-value is the exact tail against the baseline's shares.
     exact_below: int = 100
 
@@ -110,7 +115,7 @@ class LiveSpec:
     def from_settings(cls, s: Any) -> LiveSpec:
         """``window=live`` of :class:`cxpulse.config.GapSettings`."""
         return cls(lengths_min=tuple(s.live_lengths_min), baseline_days=s.baseline_days, alpha=s.live_alpha,
-                   min_n=s.live_min_n, min_expected_volume=max(s.min_expected_volume, cls.min_expected_volume))
+                   min_n=s.live_min_n, min_expected_volume=max(s.min_expected_volume, _LIVE_MIN_EXPECTED_VOLUME))
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,3 +242,12 @@ def test_exact_nps_tail_matches_enumeration(p, pa, d, pp, pd):
     n = p + pa + d
     assert nps_lower_tail(p, pa, d, pp, pd) == pytest.approx(_multinomial_lower_tail(n, p - d, pp, pd), rel=1e-9,
                                                               abs=1e-300)
+
+
+def test_the_live_spec_of_the_settings():
+    from cxpulse.config import GapSettings
+
+    spec = LiveSpec.from_settings(GapSettings(live_lengths_min=[5, 15], live_alpha=1e-3, live_min_n=12,
+                                              min_expected_volume=80))
+    assert (spec.lengths_min, spec.alpha, spec.min_n, spec.min_expected_volume) == ((5, 15), 1e-3, 12, 80.0)
+    assert LiveSpec.from_settings(GapSettings()).min_expected_volume == LiveSpec().min_expected_volume == 50.0
