@@ -19,7 +19,8 @@ whose dimensions they name exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from gaps.detect import (
     VOLUME_METRICS,
@@ -172,6 +173,20 @@ async def evaluate_live(wh: Warehouse, tenant: str, q: GapQuery, views: list[lis
     gaps.sort(key=lambda g: (-g.severity, not g.significant, g.kind.value, g.metric.value,
                              sorted(g.scope.items())))
     return Window(frame.end_ms - spec.longest_ms, frame.end_ms), gaps
+
+
+async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, view: tuple[str, ...], views: list[list[str]],
+                          gap_settings: Any) -> tuple[Window, list[Gap]]:
+    """The gaps of ``q.window``: ``live`` (kinds outside ``LIVE_KINDS`` are not evaluated), ``1h`` or ``1d``.
+
+    ``view`` serves the hourly/daily windows; ``views`` (all stored views) the live frame.
+    ``gap_settings`` is :class:`cxpulse.config.GapSettings`.
+    """
+    gs = gap_settings
+    if q.window == "live":
+        return await evaluate_live(wh, tenant, replace(q, kinds=q.kinds & LIVE_KINDS), views, LiveSpec.from_settings(gs))
+    periods = gs.baseline_weeks if q.window == "1h" else gs.baseline_days
+    return await evaluate(wh, tenant, q, view, periods, Thresholds.from_settings(gs))
 
 
 def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],

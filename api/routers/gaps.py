@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable, utc, view_for
-from gaps.detect import DataGap, Gap, GapKind, SegmentGap, Thresholds
-from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate, evaluate_live
-from gaps.live import LiveSpec
+from gaps.detect import DataGap, Gap, GapKind, SegmentGap
+from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import (
@@ -64,15 +63,9 @@ async def get_gaps(
     view = view_for(services.settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
     gs = services.settings.gaps
     at_dt = utc(at) if at else datetime.now(timezone.utc)
-    q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000), kinds=kinds,
-                 scope=filters, dimension=dim)
-    if window == "live":
-        q = GapQuery(q.metric, q.window, q.at_ms, q.kinds & LIVE_KINDS, q.scope, q.dimension)
-        win, gaps = await evaluate_live(services.warehouse, caller.tenant, q, services.settings.stream.views,
-                                        LiveSpec.from_settings(gs))
-    else:
-        periods = gs.baseline_weeks if window == "1h" else gs.baseline_days
-        win, gaps = await evaluate(services.warehouse, caller.tenant, q, view, periods, Thresholds.from_settings(gs))
+    q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000),
+                 kinds=kinds & LIVE_KINDS if window == "live" else kinds, scope=filters, dimension=dim)
+    win, gaps = await evaluate_window(services.warehouse, caller.tenant, q, view, services.settings.stream.views, gs)
     data = [gap_public(g) for g in gaps if g.significant or not significant_only]
     return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
                    confidence=gs.confidence, kinds=sorted(k.value for k in q.kinds), dimension=dim, filters=filters,

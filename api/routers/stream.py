@@ -15,9 +15,8 @@ from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
 from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc, view_for
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
-from gaps.detect import Gap, GapKind, Thresholds
-from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate, evaluate_live
-from gaps.live import LiveSpec
+from gaps.detect import Gap, GapKind
+from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, Dimension, validate_view
 from schemas.gaps import GapMetric
@@ -110,15 +109,11 @@ async def get_stream(
             raise unprocessable("dimension", f"{dim!r} is also a filter")
         gap_view = view_for(settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
         gs = settings.gaps
-        periods = gs.baseline_weeks if gap_window == "1h" else gs.baseline_days
 
         async def _read_gaps() -> list[Gap]:
             q = GapQuery(metric=metric, window=gap_window, at_ms=int(time.time() * 1000),
                          kinds=LIVE_KINDS if gap_window == "live" else frozenset(GapKind), scope=filters, dimension=dim)
-            if gap_window == "live":
-                _, found = await evaluate_live(wh, tenant, q, settings.stream.views, LiveSpec.from_settings(gs))
-            else:
-                _, found = await evaluate(wh, tenant, q, gap_view, periods, Thresholds.from_settings(gs))
+            _, found = await evaluate_window(wh, tenant, q, gap_view, settings.stream.views, gs)
             return found
 
         read_gaps = _read_gaps
