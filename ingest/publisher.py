@@ -14,16 +14,18 @@ class Publisher:
     """One shared producer per process. ``publish`` returns once every message is acked,
     so a 202 means the events are in Kafka, not in a buffer that a crash would lose."""
 
-    def __init__(self, bootstrap: str, max_record_bytes: int) -> None:
+    def __init__(self, bootstrap: str, max_record_bytes: int, *, idempotent: bool = False) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
             linger_ms=2,
             max_batch_size=max(max_record_bytes, 1_048_576),
             max_request_size=max_record_bytes + 100_000,
-            # Tansu rejects InitProducerId v0, the only version aiokafka sends; ordering
-            # per key is kept by one in-flight batch per partition, duplicates by ids.
-            enable_idempotence=False,
+            # Pass idempotent=not settings.kafka.tansu: a server broker gets an idempotent
+            # producer (a retry writes no duplicate). Tansu rejects InitProducerId v0, the only
+            # version aiokafka sends; there ordering per key is kept by one in-flight batch per
+            # partition, duplicates by ids.
+            enable_idempotence=idempotent,
         )
         self.started = False
 
