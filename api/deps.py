@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Optional
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cxpulse.config import ApiKey, Settings
+from ingest.admission import Admission
 from ingest.publisher import Publisher
 from ingest.pipeline import BatchSpec, IngestPipeline
+from ingest.validation import TimeHorizon
 from schemas.records import topic_names
 from warehouse.client import Warehouse
 
@@ -22,6 +24,12 @@ class Services:
     warehouse: Warehouse
     publisher: Publisher
     ingest: IngestPipeline
+    #: the acknowledgement path of POST /v1/events; without one, straight to ``publisher``
+    admission: Optional[Admission] = None
+
+    def __post_init__(self) -> None:
+        if self.admission is None and self.publisher is not None:
+            self.admission = Admission(self.publisher, None)
 
     def batch_spec(self, tenant: str) -> BatchSpec:
         s = self.settings
@@ -29,6 +37,7 @@ class Services:
             tenant=tenant, pseudonym_key=s.pseudonym_key.encode(), topics=topic_names(s.kafka.topic_prefix),
             partitions=s.kafka.partitions, max_record_bytes=s.kafka.max_record_bytes,
             max_events=s.api.max_batch_events,
+            horizon=TimeHorizon.from_clock(s.api.max_future_s, s.api.max_event_age_days),
         )
 
 

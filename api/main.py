@@ -10,7 +10,7 @@ from api.routers import records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from cxpulse import metrics
-from warehouse.errors import CxPulseError, QueryError, WarehouseError
+from warehouse.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
 def create_api(services: Services) -> FastAPI:
@@ -37,6 +37,10 @@ def create_api(services: Services) -> FastAPI:
     async def _cxpulse_error(request: Request, exc: CxPulseError) -> JSONResponse:
         if isinstance(exc, QueryError):
             return JSONResponse({"detail": [{"loc": ["query", exc.path], "msg": exc.message}]}, 422)
+        if isinstance(exc, IngestUnavailable):
+            return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": str(round(exc.retry_after))})
+        if isinstance(exc, IngestStorageFull):
+            return JSONResponse({"detail": str(exc)}, 507)
         code = 503 if isinstance(exc, WarehouseError) else 400
         return JSONResponse({"detail": str(exc)}, code)
 

@@ -19,6 +19,19 @@ PRODUCE_LATENCY = Histogram(
     "cxpulse_produce_latency_seconds", "Time to produce one ingest request to Kafka (acks received)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+INGEST_REFUSED = Counter(
+    "cxpulse_ingest_refused_total", "Ingest requests not acknowledged (503/507), by reason", ["reason"])
+INGEST_LOG_FLUSH_LATENCY = Histogram(
+    "cxpulse_ingest_log_flush_seconds", "Time to append and flush one request to the ingest log (group commit)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+INGEST_LOG_BYTES = Gauge("cxpulse_ingest_log_bytes", "Bytes in the ingest log (not yet known to be stored)")
+INGEST_LOG_PENDING = Gauge(
+    "cxpulse_ingest_log_pending_events", "Events in the ingest log not yet known to be in the warehouse")
+INGEST_LOG_REPLAYED = Counter(
+    "cxpulse_ingest_log_replayed_events_total", "Events published again from the ingest log (start, broker restart)")
+BROKER_RESTARTS = Counter("cxpulse_broker_restarts_total", "Restarts of the local broker after it died")
+BROKER_UP = Gauge("cxpulse_broker_up", "1 while the broker this process produces to is usable")
 DEAD_LETTERS = Counter("cxpulse_dead_letters_total", "Records sent to the dead-letter topic", ["reason"])
 RECORDS_PROCESSED = Counter("cxpulse_records_processed_total", "Records applied to windows")
 DUPLICATES_SKIPPED = Counter("cxpulse_duplicates_skipped_total", "Replayed or re-sent records skipped")

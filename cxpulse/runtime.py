@@ -1,23 +1,48 @@
-"""Starts the services of one process: local broker, warehouse, Faust worker, API, demo traffic.
+"""Starts, watches and stops the services of one process: local broker, warehouse, Faust worker, API.
 
 ``cxpulse up`` runs all of them in one process (chDB allows one process per
 data path, so the worker and the API share one ``Warehouse``); ``cxpulse
 worker`` and ``cxpulse api`` run one each against Kafka and a ClickHouse server.
+
+The lifecycle of ``cxpulse up`` (``Stack``):
+
+1. **Start.** Local broker (unless one is configured), topics, warehouse and
+   migrations; the ingest log is opened and every segment a previous run left
+   is replayed into the broker (``ingest.admission.replay_log``); then the
+   worker, the alert and case timers, and the API.
+2. **Watch.** The local broker is checked every
+   ``lifecycle.broker_watch_every_s``; if it died, ingest answers 503 and
+   ``/readyz`` says so, the worker is stopped, the broker restarted on the
+   same port, the ingest log replayed into it, and a new worker started.
+   Stored segments of the ingest log are deleted as the worker's consumer
+   group commits past them.
+3. **Stop** (first SIGTERM/SIGINT, or ``stop``). Ingest stops accepting
+   (503 with ``Retry-After``, ``/readyz`` not ready), requests in flight
+   finish, the worker drains the ingest log into the warehouse (progress in
+   the log) for at most ``lifecycle.drain_timeout_s``, then everything stops
+   and the process exits 0. A second signal exits at once: what the log holds
+   is replayed on the next start.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import secrets
 import signal
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from cxpulse.broker import LocalBroker, ensure_topics
+from cxpulse import metrics
+from cxpulse.broker import GroupOffsets, LocalBroker, ensure_topics
 from cxpulse.config import ApiKey, Settings
+from ingest.admission import Admission, replay_log
+from ingest.log import IngestLog
 from ingest.pseudonymize import Pseudonymizer
 from schemas.records import topic_names
 from warehouse.client import Warehouse
@@ -80,102 +105,330 @@ async def run(settings: Settings, opts: RunOptions, ready: asyncio.Event | None 
               stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop``, for embedding in tests); ``ready`` is set once serving."""
     settings = prepare_settings(settings, opts)
+    stack = Stack(settings, opts)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stack.on_signal, sig, stop)
+    async with AsyncExitStack() as exits:
+        await stack.start(exits)
+        _tune_gc()
+        if ready is not None:
+            ready.set()
+        await stack.serve(stop)
 
-    async with AsyncExitStack() as stack:
-        bootstrap = settings.kafka.bootstrap
-        if not bootstrap:
+
+class Stack:
+    """The services of one process and their lifecycle (module docstring, steps 1-3)."""
+
+    def __init__(self, settings: Settings, opts: RunOptions) -> None:
+        self.settings = settings
+        self.opts = opts
+        self.broker: LocalBroker | None = None
+        self.bootstrap = settings.kafka.bootstrap
+        self.ingest_log: IngestLog | None = None
+        self.admission: Admission | None = None
+        self.offsets: GroupOffsets | None = None
+        self.worker: Worker | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.background: list[asyncio.Task] = []  # watchdog and log keeper: they outlive the drain
+        self.server = None
+        self._timers_stop = asyncio.Event()  # set last: timers and demo traffic run through the drain
+
+    # -- 1. start -------------------------------------------------------------------------
+    async def start(self, exits: AsyncExitStack) -> None:
+        settings, opts = self.settings, self.opts
+        if not self.bootstrap:
             if not opts.allow_local_broker:
                 raise SystemExit("CXPULSE_KAFKA_BOOTSTRAP is not set")
-            broker = LocalBroker(settings.kafka.local_port, settings.data_dir / "tansu.log").start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
+            self.broker = LocalBroker(settings.kafka.local_port, settings.data_dir / "tansu.log",
+                                      pid_file=settings.data_dir / "broker.pid").start()
+            exits.callback(self.broker.stop)
+            self.bootstrap = self.broker.bootstrap
             # `cxpulse status` and `cxpulse replay` on this machine find the local broker here.
-            (settings.data_dir / "broker").write_text(bootstrap + "\n")
-            stack.callback((settings.data_dir / "broker").unlink, missing_ok=True)
+            (settings.data_dir / "broker").write_text(self.bootstrap + "\n")
+            exits.callback((settings.data_dir / "broker").unlink, missing_ok=True)
             settings.kafka.tansu = True
-            log.info("started local Tansu broker at %s", bootstrap)
-        names = list(topic_names(settings.kafka.topic_prefix).values())
-        await asyncio.to_thread(ensure_topics, bootstrap, names, settings.kafka.partitions,
-                                settings.kafka.replication_factor)
+            log.info("started local Tansu broker at %s", self.bootstrap)
+        await self._ensure_topics()
+        metrics.BROKER_UP.set(1)
 
         if settings.embedded_warehouse and not (opts.api and opts.worker):
             log.warning("embedded chDB at %s: only this process may open it; run `cxpulse worker` and "
                         "`cxpulse api` separately against a ClickHouse server (CXPULSE_WAREHOUSE_DSN)",
                         settings.warehouse_dsn)
         warehouse = await asyncio.to_thread(Warehouse.open, settings.warehouse_dsn, settings.warehouse.database)
-        stack.callback(warehouse.close)
+        exits.callback(warehouse.close)
         await asyncio.to_thread(migrate, warehouse)
+        self.warehouse = warehouse
         pseudonymizer = Pseudonymizer(settings.pseudonym_key.encode())
 
-        tasks: list[asyncio.Task] = []
+        publisher = None
+        if opts.api:
+            from ingest.publisher import Publisher
+
+            publisher = Publisher(self.bootstrap, settings.kafka.max_record_bytes)
+            await publisher.start()
+            exits.push_async_callback(publisher.stop)
+            if settings.ingest_log_on:
+                cfg = settings.ingest_log
+                self.ingest_log = IngestLog(settings.data_dir / "ingest-log", segment_bytes=cfg.segment_bytes,
+                                            max_bytes=cfg.max_bytes, fsync=cfg.fsync).open()
+                exits.callback(self.ingest_log.close)
+                self.offsets = GroupOffsets(self.bootstrap, settings.stream.app_id)
+                exits.callback(self.offsets.close)
+                await self._replay(publisher, "start")
+            self.admission = Admission(publisher, self.ingest_log, ack_timeout_s=settings.ingest_log.ack_timeout_s,
+                                       retry_after_s=settings.ingest_log.retry_after_s)
+
         if opts.worker:
-            faust_app = await _start_worker(settings, bootstrap, warehouse, pseudonymizer)
-            stack.push_async_callback(faust_app.stop)
+            self.worker = Worker(settings, self.bootstrap, warehouse, pseudonymizer)
+            await self.worker.start()
+            exits.push_async_callback(self.worker.stop)
             if not opts.api and settings.stream.metrics_port:
                 from prometheus_client import start_http_server
 
                 start_http_server(settings.stream.metrics_port, addr=settings.api.host)
-            tasks.append(asyncio.create_task(
-                _timers(settings, bootstrap, warehouse, stop), name="timers"))
+            self.tasks.append(asyncio.create_task(
+                _timers(settings, self.bootstrap, warehouse, self._timers_stop), name="timers"))
+        if self.broker is not None:
+            self.background.append(asyncio.create_task(self._watch_broker(), name="broker-watchdog"))
+        if self.ingest_log is not None:
+            self.background.append(asyncio.create_task(self._keep_log(), name="ingest-log-keeper"))
         if opts.api:
-            server = await _start_api(settings, bootstrap, warehouse, stack)
-            tasks.append(asyncio.create_task(server.serve(), name="api"))
-            while not server.started:
-                if tasks[-1].done():
-                    tasks[-1].result()
-                await asyncio.sleep(0.05)
-            url = f"http://{settings.api.host}:{settings.api.port}"
-            print(f"CX Pulse API on {url}  (OpenAPI: {url}/docs)", flush=True)
-            if settings.dev_api_key and opts.allow_local_broker:
-                print(f"development API key (tenant {DEMO_TENANT!r}): {settings.dev_api_key}", flush=True)
-                print(f"live board: {url}/board/#token={settings.dev_api_key}", flush=True)
-            if opts.demo:
-                tasks.append(asyncio.create_task(_demo_traffic(settings, url, opts, stop), name="demo"))
-        _tune_gc()
-        if ready is not None:
-            ready.set()
+            await self._start_api(publisher, exits)
+
+    async def _ensure_topics(self) -> None:
+        names = list(topic_names(self.settings.kafka.topic_prefix).values())
+        await asyncio.to_thread(ensure_topics, self.bootstrap, names, self.settings.kafka.partitions,
+                                self.settings.kafka.replication_factor)
+
+    async def _replay(self, publisher, why: str) -> None:
+        assert self.ingest_log is not None
+        if not self.ingest_log.to_replay():
+            return
+        started, last = time.monotonic(), [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if time.monotonic() - last[0] >= 1 or done == total:
+                last[0] = time.monotonic()
+                log.info("replaying the ingest log into the broker (%s): %d / %d events", why, done, total)
+
+        events = await replay_log(self.ingest_log, publisher, progress)
+        log.info("replayed %d events from the ingest log in %.1f s (already stored ones are skipped by the "
+                 "ledger)", events, time.monotonic() - started)
+
+    async def _start_api(self, publisher, exits: AsyncExitStack) -> None:
+        import uvicorn
+
+        from api.deps import Services
+        from api.main import create_api
+        from ingest.pipeline import IngestPipeline
+
+        settings = self.settings
+        ingest = IngestPipeline(settings.api.ingest_processes)
+        exits.callback(ingest.close)
+        services = Services(settings, self.warehouse, publisher, ingest, admission=self.admission)
+        await ingest.warm_up(services.batch_spec(DEMO_TENANT))
+        config = uvicorn.Config(create_api(services), host=settings.api.host, port=settings.api.port,
+                                log_level="warning", access_log=False, lifespan="off")
+        self.server = server = uvicorn.Server(config)
+        # The runtime owns SIGINT/SIGTERM: uvicorn would stop serving at once (no 503s, no /readyz while
+        # draining) and raise the signal again when it is done (older releases: install_signal_handlers).
+        server.install_signal_handlers = lambda: None
+        server.capture_signals = contextlib.nullcontext
+        self.tasks.append(asyncio.create_task(server.serve(), name="api"))
+        while not server.started:
+            if self.tasks[-1].done():
+                self.tasks[-1].result()
+            await asyncio.sleep(0.05)
+        url = f"http://{settings.api.host}:{settings.api.port}"
+        print(f"CX Pulse API on {url}  (OpenAPI: {url}/docs)", flush=True)
+        if settings.dev_api_key and self.opts.allow_local_broker:
+            print(f"development API key (tenant {DEMO_TENANT!r}): {settings.dev_api_key}", flush=True)
+            print(f"live board: {url}/board/#token={settings.dev_api_key}", flush=True)
+        if self.opts.demo:
+            self.tasks.append(asyncio.create_task(_demo_traffic(settings, url, self.opts, self._timers_stop),
+                                                  name="demo"))
+
+    # -- 2. watch -------------------------------------------------------------------------
+    async def _watch_broker(self) -> None:
+        assert self.broker is not None
+        every = self.settings.lifecycle.broker_watch_every_s
+        while True:
+            await asyncio.sleep(every)
+            if self.broker.alive():
+                continue
+            log.error("the local broker died (exit code %s): ingest answers 503 while it is restarted, the "
+                      "ingest log replayed into it and the worker reconnected", self.broker.returncode)
+            metrics.BROKER_UP.set(0)
+            if self.admission is not None:
+                self.admission.broker_down = True
+            if self.worker is not None:
+                self.worker.detach()
+            backoff = every
+            while True:
+                try:
+                    self.broker.start()
+                    await self._ensure_topics()
+                    if self.worker is not None:  # stopped before the replay: it never sees the new epoch
+                        await self.worker.stop()
+                    if self.ingest_log is not None:
+                        self.ingest_log.begin_epoch()
+                        self.admission.forget_unacked()
+                        self.offsets.close()
+                        await self._replay(self.admission.publisher, "broker restart")
+                    if self.worker is not None:
+                        await self.worker.start()
+                    break
+                except Exception:  # noqa: BLE001 - keep trying: the process is useless without a broker
+                    log.exception("restarting the local broker failed; retrying in %.1f s", backoff)
+                    if self.worker is not None:
+                        await self.worker.stop()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+            metrics.BROKER_RESTARTS.inc()
+            metrics.BROKER_UP.set(1)
+            if self.admission is not None:
+                self.admission.broker_down = False
+                self.admission.broker_restarts += 1
+            log.warning("local broker restarted at %s; ingest accepts again", self.bootstrap)
+
+    async def _trim_once(self) -> None:
+        assert self.ingest_log is not None and self.offsets is not None and self.admission is not None
+        if not self.admission.broker_down:
+            committed = await asyncio.to_thread(self.offsets.committed)
+            await asyncio.to_thread(self.ingest_log.trim, committed)
+            await self.admission.republish()
+        metrics.INGEST_LOG_BYTES.set(self.ingest_log.size_bytes)
+        metrics.INGEST_LOG_PENDING.set(self.ingest_log.pending_events)
+
+    async def _keep_log(self) -> None:
+        every = self.settings.ingest_log.trim_every_s
+        while True:
+            try:
+                await self._trim_once()
+            except Exception as exc:  # noqa: BLE001 - a failed round only delays trimming
+                log.warning("ingest log: trimming failed (%r); retrying", exc)
+            await asyncio.sleep(every)
+
+    # -- 3. stop --------------------------------------------------------------------------
+    def on_signal(self, sig: signal.Signals, stop: asyncio.Event) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now; the ingest log is replayed on the next start", sig.name)
+            if self.broker is not None:
+                self.broker.kill()
+            os._exit(128 + sig.value)
+        log.warning("%s: stopping (ingest refuses new events, the worker drains the ingest log for at most "
+                    "%.0f s; a second signal exits at once)", sig.name, self.settings.lifecycle.drain_timeout_s)
+        stop.set()
+
+    async def serve(self, stop: asyncio.Event) -> None:
         waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
-            if t.done() and t.exception():
+        await asyncio.wait([waiter, *self.tasks], return_when=asyncio.FIRST_COMPLETED)
+        for t in self.tasks:
+            if t.done() and not t.cancelled() and t.exception():
                 log.error("%s stopped: %r", t.get_name(), t.exception())
-        stop.set()  # also when a task ended first: every loop below watches it
-        if opts.api:
-            server.should_exit = True
-        for t in tasks:
-            t.cancel() if t.get_name() == "demo" else None
-        await asyncio.gather(*tasks, return_exceptions=True)
-        waiter.cancel()
+        try:
+            await self._drain()
+        finally:
+            self._timers_stop.set()
+            if self.server is not None:
+                self.server.should_exit = True
+            for t in self.tasks:
+                t.cancel() if t.get_name() == "demo" else None
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for t in self.background:
+                t.cancel()
+            await asyncio.gather(*self.background, return_exceptions=True)
+            waiter.cancel()
+
+    async def _drain(self) -> None:
+        """Stop accepting, let requests finish, wait for the warehouse to hold the ingest log."""
+        cfg = self.settings.lifecycle
+        deadline = time.monotonic() + cfg.drain_timeout_s
+        for t in self.tasks:
+            if t.get_name() == "demo":
+                t.cancel()
+        if self.admission is None:
+            return
+        self.admission.close()
+        if not await self.admission.wait_idle(max(deadline - time.monotonic(), 0.0)):
+            log.warning("requests still in flight at the drain deadline")
+        if self.ingest_log is None or self.worker is None:
+            return
+        last_report = 0.0
+        while True:
+            try:
+                await self._trim_once()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("draining: %r", exc)
+            left = self.ingest_log.pending_events
+            if left == 0:
+                log.info("drained: the warehouse holds every acknowledged event")
+                return
+            now = time.monotonic()
+            if now >= deadline:
+                log.warning("drain timeout (lifecycle.drain_timeout_s=%.0f): %d events stay in the ingest log "
+                            "and are replayed on the next start", cfg.drain_timeout_s, left)
+                return
+            if now - last_report >= 1.0:
+                last_report = now
+                log.info("draining: %d events in the ingest log not yet in the warehouse (%.0f s left)",
+                         left, deadline - now)
+            await asyncio.sleep(0.25)
 
 
-async def _start_worker(settings: Settings, bootstrap: str, warehouse: Warehouse, pseudonymizer: Pseudonymizer):
-    from stream_processors import agents, topics
-    from stream_processors.app import create_app
-    from stream_processors.checkpoint import Checkpointer
-    from stream_processors.case_agent import register_case_agent
-    from stream_processors.webhook_agent import register_webhook_agent
-    from stream_processors.windows import WindowSize
+class Worker:
+    """The Faust app with its agents; ``start`` after ``stop`` builds a new one (broker restart)."""
 
-    app = create_app(settings, bootstrap)
-    declared = topics.declare(app, settings)
-    checkpointer = Checkpointer(
-        warehouse=warehouse,
-        views=[tuple(v) for v in settings.stream.views],
-        sizes=[WindowSize(s) for s in settings.stream.window_sizes],
-        grace_ms=settings.stream.grace_s * 1000,
-        interaction_cache=settings.stream.interaction_cache,
-    )
-    agents.register(app, declared, checkpointer, settings, pseudonymizer)
-    register_webhook_agent(app, declared, settings, warehouse)
-    if settings.cases.enabled:
-        register_case_agent(app, declared, settings, warehouse)
-    await app.start()
-    return app
+    def __init__(self, settings: Settings, bootstrap: str, warehouse: Warehouse, pseudonymizer: Pseudonymizer):
+        self.settings, self.bootstrap, self.warehouse, self.pseudonymizer = settings, bootstrap, warehouse, pseudonymizer
+        self.app = None
+
+    async def start(self) -> None:
+        from stream_processors import agents, topics
+        from stream_processors.app import create_app
+        from stream_processors.case_agent import register_case_agent
+        from stream_processors.checkpoint import Checkpointer
+        from stream_processors.webhook_agent import register_webhook_agent
+        from stream_processors.windows import WindowSize
+
+        settings = self.settings
+        app = create_app(settings, self.bootstrap)
+        declared = topics.declare(app, settings)
+        checkpointer = Checkpointer(
+            warehouse=self.warehouse,
+            views=[tuple(v) for v in settings.stream.views],
+            sizes=[WindowSize(s) for s in settings.stream.window_sizes],
+            grace_ms=settings.stream.grace_s * 1000,
+            interaction_cache=settings.stream.interaction_cache,
+        )
+        agents.register(app, declared, checkpointer, settings, self.pseudonymizer)
+        register_webhook_agent(app, declared, settings, self.warehouse)
+        if settings.cases.enabled:
+            register_case_agent(app, declared, settings, self.warehouse)
+        await app.start()
+        self.app = app
+
+    def detach(self) -> None:
+        """The broker died: the offsets this app holds belong to it, so the app must commit nothing more
+        (a commit to the restarted broker would make the next app skip the replayed log)."""
+        if self.app is not None:
+            async def _no_commit(*_: object, **__: object) -> bool:
+                return False
+
+            self.app.consumer.commit = _no_commit
+
+    async def stop(self, timeout_s: float = 20.0) -> None:
+        app, self.app = self.app, None
+        if app is None:
+            return
+        try:
+            await asyncio.wait_for(app.stop(), timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("the Faust worker did not stop within %.0f s", timeout_s)
 
 
 async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
@@ -193,30 +446,6 @@ async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop
         await asyncio.gather(*loops)
     finally:
         await publisher.stop()
-
-
-async def _start_api(settings: Settings, bootstrap: str, warehouse: Warehouse,
-                     stack: AsyncExitStack):
-    import uvicorn
-
-    from api.deps import Services
-    from api.main import create_api
-    from ingest.pipeline import IngestPipeline
-    from ingest.publisher import Publisher
-
-    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)
-    await publisher.start()
-    stack.push_async_callback(publisher.stop)
-    ingest = IngestPipeline(settings.api.ingest_processes)
-    stack.callback(ingest.close)
-    services = Services(settings, warehouse, publisher, ingest)
-    await ingest.warm_up(services.batch_spec(DEMO_TENANT))
-    api = create_api(services)
-    config = uvicorn.Config(api, host=settings.api.host, port=settings.api.port, log_level="warning",
-                            access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the runtime owns SIGINT/SIGTERM
-    return server
 
 
 async def _demo_traffic(settings: Settings, url: str, opts: RunOptions, stop: asyncio.Event) -> None:

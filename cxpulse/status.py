@@ -113,7 +113,7 @@ def render(status: Status) -> str:
             lines.append(f"  {p.topic}[{p.partition}]  committed {p.committed if p.committed is not None else '-'}"
                          f"  end {p.end}  lag {p.lag}")
     if status.api_ok is not None:
-        checks = ", ".join(f"{k} {'ok' if v else 'DOWN'}" for k, v in status.api_checks.items())
+        checks = ", ".join(_check(k, v) for k, v in status.api_checks.items())
         lines.append(f"api         {'ready' if status.api_ok else 'NOT READY'} ({checks or 'no answer'})")
     for t in status.freshness:
         lines.append(f"  tenant    {t['tenant']}: windows updated {t['seconds_since_update']:.0f} s ago, "
@@ -121,3 +121,12 @@ def render(status: Status) -> str:
     for e in status.errors:
         lines.append(f"ERROR       {e}")
     return "\n".join(lines)
+
+
+def _check(name: str, value: Any) -> str:
+    if name == "ingest_log" and isinstance(value, dict):
+        return (f"ingest log {value.get('pending_events', 0)} events not yet stored "
+                f"({value.get('segments', 0)} segments, {value.get('bytes', 0)} bytes)")
+    if name == "broker_restarts":
+        return f"local broker restarted {value} times"
+    return f"{name} {'ok' if value else 'DOWN'}"

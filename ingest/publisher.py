@@ -38,14 +38,15 @@ class Publisher:
             await self._producer.stop()
             self.started = False
 
-    async def publish(self, messages: Sequence) -> None:
-        """Send ``ingest.batching.OutgoingMessage``s and wait for all acks."""
+    async def publish(self, messages: Sequence) -> list[tuple[str, int, int]]:
+        """Send ``ingest.batching.OutgoingMessage``s, wait for all acks; their (topic, partition, offset)."""
         if not messages:
-            return
+            return []
         started = time.perf_counter()
         futures = [
             await self._producer.send(m.topic, m.value, key=m.key, partition=m.partition)
             for m in messages
         ]
-        await asyncio.gather(*futures)
+        acked = await asyncio.gather(*futures)
         metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        return [(md.topic, md.partition, md.offset) for md in acked]

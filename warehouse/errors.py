@@ -4,7 +4,11 @@
     ├── InvalidEvent        bad input; carries the field path (HTTP 4xx, dead-letter topic)
     ├── WarehouseError      ClickHouse/chDB failed
     │   └── WarehouseUnavailable   transient; the caller waits `retry_after` and retries
-    └── QueryError          a KPI query the warehouse cannot answer (HTTP 422)
+    ├── QueryError          a KPI query the warehouse cannot answer (HTTP 422)
+    ├── IngestUnavailable   ingest cannot acknowledge now: stopping, broker down or slow (HTTP 503,
+    │                       `Retry-After`); nothing of the request was acknowledged, resending is safe
+    └── IngestStorageFull   the ingest log cannot be written (disk full, `ingest_log.max_bytes`)
+                            (HTTP 507); nothing of the request was acknowledged
 """
 from __future__ import annotations
 
@@ -35,3 +39,13 @@ class QueryError(CxPulseError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+
+class IngestUnavailable(CxPulseError):
+    def __init__(self, message: str, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IngestStorageFull(CxPulseError):
+    pass

@@ -19,13 +19,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Kafka producer and warehouse are usable")
+@router.get("/readyz", summary="Ingest accepts, the Kafka broker and the warehouse are usable")
 async def readyz(services: ServicesDep, response: Response) -> dict[str, object]:
-    checks = {
-        "kafka": services.publisher.started,
+    admission = services.admission
+    checks: dict[str, object] = {
+        "kafka": services.publisher.started and not admission.broker_down,
         "warehouse": await services.warehouse._run(services.warehouse.ping),
+        "accepting": not admission.closed,
     }
     ready = all(checks.values())
+    if admission.broker_restarts:
+        checks["broker_restarts"] = admission.broker_restarts
+    if admission.log is not None:  # what a restart would replay; not a readiness condition
+        checks["ingest_log"] = {"pending_events": admission.log.pending_events,
+                                "bytes": admission.log.size_bytes, "segments": admission.log.segments}
     response.status_code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
     return {"status": "ready" if ready else "not ready", "checks": checks}
 
