@@ -146,7 +146,9 @@ def incident_metrics(inc: Incident) -> set[Metric]:
 # --------------------------------------------------------------------------- ingest through the real stack
 async def ingest(scenario: Scenario, data_dir: Path, batch: int = 1000, concurrency: int = 1) -> dict:
     port = free_port()
-    proc = start_stack(data_dir, port, CXPULSE_STREAM__VIEWS=json.dumps(VIEWS), CXPULSE_CASES__ENABLED="false")
+    # The scenario's calendar is fixed (from START), not the wall clock's: no event-time horizon.
+    proc = start_stack(data_dir, port, CXPULSE_STREAM__VIEWS=json.dumps(VIEWS), CXPULSE_CASES__ENABLED="false",
+                       CXPULSE_API__MAX_FUTURE_S="1e12", CXPULSE_API__MAX_EVENT_AGE_DAYS="1e6")
     sim = ContactCenterSimulator(scenario.seed, _profile(), incidents=scenario.incidents,
                                  rate_per_hour=scenario.rate_per_hour)
     posted = 0

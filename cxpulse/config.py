@@ -148,6 +148,17 @@ class ApiSettings(BaseModel):
     min_sample: int = Field(
         default=30, ge=1, description="Values under this many answers are flagged `low_sample`."
     )
+    max_future_s: float = Field(
+        default=900, ge=0,
+        description="Ingest rejects an event (path `time`) dated more than this many seconds ahead of the "
+        "server clock: producer clocks may be a little fast, a year-9999 date is a bug.",
+    )
+    max_event_age_days: float = Field(
+        default=3650, gt=0,
+        description="Ingest rejects an event (path `time`) dated more than this many days before the server "
+        "clock. Ten years by default, so backfills of any realistic history (and the fixed-date test and "
+        "benchmark data) go through; lower it to refuse year-0001 style dates sooner.",
+    )
 
 
 class GapSettings(BaseModel):

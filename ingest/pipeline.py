@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ingest.batching import OutgoingMessage, group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
-from ingest.validation import parse_body, validate_items
+from ingest.validation import TimeHorizon, parse_body, validate_items
 from schemas.events import Rejection
 
 
@@ -35,6 +35,9 @@ class BatchSpec:
     partitions: int
     max_record_bytes: int
     max_events: int
+    #: Event times accepted, with the server clock read when the request arrived
+    #: (None: the default horizon around the clock of the validating process).
+    horizon: TimeHorizon | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class PreparedBatch:
     accepted: int
     rejected: list[Rejection]
     accepted_by_type: dict[str, int] = field(default_factory=dict)
+    #: Items dropped as a resend of an id accepted earlier in the body (not rejections).
+    duplicates: int = 0
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,10 +61,11 @@ def prepare_batch(body: bytes, content_type: str, spec: BatchSpec) -> PreparedBa
     items = parse_body(body, content_type)
     if len(items) > spec.max_events:
         raise TooManyEvents(f"batch of {len(items)} events exceeds {spec.max_events}")
-    records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key))
+    records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key), spec.horizon)
     messages = group_for_kafka(records, spec.topics, spec.partitions, spec.max_record_bytes)
     by_type = Counter(r["type"] for r in records)
-    return PreparedBatch(messages, len(records), rejected, dict(by_type))
+    duplicates = len(items) - len(records) - len(rejected)
+    return PreparedBatch(messages, len(records), rejected, dict(by_type), duplicates)
 
 
 class IngestPipeline:

@@ -7,7 +7,14 @@ here does I/O, so every rule is unit-tested without Kafka or HTTP.
 Each event is judged on its own: one bad event never fails its neighbours.
 A rejection names the exact field (``data.answers.nps``) so a producer can fix
 it without reading server logs. Only a body that cannot be split into events
-at all (malformed JSON of a single or batch body) fails as a whole.
+at all (malformed JSON of a single or batch body) fails as a whole. An item
+whose id an earlier accepted item already had is a resend, not an error: it
+is dropped and counted (``IngestResult.duplicates``), never rejected.
+
+Event times are checked against a ``TimeHorizon`` (the server clock and how
+far ahead of it or behind it an event may be): an event dated 9999-12-31 or
+0001-01-01 would land in no KPI window and make every later batch reload
+windows as if it were late.
 
 Error tree::
 
@@ -22,6 +29,7 @@ nothing is re-serialized. ``python -m bench.validation`` measures the throughput
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -46,6 +54,9 @@ __all__ = [
     "UnsupportedMediaType",
     "MalformedItem",
     "RawRejection",
+    "TimeHorizon",
+    "MAX_FUTURE_S",
+    "MAX_EVENT_AGE_DAYS",
     "Pseudonymize",
     "TENANT_PATTERN",
     "SUPPORTED_MEDIA_TYPES",
@@ -68,7 +79,12 @@ SUPPORTED_MEDIA_TYPES = (_SINGLE, _JSON, _BATCH, _NDJSON)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
-_DUPLICATE = "duplicate id in batch"
+_DAY_MS = 86_400_000
+
+#: Defaults of ``api.max_future_s`` and ``api.max_event_age_days`` (``cxpulse.config.ApiSettings``).
+MAX_FUTURE_S = 900
+#: Ten years: far enough back for any backfill (``make evaluate`` replays 2026-11 history).
+MAX_EVENT_AGE_DAYS = 3650
 
 
 class IngestError(Exception):
@@ -96,6 +112,40 @@ class MalformedItem:
     """
 
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimeHorizon:
+    """The event times ingest accepts: ``[now - max_age_days, now + max_future_s]``.
+
+    ``now_ms`` is the server clock as a plain value, so the check is pure (a test
+    pins it) and the horizon crosses into the validation processes with the spec.
+    """
+
+    now_ms: int
+    max_future_s: float = MAX_FUTURE_S
+    max_age_days: float = MAX_EVENT_AGE_DAYS
+
+    @classmethod
+    def from_clock(cls, max_future_s: float = MAX_FUTURE_S,
+                   max_age_days: float = MAX_EVENT_AGE_DAYS) -> "TimeHorizon":
+        """The horizon around the wall clock, read now."""
+        return cls(time.time_ns() // 1_000_000, max_future_s, max_age_days)
+
+    def error(self, time_ms: int) -> str | None:
+        """Why an event at ``time_ms`` is outside the horizon, or None if it is inside."""
+        if time_ms > self.now_ms + round(self.max_future_s * 1000):
+            return (f"time {_iso(time_ms)} is more than {self.max_future_s:g} s ahead of the server clock "
+                    f"({_iso(self.now_ms)}; api.max_future_s)")
+        if time_ms < self.now_ms - round(self.max_age_days * _DAY_MS):
+            return (f"time {_iso(time_ms)} is more than {self.max_age_days:g} days before the server clock "
+                    f"({_iso(self.now_ms)}; api.max_event_age_days)")
+        return None
+
+
+def _iso(time_ms: int) -> str:
+    moment = _EPOCH + time_ms * _ONE_MS
+    return moment.isoformat(timespec="milliseconds" if time_ms % 1000 else "seconds").replace("+00:00", "Z")
 
 
 class RawRejection(Rejection):
@@ -156,14 +206,18 @@ def _parse_ndjson(body: bytes) -> list[Any]:
 
 
 def validate_items(
-    items: Sequence[Any], tenant: str, pseudonymizer: Pseudonymize
+    items: Sequence[Any], tenant: str, pseudonymizer: Pseudonymize, horizon: TimeHorizon | None = None
 ) -> tuple[list[Record], list[Rejection]]:
     """Validate each decoded item on its own; return the accepted records and the rejections.
 
-    A repeated ``id`` within the batch keeps the first accepted event and
-    rejects the later ones (path ``id``): they would be dropped downstream as
-    duplicates anyway, and saying so tells the producer its ids are not unique.
+    ``horizon`` bounds event times (path ``time``); None is the default horizon
+    around the wall clock. A repeated ``id`` keeps the first accepted event and
+    drops the later ones without rejecting them: a resent event is counted once.
+    Every item is an accepted record, a rejection or a duplicate, so the
+    duplicates are ``len(items) - len(records) - len(rejections)``.
     """
+    if horizon is None:
+        horizon = TimeHorizon.from_clock()
     records: list[Record] = []
     rejections: list[Rejection] = []
     seen: set[str] = set()
@@ -177,8 +231,11 @@ def validate_items(
             path, error = _first_error(exc)
             rejections.append(Rejection(index=index, path=path, error=error))
             continue
+        time_error = horizon.error((event.time - _EPOCH) // _ONE_MS)
+        if time_error is not None:
+            rejections.append(Rejection(index=index, path="time", error=time_error))
+            continue
         if event.id in seen:
-            rejections.append(Rejection(index=index, path="id", error=_DUPLICATE))
             continue
         seen.add(event.id)
         records.append(event_to_record(event, tenant, pseudonymizer))
@@ -189,6 +246,7 @@ def validate_raw_message(
     value: bytes,
     headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
     pseudonymizer: Pseudonymize,
+    horizon: TimeHorizon | None = None,
 ) -> tuple[list[Record], list[RawRejection]]:
     """Validate a message a producer wrote straight to the raw topic.
 
@@ -196,8 +254,12 @@ def validate_raw_message(
     There is no API key on this path, so each event names its tenant in the
     ``tenant`` extension attribute; a ``ce_tenant`` header (the Kafka binding's
     spelling of an extension) is the fallback for events that omit it.
-    Duplicate ids are judged per tenant.
+    Event times are bounded as over HTTP (``horizon``; None is the default
+    horizon around the wall clock). A repeated id of the same tenant is dropped
+    as a resend, not dead-lettered.
     """
+    if horizon is None:
+        horizon = TimeHorizon.from_clock()
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -229,8 +291,11 @@ def validate_raw_message(
             path, error = _first_error(exc)
             rejections.append(_raw_rejection(index, path, error, tenant, item))
             continue
+        time_error = horizon.error((event.time - _EPOCH) // _ONE_MS)
+        if time_error is not None:
+            rejections.append(_raw_rejection(index, "time", time_error, tenant, item))
+            continue
         if (tenant, event.id) in seen:
-            rejections.append(_raw_rejection(index, "id", _DUPLICATE, tenant, item))
             continue
         seen.add((tenant, event.id))
         records.append(event_to_record(event, tenant, pseudonymizer))

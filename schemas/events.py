@@ -11,6 +11,11 @@ Rules worth knowing, and why:
   (tenant, id), so producers may retry freely.
 * ``time`` must carry a timezone and is normalized to UTC: the KPI windows are
   event-time windows and a naive local time would silently land in the wrong one.
+  Ingest also refuses times too far from the server clock (``api.max_future_s``
+  ahead, ``api.max_event_age_days`` behind; ``ingest.validation.TimeHorizon``).
+* Strings are bounded (``MAX_ID_CHARS`` for ``id`` and the ids in ``data``,
+  ``MAX_SOURCE_CHARS`` for ``source`` and ``subject``, ``MAX_DIMENSION_CHARS``
+  for dimension values): they become keys and columns of every stored row.
 * Numbers in survey answers are strict (``7.5``, ``"7"`` and ``true`` are
   rejected) because a coerced score is a wrong score nobody notices.
 * Unknown fields in ``data`` are kept (``.attributes``) so producers can send
@@ -37,6 +42,8 @@ from pydantic import (
 
 __all__ = [
     "SPECVERSION",
+    "MAX_ID_CHARS",
+    "MAX_SOURCE_CHARS",
     "MAX_DIMENSION_CHARS",
     "MAX_COMMENT_CHARS",
     "Channel",
@@ -55,6 +62,10 @@ __all__ = [
 ]
 
 SPECVERSION = "1.0"
+#: ``id`` and the ids in ``data`` (``interaction_id``, ``customer_id``, ``survey_id``).
+MAX_ID_CHARS = 256
+#: ``source`` and ``subject`` (URI-references, a path or a URL).
+MAX_SOURCE_CHARS = 1024
 MAX_DIMENSION_CHARS = 128
 MAX_COMMENT_CHARS = 4000
 
@@ -90,12 +101,16 @@ def _require_iso_string(value: Any) -> Any:
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
+        raise ValueError("time is out of range once converted to UTC") from None
 
 
 UtcDateTime = Annotated[AwareDatetime, BeforeValidator(_require_iso_string), AfterValidator(_to_utc)]
-NonEmptyStr = Annotated[str, Field(strict=True, min_length=1)]
-DimensionStr = Annotated[str, Field(strict=True, max_length=MAX_DIMENSION_CHARS)]
+IdStr = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID_CHARS)]
+DimensionStr = Annotated[str, Field(strict=True, max_length=MAX_DIMENSION_CHARS,
+                                    description=f"A dimension value, at most {MAX_DIMENSION_CHARS} characters.")]
 Seconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 Flag = Annotated[bool, Field(strict=True)]
 
@@ -114,8 +129,8 @@ class _OpenData(BaseModel):
 class TouchpointData(_OpenData):
     """One customer interaction on a channel: the denominator of every KPI."""
 
-    interaction_id: NonEmptyStr
-    customer_id: NonEmptyStr | None = None
+    interaction_id: IdStr
+    customer_id: IdStr | None = None
     channel: Channel
     journey_step: DimensionStr | None = None
     segment: DimensionStr | None = None
@@ -157,9 +172,9 @@ class SurveyAnswers(BaseModel):
 class SurveyResponseData(_OpenData):
     """A survey response. The dimension fields override the linked interaction's."""
 
-    interaction_id: NonEmptyStr | None = None
-    customer_id: NonEmptyStr | None = None
-    survey_id: NonEmptyStr
+    interaction_id: IdStr | None = None
+    customer_id: IdStr | None = None
+    survey_id: IdStr
     answers: SurveyAnswers
     comment: Annotated[str, Field(strict=True, max_length=MAX_COMMENT_CHARS)] | None = None
     weight: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
@@ -176,9 +191,9 @@ class SurveyResponseData(_OpenData):
 class SurveyInvitationData(_OpenData):
     """A survey sent for an interaction: the denominator of the response rate."""
 
-    interaction_id: NonEmptyStr
-    customer_id: NonEmptyStr
-    survey_id: NonEmptyStr
+    interaction_id: IdStr
+    customer_id: IdStr
+    survey_id: IdStr
     via: InvitationVia | None = None
 
 
@@ -188,10 +203,14 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     specversion: Literal["1.0"]
-    id: NonEmptyStr
-    source: NonEmptyStr
-    time: UtcDateTime
-    subject: Annotated[str, Field(strict=True)] | None = None
+    id: IdStr = Field(description=f"Idempotency key, unique per producer; 1 to {MAX_ID_CHARS} characters.")
+    source: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_SOURCE_CHARS)] = Field(
+        description=f"The producing system (a URI-reference); 1 to {MAX_SOURCE_CHARS} characters.")
+    time: UtcDateTime = Field(
+        description="When it happened: ISO-8601 with a timezone. Ingest refuses times more than "
+        "`api.max_future_s` ahead of or `api.max_event_age_days` behind the server clock.")
+    subject: Annotated[str, Field(strict=True, max_length=MAX_SOURCE_CHARS)] | None = Field(
+        default=None, description=f"What the event is about; at most {MAX_SOURCE_CHARS} characters.")
     datacontenttype: Annotated[str, Field(strict=True)] | None = None
 
 
@@ -239,7 +258,16 @@ class Rejection(BaseModel):
 
 
 class IngestResult(BaseModel):
-    """Response of ``POST /v1/events``: accepted events are durable in Kafka."""
+    """Response of ``POST /v1/events``: accepted events are durable in Kafka.
 
-    accepted: int
-    rejected: list[Rejection] = []
+    Every item of the body is counted once: ``accepted + duplicates + len(rejected)``
+    is the number of items.
+    """
+
+    accepted: int = Field(description="Events taken (one per id).")
+    duplicates: int = Field(
+        default=0,
+        description="Items whose id an earlier accepted item of the same body already had: "
+        "a resend, counted once (it is not an error).",
+    )
+    rejected: list[Rejection] = Field(default=[], description="Items refused, each with the offending field.")

@@ -45,17 +45,49 @@ async def post_events(request: Request, caller: IngestCaller, services: Services
         metrics.EVENTS_ACCEPTED.labels(etype).inc(count)
     for rej in batch.rejected:
         metrics.EVENTS_REJECTED.labels(rej.path or "body").inc()
-    return IngestResult(accepted=batch.accepted, rejected=batch.rejected)
+    return IngestResult(accepted=batch.accepted, duplicates=batch.duplicates, rejected=batch.rejected)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _read_limited(request: Request, limit: int, *, drain_bytes: int = 64 << 20,
+                        drain_s: float = 5.0) -> bytes:
+    """The request body if it is at most ``limit`` bytes, else 413 naming the limit.
+
+    Before the 413 the rest of the body is read and dropped (a declared Content-Length
+    or a chunked body, up to ``drain_bytes`` within ``drain_s``). A server that closes
+    the connection after answering (the client sent ``Connection: close``, as HTTP/1.0
+    clients, urllib and proxies in front of us do) while the body is still arriving
+    makes the kernel reset it, and the client then sees a reset instead of the 413.
+    Bodies declared larger than ``drain_bytes`` are answered at once.
+    """
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, f"request body exceeds the limit of {limit} bytes (api.max_body_bytes)"
+    )
+    stream = request.stream()
+
+    async def drain(size: int) -> None:
+        try:
+            async with asyncio.timeout(drain_s):
+                async for chunk in stream:
+                    size += len(chunk)
+                    if size > drain_bytes:
+                        return
+        except (TimeoutError, ClientDisconnect):
+            pass
+
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {limit} bytes")
+        if int(declared) <= drain_bytes:
+            await drain(0)
+        raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body exceeds {limit} bytes")
+            await drain(size)
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)

@@ -104,7 +104,7 @@ async def test_targets_and_gaps_end_to_end(stack: httpx.AsyncClient) -> None:
     baseline, now = _dataset()
     for batch in (baseline, now):
         r = await client.post("/v1/events", json=batch, headers=BATCH)
-        assert r.status_code == 202 and r.json() == {"accepted": len(batch), "rejected": []}, r.text
+        assert r.status_code == 202 and r.json() == {"accepted": len(batch), "duplicates": 0, "rejected": []}, r.text
 
     # -- targets: validated, admin only, tenant-scoped ---------------------------------
     vip_target = {"metric": "nps", "scope": {"segment": "vip"}, "value": 0, "valid_from": "2026-11-01T00:00:00Z"}

@@ -76,7 +76,7 @@ async def test_incident_fires_a_signed_webhook(stack: httpx.AsyncClient, receive
     secret.append(sub.json()["secret"])
     # The incident: chat CSAT collapses to 12 top-2-box answers of 40 (30 %).
     resp = await stack.post("/v1/events", json=_live_answers(12, 28), headers=BATCH)
-    assert resp.json() == {"accepted": 80, "rejected": []}
+    assert resp.json() == {"accepted": 80, "duplicates": 0, "rejected": []}
     # Create the rule once every answer is visible, so its first evaluation sees all 40.
     for _ in range(300):
         series = (await stack.get("/v1/kpis", params={"metric": "csat", "window": "1h", "channel": "chat"})).json()

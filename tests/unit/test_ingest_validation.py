@@ -15,6 +15,7 @@ from ingest.validation import (
     InvalidBody,
     MalformedItem,
     RawRejection,
+    TimeHorizon,
     UnsupportedMediaType,
     parse_body,
     validate_items,
@@ -24,6 +25,8 @@ from schemas.events import Rejection
 
 ENVELOPE = {"specversion": "1.0", "id": "evt-1", "source": "/crm", "time": "2024-05-01T12:34:56.789+02:00"}
 TIME_MS = 1714559696789  # 2024-05-01T10:34:56.789Z
+#: The server clock of these tests: 2024-05-02T00:00:00Z, the default limits (never the wall clock).
+HORIZON = TimeHorizon(now_ms=1714608000000)
 
 
 def fake_pseudonym(tenant: str, customer_id: str) -> str:
@@ -46,7 +49,7 @@ def invitation(id: str = "evt-3", **data: Any) -> dict[str, Any]:
 
 
 def validate(items: list[Any], tenant: str = "acme") -> tuple[list[dict[str, Any]], list[Rejection]]:
-    return validate_items(items, tenant, fake_pseudonym)
+    return validate_items(items, tenant, fake_pseudonym, HORIZON)
 
 
 def reasons(rejections: list[Rejection]) -> list[tuple[int, str, str]]:
@@ -174,7 +177,7 @@ def test_survey_invitation_record_is_exact() -> None:
 
 def test_real_pseudonymizer_is_keyed_hmac_of_tenant_and_id() -> None:
     key = b"k" * 32
-    records, _ = validate_items([invitation()], "acme", Pseudonymizer(key))
+    records, _ = validate_items([invitation()], "acme", Pseudonymizer(key), HORIZON)
     expected = hmac.new(key, b"acme\x1fc-1", hashlib.sha256).hexdigest()[:32]
     assert records[0]["customer"] == expected
     assert orjson.dumps(records).count(b"c-1") == 0  # the raw id is gone
@@ -226,20 +229,109 @@ def test_missing_field_reports_field_required() -> None:
     assert reasons(validate([event])[1]) == [(0, "data.interaction_id", "field required")]
 
 
-def test_duplicate_ids_keep_the_first_accepted_event() -> None:
+def test_duplicate_ids_keep_the_first_accepted_event_and_are_not_rejections() -> None:
     items = [
         response(id="x", answers={"nps": 99}),  # invalid: nothing kept under "x" yet
         touchpoint(id="x"),
-        response(id="x"),
+        response(id="x"),                       # resend: dropped, not rejected
         invitation(id="y"),
-        invitation(id="x"),
+        invitation(id="x"),                     # resend
+        {**touchpoint(id="y"), "time": "9999-12-31T00:00:00Z"},  # rejected for its time, not as a resend
     ]
     records, rejections = validate(items)
     assert [(r["id"], r["type"]) for r in records] == [("x", "cx.touchpoint.v1"), ("y", "cx.survey.invitation.v1")]
     assert reasons(rejections) == [
         (0, "data.answers.nps", "Input should be less than or equal to 10"),
-        (2, "id", "duplicate id in batch"),
-        (4, "id", "duplicate id in batch"),
+        (5, "time", "time 9999-12-31T00:00:00Z is more than 900 s ahead of the server clock "
+                    "(2024-05-02T00:00:00Z; api.max_future_s)"),
+    ]
+    assert len(items) - len(records) - len(rejections) == 2  # the duplicates
+
+
+#: 2026-12-01T07:00:00Z; 3650 days before it is 2016-12-03T07:00:00Z (two leap days in between).
+NOW_MS = 1796108400000
+AHEAD = "more than 900 s ahead of the server clock (2026-12-01T07:00:00Z; api.max_future_s)"
+BEHIND = "more than 3650 days before the server clock (2026-12-01T07:00:00Z; api.max_event_age_days)"
+
+
+def at(id: str, time: str) -> dict[str, Any]:
+    return {**touchpoint(id=id), "time": time}
+
+
+def test_event_times_outside_the_horizon_are_rejected_naming_the_limit() -> None:
+    items = [
+        at("far-future", "9999-12-31T00:00:00Z"),
+        at("far-past", "0001-01-01T00:00:00Z"),
+        at("edge-ahead", "2026-12-01T07:15:00Z"),             # exactly 900 s ahead: in
+        at("past-edge-ahead", "2026-12-01T08:15:00.001+01:00"),  # 900.001 s ahead, shown in UTC
+        at("edge-behind", "2016-12-03T07:00:00Z"),            # exactly 3650 days behind: in
+        at("past-edge-behind", "2016-12-03T06:59:59.999Z"),
+        at("overflow", "9999-12-31T23:00:00-05:00"),          # past datetime.max in UTC
+        at("underflow", "0001-01-01T00:00:00+05:00"),
+    ]
+    records, rejections = validate_items(items, "acme", fake_pseudonym, TimeHorizon(NOW_MS))
+    assert [r["id"] for r in records] == ["edge-ahead", "edge-behind"]
+    assert [r["time_ms"] for r in records] == [NOW_MS + 900_000, NOW_MS - 3650 * 86_400_000]
+    assert reasons(rejections) == [
+        (0, "time", f"time 9999-12-31T00:00:00Z is {AHEAD}"),
+        (1, "time", f"time 0001-01-01T00:00:00Z is {BEHIND}"),
+        (3, "time", f"time 2026-12-01T07:15:00.001Z is {AHEAD}"),
+        (5, "time", f"time 2016-12-03T06:59:59.999Z is {BEHIND}"),
+        (6, "time", "time is out of range once converted to UTC"),
+        (7, "time", "time is out of range once converted to UTC"),
+    ]
+
+
+def test_horizon_limits_are_the_given_ones() -> None:
+    horizon = TimeHorizon(NOW_MS, max_future_s=0, max_age_days=1.5)
+    items = [at("now", "2026-12-01T07:00:00Z"), at("ahead", "2026-12-01T07:00:00.001Z"),
+             at("edge", "2026-11-29T19:00:00Z"), at("old", "2026-11-29T18:59:59Z")]
+    records, rejections = validate_items(items, "acme", fake_pseudonym, horizon)
+    assert [r["id"] for r in records] == ["now", "edge"]
+    assert reasons(rejections) == [
+        (1, "time", "time 2026-12-01T07:00:00.001Z is more than 0 s ahead of the server clock "
+                    "(2026-12-01T07:00:00Z; api.max_future_s)"),
+        (3, "time", "time 2026-11-29T18:59:59Z is more than 1.5 days before the server clock "
+                    "(2026-12-01T07:00:00Z; api.max_event_age_days)"),
+    ]
+
+
+def test_default_horizon_reads_the_clock_with_the_default_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ingest.validation.time.time_ns", lambda: NOW_MS * 1_000_000 + 999_999)
+    assert TimeHorizon.from_clock() == TimeHorizon(NOW_MS, 900, 3650)
+    _, rejections = validate_items([at("x", "9999-12-31T00:00:00Z")], "acme", fake_pseudonym)
+    assert reasons(rejections) == [(0, "time", f"time 9999-12-31T00:00:00Z is {AHEAD}")]
+
+
+def test_string_lengths_are_bounded_with_exact_paths() -> None:
+    ok = touchpoint(id="i" * 256, segment="s" * 128, interaction_id="n" * 256)
+    ok["source"], ok["subject"] = "/" * 1024, "c" * 1024
+    items = [
+        ok,
+        touchpoint(id="i" * 257),
+        {**touchpoint(id="src"), "source": "/" * 1025},
+        {**touchpoint(id="sub"), "subject": "c" * 1025},
+        touchpoint(id="seg", segment="s" * 129),
+        touchpoint(id="agent", agent_id="a" * 129),
+        response(id="team", team="t" * 129),
+        touchpoint(id="int", interaction_id="n" * 257),
+        invitation(id="cust", customer_id="c" * 257),
+        response(id="survey", survey_id="v" * 257),
+        touchpoint(id="i" * 10_000),
+    ]
+    records, rejections = validate(items)
+    assert [r["id"] for r in records] == ["i" * 256]
+    assert reasons(rejections) == [
+        (1, "id", "String should have at most 256 characters"),
+        (2, "source", "String should have at most 1024 characters"),
+        (3, "subject", "String should have at most 1024 characters"),
+        (4, "data.segment", "String should have at most 128 characters"),
+        (5, "data.agent_id", "String should have at most 128 characters"),
+        (6, "data.team", "String should have at most 128 characters"),
+        (7, "data.interaction_id", "String should have at most 256 characters"),
+        (8, "data.customer_id", "String should have at most 256 characters"),
+        (9, "data.survey_id", "String should have at most 256 characters"),
+        (10, "id", "String should have at most 256 characters"),
     ]
 
 
@@ -252,7 +344,7 @@ def raw_reasons(rejections: list[RawRejection]) -> list[tuple[int, str, str, str
 
 def test_raw_single_event_takes_the_tenant_extension() -> None:
     records, rejections = validate_raw_message(orjson.dumps({**invitation(), "tenant": "globex"}), None,
-                                               fake_pseudonym)
+                                               fake_pseudonym, HORIZON)
     assert rejections == []
     assert [(r["tenant"], r["customer"]) for r in records] == [("globex", "p(globex,c-1)")]
 
@@ -268,25 +360,34 @@ def test_raw_array_with_header_fallback_bad_tenants_and_per_tenant_duplicates() 
         {**response(id="e", answers={"ces": 0}), "tenant": "acme"},
     ]
     value = orjson.dumps(items)
-    records, rejections = validate_raw_message(value, [("ce_tenant", b"initech")], fake_pseudonym)
+    records, rejections = validate_raw_message(value, [("ce_tenant", b"initech")], fake_pseudonym, HORIZON)
     assert [(r["tenant"], r["id"]) for r in records] == [("acme", "a"), ("globex", "a"), ("initech", "b")]
     pattern = "tenant must match ^[a-z0-9][a-z0-9_-]{0,62}$"
-    assert raw_reasons(rejections) == [
-        (2, "id", "duplicate id in batch", "acme"),
+    assert raw_reasons(rejections) == [  # the resend (index 2) is dropped, not dead-lettered
         (4, "tenant", pattern, None),
         (5, "tenant", pattern, None),
         (6, "data.answers.ces", "Input should be greater than or equal to 1", "acme"),
     ]
-    assert [orjson.loads(r.raw) for r in rejections] == [items[2], items[4], items[5], items[6]]
+    assert [orjson.loads(r.raw) for r in rejections] == [items[4], items[5], items[6]]
+
+
+def test_raw_path_applies_the_time_horizon() -> None:
+    items = [{**at("a", "9999-12-31T00:00:00Z"), "tenant": "acme"},
+             {**at("b", "2026-12-01T07:00:00Z"), "tenant": "acme"}]
+    records, rejections = validate_raw_message(orjson.dumps(items), None, fake_pseudonym, TimeHorizon(NOW_MS))
+    assert [r["id"] for r in records] == ["b"]
+    assert raw_reasons(rejections) == [(0, "time", f"time 9999-12-31T00:00:00Z is {AHEAD}", "acme")]
+    assert orjson.loads(rejections[0].raw) == items[0]
 
 
 def test_raw_event_without_any_tenant_is_rejected() -> None:
-    _, rejections = validate_raw_message(orjson.dumps(touchpoint()), {"other": b"x"}, fake_pseudonym)
+    _, rejections = validate_raw_message(orjson.dumps(touchpoint()), {"other": b"x"}, fake_pseudonym, HORIZON)
     assert raw_reasons(rejections) == [(0, "tenant", "missing tenant extension attribute", None)]
 
 
 def test_raw_header_mapping_is_accepted() -> None:
-    records, _ = validate_raw_message(orjson.dumps([touchpoint()]), {"CE_TENANT": b"acme"}, fake_pseudonym)
+    records, _ = validate_raw_message(orjson.dumps([touchpoint()]), {"CE_TENANT": b"acme"}, fake_pseudonym,
+                                      HORIZON)
     assert [r["tenant"] for r in records] == ["acme"]
 
 
@@ -295,7 +396,7 @@ def test_raw_header_mapping_is_accepted() -> None:
     (b"42", "a raw message must be a CloudEvent JSON object or an array of them"),
 ])
 def test_raw_unreadable_value_is_one_rejection_keeping_the_bytes(value: bytes, error_prefix: str) -> None:
-    records, rejections = validate_raw_message(value, None, fake_pseudonym)
+    records, rejections = validate_raw_message(value, None, fake_pseudonym, HORIZON)
     assert records == []
     assert [(r.index, r.path, r.tenant, r.raw) for r in rejections] == [(0, "", None, value)]
     assert rejections[0].error.startswith(error_prefix)
@@ -366,15 +467,15 @@ def test_valid_touchpoints_round_trip_into_records(datas: list[dict[str, Any]], 
     ),
     max_size=10,
 ))
-def test_every_item_is_accepted_or_rejected_exactly_once(items: list[Any]) -> None:
+def test_every_item_is_accepted_rejected_or_a_duplicate_exactly_once(items: list[Any]) -> None:
     records, rejections = validate(items)
-    assert len(records) + len(rejections) == len(items)
     indices = [r.index for r in rejections]
     assert indices == sorted(set(indices))
     assert len({r["id"] for r in records}) == len(records)
     rejected = set(indices)
-    accepted_ids = [item["id"] for i, item in enumerate(items) if i not in rejected]
-    assert [r["id"] for r in records] == accepted_ids
+    valid_ids = [item["id"] for i, item in enumerate(items) if i not in rejected]
+    assert [r["id"] for r in records] == list(dict.fromkeys(valid_ids))  # first of each id, in order
+    assert len(items) - len(records) - len(rejections) == len(valid_ids) - len(set(valid_ids))
     for r in records:
         if r["type"] == "cx.survey.response.v1":
             assert type(r["nps"]) is int and 0 <= r["nps"] <= 10

@@ -101,7 +101,17 @@ def test_union_schema_discriminates_on_type() -> None:
     }
     touch = document["$defs"]["TouchpointEvent"]
     assert touch["required"] == ["specversion", "id", "source", "time", "type", "data"]
-    assert touch["properties"]["time"] == {"format": "date-time", "title": "Time", "type": "string"}
+    assert touch["properties"]["time"] == {
+        "format": "date-time", "title": "Time", "type": "string",
+        "description": "When it happened: ISO-8601 with a timezone. Ingest refuses times more than "
+        "`api.max_future_s` ahead of or `api.max_event_age_days` behind the server clock.",
+    }
+    assert {name: (touch["properties"][name].get("minLength"), touch["properties"][name].get("maxLength"))
+            for name in ("id", "source")} == {"id": (1, 256), "source": (1, 1024)}
+    assert touch["properties"]["subject"]["anyOf"][0] == {"maxLength": 1024, "type": "string"}
+    segment = document["$defs"]["TouchpointData"]["properties"]["segment"]["anyOf"][0]
+    assert segment == {"description": "A dimension value, at most 128 characters.", "maxLength": 128,
+                       "type": "string"}
     assert document["$defs"]["TouchpointData"]["additionalProperties"] is True
     assert document["$defs"]["SurveyAnswers"]["additionalProperties"] is False
 
@@ -275,8 +285,10 @@ def test_invitation_requires_links_and_known_via() -> None:
 
 
 def test_ingest_result_serializes_as_documented() -> None:
-    result = IngestResult(accepted=2, rejected=[Rejection(index=1, path="data.answers.nps", error="bad")])
+    result = IngestResult(accepted=2, duplicates=3,
+                          rejected=[Rejection(index=1, path="data.answers.nps", error="bad")])
     assert result.model_dump() == {
-        "accepted": 2, "rejected": [{"index": 1, "path": "data.answers.nps", "error": "bad"}],
+        "accepted": 2, "duplicates": 3, "rejected": [{"index": 1, "path": "data.answers.nps", "error": "bad"}],
     }
-    assert IngestResult(accepted=0).model_dump() == {"accepted": 0, "rejected": []}
+    assert list(result.model_dump()) == ["accepted", "duplicates", "rejected"]
+    assert IngestResult(accepted=0).model_dump() == {"accepted": 0, "duplicates": 0, "rejected": []}
