@@ -184,7 +184,7 @@ _PROPORTION_FIELDS: dict[Metric, tuple[str, str]] = {
     Metric.csat: ("csat_top2", "csat_n"),
     Metric.fcr: ("fcr_yes", "fcr_n"),
     Metric.fcr_operational: ("tp_first_contact_resolved", "tp_first_contact"),
-    Metric.response_rate: ("responses", "invitations"),
+    Metric.response_rate: ("invitations_answered", "invitations"),
 }
 
 

@@ -7,6 +7,13 @@ Ratios, means and intervals are computed on read by :mod:`kpi.measures`.
 
 Record format: see :mod:`schemas.records`. Survey ``weight`` is not used
 here; the counters are unweighted.
+
+``invitations_answered`` counts the invitations that received at least one
+answer, in the invitation's own window and cell: the stream processors set
+``_answered`` on an invitation record when the ledger (or the batch) holds an
+answer with the same tenant and interaction id, and move it from unanswered to
+answered when the first answer arrives (``stream_processors.checkpoint``). It
+never exceeds ``invitations`` in any cell, so the response rate is a proportion.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ FIELDS: tuple[str, ...] = (
     "ces_sumsq",
     "fcr_n",
     "fcr_yes",
+    "invitations_answered",
 )
 
 # Answer scales; membership doubles as validation on the hot path.
@@ -75,6 +83,7 @@ class KpiCounts:
     ces_sumsq: float = 0
     fcr_n: int = 0
     fcr_yes: int = 0
+    invitations_answered: int = 0
 
     # -- merging -----------------------------------------------------------
     def add(self, other: KpiCounts) -> None:
@@ -96,6 +105,7 @@ class KpiCounts:
         self.ces_sumsq += other.ces_sumsq
         self.fcr_n += other.fcr_n
         self.fcr_yes += other.fcr_yes
+        self.invitations_answered += other.invitations_answered
 
     def subtract(self, other: KpiCounts) -> None:
         """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
@@ -116,6 +126,7 @@ class KpiCounts:
         self.ces_sumsq -= other.ces_sumsq
         self.fcr_n -= other.fcr_n
         self.fcr_yes -= other.fcr_yes
+        self.invitations_answered -= other.invitations_answered
 
     def __add__(self, other: object) -> KpiCounts:
         if not isinstance(other, KpiCounts):
@@ -152,6 +163,7 @@ class KpiCounts:
             self.ces_sumsq,
             self.fcr_n,
             self.fcr_yes,
+            self.invitations_answered,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -219,6 +231,8 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
                 target.fcr_yes += sign
     elif typ == _INVITATION:
         target.invitations += sign
+        if record.get("_answered") is True:
+            target.invitations_answered += sign
     else:
         raise ValueError(f"unknown record type {typ!r}")
 

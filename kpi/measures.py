@@ -23,7 +23,7 @@ class Metric(str, Enum):
     ces = "ces"  # mean of 1..7, Student t interval
     fcr = "fcr"  # survey first-contact resolution %, Wilson interval
     fcr_operational = "fcr_operational"  # touchpoints resolved at first contact / first contact %, Wilson
-    response_rate = "response_rate"  # responses / invitations %, Wilson while responses <= invitations
+    response_rate = "response_rate"  # invitations answered / invitations %, Wilson interval
     volume = "volume"  # touchpoint count; no interval
     responses = "responses"  # survey response count; no interval
 
@@ -34,9 +34,8 @@ class KpiValue:
 
     ``value``, ``ci_low`` and ``ci_high`` are None when the metric is
     undefined (n == 0); the interval is also None for counts, for
-    ``csat_mean``, for ``ces`` with n == 1, and for ``response_rate`` when
-    responses exceed invitations. ``counts`` holds only the counters behind
-    this metric.
+    ``csat_mean`` and for ``ces`` with n == 1. ``counts`` holds only the
+    counters behind this metric.
     """
 
     metric: Metric
@@ -48,7 +47,9 @@ class KpiValue:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-# Counters behind each metric, in FIELDS order. The first one is n.
+# Counters behind each metric, in FIELDS order. The first one is n. The response rate is
+# invitations_answered / invitations; it also lists ``responses`` (all answers, invited or not), so its
+# counts change with every invitation and answer (the board's live stream relies on that).
 _COUNTERS: dict[Metric, tuple[str, ...]] = {
     Metric.nps: ("nps_n", "promoters", "passives", "detractors"),
     Metric.csat: ("csat_n", "csat_top2"),
@@ -56,7 +57,7 @@ _COUNTERS: dict[Metric, tuple[str, ...]] = {
     Metric.ces: ("ces_n", "ces_sum", "ces_sumsq"),
     Metric.fcr: ("fcr_n", "fcr_yes"),
     Metric.fcr_operational: ("tp_first_contact", "tp_first_contact_resolved"),
-    Metric.response_rate: ("invitations", "responses"),
+    Metric.response_rate: ("invitations", "responses", "invitations_answered"),
     Metric.volume: ("touchpoints",),
     Metric.responses: ("responses",),
 }
@@ -116,7 +117,10 @@ def measure(
             value = 100.0 * x / n
             ci = _pct(stats.wilson_interval(x, n, confidence))
         elif metric is Metric.response_rate:
-            x = counts.responses
+            # Answers without an invitation (IVR, in-app) are not in the numerator: it counts the
+            # invitations that were answered, so it is a proportion of n. The guard only protects the
+            # interval from counters that are not ledger-consistent (e.g. hand-written rows).
+            x = counts.invitations_answered
             value = 100.0 * x / n
             if 0 <= x <= n:
                 ci = _pct(stats.wilson_interval(x, n, confidence))

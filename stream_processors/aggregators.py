@@ -48,6 +48,9 @@ class ShardState:
     interactions: OrderedDict[tuple[str, str], dict[str, str]] = field(default_factory=OrderedDict)
     #: (tenant, interaction_id) -> answers/invitations still waiting for their touchpoint.
     pending: dict[tuple[str, str], list[Record]] = field(default_factory=dict)
+    #: (tenant, interaction_id) known to have a stored answer, most recent last. Only positive
+    #: knowledge (answers are never removed), so a miss means "ask the ledger", never "unanswered".
+    answered: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self._view_names = [(view_name(v), v) for v in self.views]
@@ -169,6 +172,17 @@ class ShardState:
 
     def interaction_dims(self, tenant: str, interaction_id: str) -> dict[str, str] | None:
         return self.interactions.get((tenant, interaction_id))
+
+    # -- the invitation / answer join -------------------------------------------
+    def remember_answered(self, tenant: str, interaction_id: str) -> None:
+        key = (tenant, interaction_id)
+        self.answered[key] = None
+        self.answered.move_to_end(key)
+        while len(self.answered) > self.interaction_cache_size:
+            self.answered.popitem(last=False)
+
+    def known_answered(self, tenant: str, interaction_id: str) -> bool:
+        return (tenant, interaction_id) in self.answered
 
 
 def is_touchpoint(record: Record) -> bool:

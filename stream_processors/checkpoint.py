@@ -8,7 +8,10 @@ exactly-once mode has open bugs, and replays after a crash are normal):
 * a replayed or re-sent event is found in the ledger and skipped;
 * window state is rebuilt from the ledger when a shard is (re)assigned, and
   a window that left memory is rebuilt from the ledger before a late event
-  updates it.
+  updates it;
+* whether an invitation was answered is not stored: it is read from the
+  ledger (an answer with the same tenant and interaction id exists), so every
+  partial write of a crashed commit leaves a state the replay rebuilds.
 
 So a crash at any step leaves either the ledger without the batch (the
 replay counts it) or with it (the replay skips it), and the window rows are
@@ -23,7 +26,7 @@ from typing import Sequence
 
 from cxpulse import metrics
 from schemas.dimensions import view_name
-from schemas.records import Record
+from schemas.records import EventType, Record
 from stream_processors.aggregators import ShardState, WindowKey, effective_dims, is_touchpoint
 from stream_processors.windows import DAY_MS, WindowSize, window_start
 from warehouse import queries
@@ -34,6 +37,8 @@ from warehouse.writer import KpiWriter, WindowUpdate
 log = logging.getLogger(__name__)
 
 _PENDING_HORIZON_MS = 30 * DAY_MS
+_RESPONSE = EventType.survey_response.value
+_INVITATION = EventType.survey_invitation.value
 
 
 @dataclass
@@ -42,6 +47,8 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     reattributed: int = 0
+    #: stored invitations moved to "answered" by the first answer of their interaction
+    invitations_answered: int = 0
     window_rows: int = 0
 
 
@@ -73,9 +80,13 @@ class Checkpointer:
         1. Restore state of shards seen for the first time (rebuild from the ledger).
         2. Drop duplicates: repeated keys inside the batch, then keys the ledger holds.
         3. Attribute answers and invitations to their touchpoint's dimensions
-           (cache, this batch's touchpoints, then the ledger).
+           (cache, this batch's touchpoints, then the ledger). Join invitations and answers
+           by interaction: a new invitation counts as answered if the ledger or the batch
+           holds an answer; the first answer of an interaction finds its stored invitations.
         4. Load from the ledger every closed window the batch will touch.
-        5. Apply: touchpoints (releasing answers that waited for them), then the rest.
+        5. Apply: stored invitations that got their first answer (unanswered -> answered, in
+           their own window and cell), touchpoints (releasing answers that waited for them),
+           then the rest.
         6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
@@ -93,12 +104,22 @@ class Checkpointer:
         touchpoints = [r for r in fresh if is_touchpoint(r)]
         others = [r for r in fresh if not is_touchpoint(r)]
         await self._resolve_interactions(touchpoints, others)  # 3
+        now_answered, answered_in_batch = await self._join_answers(others)
 
         released = self._released_by(touchpoints)  # 4
-        await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs)])
+        await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs), *now_answered])
 
         add_ledger = self.writer.add_ledger
-        for tp in touchpoints:  # 5
+        for inv in now_answered:  # 5
+            state = self.shards[inv["_shard"]]
+            state.stage(inv, effective_dims(inv), -1)
+            inv["_answered"] = True
+            state.stage(inv, effective_dims(inv), 1)
+            for waiting in state.pending.get((inv["tenant"], inv["interaction_id"]), ()):
+                if waiting["type"] == _INVITATION:  # the same invitation, waiting for its touchpoint
+                    waiting["_answered"] = True
+            result.invitations_answered += 1
+        for tp in touchpoints:
             state = self.shards[tp["_shard"]]
             state.stage(tp, tp.get("dims") or {}, 1)
             if tp.get("interaction_id"):
@@ -116,6 +137,8 @@ class Checkpointer:
             self._attribute(state, rec)
             state.stage(rec, rec["_dims"], 1)
             add_ledger(rec)
+        for shard, tenant, iid in answered_in_batch:
+            self.shards[shard].remember_answered(tenant, iid)
         result.applied = len(fresh)
 
         for shard_id, state in self.shards.items():  # 6
@@ -144,6 +167,7 @@ class Checkpointer:
         stored = await queries.ledger_records(self.warehouse, shard, from_ms, 2**62)
         for size in self.sizes:
             state.complete_from[size] = from_ms
+        await self._mark_answered(state, stored)
         for rec in stored:
             state.stage(rec, effective_dims(rec), 1)
             if is_touchpoint(rec) and rec.get("interaction_id"):
@@ -151,6 +175,7 @@ class Checkpointer:
         waiting = await queries.ledger_records(
             self.warehouse, shard, watermark - _PENDING_HORIZON_MS, 2**62, only_unattributed=True
         )
+        await self._mark_answered(state, waiting)
         for rec in waiting:
             state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
         state.apply_staged()
@@ -223,6 +248,59 @@ class Checkpointer:
         for shard, key in wanted:
             tenant, size, start = key
             stored = await queries.ledger_records(self.warehouse, shard, start, start + size.ms, tenant=tenant)
+            # As the ledger stands before this batch: the batch's own answers are applied in step 5.
+            await self._mark_answered(self.shards[shard], stored)
             self.shards[shard].load_window(key, stored)
             metrics.LATE_WINDOW_LOADS.inc()
+
+    # -- the invitation / answer join ---------------------------------------------
+    async def _join_answers(self, others: list[Record]) -> tuple[list[Record], set[tuple[int, str, str]]]:
+        """Set ``_answered`` on the batch's invitations; find the stored ones its answers answer first.
+
+        An invitation is answered iff an answer with its tenant and interaction id is in the ledger
+        (or in this batch, which the ledger will hold). Returns the stored invitations whose
+        interaction gets its first answer in this batch (still counted as unanswered) and the
+        (shard, tenant, interaction) keys answered in this batch. Answers without an interaction id
+        answer no invitation; invitations without one are never answered.
+        """
+        in_batch: set[tuple[int, str, str]] = set()
+        keys: set[tuple[int, str, str]] = set()
+        for r in others:
+            iid = r.get("interaction_id")
+            if not iid:
+                continue
+            key = (r["_shard"], r["tenant"], iid)
+            keys.add(key)
+            if r["type"] == _RESPONSE:
+                in_batch.add(key)
+        cached = {k for k in keys if self.shards[k[0]].known_answered(k[1], k[2])}
+        stored = await queries.answered_interactions(self.warehouse, {(t, i) for _, t, i in keys - cached})
+        before = cached | {k for k in keys if (k[1], k[2]) in stored}  # answered before this batch
+        for s, t, i in before - cached:
+            self.shards[s].remember_answered(t, i)  # ledger truth already: safe to cache now
+        for r in others:
+            if r["type"] == _INVITATION:
+                key = (r["_shard"], r["tenant"], r.get("interaction_id") or "")
+                r["_answered"] = bool(key[2]) and (key in in_batch or key in before)
+        first: dict[int, set[tuple[str, str]]] = {}
+        for s, t, i in in_batch - before:
+            first.setdefault(s, set()).add((t, i))
+        now_answered: list[Record] = []
+        for shard, pairs in sorted(first.items()):
+            for inv in await queries.stored_invitations(self.warehouse, shard, pairs):
+                inv["_answered"] = False  # as its cells count it today
+                now_answered.append(inv)
+        return now_answered, in_batch
+
+    async def _mark_answered(self, state: ShardState, records: list[Record]) -> None:
+        """Set ``_answered`` on stored invitations read back from the ledger (restore, window loads)."""
+        invitations = [r for r in records if r["type"] == _INVITATION]
+        unknown = {(r["tenant"], r["interaction_id"]) for r in invitations if r.get("interaction_id")
+                   and not state.known_answered(r["tenant"], r["interaction_id"])}
+        stored = await queries.answered_interactions(self.warehouse, unknown)
+        for r in invitations:
+            iid = r.get("interaction_id")
+            r["_answered"] = bool(iid) and ((r["tenant"], iid) in stored or state.known_answered(r["tenant"], iid))
+        for t, i in stored:
+            state.remember_answered(t, i)
 

@@ -17,6 +17,8 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
 
     An answer counts at its own time with the dimension of its touchpoint
     (respondent overrides win); answers without a known touchpoint count under "".
+    An invitation counts as answered (``invitations_answered``, in its own window)
+    when any answer carries its (non-empty) interaction id, whenever it arrived.
     """
     events = list(events)
     seen: set[tuple[str, str]] = set()
@@ -26,6 +28,7 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
             seen.add((e["source"], e["id"]))
             unique.append(e)
     tp_dims = {e["data"]["interaction_id"]: e["data"] for e in unique if e["type"] == "cx.touchpoint.v1"}
+    answered = {e["data"].get("interaction_id") for e in unique if e["type"] == "cx.survey.response.v1"} - {None, ""}
     out: dict = defaultdict(lambda: defaultdict(float))
     for e in unique:
         d = e["data"]
@@ -44,6 +47,7 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
         t = out[(ws, g)]
         if e["type"] == "cx.survey.invitation.v1":
             t["invitations"] += 1
+            t["invitations_answered"] += d.get("interaction_id") in answered
             continue
         t["responses"] += 1
         a = d["answers"]

@@ -66,6 +66,55 @@ async def touchpoint_dims(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> dic
     return out
 
 
+async def answered_interactions(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (tenant, interaction_id) have at least one stored survey answer (the invitation join).
+
+    Existence only, so no FINAL: every version of an answer keeps its interaction id.
+    """
+    keys = {k for k in keys if k[1]}
+    if not keys:
+        return set()
+    res = await wh.aquery(
+        f"SELECT DISTINCT tenant, interaction_id FROM {Table.survey_responses.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)}",
+        {"tenants": sorted({k[0] for k in keys}), "iids": sorted({k[1] for k in keys})},
+    )
+    return {k for k in map(tuple, res.result_rows) if k in keys}
+
+
+async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str, str]]) -> list[Record]:
+    """Stored invitations of one shard for (tenant, interaction_id), latest version of each, as records.
+
+    Their dimensions are those their window cells count them under (the ledger row is re-versioned
+    whenever they change), so the first answer of an interaction can move them to "answered".
+    """
+    keys = {k for k in keys if k[1]}
+    if not keys:
+        return []
+    table = Table.survey_invitations
+    cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    res = await wh.aquery(
+        f"SELECT {', '.join(cols)} FROM {table.value} WHERE kafka_partition = {{shard:UInt16}} "
+        "AND tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)}",
+        {"shard": shard, "tenants": sorted({k[0] for k in keys}), "iids": sorted({k[1] for k in keys})},
+    )
+    latest: dict[tuple[int, str, str], tuple] = {}
+    for row in res.result_rows:
+        if (row[0], row[5]) not in keys:  # tenant, interaction_id
+            continue
+        key = (row[1], row[2], row[3])  # event_key, source, event_id
+        kept = latest.get(key)
+        if kept is None or row[-1] > kept[-1]:
+            latest[key] = row
+    out = []
+    for row in latest.values():
+        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row)
+        rec["_shard"] = shard
+        out.append(rec)
+    out.sort(key=lambda r: r["time_ms"])
+    return out
+
+
 async def shard_watermark(wh: Warehouse, shard: int) -> int | None:
     """Latest event time the ledger holds for a shard (the restored watermark)."""
     parts = " UNION ALL ".join(

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e]
 
 DEV_KEY = "crash-test-dev-key-123456"
 COUNTERS = ("touchpoints", "invitations", "responses", "promoters", "passives", "detractors",
-            "csat_top2", "csat_n", "ces_sum", "ces_n", "fcr_yes", "fcr_n")
+            "csat_top2", "csat_n", "ces_sum", "ces_n", "fcr_yes", "fcr_n", "invitations_answered")
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -11,8 +11,11 @@ import uuid
 from collections import defaultdict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kpi.counts import KpiCounts
+from kpi.measures import Metric, measure
 from schemas.records import EventType
 from stream_processors.checkpoint import Checkpointer
 from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
@@ -70,9 +73,11 @@ def resend(rec: dict, **changes) -> dict:
 # -- independent expectation ------------------------------------------------------------
 def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
     """{(window_start_s, group values): KpiCounts}, deduplicated by event key, answers and
-    invitations under their touchpoint's dims (own overrides win), or their own if none."""
+    invitations under their touchpoint's dims (own overrides win), or their own if none; an
+    invitation is answered when any answer shares its tenant and (non-empty) interaction id."""
     unique = {(r["type"], r["tenant"], r["source"], r["id"]): r for r in reversed(records)}.values()
     tp_dims = {(r["tenant"], r["interaction_id"]): r["dims"] for r in unique if r["type"] == TP}
+    answered = {(r["tenant"], r["interaction_id"]) for r in unique if r["type"] == SR and r["interaction_id"]}
     out: dict = defaultdict(KpiCounts)
     for r in unique:
         dims = r["dims"] if r["type"] == TP else {**tp_dims.get((r["tenant"], r["interaction_id"]), {}),
@@ -85,6 +90,7 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
                 c.tp_first_contact_resolved += r["resolved"] is True
         elif r["type"] == INV:
             c.invitations += 1
+            c.invitations_answered += (r["tenant"], r["interaction_id"]) in answered
         else:
             c.responses += 1
             if r["nps"] is not None:
@@ -187,7 +193,7 @@ async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) 
     hour_s = t // HOUR_MS * HOUR_MS // 1000
     assert await stored(wh, WindowSize.hour, ("channel",)) == {
         (hour_s, ("",)): KpiCounts(invitations=1, responses=2, nps_n=1, detractors=1, csat_n=1, csat_sum=4,
-                                   csat_top2=1)}
+                                   csat_top2=1, invitations_answered=1)}
     assert ledger_row(wh, Table.survey_responses, "sr-x", "attributed, channel, team") == (False, "", "")
     assert ledger_row(wh, Table.survey_responses, "sr-y", "attributed, channel, team") == (False, "", "t9")
     overall_before = await stored(wh, WindowSize.hour, ())
@@ -197,9 +203,10 @@ async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) 
     assert (r2.applied, r2.reattributed) == (1, 3)
     assert await stored(wh, WindowSize.hour, ("channel",)) == {
         (hour_s, ("voice",)): KpiCounts(touchpoints=1, invitations=1, responses=2, nps_n=1, detractors=1,
-                                        csat_n=1, csat_sum=4, csat_top2=1)}
+                                        csat_n=1, csat_sum=4, csat_top2=1, invitations_answered=1)}
     assert await stored(wh, WindowSize.hour, ("channel", "team")) == {
-        (hour_s, ("voice", "t1")): KpiCounts(touchpoints=1, invitations=1, responses=1, nps_n=1, detractors=1),
+        (hour_s, ("voice", "t1")): KpiCounts(touchpoints=1, invitations=1, responses=1, nps_n=1, detractors=1,
+                                             invitations_answered=1),
         (hour_s, ("voice", "t9")): KpiCounts(responses=1, csat_n=1, csat_sum=4, csat_top2=1)}
     overall_after = await stored(wh, WindowSize.hour, ())
     overall_after[(hour_s, ())].touchpoints -= 1
@@ -256,7 +263,8 @@ async def test_touchpoint_committed_before_a_restart_attributes_the_answer(wh: W
     assert ck.shards[0].pending == {}
     day_s = (t + gap_days * DAY_MS) // DAY_MS * DAY_MS // 1000
     assert (await stored(wh, WindowSize.day, ("channel",)))[(day_s, ("email",))] == KpiCounts(
-        touchpoints=1 if gap_days == 0 else 0, invitations=1, responses=1, nps_n=1, passives=1)
+        touchpoints=1 if gap_days == 0 else 0, invitations=1, responses=1, nps_n=1, passives=1,
+        invitations_answered=1)
     await assert_stored_matches(wh, [touch, later, ans, inv])
 
 
@@ -466,3 +474,156 @@ async def test_shards_contributing_to_one_window_are_summed(wh: Warehouse) -> No
     filtered = await queries.read_windows(wh, TENANT, "1h", ("channel", "team"), (), {"team": "t1"},
                                           hour_s, hour_s + 3600)
     assert [(r.window_start, r.counts.touchpoints, r.counts.responses) for r in filtered] == [(hour_s, 3, 2)]
+
+
+# -- response rate: the invitation / answer join ------------------------------------------
+async def response_rate_cells(wh: Warehouse, size: WindowSize) -> dict:
+    return {k: (c.invitations, c.invitations_answered, c.responses) for k, c in (await stored(wh, size, ())).items()}
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-worker", "restarted-worker"])
+async def test_invitations_answered_whatever_the_arrival_order(wh: Warehouse, restart: bool) -> None:
+    t = T0 + 9 * HOUR_MS
+    ck = checkpointer(wh)
+    await commit(ck, [
+        answer("a-1", t + 10 * MINUTE_MS, "i1", nps=9),  # before its invitation
+        answer("ivr-1", t + 11 * MINUTE_MS, "", nps=3),  # no interaction: answers no invitation
+        answer("app-1", t + 12 * MINUTE_MS, "i-app", csat=5),  # an interaction never invited
+        invitation("inv-2", t + 13 * MINUTE_MS, "i2"),  # answered days later, after its touchpoint-less wait
+        invitation("inv-0", t + 14 * MINUTE_MS, ""),  # cannot be answered
+        invitation("inv-3", t + 15 * MINUTE_MS, "i3"),  # never answered
+    ])
+    r = await commit(ck, [invitation("inv-1", t + 5 * MINUTE_MS, "i1")])  # after its answer, earlier event time
+    assert r.invitations_answered == 0
+    hour_s = t // 1000
+    assert (await response_rate_cells(wh, WindowSize.hour))[(hour_s, ())] == (4, 1, 3)
+
+    await commit(ck, [tp("tp-far", t + 3 * DAY_MS, "ifar", "chat")])  # the 09:00 windows leave memory
+    if restart:
+        ck = checkpointer(wh)
+    later = [
+        answer("a-2", t + 3 * DAY_MS + MINUTE_MS, "i2", nps=10),  # first answer: inv-2 (evicted window) answered
+        answer("a-2b", t + 3 * DAY_MS + 2 * MINUTE_MS, "i2", csat=4),  # same batch, second answer: no more
+        answer("a-1b", t + 3 * DAY_MS + 3 * MINUTE_MS, "i1", csat=2),  # i1 was answered already
+        answer("app-2", t + 3 * DAY_MS + 4 * MINUTE_MS, "i-app", nps=0),
+    ]
+    r = await commit(ck, later)
+    assert (r.applied, r.invitations_answered) == (4, 1)
+    cells = await response_rate_cells(wh, WindowSize.hour)
+    assert cells[(hour_s, ())] == (4, 2, 3)  # inv-1, inv-2 answered; inv-0, inv-3 not
+    assert cells[((t + 3 * DAY_MS) // HOUR_MS * HOUR_MS // 1000, ())] == (0, 0, 4)  # 4 answers, no invitation
+    # The answered invitation keeps its flag when its touchpoint arrives and moves it.
+    touch = tp("tp-2", t + 3 * DAY_MS + 5 * MINUTE_MS, "i2", "voice", "t1")
+    r = await commit(ck, [touch])
+    assert r.reattributed == 3  # inv-2, a-2, a-2b
+    by_channel = await stored(wh, WindowSize.hour, ("channel",))
+    voice, unknown = by_channel[(hour_s, ("voice",))], by_channel[(hour_s, ("",))]
+    assert (voice.invitations, voice.invitations_answered) == (1, 1)
+    assert (unknown.invitations, unknown.invitations_answered) == (3, 1)
+    committed = [
+        answer("a-1", t + 10 * MINUTE_MS, "i1", nps=9), answer("ivr-1", t + 11 * MINUTE_MS, "", nps=3),
+        answer("app-1", t + 12 * MINUTE_MS, "i-app", csat=5), invitation("inv-2", t + 13 * MINUTE_MS, "i2"),
+        invitation("inv-0", t + 14 * MINUTE_MS, ""), invitation("inv-3", t + 15 * MINUTE_MS, "i3"),
+        invitation("inv-1", t + 5 * MINUTE_MS, "i1"), tp("tp-far", t + 3 * DAY_MS, "ifar", "chat"), *later, touch,
+    ]
+    await assert_stored_matches(wh, committed)
+    # A third worker restored from the ledger alone agrees (and a replay changes nothing).
+    ck3 = checkpointer(wh)
+    r = await commit(ck3, [resend(later[0]), invitation("inv-4", t + 3 * DAY_MS + 6 * MINUTE_MS, "i2")])
+    assert (r.applied, r.duplicates, r.invitations_answered) == (1, 1, 0)
+    await assert_stored_matches(wh, [*committed, invitation("inv-4", t + 3 * DAY_MS + 6 * MINUTE_MS, "i2")])
+    day = await stored(wh, WindowSize.day, ())
+    rate = measure(Metric.response_rate, day[(t // DAY_MS * DAY_MS // 1000, ())])
+    assert (rate.n, rate.value) == (4, 50.0) and rate.counts["responses"] == 3
+
+
+@pytest.mark.parametrize("crash_at", ["kpi_windows", "first-ledger-table", "second-ledger-table"])
+async def test_crash_while_answering_invitations_then_replay(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch, crash_at: str,
+) -> None:
+    t = T0 + 7 * HOUR_MS
+    setup = [invitation("c-inv-1", t, "c1"), answer("c-a-2", t + 1000, "c2", nps=8)]
+    ck = checkpointer(wh)
+    await commit(ck, setup)
+    await commit(ck, [tp("c-far", t + 2 * DAY_MS, "cfar", "chat")])  # the stored invitation's window is evicted
+    batch = [
+        answer("c-a-1", t + 2 * DAY_MS + 1000, "c1", csat=5),  # first answer of a stored invitation
+        invitation("c-inv-2", t + 2 * DAY_MS + 2000, "c2"),  # its answer is stored already
+        invitation("c-inv-3", t + 2 * DAY_MS + 3000, "c3"), answer("c-a-3", t + 2 * DAY_MS + 4000, "c3", nps=1),
+        answer("c-ivr", t + 2 * DAY_MS + 5000, "", nps=10),
+    ]
+    ledger_tables = {Table.survey_responses.value, Table.survey_invitations.value}
+    real_insert = wh.araw_insert
+    calls: list[str] = []
+
+    async def crashing_insert(table, column_names, body, fmt="JSONEachRow"):
+        calls.append(table)
+        ledger_calls = [c for c in calls if c in ledger_tables]
+        if (crash_at == "kpi_windows" and table == "kpi_windows"
+                or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
+                or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
+            raise SimulatedCrash(table)
+        await real_insert(table, column_names, body, fmt)
+
+    monkeypatch.setattr(wh, "araw_insert", crashing_insert)
+    with pytest.raises(SimulatedCrash):
+        await commit(ck, batch)
+    monkeypatch.undo()
+
+    fresh = checkpointer(wh)
+    r = await commit(fresh, batch)
+    assert r.applied + r.duplicates == len(batch)
+    committed = [*setup, tp("c-far", t + 2 * DAY_MS, "cfar", "chat"), *batch]
+    await assert_stored_matches(wh, committed)
+    day0, day2 = t // DAY_MS * DAY_MS // 1000, (t + 2 * DAY_MS) // DAY_MS * DAY_MS // 1000
+    cells = await response_rate_cells(wh, WindowSize.day)
+    assert (cells[(day0, ())], cells[(day2, ())]) == ((1, 1, 1), (2, 2, 3))
+
+
+@st.composite
+def _arrivals(draw) -> list[list[dict]]:
+    """Invitations, answers (invited, uninvited, without interaction) and some touchpoints of a few
+    interactions, over four days, delivered in any order and any batching."""
+    t = T0 + 8 * HOUR_MS
+    records: list[dict] = []
+    for i in range(draw(st.integers(1, 6))):
+        iid = f"h{i}" if draw(st.booleans()) or i else ""
+        for j in range(draw(st.integers(0, 2))):
+            records.append(invitation(f"hinv-{i}-{j}", t + draw(st.integers(0, 4 * DAY_MS)), iid))
+        for j in range(draw(st.integers(0, 2))):
+            at = t + draw(st.integers(0, 4 * DAY_MS))
+            records.append(answer(f"hsr-{i}-{j}", at, iid, nps=draw(st.integers(0, 10))))
+        if iid and draw(st.booleans()):
+            at = t + draw(st.integers(0, 4 * DAY_MS))
+            records.append(tp(f"htp-{i}", at, iid, draw(st.sampled_from(["chat", "voice"]))))
+    order = draw(st.permutations(records))
+    cuts = sorted(draw(st.lists(st.integers(0, len(order)), max_size=4)))
+    batches = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)]) if b > a]
+    return batches
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=_arrivals(), restart_after=st.integers(0, 4))
+async def test_response_rate_is_a_proportion_for_any_arrival_order(chdb_dsn: str, batches, restart_after) -> None:
+    database = f"ckh_{uuid.uuid4().hex[:12]}"
+    wh = Warehouse.open(chdb_dsn, database=database)
+    try:
+        migrate(wh)
+        ck = checkpointer(wh)
+        committed: list[dict] = []
+        for i, batch in enumerate(batches):
+            if i == restart_after:
+                ck = checkpointer(wh)  # a restart between batches rebuilds from the ledger
+            await commit(ck, batch)
+            committed += batch
+        await commit(ck, [resend(r) for r in committed])  # a full replay changes nothing
+        for size in (WindowSize.hour, WindowSize.day):
+            for view in ((), ("channel",)):
+                cells = await stored(wh, size, view)
+                assert cells == naive(committed, size.ms, view), (size, view)
+                for c in cells.values():
+                    assert 0 <= c.invitations_answered <= c.invitations
+                    v = measure(Metric.response_rate, c)
+                    assert v.value is None or 0.0 <= v.value <= 100.0
+    finally:
+        wh.command(f"DROP DATABASE IF EXISTS {database}")

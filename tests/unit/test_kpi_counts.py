@@ -47,7 +47,7 @@ def test_fields_order_is_the_column_contract():
     assert FIELDS == (
         "touchpoints", "tp_first_contact", "tp_first_contact_resolved", "invitations", "responses",
         "nps_n", "promoters", "passives", "detractors", "csat_n", "csat_sum", "csat_top2",
-        "ces_n", "ces_sum", "ces_sumsq", "fcr_n", "fcr_yes",
+        "ces_n", "ces_sum", "ces_sumsq", "fcr_n", "fcr_yes", "invitations_answered",
     )
     assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == FIELDS
 
@@ -83,6 +83,10 @@ def test_touchpoint_contribution(first_contact, resolved, expected):
 
 def test_invitation_contribution():
     assert contribution(invitation()) == KpiCounts(invitations=1)
+    assert contribution(invitation() | {"_answered": False}) == KpiCounts(invitations=1)
+    assert contribution(invitation() | {"_answered": True}) == KpiCounts(invitations=1, invitations_answered=1)
+    # Only invitations carry the join: an answer's own contribution never touches the numerator.
+    assert contribution(response(nps=9) | {"_answered": True}).invitations_answered == 0
 
 
 def test_full_response_contribution():
@@ -172,15 +176,15 @@ def test_add_record_sign_retracts():
 
 
 def test_as_dict_and_from_mapping():
-    c = KpiCounts(*range(1, 18))
+    c = KpiCounts(*range(1, len(FIELDS) + 1))
     d = c.as_dict()
     assert list(d) == list(FIELDS)
-    assert list(d.values()) == list(range(1, 18))
+    assert list(d.values()) == list(range(1, len(FIELDS) + 1))
     assert KpiCounts.from_mapping(d) == c
     # Warehouse rows carry other columns; missing or NULL counters are zero.
     row = {"tenant": "acme", "window_start": 0, "touchpoints": 4, "ces_sum": 10.0, "fcr_n": None}
     assert KpiCounts.from_mapping(row) == KpiCounts(touchpoints=4, ces_sum=10.0)
-    assert c.as_tuple() == tuple(range(1, 18))
+    assert c.as_tuple() == tuple(range(1, len(FIELDS) + 1))
     assert c.copy() == c and c.copy() is not c
 
 

@@ -57,15 +57,21 @@ def test_fcr_survey_and_operational():
 
 
 def test_response_rate():
-    v = measure(Metric.response_rate, KpiCounts(invitations=200, responses=50))
+    # 50 of 200 invitations answered; 80 answers in all (30 of them uninvited, or second answers).
+    v = measure(Metric.response_rate, KpiCounts(invitations=200, responses=80, invitations_answered=50))
     assert v.value == 25.0 and v.n == 200  # 50 / 200
     low, high = stats.wilson_interval(50, 200)
     assert (v.ci_low, v.ci_high) == (100 * low, 100 * high)
+    assert v.counts == {"invitations": 200, "responses": 80, "invitations_answered": 50}
     empty = measure(Metric.response_rate, KpiCounts(responses=3))
     assert empty.value is None and empty.ci_low is None and empty.n == 0
-    # Responses without invitations (e.g. in-app surveys) can exceed them: no proportion interval.
-    over = measure(Metric.response_rate, KpiCounts(invitations=10, responses=12))
-    assert over.value == 120.0 and over.ci_low is None and over.ci_high is None
+    # The board's case: 137 answers, 23 invitations, 9 of them answered -> 39.1 %, not 595.7 %.
+    board = measure(Metric.response_rate, KpiCounts(invitations=23, responses=137, invitations_answered=9))
+    assert board.value == 100.0 * 9 / 23 and board.n == 23
+    low, high = stats.wilson_interval(9, 23)
+    assert (board.ci_low, board.ci_high) == (100 * low, 100 * high)
+    nobody = measure(Metric.response_rate, KpiCounts(invitations=10, responses=12))  # all uninvited
+    assert nobody.value == 0.0 and nobody.ci_low == 0.0 and nobody.ci_high > 0
 
 
 def test_counts_metrics():
@@ -105,7 +111,7 @@ def test_records_to_kpis_end_to_end():
     records = [
         {"type": "cx.touchpoint.v1", "first_contact": True, "resolved": True},
         {"type": "cx.touchpoint.v1", "first_contact": True, "resolved": False},
-        {"type": "cx.survey.invitation.v1"},
+        {"type": "cx.survey.invitation.v1", "_answered": True},
         {"type": "cx.survey.invitation.v1"},
         {"type": "cx.survey.response.v1", "nps": 10, "csat": 5, "ces": 2, "fcr": True},
         {"type": "cx.survey.response.v1", "nps": 3, "csat": 2, "ces": None, "fcr": None},
@@ -119,7 +125,7 @@ def test_records_to_kpis_end_to_end():
     assert measure(Metric.ces, c).value == 2.0
     assert measure(Metric.fcr, c).value == 100.0
     assert measure(Metric.fcr_operational, c).value == 50.0
-    assert measure(Metric.response_rate, c).value == 100.0  # 2 / 2
+    assert measure(Metric.response_rate, c).value == 50.0  # 1 of 2 invitations answered (not 2 answers / 2)
     assert measure(Metric.volume, c).value == 2.0
 
 
@@ -138,7 +144,8 @@ def consistent_counts(draw) -> KpiCounts:
     return KpiCounts(
         touchpoints=fc + draw(st.integers(0, 50)), tp_first_contact=fc,
         tp_first_contact_resolved=draw(st.integers(0, fc)), invitations=inv,
-        responses=draw(st.integers(0, inv)), nps_n=p + pa + d, promoters=p, passives=pa, detractors=d,
+        responses=draw(st.integers(0, 500)), invitations_answered=draw(st.integers(0, inv)),
+        nps_n=p + pa + d, promoters=p, passives=pa, detractors=d,
         csat_n=csat_n, csat_sum=csat_top2 * 5 + (csat_n - csat_top2) * 2, csat_top2=csat_top2,
         ces_n=len(ces), ces_sum=sum(ces), ces_sumsq=sum(x * x for x in ces),
         fcr_n=fcr_n, fcr_yes=draw(st.integers(0, fcr_n)),

@@ -88,7 +88,9 @@ def test_statements_without_an_engine_are_untouched():
         "(SELECT tenant, kafka_partition, time_ms, event_key ORDER BY tenant, kafka_partition, time_ms)",
         f"ALTER TABLE {t} MATERIALIZE PROJECTION by_time")]
     assert others == ["ALTER TABLE webhook_subscriptions ADD COLUMN IF NOT EXISTS "
-                      "format LowCardinality(String) DEFAULT 'cloudevents'", *projection]
+                      "format LowCardinality(String) DEFAULT 'cloudevents'", *projection,
+                      "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS invitations_answered Int64 DEFAULT 0 "
+                      "AFTER fcr_yes"]
     assert [mig.replicated_ddl(s) for s in others] == others
 
 
