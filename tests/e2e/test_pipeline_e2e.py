@@ -91,6 +91,8 @@ async def test_generated_contact_center_end_to_end(stack: httpx.AsyncClient) -> 
     total_touchpoints = int(sum(t.get("touchpoints", 0) for t in hourly_all.values()))
     await _wait_for_total(stack, "touchpoints", "volume", total_touchpoints)
     await _wait_for_total(stack, "responses", "responses", total_responses)
+    total_invitations = int(sum(t.get("invitations", 0) for t in hourly_all.values()))
+    await _wait_for_total(stack, "invitations", "response_rate", total_invitations)
 
     window = {"window": "1h", "from": "2026-11-02T00:00:00Z", "to": "2026-11-04T00:00:00Z"}
     checks = {
@@ -98,6 +100,8 @@ async def test_generated_contact_center_end_to_end(stack: httpx.AsyncClient) -> 
         "csat": ("csat_n", lambda t: 100.0 * t["csat_top2"] / t["csat_n"]),
         "ces": ("ces_n", lambda t: t["ces_sum"] / t["ces_n"]),
         "fcr": ("fcr_n", lambda t: 100.0 * t["fcr_yes"] / t["fcr_n"]),
+        # Invitations answered / invitations: answers without an invitation are not in the numerator.
+        "response_rate": ("invitations", lambda t: 100.0 * t.get("invitations_answered", 0) / t["invitations"]),
     }
     for metric, (n_field, value_of) in checks.items():
         for expected, group_by in ((hourly_channel, "channel"), (hourly_all, "")):
