@@ -161,6 +161,57 @@ class ApiSettings(BaseModel):
     )
 
 
+class IngestLogSettings(BaseModel):
+    """The ingest log (`ingest/log.py`): what a 202 stands on while the broker keeps messages in memory."""
+
+    enabled: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Append every accepted request to a flushed log under `data_dir`/ingest-log before the 202 "
+        "and replay it into the broker on start and after a broker restart. `auto`: on when the broker is "
+        "Tansu (`kafka.tansu`, memory storage), off for Apache Kafka (whose `acks=all` with replication is "
+        "the promise, see docs/operations.md).",
+    )
+    fsync: bool = Field(
+        default=True,
+        description="`fdatasync` the log before each acknowledgement (requests flushing together share one). "
+        "false: a kill of the process loses nothing, a power loss can lose what the OS had not written.",
+    )
+    segment_bytes: int = Field(
+        default=64 << 20, ge=1 << 16,
+        description="Size at which a log segment is closed and a new one started; a segment is deleted whole "
+        "once the warehouse holds all of it.",
+    )
+    max_bytes: int = Field(
+        default=2 << 30, ge=1 << 20,
+        description="Most bytes the log may hold; past it ingest answers 507 (the stream processors are too "
+        "far behind) instead of acknowledging.",
+    )
+    trim_every_s: float = Field(
+        default=2.0, gt=0, description="How often stored segments are deleted (and unacknowledged ones resent).")
+    ack_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Longest a request waits for Kafka's acknowledgement before it gets 503 (resending is safe).",
+    )
+    retry_after_s: int = Field(
+        default=5, ge=1, description="`Retry-After` of a 503 while stopping or while the broker is down.")
+
+
+class LifecycleSettings(BaseModel):
+    """Start, graceful stop and the local broker's watchdog (`cxpulse/runtime.py`)."""
+
+    drain_timeout_s: float = Field(
+        default=60.0, ge=0,
+        description="On SIGTERM/SIGINT: after ingest stopped accepting and requests in flight finished, how "
+        "long the worker may drain the ingest log into the warehouse before the process exits (0 with what "
+        "is left replayed on the next start). A second signal exits at once; nothing acknowledged is lost.",
+    )
+    broker_watch_every_s: float = Field(
+        default=0.5, gt=0,
+        description="How often `cxpulse up` checks that its local broker is alive; a dead one is restarted, "
+        "the ingest log replayed into it and the worker reconnected.",
+    )
+
+
 class GapSettings(BaseModel):
     """Live gap detection (`GET /v1/gaps`, stream evaluation). Owned by `gaps/`."""
 
@@ -372,6 +423,10 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default=AlertSettings(), description="Threshold alert rules.")
     webhooks: WebhookSettings = Field(default=WebhookSettings(), description="Signed webhook deliveries.")
     cases: CaseSettings = Field(default=CaseSettings(), description="Closed loop: cases from single responses.")
+    ingest_log: IngestLogSettings = Field(
+        default=IngestLogSettings(), description="Durable acknowledgement: the ingest log under `data_dir`.")
+    lifecycle: LifecycleSettings = Field(
+        default=LifecycleSettings(), description="Graceful stop and the local broker's watchdog.")
 
     @field_validator("pseudonym_key")
     @classmethod
@@ -403,6 +458,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_dsn(self) -> str:
         return self.warehouse.dsn or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+    @property
+    def ingest_log_on(self) -> bool:
+        """Whether ingest acknowledges through the ingest log (``ingest_log.enabled``)."""
+        return self.ingest_log.enabled == "on" or (self.ingest_log.enabled == "auto" and self.kafka.tansu)
 
     @property
     def embedded_warehouse(self) -> bool:

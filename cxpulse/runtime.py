@@ -153,6 +153,12 @@ class Stack:
             log.info("started local Tansu broker at %s", self.bootstrap)
         await self._ensure_topics()
         metrics.BROKER_UP.set(1)
+        if not settings.kafka.tansu:  # server mode: does the cluster keep what a 202 promises?
+            from cxpulse.durability import broker_durability_warnings
+
+            names = list(topic_names(settings.kafka.topic_prefix).values())
+            for warning in await asyncio.to_thread(broker_durability_warnings, self.bootstrap, names, settings):
+                log.warning("kafka durability: %s", warning)
 
         if settings.embedded_warehouse and not (opts.api and opts.worker):
             log.warning("embedded chDB at %s: only this process may open it; run `cxpulse worker` and "
@@ -168,7 +174,7 @@ class Stack:
         if opts.api:
             from ingest.publisher import Publisher
 
-            publisher = Publisher(self.bootstrap, settings.kafka.max_record_bytes)
+            publisher = Publisher(self.bootstrap, settings.kafka.max_record_bytes, idempotent=not settings.kafka.tansu)
             await publisher.start()
             exits.push_async_callback(publisher.stop)
             if settings.ingest_log_on:
@@ -437,7 +443,7 @@ async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop
     from ingest.publisher import Publisher
     from stream_processors.case_agent import run_escalations
 
-    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes)
+    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes, idempotent=not settings.kafka.tansu)
     await publisher.start()
     try:
         loops = [run_evaluator(settings, warehouse, publisher, stop)]

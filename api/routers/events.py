@@ -22,25 +22,31 @@ router = APIRouter(prefix="/v1", tags=["events"])
         "Accepts one CloudEvent (`application/cloudevents+json` or `application/json`), a batch "
         "(`application/cloudevents-batch+json` or a JSON array) or NDJSON (`application/x-ndjson`). "
         "Each event is validated on its own: invalid ones are listed in `rejected` with the exact "
-        "field path, valid ones are in Kafka when the 202 is sent."
+        "field path. The 202 means the valid ones are safe: flushed to the ingest log and acknowledged by Kafka "
+        "(see README, \"What a 202 means\")."
     ),
     responses={400: {"description": "malformed JSON"}, 413: {"description": "body too large"},
-               415: {"description": "unsupported content type"}},
+               415: {"description": "unsupported content type"},
+               503: {"description": "not acknowledged: the service is stopping, or Kafka is down or did not "
+                                    "acknowledge in time; `Retry-After` says when to resend (resending is safe)"},
+               507: {"description": "not acknowledged: the ingest log cannot be written (disk full, or at "
+                                    "`ingest_log.max_bytes`)"}},
 )
 async def post_events(request: Request, caller: IngestCaller, services: ServicesDep) -> IngestResult:
     settings = services.settings
-    body = await _read_limited(request, settings.api.max_body_bytes)
-    try:
-        batch = await services.ingest.prepare(
-            body, request.headers.get("content-type", ""), services.batch_spec(caller.tenant)
-        )
-    except UnsupportedMediaType as exc:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, exc.message) from None
-    except InvalidBody as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
-    except (TooManyEvents, RecordTooLarge) as exc:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
-    await services.publisher.publish(batch.messages)
+    async with services.admission.request():  # 503 at once while stopping or while the broker is down
+        body = await _read_limited(request, settings.api.max_body_bytes)
+        try:
+            batch = await services.ingest.prepare(
+                body, request.headers.get("content-type", ""), services.batch_spec(caller.tenant)
+            )
+        except UnsupportedMediaType as exc:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, exc.message) from None
+        except InvalidBody as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+        except (TooManyEvents, RecordTooLarge) as exc:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
+        await services.admission.submit(batch.messages)  # the 202's promise: ingest/admission.py
     for etype, count in batch.accepted_by_type.items():
         metrics.EVENTS_ACCEPTED.labels(etype).inc(count)
     for rej in batch.rejected:
