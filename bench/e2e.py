@@ -6,6 +6,10 @@ Prints:
 2. latency: at a steady offered load (default 5k events/s), p50 / p99 / max
    from POSTing a probe event until `GET /v1/kpis` shows it.
 
+By default both run twice with the durable ingest log off and on, alternating
+(off, on, on, off), and the cost of durability is printed as the on/off ratio
+of the medians (`--ingest-log on|off` for one run).
+
 The load generator runs in this process, the stack in a child process, both on
 the same machine: on a 2-core box they compete for CPU, so figures are a floor.
 Results are also written to bench/results/e2e-<time>.json.
@@ -95,8 +99,8 @@ def start_stack(data: Path, port: int, **env: str) -> subprocess.Popen:
                             stdout=open(data / "up.log", "wb"), stderr=subprocess.STDOUT)
 
 
-def stop_stack(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """Stop it as an operator would (SIGTERM: buffers are flushed), killing it only if that hangs."""
+def stop_stack(proc: subprocess.Popen, timeout: float = 90) -> None:
+    """Stop it as an operator would (SIGTERM: the ingest log is drained), killing it only if that hangs."""
     proc.terminate()
     try:
         proc.wait(timeout)
@@ -212,10 +216,10 @@ async def latency(client: httpx.AsyncClient, rate: int, seconds: float, batch: i
             "max_s": round(lat[-1], 3)}
 
 
-async def main_async(args: argparse.Namespace) -> dict:
+async def main_async(args: argparse.Namespace, ingest_log: str = "auto") -> dict:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="cxpulse-bench-"))
-    proc = start_stack(data, port)
+    proc = start_stack(data, port, CXPULSE_INGEST_LOG__ENABLED=ingest_log)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
                                      headers={"Authorization": f"Bearer {KEY}"},
@@ -242,22 +246,9 @@ async def main_async(args: argparse.Namespace) -> dict:
         stop_stack(proc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--rate", type=int, default=5_000)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--latency-batch", type=int, default=100)
-    args = parser.parse_args()
-    result = asyncio.run(main_async(args))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"e2e-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+def _print_run(label: str, result: dict) -> None:
     t, lat = result["throughput"], result["latency"]
-    print("\nCX Pulse end-to-end benchmark (embedded: Tansu + Faust + chDB + API, one process)")
+    print(f"\n  [{label}]")
     print(f"  throughput   {t['events']} events, batches of {t['batch']}, {t['concurrency']} clients")
     print(f"               HTTP accepted {t['http_accept_events_per_s']:>8} events/s")
     print(f"               end to end    {t['end_to_end_events_per_s']:>8} events/s   (target >= 20000)")
@@ -273,6 +264,50 @@ def main() -> None:
             shares = ", ".join(f"<={le}s {v:.0%}" for le, v in lat[name].items())
             print(f"               {label} (messages) {shares}")
     print(f"  peak RSS     {result['peak_rss_mb']} MB (stack process)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=5_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--latency-batch", type=int, default=100)
+    parser.add_argument("--ingest-log", choices=("compare", "on", "off"), default="compare",
+                        help="compare (default): the durable ingest log off and on, in alternating runs, and "
+                        "the cost of durability as a ratio; on/off: one run")
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs with --ingest-log compare")
+    args = parser.parse_args()
+    if args.ingest_log == "compare":  # off, on, on, off, ...: drift of a busy machine hits both alike
+        modes = [m for r in range(args.rounds) for m in (("off", "on") if r % 2 == 0 else ("on", "off"))]
+    else:
+        modes = [args.ingest_log]
+    runs = []
+    for mode in modes:
+        print(f"== run with the ingest log {mode}", flush=True)
+        runs.append({"ingest_log": mode, **asyncio.run(main_async(args, mode))})
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"e2e-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    summary: dict = {"runs": runs}
+    print("\nCX Pulse end-to-end benchmark (embedded: Tansu + Faust + chDB + API, one process)")
+    for i, run in enumerate(runs):
+        _print_run(f"run {i + 1}: ingest log {run['ingest_log']}", run)
+    if args.ingest_log == "compare":
+        def median(mode: str, key: str) -> float:
+            return statistics.median(r["throughput"][key] for r in runs if r["ingest_log"] == mode)
+
+        print("\n  durability cost (median of each mode; on / off):")
+        for key, label in (("http_accept_events_per_s", "HTTP accepted"), ("end_to_end_events_per_s", "end to end")):
+            off, on = median("off", key), median("on", key)
+            summary[f"{key}_ratio_on_off"] = round(on / off, 3)
+            print(f"               {label:<14} off {off:>8.0f}  on {on:>8.0f} events/s   ratio {on / off:.3f}"
+                  "   (target >= 0.90)")
+        p99 = {m: statistics.median(r["latency"].get("p99_s", float("nan")) for r in runs if r["ingest_log"] == m)
+               for m in ("off", "on")}
+        print(f"               POST->visible p99  off {p99['off']} s  on {p99['on']} s")
+    path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"  written to   {path}")
 
 

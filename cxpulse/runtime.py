@@ -367,6 +367,7 @@ class Stack:
         last_report = 0.0
         while True:
             try:
+                await self.worker.commit()  # acked offsets now, not at Faust's next commit tick
                 await self._trim_once()
             except Exception as exc:  # noqa: BLE001
                 log.warning("draining: %r", exc)
@@ -426,6 +427,11 @@ class Worker:
                 return False
 
             self.app.consumer.commit = _no_commit
+
+    async def commit(self) -> None:
+        """Commit the offsets of every acked event (Faust commits only what the agents acked)."""
+        if self.app is not None:
+            await self.app.consumer.commit()
 
     async def stop(self, timeout_s: float = 20.0) -> None:
         app, self.app = self.app, None
