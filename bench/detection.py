@@ -59,7 +59,10 @@ from bench.e2e import KEY, _processed, _wait_ready, start_stack, stop_stack
 from cxpulse.broker import free_port
 from gaps.live import LiveFrame, LiveSpec
 from alerts.gap_rules import live_spec
-from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, format_time
+from clients.incidents import Incident
+from clients.profiles import TenantProfile
+from clients.simulator import ContactCenterSimulator
+from clients.times import format_time
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
 from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start

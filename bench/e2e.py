@@ -32,8 +32,9 @@ from pathlib import Path
 import httpx
 import orjson
 
+from clients.simulator import ContactCenterSimulator
+from clients.times import format_time, parse_time
 from cxpulse.broker import free_port
-from ingest.simulator import ContactCenterSimulator, format_time, parse_time
 
 KEY = "bench-dev-key-0123456789"
 

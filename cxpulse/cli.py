@@ -130,7 +130,7 @@ async def _simulate(settings, args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from cxpulse.simulate import SimulationPlan, parse_duration, parse_incident, simulate
+    from clients.simulate import SimulationPlan, parse_duration, parse_incident, simulate
 
     keys: dict[str, str] = {}
     for i, item in enumerate(args.key or [None]):
@@ -162,7 +162,7 @@ async def _replay(settings, args: argparse.Namespace) -> int:
     import httpx
     from tqdm import tqdm
 
-    from ingest.replay import count_rows, load_state, replay
+    from clients.replay import count_rows, load_state, replay
 
     key = _api_key(settings, args.key)
     if not key:

@@ -464,7 +464,7 @@ async def _demo_traffic(settings: Settings, url: str, opts: RunOptions, stop: as
     """Backfill a few hours of realistic traffic, then keep it flowing live (``cxpulse simulate``'s)."""
     from tqdm import tqdm
 
-    from cxpulse.simulate import SimulationPlan, simulate
+    from clients.simulate import SimulationPlan, simulate
 
     plan = SimulationPlan(api_url=url, keys={DEMO_TENANT: settings.dev_api_key},
                           rate_per_hour=opts.demo_rate_per_hour, backfill=timedelta(hours=opts.demo_backfill_hours))

@@ -18,7 +18,10 @@ import httpx
 import pytest
 
 from cxpulse.config import ApiKey
-from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, parse_time
+from clients.incidents import Incident
+from clients.profiles import TenantProfile
+from clients.simulator import ContactCenterSimulator
+from clients.times import parse_time
 from tests.conftest import TEST_TENANT, make_settings
 from tests.helpers import expected_kpis, nps, parse_ms
 

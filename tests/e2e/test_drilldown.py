@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from api.routers import records as records_router
-from ingest.simulator import ContactCenterSimulator
+from clients.simulator import ContactCenterSimulator
 from schemas.dimensions import DIMENSIONS
 from tests.conftest import PSEUDONYM_KEY, TEST_TENANT
 from tests.helpers import expected_kpis, parse_ms

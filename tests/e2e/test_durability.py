@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cxpulse.broker import free_port
-from ingest.simulator import ContactCenterSimulator
+from clients.simulator import ContactCenterSimulator
 from tests.e2e.embedded import EmbeddedStack, Poster, expected_cells, pid_alive, wait_for_cells
 
 pytestmark = [pytest.mark.e2e]

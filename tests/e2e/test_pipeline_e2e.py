@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from ingest.simulator import ContactCenterSimulator
+from clients.simulator import ContactCenterSimulator
 from tests.helpers import expected_kpis, parse_ms
 
 pytestmark = [pytest.mark.e2e]

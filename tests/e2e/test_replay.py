@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.replay import load_state, rejects_path, replay
-from ingest.simulator import ContactCenterSimulator
+from clients.replay import load_state, rejects_path, replay
+from clients.simulator import ContactCenterSimulator
 from tests.helpers import parse_ms
 
 pytestmark = [pytest.mark.e2e]

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from cxpulse.simulate import SimulationPlan, parse_incident, simulate
-from ingest.simulator import ContactCenterSimulator, TenantProfile, format_time
+from clients.profiles import TenantProfile
+from clients.simulate import SimulationPlan, parse_incident, simulate
+from clients.simulator import ContactCenterSimulator
+from clients.times import format_time
 from tests.conftest import TEST_KEY, TEST_TENANT
 
 pytestmark = [pytest.mark.e2e]

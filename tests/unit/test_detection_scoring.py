@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from bench.detection import START, Episode, Scenario, build_scenario, explains, score
-from ingest.simulator import Incident
+from clients.incidents import Incident
 from kpi.measures import Metric
 from stream_processors.windows import MINUTE_MS
 

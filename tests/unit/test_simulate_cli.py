@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cxpulse.simulate import parse_duration, parse_incident
-from ingest.simulator import Incident
+from clients.incidents import Incident
+from clients.simulate import parse_duration, parse_incident
 
 T0 = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 

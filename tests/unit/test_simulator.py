@@ -9,16 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ingest.simulator import (
-    CHANNELS,
-    JOURNEY_STEPS,
-    SEGMENTS,
-    ContactCenterSimulator,
-    Incident,
-    TenantProfile,
-    drive,
-    parse_time,
-)
+from clients.incidents import Incident
+from clients.profiles import CHANNELS, JOURNEY_STEPS, SEGMENTS, TenantProfile
+from clients.simulate import drive
+from clients.simulator import ContactCenterSimulator
+from clients.times import parse_time
 from schemas.dimensions import DIMENSIONS
 
 UTC = timezone.utc

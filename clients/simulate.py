@@ -1,7 +1,7 @@
 """``cxpulse simulate``: the demo traffic, through the API, with incidents on demand.
 
 The same seeded contact-centre simulator as ``cxpulse up --demo`` and
-``make evaluate`` (:mod:`ingest.simulator`): a backfill of past hours, then
+``make evaluate`` (:mod:`clients.simulator`): a backfill of past hours, then
 live traffic at ``speedup`` x real time for ``duration`` (or until Ctrl-C).
 Each tenant is simulated separately and posts with its own key (the key
 decides the tenant). An incident is written like::
@@ -17,17 +17,24 @@ contact rate in scope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import re
-from collections.abc import Callable
+import time as _time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 
-from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, drive, parse_time
+from clients.incidents import Incident
+from clients.profiles import TenantProfile
+from clients.simulator import ContactCenterSimulator, Event
+from clients.times import format_time, parse_time, utc
 from schemas.dimensions import DIMENSIONS
 
-__all__ = ["SimulationPlan", "parse_duration", "parse_incident", "simulate"]
+__all__ = ["SimulationPlan", "drive", "parse_duration", "parse_incident", "simulate"]
 
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>s|m|h|d)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -118,3 +125,73 @@ async def simulate(plan: SimulationPlan, stop: asyncio.Event | None = None,
     await asyncio.gather(*(one(i, t, k) for i, (t, k) in enumerate(sorted(plan.keys.items()))))
     return posted
 
+
+async def drive(
+    post_batch: Callable[[list[Event]], Awaitable[None]],
+    simulator: ContactCenterSimulator,
+    speedup: float = 1.0,
+    batch_size: int = 200,
+    stop: asyncio.Event | None = None,
+    *,
+    start: datetime | None = None,
+    until: datetime | None = None,
+    tick_s: float = 0.5,
+    clock: Callable[[], float] = _time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> int:
+    """Emit the simulator's traffic in (accelerated) real time, in batches.
+
+    Simulated time is ``start + (clock() - clock_at_start) * speedup``
+    (``start`` defaults to now, UTC). Each tick generates the touchpoints
+    started since the previous tick and posts, in ``time`` order, every
+    pending event whose ``time`` has come; events timed in the future
+    (invitations and responses that come after their touchpoint) wait in a
+    heap until then. Batches hold at most ``batch_size`` events and are
+    awaited one by one, so a slow receiver slows the driver (backpressure);
+    errors from ``post_batch`` propagate.
+
+    Stops when ``stop`` is set or when simulated time reaches ``until``
+    (events timed after ``until`` are not sent). Returns the number of
+    events posted. ``clock`` and ``sleep`` exist for tests (a fake clock).
+    """
+    if speedup <= 0:
+        raise ValueError("speedup must be > 0")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    sim_start = utc(start) if start is not None else datetime.now(timezone.utc)
+    end = utc(until) if until is not None else None
+    real0 = clock()
+    cursor = sim_start
+    pending: list[tuple[str, str, int, Event]] = []
+    seq = 0
+    posted = 0
+
+    while True:
+        sim_now = sim_start + timedelta(seconds=(clock() - real0) * speedup)
+        finished = end is not None and sim_now >= end
+        if finished:
+            sim_now = end
+        if sim_now > cursor:
+            for ev in simulator.events_between(cursor, sim_now):
+                heapq.heappush(pending, (ev["time"], ev["id"], seq, ev))
+                seq += 1
+            cursor = sim_now
+        due_before = format_time(sim_now)
+        batch: list[Event] = []
+        while pending and pending[0][0] <= due_before:
+            batch.append(heapq.heappop(pending)[3])
+            if len(batch) >= batch_size:
+                await post_batch(batch)
+                posted += len(batch)
+                batch = []
+        if batch:
+            await post_batch(batch)
+            posted += len(batch)
+        if finished or (stop is not None and stop.is_set()):
+            return posted
+        if stop is not None and sleep is asyncio.sleep:
+            # Wake up at once when asked to stop instead of finishing the tick.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick_s)
+        else:
+            await sleep(tick_s)
