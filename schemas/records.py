@@ -21,16 +21,77 @@ Touchpoint records add ``wait_s``, ``handle_s`` (float | None) and
 ``csat`` (1-5), ``ces`` (1-7) (int | None), ``fcr`` (bool | None),
 ``comment`` (str | None), ``weight`` (float | None); their ``dims`` are the
 respondent's overrides. Invitation records add ``survey_id`` and ``via``.
+
+While the stream processor handles a record it adds *processing annotations*,
+keys starting with ``_`` that never travel in a Kafka message (see
+:class:`Annotations`; use the constants ``SHARD``, ``OFFSET``, ``EVENT_KEY``,
+``EFFECTIVE_DIMS``, ``ATTRIBUTED``, ``ANSWERED``, never the strings).
 """
 from __future__ import annotations
 
 import zlib
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
 Record = dict[str, Any]
+
+# -- processing annotations -----------------------------------------------------
+SHARD = "_shard"
+OFFSET = "_offset"
+EVENT_KEY = "_key"
+EFFECTIVE_DIMS = "_dims"
+ATTRIBUTED = "_attributed"
+ANSWERED = "_answered"
+
+
+# The keys start with "_", so the class form cannot name them; they are the constants above.
+_AnnotationFields = TypedDict("_AnnotationFields", {
+    SHARD: int, OFFSET: int, EVENT_KEY: int, EFFECTIVE_DIMS: dict[str, str], ATTRIBUTED: bool, ANSWERED: bool,
+}, total=False)
+
+
+class Annotations(_AnnotationFields):
+    """What the stream processor adds to a record, who sets each key and who reads it.
+
+    ``SHARD`` (``_shard``, int): the Kafka partition the record came from, which owns its state.
+    Set by ``stream_processors.agents`` (from the message) and ``warehouse.queries`` (records
+    read back from the ledger); read by ``stream_processors.checkpoint`` (which shard's state)
+    and ``warehouse.writer`` (the ``kafka_partition`` column).
+
+    ``OFFSET`` (``_offset``, int): the Kafka offset of the record's message. Set by
+    ``stream_processors.agents`` and ``warehouse.queries``; read by ``warehouse.writer``
+    (``kafka_offset``).
+
+    ``EVENT_KEY`` (``_key``, int): the 64-bit ``warehouse.tables.event_key`` of (tenant,
+    source, id). Set by ``stream_processors.checkpoint`` (dedup) and ``warehouse.queries``;
+    read by ``warehouse.queries.stored_events`` (the dedup lookup) and ``warehouse.writer``
+    (``event_key``).
+
+    ``EFFECTIVE_DIMS`` (``_dims``, dimension -> value): the dimensions an answer or an
+    invitation counts under once attribution ran, its touchpoint's with its own overrides on
+    top (touchpoints have none: their ``dims`` are their own). Set by
+    ``stream_processors.checkpoint`` (attribution) and ``warehouse.queries`` (the stored
+    dimension columns); read through :func:`effective_dims` by
+    ``stream_processors.aggregators``, ``stream_processors.checkpoint`` and
+    ``warehouse.writer`` (the dimension columns).
+
+    ``ATTRIBUTED`` (``_attributed``, bool): whether an answer or invitation has its
+    touchpoint's dimensions (False while it waits for the touchpoint). Set by
+    ``stream_processors.checkpoint`` and ``warehouse.queries``; read by ``warehouse.writer``
+    (``attributed``).
+
+    ``ANSWERED`` (``_answered``, bool): on invitations, whether the ledger (or the batch)
+    holds an answer of the same tenant and interaction. Set by
+    ``stream_processors.checkpoint`` (the invitation join); read by ``kpi.counts``
+    (``invitations_answered``; kpi imports nothing of ours, so it spells the key itself).
+    """
+
+
+def effective_dims(record: Record) -> dict[str, str]:
+    """Dimensions a record counts under: touchpoints their own, answers their attributed ones."""
+    return record.get(EFFECTIVE_DIMS, record.get("dims") or {})
 
 
 class EventType(str, Enum):

@@ -23,7 +23,7 @@ from cxpulse.config import Settings
 from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message
-from schemas.records import EventType, Record, decode_records
+from schemas.records import OFFSET, SHARD, EventType, Record, decode_records
 from stream_processors.checkpoint import Checkpointer
 from stream_processors.topics import Topics
 
@@ -48,8 +48,8 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
                     decoded = decode_records(msg.value)
                     shard, offset = msg.partition, msg.offset
                     for rec in decoded:
-                        rec["_shard"] = shard
-                        rec["_offset"] = offset
+                        rec[SHARD] = shard
+                        rec[OFFSET] = offset
                         _check_record(rec)
                 except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
                     await send_dead_letter(app, topics, msg, "undecodable", str(exc))

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from kpi.counts import KpiCounts, add_record
 from schemas.dimensions import view_name
-from schemas.records import EventType, Record
+from schemas.records import EventType, Record, effective_dims
 from stream_processors.windows import WindowSize, closed_before, window_start
 
 WindowKey = tuple[str, WindowSize, int]  # tenant, size, start ms
@@ -25,11 +25,6 @@ CellKey = tuple[str, tuple[str, ...]]  # view name, dimension values
 NEVER = -(2**62)
 
 _TOUCHPOINT = EventType.touchpoint.value
-
-
-def effective_dims(record: Record) -> dict[str, str]:
-    """Dimensions a record counts under: touchpoints their own, answers their attributed ones."""
-    return record.get("_dims", record.get("dims") or {})
 
 
 @dataclass

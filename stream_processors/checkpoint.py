@@ -26,11 +26,11 @@ from typing import Sequence
 
 from cxpulse import metrics
 from schemas.dimensions import view_name
-from schemas.records import EventType, Record
-from stream_processors.aggregators import ShardState, WindowKey, effective_dims, is_touchpoint
+from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
+from stream_processors.aggregators import ShardState, WindowKey, is_touchpoint
 from stream_processors.windows import DAY_MS, WindowSize, window_start
 from warehouse import queries
-from warehouse.tables import event_key
+from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
 from warehouse.writer import KpiWriter, WindowUpdate
 
@@ -94,7 +94,7 @@ class Checkpointer:
         """
         result = BatchResult(received=len(records))
         started = time.perf_counter()
-        for shard in sorted({r["_shard"] for r in records}):  # 1
+        for shard in sorted({r[SHARD] for r in records}):  # 1
             if shard not in self.shards:
                 self.shards[shard] = await self._restore_shard(shard)
 
@@ -111,31 +111,31 @@ class Checkpointer:
 
         add_ledger = self.writer.add_ledger
         for inv in now_answered:  # 5
-            state = self.shards[inv["_shard"]]
+            state = self.shards[inv[SHARD]]
             state.stage(inv, effective_dims(inv), -1)
-            inv["_answered"] = True
+            inv[ANSWERED] = True
             state.stage(inv, effective_dims(inv), 1)
             for waiting in state.pending.get((inv["tenant"], inv["interaction_id"]), ()):
                 if waiting["type"] == _INVITATION:  # the same invitation, waiting for its touchpoint
-                    waiting["_answered"] = True
+                    waiting[ANSWERED] = True
             result.invitations_answered += 1
         for tp in touchpoints:
-            state = self.shards[tp["_shard"]]
+            state = self.shards[tp[SHARD]]
             state.stage(tp, tp.get("dims") or {}, 1)
             if tp.get("interaction_id"):
                 state.remember_interaction(tp["tenant"], tp["interaction_id"], tp.get("dims") or {})
                 for waiting in state.pending.pop((tp["tenant"], tp["interaction_id"]), []):
                     state.stage(waiting, effective_dims(waiting), -1)
-                    waiting["_dims"] = {**(tp.get("dims") or {}), **(waiting.get("dims") or {})}
-                    waiting["_attributed"] = True
-                    state.stage(waiting, waiting["_dims"], 1)
+                    waiting[EFFECTIVE_DIMS] = {**(tp.get("dims") or {}), **(waiting.get("dims") or {})}
+                    waiting[ATTRIBUTED] = True
+                    state.stage(waiting, waiting[EFFECTIVE_DIMS], 1)
                     add_ledger(waiting)
                     result.reattributed += 1
             add_ledger(tp)
         for rec in others:
-            state = self.shards[rec["_shard"]]
+            state = self.shards[rec[SHARD]]
             self._attribute(state, rec)
-            state.stage(rec, rec["_dims"], 1)
+            state.stage(rec, rec[EFFECTIVE_DIMS], 1)
             add_ledger(rec)
         for shard, tenant, iid in answered_in_batch:
             self.shards[shard].remember_answered(tenant, iid)
@@ -192,10 +192,10 @@ class Checkpointer:
             key = (r["type"], r["tenant"], r["source"], r["id"])
             if key not in seen:
                 seen.add(key)
-                r["_key"] = event_key(r["tenant"], r["source"], r["id"])
+                r[EVENT_KEY] = event_key(r["tenant"], r["source"], r["id"])
                 unique.append(r)
         stored: set[tuple[str, str, str, str]] = set()
-        for etype, table in queries.TABLE_OF_TYPE.items():
+        for etype, table in TABLE_OF_TYPE.items():
             same_type = [r for r in unique if r["type"] == etype]
             for k in await queries.stored_events(self.warehouse, table, same_type):
                 stored.add((etype, *k))
@@ -206,7 +206,7 @@ class Checkpointer:
         missing = {
             (r["tenant"], r["interaction_id"]) for r in others
             if r.get("interaction_id") and (r["tenant"], r["interaction_id"]) not in in_batch
-            and self.shards[r["_shard"]].interaction_dims(r["tenant"], r["interaction_id"]) is None
+            and self.shards[r[SHARD]].interaction_dims(r["tenant"], r["interaction_id"]) is None
         }
         if not missing:
             return
@@ -214,26 +214,26 @@ class Checkpointer:
         for r in others:
             key = (r["tenant"], r.get("interaction_id"))
             if key in found:
-                self.shards[r["_shard"]].remember_interaction(key[0], key[1], found[key])
+                self.shards[r[SHARD]].remember_interaction(key[0], key[1], found[key])
 
     def _attribute(self, state: ShardState, rec: Record) -> None:
         overrides = rec.get("dims") or {}
         iid = rec.get("interaction_id")
         if not iid:
-            rec["_dims"], rec["_attributed"] = overrides, True
+            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = overrides, True
             return
         tp_dims = state.interaction_dims(rec["tenant"], iid)
         if tp_dims is None:
-            rec["_dims"], rec["_attributed"] = overrides, False
+            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = overrides, False
             state.pending.setdefault((rec["tenant"], iid), []).append(rec)
         else:
-            rec["_dims"], rec["_attributed"] = {**tp_dims, **overrides}, True
+            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = {**tp_dims, **overrides}, True
 
     def _released_by(self, touchpoints: list[Record]) -> dict[tuple[str, str], list[Record]]:
         out: dict[tuple[str, str], list[Record]] = {}
         for tp in touchpoints:
             key = (tp["tenant"], tp.get("interaction_id") or "")
-            waiting = self.shards[tp["_shard"]].pending.get(key)
+            waiting = self.shards[tp[SHARD]].pending.get(key)
             if waiting:
                 out[key] = waiting
         return out
@@ -241,10 +241,10 @@ class Checkpointer:
     async def _load_closed_windows(self, records: list[Record]) -> None:
         wanted: dict[tuple[int, WindowKey], None] = {}
         for r in records:
-            state = self.shards[r["_shard"]]
+            state = self.shards[r[SHARD]]
             for key in state.window_keys(r):
                 if state.needs_load(key):
-                    wanted[(r["_shard"], key)] = None
+                    wanted[(r[SHARD], key)] = None
         for shard, key in wanted:
             tenant, size, start = key
             stored = await queries.ledger_records(self.warehouse, shard, start, start + size.ms, tenant=tenant)
@@ -269,7 +269,7 @@ class Checkpointer:
             iid = r.get("interaction_id")
             if not iid:
                 continue
-            key = (r["_shard"], r["tenant"], iid)
+            key = (r[SHARD], r["tenant"], iid)
             keys.add(key)
             if r["type"] == _RESPONSE:
                 in_batch.add(key)
@@ -280,15 +280,15 @@ class Checkpointer:
             self.shards[s].remember_answered(t, i)  # ledger truth already: safe to cache now
         for r in others:
             if r["type"] == _INVITATION:
-                key = (r["_shard"], r["tenant"], r.get("interaction_id") or "")
-                r["_answered"] = bool(key[2]) and (key in in_batch or key in before)
+                key = (r[SHARD], r["tenant"], r.get("interaction_id") or "")
+                r[ANSWERED] = bool(key[2]) and (key in in_batch or key in before)
         first: dict[int, set[tuple[str, str]]] = {}
         for s, t, i in in_batch - before:
             first.setdefault(s, set()).add((t, i))
         now_answered: list[Record] = []
         for shard, pairs in sorted(first.items()):
             for inv in await queries.stored_invitations(self.warehouse, shard, pairs):
-                inv["_answered"] = False  # as its cells count it today
+                inv[ANSWERED] = False  # as its cells count it today
                 now_answered.append(inv)
         return now_answered, in_batch
 
@@ -300,7 +300,7 @@ class Checkpointer:
         stored = await queries.answered_interactions(self.warehouse, unknown)
         for r in invitations:
             iid = r.get("interaction_id")
-            r["_answered"] = bool(iid) and ((r["tenant"], iid) in stored or state.known_answered(r["tenant"], iid))
+            r[ANSWERED] = bool(iid) and ((r["tenant"], iid) in stored or state.known_answered(r["tenant"], iid))
         for t, i in stored:
             state.remember_answered(t, i)
 

@@ -10,16 +10,9 @@ import orjson
 from kpi.counts import FIELDS as COUNTER_FIELDS
 from kpi.counts import KpiCounts
 from schemas.dimensions import DIMENSIONS, validate_view, view_name
-from schemas.records import EventType, Record
+from schemas.records import ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, OFFSET, SHARD, EventType, Record
 from warehouse.client import Warehouse
-from warehouse.tables import LEDGER_COLUMNS, Table
-
-TABLE_OF_TYPE = {
-    EventType.touchpoint.value: Table.touchpoints,
-    EventType.survey_response.value: Table.survey_responses,
-    EventType.survey_invitation.value: Table.survey_invitations,
-}
-TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
+from warehouse.tables import LEDGER_COLUMNS, TABLE_OF_TYPE, TYPE_OF_TABLE, Table
 
 EventKey = tuple[str, str, str]  # tenant, source, event id
 
@@ -38,7 +31,7 @@ async def stored_events(wh: Warehouse, table: Table, records: list[Record]) -> s
     res = await wh.aquery(
         f"SELECT tenant, source, event_id FROM {table.value} "
         "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}",
-        {"tenants": tenants, "keys": [r["_key"] for r in records]},
+        {"tenants": tenants, "keys": [r[EVENT_KEY] for r in records]},
     )
     wanted = {(r["tenant"], r["source"], r["id"]) for r in records}
     return {k for k in map(tuple, res.result_rows) if k in wanted}
@@ -109,7 +102,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
     out = []
     for row in latest.values():
         rec = _row_to_record(TYPE_OF_TABLE[table], cols, row)
-        rec["_shard"] = shard
+        rec[SHARD] = shard
         out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
     return out
@@ -170,7 +163,7 @@ async def ledger_records(
             if attributed is not None and row[attributed]:
                 continue
             rec = _row_to_record(etype, cols, row)
-            rec["_shard"] = shard
+            rec[SHARD] = shard
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
     return out
@@ -189,7 +182,7 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
         "time_ms": values["time_ms"], "interaction_id": values["interaction_id"],
         "subject": values["subject"] or None, "customer": values["customer"],
         "attributes": orjson.loads(values["attributes"]) if values["attributes"] else {},
-        "_offset": values["kafka_offset"], "_key": values["event_key"],
+        OFFSET: values["kafka_offset"], EVENT_KEY: values["event_key"],
     }
     effective = {d: values[d] for d in DIMENSIONS if values[d]}
     for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-2]:  # up to kafka_offset, version
@@ -198,8 +191,8 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
         rec["dims"] = effective
     else:
         rec["dims"] = orjson.loads(rec.pop("overrides")) if rec.get("overrides") else {}
-        rec["_dims"] = effective
-        rec["_attributed"] = bool(rec.pop("attributed"))
+        rec[EFFECTIVE_DIMS] = effective
+        rec[ATTRIBUTED] = bool(rec.pop("attributed"))
     return rec
 
 

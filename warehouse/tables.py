@@ -24,6 +24,7 @@ from enum import Enum
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
 from schemas.dimensions import DIMENSIONS
+from schemas.records import EventType
 
 
 class Table(str, Enum):
@@ -53,6 +54,13 @@ def event_key(tenant: str, source: str, event_id: str) -> int:
 
 
 LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations)
+#: The ledger table of each event type (``EventType`` values, as records carry them), and back.
+TABLE_OF_TYPE = {
+    EventType.touchpoint.value: Table.touchpoints,
+    EventType.survey_response.value: Table.survey_responses,
+    EventType.survey_invitation.value: Table.survey_invitations,
+}
+TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
 
 _DIM_COLUMNS = ",\n    ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
 

@@ -23,19 +23,13 @@ import orjson
 from cxpulse import metrics
 from kpi.counts import KpiCounts
 from schemas.dimensions import DIMENSIONS
-from schemas.records import EventType, Record
+from schemas.records import ATTRIBUTED, EVENT_KEY, OFFSET, SHARD, Record, effective_dims
 from warehouse.client import Warehouse
 from warehouse.errors import WarehouseError
-from warehouse.tables import LEDGER_COLUMNS, WINDOW_INSERT_COLUMNS, Table, ledger_insert_columns
+from warehouse.tables import LEDGER_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table, ledger_insert_columns
 
 log = logging.getLogger(__name__)
 
-_TABLE_OF_TYPE = {
-    EventType.touchpoint.value: Table.touchpoints,
-    EventType.survey_response.value: Table.survey_responses,
-    EventType.survey_invitation.value: Table.survey_invitations,
-}
-_EMPTY: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +61,7 @@ class KpiWriter:
     _windows: list[WindowUpdate] = field(default_factory=list)
 
     def add_ledger(self, record: Record) -> None:
-        self._ledger.setdefault(_TABLE_OF_TYPE[record["type"]], []).append(record)
+        self._ledger.setdefault(TABLE_OF_TYPE[record["type"]], []).append(record)
 
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
@@ -118,7 +112,7 @@ def _window_row(u: WindowUpdate, version: int) -> bytes:
 def _ledger_encoder(table: Table, version: int):
     """One JSONCompactEachRow line per record, in ``ledger_insert_columns(table)`` order.
 
-    The effective dimensions are ``_dims`` once attribution set them.
+    The dimension columns hold ``schemas.records.effective_dims`` (attributed, once attribution ran).
     """
     specific = [name for name, _ in LEDGER_COLUMNS[table]]
     getters = []
@@ -126,22 +120,22 @@ def _ledger_encoder(table: Table, version: int):
         if name == "overrides":
             getters.append(lambda r: orjson.dumps(r["dims"]).decode() if r.get("dims") else "")
         elif name == "attributed":
-            getters.append(lambda r: bool(r.get("_attributed")))
+            getters.append(lambda r: bool(r.get(ATTRIBUTED)))
         elif name in ("comment", "survey_id", "via"):
             getters.append(lambda r, n=name: r.get(n) or "")
         else:
             getters.append(lambda r, n=name: r.get(n))
 
     def encode(r: Record) -> bytes:
-        dims = r.get("_dims", r.get("dims") or _EMPTY)
+        dims = effective_dims(r)
         attributes = r.get("attributes")
         return orjson.dumps([
-            r["tenant"], r["_key"], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
+            r["tenant"], r[EVENT_KEY], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
             r.get("interaction_id") or "", r.get("customer") or "",
             *[dims.get(d, "") for d in DIMENSIONS],
             *[get(r) for get in getters],
             orjson.dumps(attributes).decode() if attributes else "",
-            r["_shard"], r["_offset"], version,
+            r[SHARD], r[OFFSET], version,
         ])
 
     return encode
