@@ -1,16 +1,18 @@
-"""Helpers routers share for parameters: 422 errors with a field path, UTC times, views."""
+"""Parameters routers share: the KPI read query, 422 errors with a field path, UTC times, views."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 
+from kpi.measures import Metric
 from schemas.dimensions import DIMENSIONS, validate_view
 from warehouse import queries
 
 
-#: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`).
+#: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`); `KpiRangeDep` gathers them.
 WINDOW_PATTERN = "^(1m|1h|1d|24h|7d|28d)$"
 WindowParam = Annotated[str, Query(pattern=WINDOW_PATTERN)]
 FromParam = Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")]
@@ -66,3 +68,48 @@ def group_by_dims(group_by: str) -> tuple[str, ...]:
 def dimension_filters(request: Request) -> dict[str, str]:
     """Query parameters named like a dimension (``channel=chat``): the filters of a KPI read."""
     return {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+
+
+FiltersDep = Annotated[dict[str, str], Depends(dimension_filters)]
+
+
+@dataclass(frozen=True)
+class KpiRead:
+    """The query parameters of a KPI-series read, as given (``group_by`` and the range unparsed).
+
+    Routers parse them where they need them (``groups()``, ``time_range``) so each 422 comes
+    in the order the route checks it.
+    """
+
+    metric: Metric
+    window: str
+    from_: datetime | None
+    group_by: str
+    confidence: float
+    filters: dict[str, str]
+    to: datetime | None = None
+
+    def groups(self) -> tuple[str, ...]:
+        return group_by_dims(self.group_by)
+
+
+def _kpi_series_read(
+    filters: FiltersDep,
+    metric: Metric = Metric.nps,
+    window: WindowParam = "1h",
+    from_: FromParam = None,
+    group_by: GroupByParam = "",
+    confidence: ConfidenceParam = 0.95,
+) -> KpiRead:
+    return KpiRead(metric, window, from_, group_by, confidence, filters)
+
+
+def _kpi_range_read(read: Annotated[KpiRead, Depends(_kpi_series_read)], to: ToParam = None) -> KpiRead:
+    return replace(read, to=to)
+
+
+#: ``metric``, ``window``, ``from``, ``group_by``, ``confidence`` and the dimension filters:
+#: a series that follows the clock (``/v1/stream``).
+KpiSeriesDep = Annotated[KpiRead, Depends(_kpi_series_read)]
+#: The same with ``to`` (``/v1/kpis``, ``/v1/kpis/weighted``).
+KpiRangeDep = Annotated[KpiRead, Depends(_kpi_range_read)]

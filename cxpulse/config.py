@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from schemas.tenants import TENANT_PATTERN
+
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 
 Scope = Literal["ingest", "read", "admin"]
@@ -25,7 +27,7 @@ Scope = Literal["ingest", "read", "admin"]
 
 class ApiKey(BaseModel):
     tenant: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        pattern=TENANT_PATTERN.pattern,
         description="Tenant the key acts for: lower-case letters, digits, `_` and `-`, at most 63 characters.",
     )
     scopes: list[Scope] = Field(

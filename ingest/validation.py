@@ -28,7 +28,6 @@ nothing is re-serialized. ``python -m bench.validation`` measures the throughput
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from schemas.events import (
     TouchpointEvent,
 )
 from schemas.records import EventType, Record
+from schemas.tenants import TENANT_PATTERN
 
 __all__ = [
     "IngestError",
@@ -58,7 +58,6 @@ __all__ = [
     "MAX_FUTURE_S",
     "MAX_EVENT_AGE_DAYS",
     "Pseudonymize",
-    "TENANT_PATTERN",
     "SUPPORTED_MEDIA_TYPES",
     "parse_body",
     "validate_items",
@@ -68,8 +67,6 @@ __all__ = [
 
 #: ``(tenant, customer_id) -> pseudonym``; ``ingest.pseudonymize.Pseudonymizer`` in production.
 Pseudonymize = Callable[[str, str], str]
-
-TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 _SINGLE = "application/cloudevents+json"
 _JSON = "application/json"

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
-from api.params import from_ms, to_ms, unprocessable, utc, view_for
+from api.params import FiltersDep, from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
@@ -41,9 +41,9 @@ router = APIRouter(prefix="/v1", tags=["gaps"])
     ),
 )
 async def get_gaps(
-    request: Request,
     caller: ReadCaller,
     services: ServicesDep,
+    filters: FiltersDep,
     metric: GapMetric = GapMetric.nps,
     window: Literal["1h", "1d", "live"] = "1h",
     kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
@@ -56,7 +56,6 @@ async def get_gaps(
         kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
     except ValueError:
         raise unprocessable("kind", f"kinds are {[k.value for k in GapKind]}") from None
-    filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
     dim = dimension.value if dimension else None
     if dim is not None and dim in filters:
         raise unprocessable("dimension", f"{dim!r} is also a filter")
@@ -92,9 +91,8 @@ async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMet
 @router.delete("/targets", status_code=204, summary="Delete the target of a metric for a scope and period",
                description="The target is named as it was put: `metric`, `valid_from` and its scope as query "
                f"parameters named like dimensions ({', '.join(DIMENSIONS)}), e.g. `channel=chat`; none = the tenant.")
-async def delete_target(request: Request, caller: AdminCaller, services: ServicesDep, metric: GapMetric,
+async def delete_target(caller: AdminCaller, services: ServicesDep, scope: FiltersDep, metric: GapMetric,
                         valid_from: datetime) -> Response:
-    scope = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
     if not await gap_queries.delete_target(services.warehouse, caller.tenant, metric.value, scope, to_ms(valid_from)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
     return Response(status_code=204)

@@ -1,28 +1,15 @@
 """GET /v1/kpis: KPI values per window bucket, with n, counts and a confidence interval."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, kpi_series
-from api.params import (
-    ConfidenceParam,
-    FromParam,
-    GroupByParam,
-    ToParam,
-    WindowParam,
-    dimension_filters,
-    group_by_dims,
-    time_range,
-    unprocessable,
-    view_for,
-)
-from kpi.measures import Metric
+from api.params import KpiRangeDep, time_range, unprocessable, view_for
 from schemas.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
-
 
 
 @router.get(
@@ -35,20 +22,10 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
         "(`24h`, `7d`, `28d`) sum the tumbling hours/days ending at each bucket."
     ),
 )
-async def get_kpis(
-    request: Request,
-    caller: ReadCaller,
-    services: ServicesDep,
-    metric: Metric = Metric.nps,
-    window: WindowParam = "1h",
-    from_: FromParam = None,
-    to: ToParam = None,
-    group_by: GroupByParam = "",
-    confidence: ConfidenceParam = 0.95,
-) -> KpiSeries:
-    from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window])
-    groups = group_by_dims(group_by)
-    filters = dimension_filters(request)
+async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep) -> KpiSeries:
+    metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence
+    from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
+    groups = read.groups()
     view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
     try:

@@ -12,13 +12,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import deps
 from api.deps import Caller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
-from api.params import FromParam, GroupByParam, WindowParam, unprocessable, utc, view_for
+from api.params import KpiSeriesDep, to_ms, unprocessable, view_for
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
-from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS, Dimension, validate_view
+from schemas.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import GapMetric
 from stream_processors.windows import API_WINDOWS, window_start
 from warehouse import alert_queries
@@ -61,28 +60,21 @@ async def get_stream(
     request: Request,
     caller: StreamCaller,
     services: ServicesDep,
-    metric: Metric = Metric.nps,
-    window: WindowParam = "1h",
-    from_: FromParam = None,
-    group_by: GroupByParam = "",
+    read: KpiSeriesDep,
     gaps: Annotated[bool, Query(description="Also push significant gaps (window 1h or 1d)")] = False,
     gaps_window: Annotated[Literal["1h", "1d", "live"] | None, Query(
         description="Gaps: their window (default `window`); `live` = the last minutes, as gap alert rules see them"
     )] = None,
     dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
     interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,
-    confidence: Annotated[float, Query(gt=0.5, lt=1.0)] = 0.95,
     last_event_id: Annotated[str | None, Header(description="Resume alert events after this event id")] = None,
 ) -> StreamingResponse:
     settings, wh, tenant = services.settings, services.warehouse, caller.tenant
-    try:
-        groups = validate_view([g for g in group_by.split(",") if g]) if group_by else ()
-    except ValueError as exc:
-        raise unprocessable("group_by", str(exc)) from None
-    filters = {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence
+    groups = read.groups()
     view = view_for(settings.stream.views, set(groups) | set(filters))
     now_ms = int(time.time() * 1000)
-    first_ms = int(utc(from_).timestamp() * 1000) if from_ else now_ms - int(DEFAULT_SPAN[window].total_seconds() * 1000)
+    first_ms = to_ms(read.from_) if read.from_ else now_ms - int(DEFAULT_SPAN[window].total_seconds() * 1000)
     base_ms = API_WINDOWS[window].base.ms
     if first_ms >= now_ms:
         raise unprocessable("from", "must be in the past")

@@ -1,24 +1,12 @@
 """GET /v1/kpis/weighted: weighted NPS / CSAT / CES / FCR with Kish's effective sample size."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, TooManyBuckets
-from api.params import (
-    ConfidenceParam,
-    FromParam,
-    GroupByParam,
-    ToParam,
-    WindowParam,
-    dimension_filters,
-    group_by_dims,
-    time_range,
-    to_ms,
-    unprocessable,
-)
+from api.params import KpiRangeDep, time_range, to_ms, unprocessable
 from api.weighted_series import weighted_series
-from kpi.measures import Metric
 from kpi.weighted import WEIGHTED_METRICS
 from schemas.dimensions import DIMENSIONS
 from schemas.drilldown import WeightedSeries
@@ -38,22 +26,12 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
         f"dimension ({', '.join(DIMENSIONS)}) can filter or group."
     ),
 )
-async def get_weighted_kpis(
-    request: Request,
-    caller: ReadCaller,
-    services: ServicesDep,
-    metric: Metric = Metric.nps,
-    window: WindowParam = "1h",
-    from_: FromParam = None,
-    to: ToParam = None,
-    group_by: GroupByParam = "",
-    confidence: ConfidenceParam = 0.95,
-) -> WeightedSeries:
+async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep) -> WeightedSeries:
+    metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence
     if metric not in WEIGHTED_METRICS:
         raise unprocessable("metric", f"no weighted form; use one of {[m.value for m in WEIGHTED_METRICS]}")
-    from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window])
-    groups = group_by_dims(group_by)
-    filters = dimension_filters(request)
+    from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
+    groups = read.groups()
     try:
         points = await weighted_series(
             services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
