@@ -14,7 +14,6 @@ from api.params import (
     dimension_filters,
     group_by_dims,
     time_range,
-    unprocessable,
     view_for,
 )
 from kpi.measures import Metric

@@ -17,7 +17,6 @@ from alerts.metrics import observe_alert_round
 from api.metrics import HttpMetrics
 from alerts.rules import Rule
 from alerts.state import AlertState, Status
-from core import metrics
 from core.settings import WebhookSettings
 from kpi.counts import KpiCounts
 from core.errors import WarehouseUnavailable
