@@ -62,7 +62,7 @@ from alerts.gap_rules import live_spec
 from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, format_time
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 from warehouse import queries
 from warehouse.client import Warehouse
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, drive, parse_time
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 __all__ = ["SimulationPlan", "parse_duration", "parse_incident", "simulate"]
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 __all__ = [
     "CES_HIGHER_IS_EASIER",
@@ -198,7 +198,7 @@ def default_profile(name: str = "acme", **overrides: Any) -> TenantProfile:
 class Incident:
     """Shift answers (and volume) of touchpoints in ``scope`` during ``[start, end)``.
 
-    ``scope`` maps dimension names (``schemas.dimensions.DIMENSIONS``) to a
+    ``scope`` maps dimension names (``core.dimensions.DIMENSIONS``) to a
     value; an empty scope means every touchpoint. ``nps_shift`` is in NPS
     points (0-10 scale), ``csat_shift`` in CSAT points (1-5), ``ces_shift`` in
     CES points (1-7, higher = easier, so a bad incident is negative).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import ReadCaller, ServicesDep
-from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, kpi_series
+from api.kpi_series import DEFAULT_SPAN, kpi_series
 from api.params import (
     ConfidenceParam,
     FromParam,
@@ -14,11 +14,10 @@ from api.params import (
     dimension_filters,
     group_by_dims,
     time_range,
-    unprocessable,
     view_for,
 )
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -51,13 +50,10 @@ async def get_kpis(
     filters = dimension_filters(request)
     view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
-    try:
-        points = await kpi_series(
-            services.warehouse, caller.tenant, metric, window, int(from_dt.timestamp() * 1000),
-            int(to_dt.timestamp() * 1000), groups, filters, view, min_sample=services.settings.api.min_sample,
-            confidence=confidence,
-        )
-    except TooManyBuckets as exc:
-        raise unprocessable("from", str(exc)) from None
+    points = await kpi_series(
+        services.warehouse, caller.tenant, metric, window, int(from_dt.timestamp() * 1000),
+        int(to_dt.timestamp() * 1000), groups, filters, view, min_sample=services.settings.api.min_sample,
+        confidence=confidence,
+    )
     return KpiSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                      filters=filters, data=points, count=len(points))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import ReadCaller, ServicesDep
-from api.kpi_series import DEFAULT_SPAN, TooManyBuckets
+from api.kpi_series import DEFAULT_SPAN
 from api.params import (
     ConfidenceParam,
     FromParam,
@@ -20,7 +20,7 @@ from api.params import (
 from api.weighted_series import weighted_series
 from kpi.measures import Metric
 from kpi.weighted import WEIGHTED_METRICS
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.drilldown import WeightedSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -54,12 +54,9 @@ async def get_weighted_kpis(
     from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window])
     groups = group_by_dims(group_by)
     filters = dimension_filters(request)
-    try:
-        points = await weighted_series(
-            services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
-            min_sample=services.settings.api.min_sample, confidence=confidence,
-        )
-    except TooManyBuckets as exc:
-        raise unprocessable("from", str(exc)) from None
+    points = await weighted_series(
+        services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
+        min_sample=services.settings.api.min_sample, confidence=confidence,
+    )
     return WeightedSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                           filters=filters, data=points, count=len(points))

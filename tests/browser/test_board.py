@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from ingest.simulator import ContactCenterSimulator, Incident, TenantProfile, parse_time
 from tests.conftest import TEST_TENANT, make_settings
 from tests.helpers import expected_kpis, nps, parse_ms

@@ -19,7 +19,7 @@ from ingest.simulator import (
     drive,
     parse_time,
 )
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 UTC = timezone.utc
 MONDAY = datetime(2024, 5, 6, tzinfo=UTC)

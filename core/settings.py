@@ -93,7 +93,7 @@ class StreamSettings(BaseModel):
             ["queue"], ["channel", "segment"],
         ],
         description="Views kept as windowed state: each is a list of allowlisted dimensions "
-        "(`[]` = overall), from the allowlist in `schemas/dimensions.py`.",
+        "(`[]` = overall), from the allowlist in `core/dimensions.py`.",
     )
     window_sizes: list[Literal["1m", "1h", "1d"]] = Field(
         default=["1m", "1h", "1d"],
@@ -378,7 +378,7 @@ class CaseSettings(BaseModel):
     @field_validator("scope_dims", "routing")
     @classmethod
     def _known_dimensions(cls, v: list[str]) -> list[str]:
-        from schemas.dimensions import validate_view
+        from core.dimensions import validate_view
 
         validate_view(v)
         return v
@@ -386,7 +386,7 @@ class CaseSettings(BaseModel):
     @field_validator("owners")
     @classmethod
     def _known_owner_dimensions(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        from schemas.dimensions import validate_view
+        from core.dimensions import validate_view
 
         validate_view(list(v))
         return v
@@ -441,7 +441,7 @@ class Settings(BaseSettings):
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         for view in self.stream.views:
-            from schemas.dimensions import validate_view
+            from core.dimensions import validate_view
 
             validate_view(view)
         return self
