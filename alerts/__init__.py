@@ -8,6 +8,7 @@ it needs the warehouse).
 from alerts.rules import Condition, Rule, RuleSpec, Severity, fingerprint
 from alerts.silences import Silence, SilenceSpec
 from alerts.state import AlertState, Notification, Observation, Status, step
+from alerts import metrics as _metrics  # noqa: F401 - creates the alert label series
 
 __all__ = ["AlertState", "Condition", "Notification", "Observation", "Rule", "RuleSpec", "Severity", "Silence",
            "SilenceSpec", "Status", "fingerprint", "step"]

@@ -31,7 +31,8 @@ from alerts.state import AlertState, Notification, NotificationKind, Observation
 from alerts.windows_read import current_counts
 from gaps.evaluate import read_live_frame
 from gaps.live import LiveFrame
-from cxpulse import metrics
+from alerts.metrics import observe_alert_round
+from core import metrics
 from kpi.counts import KpiCounts
 from kpi.measures import measure
 from schemas.records import topic_names
@@ -227,7 +228,7 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
             aq.HistoryRow(t.tenant, t.fingerprint, now_ms, t.after.status, t.before.status, t.rule, t.after, t.silenced)
             for t in transitions if t.status_changed
         ])
-    metrics.observe_alert_round(rules, states, transitions)
+    observe_alert_round(rules, states, transitions)
     return transitions
 
 

@@ -1,7 +1,7 @@
 """Alert rules: the validated model, the threshold predicates and the fingerprint.
 
 A rule watches one KPI (``kpi.measures.Metric``) in one scope (dimension ->
-value, dimensions from ``schemas.dimensions.DIMENSIONS`` only) over one window
+value, dimensions from ``core.dimensions.DIMENSIONS`` only) over one window
 (tumbling ``1m``/``1h``/``1d`` or rolling ``24h``/``7d``/``28d``, the windows
 ``GET /v1/kpis`` serves). It breaches when the value is strictly ``below`` or
 ``above`` ``threshold``.
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from gaps.detect import GAP_METRICS, VOLUME_METRICS
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 __all__ = ["RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
            "fingerprint"]

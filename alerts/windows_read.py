@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kpi.counts import KpiCounts
 from kpi.measures import rolling
-from stream_processors.windows import API_WINDOWS, window_start
+from core.windows import API_WINDOWS, window_start
 from warehouse import queries
 from warehouse.client import Warehouse
 

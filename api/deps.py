@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cxpulse.config import ApiKey, Settings
+from core.settings import ApiKey, Settings
 from ingest.admission import Admission
 from ingest.publisher import Publisher
 from ingest.pipeline import BatchSpec, IngestPipeline

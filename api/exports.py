@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.drilldown import ResponseRecord, TouchpointRecord
 from warehouse.record_queries import COLUMNS
 from warehouse.tables import LEDGER_COLUMNS, Table

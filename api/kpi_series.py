@@ -3,8 +3,8 @@
 Reads the tumbling windows of one stored view and turns them into
 :class:`~schemas.kpis.KpiPoint` values per bucket and group; rolling windows
 (``24h``, ``7d``, ``28d``) sum the tumbling hours/days ending at each bucket.
-No FastAPI here: callers validate their parameters and map
-:class:`TooManyBuckets` to their own error.
+No FastAPI here: callers validate their parameters; :class:`~core.errors.TooManyBuckets`
+(a ``QueryError`` on ``from``) reaches the API's one error handler.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from api.params import from_ms
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure, rolling
 from schemas.kpis import KpiPoint
-from stream_processors.windows import API_WINDOWS, window_start
+from core.errors import TooManyBuckets
+from core.windows import API_WINDOWS, window_start
 from warehouse import queries
 from warehouse.client import Warehouse
 
@@ -25,10 +26,6 @@ MAX_BUCKETS = 20_000
 #: Range a read covers when it gives no ``from``: enough buckets to show a trend.
 DEFAULT_SPAN = {"1m": timedelta(hours=1), "1h": timedelta(hours=24), "1d": timedelta(days=28),
                 "24h": timedelta(days=7), "7d": timedelta(days=28), "28d": timedelta(days=90)}
-
-
-class TooManyBuckets(ValueError):
-    """The range holds more than :data:`MAX_BUCKETS` buckets of the window."""
 
 
 @dataclass(frozen=True, slots=True)

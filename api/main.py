@@ -9,8 +9,8 @@ from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
 from api.routers import records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
-from cxpulse import metrics
-from warehouse.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
+from api.metrics import HttpMetrics
+from core.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
 def create_api(services: Services) -> FastAPI:
@@ -20,7 +20,7 @@ def create_api(services: Services) -> FastAPI:
         summary="Live NPS, CSAT, CES and FCR from contact-center events",
     )
     app.state.services = services
-    app.add_middleware(metrics.HttpMetrics)  # requests by route and status class on /metrics
+    app.add_middleware(HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
     app.include_router(kpis.router)
     app.include_router(weighted.router)
@@ -35,8 +35,8 @@ def create_api(services: Services) -> FastAPI:
 
     @app.exception_handler(CxPulseError)
     async def _cxpulse_error(request: Request, exc: CxPulseError) -> JSONResponse:
-        if isinstance(exc, QueryError):
-            return JSONResponse({"detail": [{"loc": ["query", exc.path], "msg": exc.message}]}, 422)
+        if isinstance(exc, QueryError):  # shaped like FastAPI's own validation errors
+            return JSONResponse({"detail": [{"loc": exc.location, "msg": exc.message, "type": "value_error"}]}, 422)
         if isinstance(exc, IngestUnavailable):
             return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": str(round(exc.retry_after))})
         if isinstance(exc, IngestStorageFull):

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS, validate_view
+from core.dimensions import DIMENSIONS, validate_view
+from core.errors import NoViewCovers
 from warehouse import queries
 
 
@@ -44,8 +45,8 @@ def view_for(views: list[list[str]], needed: set[str], loc: list[str] | str = "g
     """The stored view that answers a read, or a 422 naming the parameter that asked too much."""
     try:
         return queries.choose_view(views, needed)
-    except queries.NoViewCovers as exc:
-        raise unprocessable(loc, str(exc)) from None
+    except NoViewCovers as exc:
+        raise exc.at(loc) from None
 
 
 def time_range(from_: datetime | None, to: datetime | None, span: timedelta) -> tuple[datetime, datetime]:

@@ -65,7 +65,7 @@ from clients.simulator import ContactCenterSimulator
 from clients.times import format_time
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 from warehouse import queries
 from warehouse.client import Warehouse
 

@@ -1,7 +1,7 @@
 """Which survey responses open a case: conditions on one answer (``nps``, ``csat``, ``ces``, ``fcr``).
 
 Defaults (``DEFAULT_CONDITIONS``): a detractor (NPS <= 6), CSAT <= 2, CES <= 3 (CES 1-7, 7 = easiest).
-The condition model lives with the settings (``cxpulse.config.CaseCondition``).
+The condition model is defined with the settings that hold it (``core.settings.CaseCondition``).
 Tenants configure more (or other) conditions in ``CaseSettings.conditions``. A response matching
 several conditions opens one case with the highest severity and every matched condition as a reason.
 """
@@ -11,9 +11,9 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from cxpulse.config import DEFAULT_CASE_CONDITIONS as DEFAULT_CONDITIONS
-from cxpulse.config import CaseCondition
-from cxpulse.config import CaseSeverity as Severity
+from core.settings import DEFAULT_CASE_CONDITIONS as DEFAULT_CONDITIONS
+from core.settings import CaseCondition
+from core.settings import CaseSeverity as Severity
 
 __all__ = ["DEFAULT_CONDITIONS", "SEVERITY_RANK", "CaseCondition", "Severity", "Trigger", "condition_matches",
            "evaluate_conditions"]

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 
 def case_scope(dims: Mapping[str, str], scope_dims: Sequence[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from clients.times import utc
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 __all__ = ["Incident"]
 
@@ -24,7 +24,7 @@ __all__ = ["Incident"]
 class Incident:
     """Shift answers (and volume) of touchpoints in ``scope`` during ``[start, end)``.
 
-    ``scope`` maps dimension names (``schemas.dimensions.DIMENSIONS``) to a
+    ``scope`` maps dimension names (``core.dimensions.DIMENSIONS``) to a
     value; an empty scope means every touchpoint. ``nps_shift`` is in NPS
     points (0-10 scale), ``csat_shift`` in CSAT points (1-5), ``ces_shift`` in
     CES points (1-7, higher = easier, so a bad incident is negative).

@@ -32,7 +32,7 @@ from clients.incidents import Incident
 from clients.profiles import TenantProfile
 from clients.simulator import ContactCenterSimulator, Event
 from clients.times import format_time, parse_time, utc
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 __all__ = ["SimulationPlan", "drive", "parse_duration", "parse_incident", "simulate"]
 

@@ -43,7 +43,7 @@ from typing import Any
 from clients.incidents import Incident
 from clients.profiles import CHANNEL_SPECS, COMMENTS, JOURNEY_STEPS, TenantProfile, raw_weight, weekly_mean
 from clients.times import format_time, utc
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.records import EventType
 
 __all__ = ["ContactCenterSimulator", "Event"]

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 
 def _settings():
-    from cxpulse.config import Settings
+    from core.settings import Settings
 
     try:
         return Settings()

@@ -44,7 +44,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from alerts.rules import Rule
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.gaps import TargetIn
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "ApiError", "Change", "ConfigFileError", "Diff", "RULES",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cxpulse.config import Settings
+    from core.settings import Settings
 
 __all__ = [
     "MIN_INSYNC",

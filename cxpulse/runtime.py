@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from cxpulse import metrics
+from core import metrics
 from cxpulse.broker import GroupOffsets, LocalBroker, ensure_topics
-from cxpulse.config import ApiKey, Settings
+from core.settings import ApiKey, Settings
 from ingest.admission import Admission, replay_log
 from ingest.log import IngestLog
 from ingest.pseudonymize import Pseudonymizer
@@ -400,7 +400,7 @@ class Worker:
         from stream_processors.case_agent import register_case_agent
         from stream_processors.checkpoint import Checkpointer
         from stream_processors.webhook_agent import register_webhook_agent
-        from stream_processors.windows import WindowSize
+        from core.windows import WindowSize
 
         settings = self.settings
         app = create_app(settings, self.bootstrap)

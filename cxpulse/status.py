@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from cxpulse.config import Settings
+from core.settings import Settings
 from schemas.records import EventType, topic_names
 
 

@@ -86,7 +86,7 @@ VOLUME_METRICS: tuple[Metric, ...] = (Metric.volume, Metric.responses)
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The knobs of :class:`cxpulse.config.GapSettings` the detectors need."""
+    """The knobs of :class:`core.settings.GapSettings` the detectors need."""
 
     confidence: float = 0.95
     min_n: int = 30

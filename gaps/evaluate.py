@@ -36,13 +36,12 @@ from gaps.detect import (
 from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import Metric
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
+from core.windows import DAY_MS, MINUTE_MS, WindowSize, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
 from warehouse.gap_queries import TargetRow
 
 WEEK_MS = 7 * DAY_MS
-_SIZE_MS = {"1h": HOUR_MS, "1d": DAY_MS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ class GapQuery:
 
 def evaluation_window(window: str, at_ms: int) -> Window:
     """The last complete tumbling window ending at or before ``at_ms``."""
-    size = _SIZE_MS[window]
+    size = WindowSize(window).ms
     end = window_start(at_ms, size)
     return Window(end - size, end)
 
@@ -180,7 +179,7 @@ async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, view: tuple[s
     """The gaps of ``q.window``: ``live`` (kinds outside ``LIVE_KINDS`` are not evaluated), ``1h`` or ``1d``.
 
     ``view`` serves the hourly/daily windows; ``views`` (all stored views) the live frame.
-    ``gap_settings`` is :class:`cxpulse.config.GapSettings`.
+    ``gap_settings`` is :class:`core.settings.GapSettings`.
     """
     gs = gap_settings
     if q.window == "live":

@@ -57,7 +57,7 @@ from gaps.detect import (
 from kpi import stats
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 
 __all__ = [
     "DEFAULT_MIN_EFFECT",
@@ -113,7 +113,7 @@ class LiveSpec:
 
     @classmethod
     def from_settings(cls, s: Any) -> LiveSpec:
-        """``window=live`` of :class:`cxpulse.config.GapSettings`."""
+        """``window=live`` of :class:`core.settings.GapSettings`."""
         return cls(lengths_min=tuple(s.live_lengths_min), baseline_days=s.baseline_days, alpha=s.live_alpha,
                    min_n=s.live_min_n, min_expected_volume=max(s.min_expected_volume, _LIVE_MIN_EXPECTED_VOLUME))
 

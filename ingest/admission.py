@@ -30,10 +30,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from cxpulse import metrics
+from core import metrics
 from ingest.log import IngestLog, Ticket
 from ingest.publisher import Publisher
-from warehouse.errors import IngestStorageFull, IngestUnavailable
+from core.errors import IngestStorageFull, IngestUnavailable
 
 __all__ = ["Admission", "replay_log"]
 

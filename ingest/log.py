@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from warehouse.errors import IngestStorageFull
+from core.errors import IngestStorageFull
 
 __all__ = ["IngestLog", "LoggedMessage", "Ticket"]
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from cxpulse import metrics
+from core import metrics
 
 
 class Publisher:

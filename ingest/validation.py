@@ -37,7 +37,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
+from core.errors import IngestError, InvalidBody, UnsupportedMediaType
+from core.windows import DAY_MS
 from schemas.events import (
     CLOUD_EVENT_ADAPTER,
     Rejection,
@@ -46,7 +48,7 @@ from schemas.events import (
     TouchpointEvent,
 )
 from schemas.records import EventType, Record
-from schemas.tenants import TENANT_PATTERN
+from core.tenants import TENANT_PATTERN
 
 __all__ = [
     "IngestError",
@@ -76,28 +78,11 @@ SUPPORTED_MEDIA_TYPES = (_SINGLE, _JSON, _BATCH, _NDJSON)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
-_DAY_MS = 86_400_000
 
-#: Defaults of ``api.max_future_s`` and ``api.max_event_age_days`` (``cxpulse.config.ApiSettings``).
+#: Defaults of ``api.max_future_s`` and ``api.max_event_age_days`` (``core.settings.ApiSettings``).
 MAX_FUTURE_S = 900
 #: Ten years: far enough back for any backfill (``make evaluate`` replays 2026-11 history).
 MAX_EVENT_AGE_DAYS = 3650
-
-
-class IngestError(Exception):
-    """Base of the errors that refuse a whole request body."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidBody(IngestError):
-    """The body is not JSON of the shape its Content-Type declares (HTTP 400)."""
-
-
-class UnsupportedMediaType(IngestError):
-    """The Content-Type is not one CX Pulse reads (HTTP 415)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +119,7 @@ class TimeHorizon:
         if time_ms > self.now_ms + round(self.max_future_s * 1000):
             return (f"time {_iso(time_ms)} is more than {self.max_future_s:g} s ahead of the server clock "
                     f"({_iso(self.now_ms)}; api.max_future_s)")
-        if time_ms < self.now_ms - round(self.max_age_days * _DAY_MS):
+        if time_ms < self.now_ms - round(self.max_age_days * DAY_MS):
             return (f"time {_iso(time_ms)} is more than {self.max_age_days:g} days before the server clock "
                     f"({_iso(self.now_ms)}; api.max_event_age_days)")
         return None

@@ -155,8 +155,9 @@ def weighted_measure(
     _clamp_to_n(scaled, n_name, n_eff)
     kv = measure(metric, scaled, min_sample=min_sample, confidence=confidence)
     weighted_counts = {name: float(getattr(state.weighted, name)) for name in kv.counts}
-    return WeightedValue(metric, kv.value, n, n_eff, sum_w, kv.ci_low, kv.ci_high, n_eff < min_sample,
-                         weighted_counts)
+    # (n·w)² / (n·w²) can round to just below n: equal weights must not turn n = min_sample into "low".
+    low_sample = n_eff < min_sample * (1 - 1e-12)
+    return WeightedValue(metric, kv.value, n, n_eff, sum_w, kv.ci_low, kv.ci_high, low_sample, weighted_counts)
 
 
 _SUCCESS_COUNTERS = ("promoters", "passives", "detractors", "csat_top2", "fcr_yes")

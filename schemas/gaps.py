@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
-from schemas.dimensions import Dimension
+from core.dimensions import Dimension
 
 
 class GapMetric(str, Enum):

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 SECRET_PREFIX = "whsec_"
 EVENT_TYPE_PATTERN = r"^(\*|[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*(\.\*)?)$"

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import faust
 import orjson
 
-from cxpulse import metrics
-from cxpulse.config import Settings
+from core import metrics
+from core.settings import Settings
 from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message

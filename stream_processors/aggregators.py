@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from kpi.counts import KpiCounts, add_record
-from schemas.dimensions import view_name
+from core.dimensions import view_name
 from schemas.records import EventType, Record, effective_dims
-from stream_processors.windows import WindowSize, closed_before, window_start
+from core.windows import WindowSize, closed_before, window_start
 
 WindowKey = tuple[str, WindowSize, int]  # tenant, size, start ms
 CellKey = tuple[str, tuple[str, ...]]  # view name, dimension values

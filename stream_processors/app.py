@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import faust
 
-from cxpulse.config import Settings
+from core.settings import Settings
 from stream_processors import tansu_compat
 
 

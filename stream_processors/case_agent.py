@@ -54,7 +54,7 @@ from cases import (
     Absorb, Case, InvalidTransition, Trigger, case_message, case_scope, decide, due_at_ms, escalate,
     evaluate_conditions, open_case, response_key, route_owner, scope_key,
 )
-from cxpulse.config import Settings
+from core.settings import Settings
 from schemas.records import EventType, Record, decode_records, topic_names
 from stream_processors.topics import Topics
 from warehouse import case_queries as cq

@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from cxpulse import metrics
-from schemas.dimensions import view_name
+from core import metrics
+from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import ShardState, WindowKey, is_touchpoint
-from stream_processors.windows import DAY_MS, WindowSize, window_start
+from core.windows import DAY_MS, WindowSize, window_start
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
@@ -153,7 +153,7 @@ class Checkpointer:
 
         for state in self.shards.values():  # 7
             state.evict_closed()
-        metrics.observe_commit(result, stats, time.perf_counter() - started,
+        _observe_commit(result, stats, time.perf_counter() - started,
                                sum(len(v) for s in self.shards.values() for v in s.pending.values()))
         return result
 
@@ -304,3 +304,15 @@ class Checkpointer:
         for t, i in stored:
             state.remember_answered(t, i)
 
+
+def _observe_commit(result, stats, seconds: float, pending: int) -> None:
+    """One stored batch on ``core.metrics``: what ``apply`` did and what the writer stored."""
+    metrics.RECORDS_PROCESSED.inc(result.applied)
+    metrics.DUPLICATES_SKIPPED.inc(result.duplicates)
+    metrics.REATTRIBUTED.inc(result.reattributed)
+    metrics.WINDOW_UPDATES.inc(stats.window_rows)
+    metrics.SINK_BATCH_ROWS.observe(stats.ledger_rows + stats.window_rows)
+    metrics.SINK_LATENCY.observe(stats.seconds)
+    metrics.COMMIT_LATENCY.observe(seconds)
+    metrics.PENDING_ATTRIBUTION.set(pending)
+    metrics.SINK_LAST_SUCCESS.set(time.time())

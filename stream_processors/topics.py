@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
-from cxpulse.config import Settings
+from core.settings import Settings
 from schemas.records import EventType, topic_names
 
 

@@ -27,12 +27,12 @@ from typing import Any, Callable
 import faust
 import httpx
 
-from cxpulse import metrics
-from cxpulse.config import Settings
+from core.settings import Settings
 from stream_processors.topics import Topics
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
+from core.errors import WarehouseError
 from warehouse.webhook_queries import set_dead_letter_state
+from webhooks.metrics import MeteredRecorder
 from webhooks.delivery import Deliverer, DeliveryResult, matching_subscriptions
 from webhooks.replay import decode_message
 from webhooks.store import SubscriptionCache, WarehouseRecorder
@@ -47,7 +47,7 @@ def register_webhook_agent(app: faust.App, topics: Topics, settings: Settings, w
     topic = app.topic(topics.names["notifications"], key_serializer="raw", value_serializer="raw",
                       partitions=settings.kafka.partitions)
     cache = SubscriptionCache(warehouse, ws.subscription_cache_ttl_s)
-    recorder = metrics.MeteredRecorder(WarehouseRecorder(warehouse, cache))
+    recorder = MeteredRecorder(WarehouseRecorder(warehouse, cache))
     shared: dict[str, asyncio.Semaphore] = {}
 
     async def handle(deliverer: Deliverer, value: bytes) -> list[DeliveryResult]:

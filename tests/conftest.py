@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cxpulse.broker import LocalBroker, free_port
-from cxpulse.config import ApiKey, Settings
+from core.settings import ApiKey, Settings
 
 TEST_KEY = "test-key-acme"
 TEST_TENANT = "acme"

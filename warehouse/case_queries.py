@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from cases.state import Case, CaseState
-from warehouse.alert_queries import next_version
+from warehouse.tables import next_version
 from warehouse.client import Warehouse
 
 __all__ = ["CaseTable", "DurationStats", "CaseStats", "EventKind", "append_event", "create_case_events",

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import clickhouse_connect
 
-from warehouse.errors import WarehouseError, WarehouseUnavailable
+from core.errors import WarehouseError, WarehouseUnavailable
 
 _open_chdb_paths: dict[tuple[str, str], "Warehouse"] = {}
 _open_lock = threading.Lock()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.dimensions import DIMENSIONS, validate_view
+from core.dimensions import DIMENSIONS, validate_view
 from warehouse.client import Warehouse
 
 KPI_TARGETS = "kpi_targets"

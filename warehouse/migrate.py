@@ -18,7 +18,7 @@ import logging
 import re
 
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
+from core.errors import WarehouseError
 from warehouse.migrations import MIGRATIONS
 from warehouse.tables import Table, create_migrations_ledger
 

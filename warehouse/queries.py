@@ -9,7 +9,8 @@ import orjson
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
 from kpi.counts import KpiCounts
-from schemas.dimensions import DIMENSIONS, validate_view, view_name
+from core.dimensions import DIMENSIONS, validate_view, view_name
+from core.errors import NoViewCovers
 from schemas.records import ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, OFFSET, SHARD, EventType, Record
 from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_COLUMNS, TABLE_OF_TYPE, TYPE_OF_TABLE, Table
@@ -197,10 +198,6 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
 
 
 # -- API reads ------------------------------------------------------------------
-class NoViewCovers(ValueError):
-    """No configured view holds every dimension a read groups or filters by."""
-
-
 def choose_view(views: list[list[str]], needed: set[str]) -> tuple[str, ...]:
     """The smallest configured view holding every needed dimension."""
     candidates = [tuple(v) for v in views if needed <= set(v)]

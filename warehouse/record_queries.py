@@ -30,7 +30,7 @@ import orjson
 
 from kpi.measures import Metric
 from kpi.weighted import answer_field
-from schemas.dimensions import DIMENSIONS, validate_view
+from core.dimensions import DIMENSIONS, validate_view
 from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_COLUMNS, Table
 

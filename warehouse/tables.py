@@ -23,7 +23,7 @@ import time
 from enum import Enum
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.records import EventType
 
 

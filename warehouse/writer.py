@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from cxpulse import metrics
+from core import metrics
 from kpi.counts import KpiCounts
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.records import ATTRIBUTED, EVENT_KEY, OFFSET, SHARD, Record, effective_dims
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
+from core.errors import WarehouseError
 from warehouse.tables import LEDGER_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table, ledger_insert_columns
 
 log = logging.getLogger(__name__)

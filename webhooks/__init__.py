@@ -2,18 +2,19 @@
 
 Public surface: ``Deliverer`` and ``Notification`` (delivery), ``sign`` /
 ``signature_headers`` / ``generate_secret`` (signing), ``WarehouseRecorder`` and
-``SubscriptionCache`` (store), ``alertmanager_payload`` (the Alertmanager body), and the error tree in ``errors``. The Faust agent
+``SubscriptionCache`` (store), ``alertmanager_payload`` (the Alertmanager body), and their errors (defined in ``core.errors``). The Faust agent
 is ``stream_processors.webhook_agent``; the API is ``api.routers.webhooks``.
 """
 from webhooks.alertmanager import alertmanager_payload
 from webhooks.delivery import Deliverer, DeliveryResult, Notification, matching_subscriptions, parse_retry_after
-from webhooks.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
+from core.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
 from webhooks.signing import delivery_id, generate_secret, sign, signature_headers
 from webhooks.store import SubscriptionCache, WarehouseRecorder
+from webhooks.metrics import MeteredRecorder
 
 __all__ = [
     "alertmanager_payload", "Deliverer", "DeliveryResult", "Notification", "matching_subscriptions", "parse_retry_after",
     "DeliveryError", "EndpointGone", "PermanentDelivery", "RetryableDelivery",
     "delivery_id", "generate_secret", "sign", "signature_headers",
-    "SubscriptionCache", "WarehouseRecorder",
+    "SubscriptionCache", "WarehouseRecorder", "MeteredRecorder",
 ]

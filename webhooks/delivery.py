@@ -36,11 +36,11 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 import httpx
 import orjson
 
-from cxpulse.config import WebhookSettings
+from core.settings import WebhookSettings
 from schemas.webhooks import AttemptStatus, BodyFormat, event_type_matches
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
 from webhooks.alertmanager import alertmanager_payload, is_alert_event
-from webhooks.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
+from core.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
 from webhooks.signing import delivery_id, signature_headers
 
 _ERROR_BODY_BYTES = 256

@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from warehouse import webhook_queries as q
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError, WarehouseUnavailable
+from core.errors import WarehouseError, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from alerts.rules import Rule, RuleSpec
 from alerts.silences import Silence
 from alerts.state import Status
-from warehouse.queries import NoViewCovers, choose_view
+from core.errors import NoViewCovers
+from warehouse.queries import choose_view
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable
 from schemas.alerts import (
@@ -34,12 +35,12 @@ def _check_servable(services, rule: RuleSpec) -> None:
     try:
         choose_view(services.settings.stream.views, set(rule.scope))
     except NoViewCovers as exc:
-        raise unprocessable(["body", "scope"], str(exc)) from None
+        raise exc.at(["body", "scope"]) from None
     if rule.gap is not None:
         try:
             choose_view(services.settings.stream.views, set(rule.scope) | set(rule.gap.dimensions))
         except NoViewCovers as exc:
-            raise unprocessable(["body", "gap", "dimensions"], str(exc)) from None
+            raise exc.at(["body", "gap", "dimensions"]) from None
 
 
 async def _get(services, tenant: str, rule_id: str) -> tuple[Rule, int]:

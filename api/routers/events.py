@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 
 from api.deps import IngestCaller, ServicesDep
-from cxpulse import metrics
+from core import metrics
 from ingest.batching import RecordTooLarge
 from ingest.pipeline import TooManyEvents
 from ingest.validation import InvalidBody, UnsupportedMediaType

@@ -11,7 +11,7 @@ from api.params import FiltersDep, from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import (
     GapList,
     GapMetric,

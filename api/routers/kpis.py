@@ -4,9 +4,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
-from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, kpi_series
+from api.kpi_series import DEFAULT_SPAN, kpi_series
 from api.params import KpiRangeDep, time_range, unprocessable, view_for
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -28,13 +28,10 @@ async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep)
     groups = read.groups()
     view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
-    try:
-        points = await kpi_series(
-            services.warehouse, caller.tenant, metric, window, int(from_dt.timestamp() * 1000),
-            int(to_dt.timestamp() * 1000), groups, filters, view, min_sample=services.settings.api.min_sample,
-            confidence=confidence,
-        )
-    except TooManyBuckets as exc:
-        raise unprocessable("from", str(exc)) from None
+    points = await kpi_series(
+        services.warehouse, caller.tenant, metric, window, int(from_dt.timestamp() * 1000),
+        int(to_dt.timestamp() * 1000), groups, filters, view, min_sample=services.settings.api.min_sample,
+        confidence=confidence,
+    )
     return KpiSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                      filters=filters, data=points, count=len(points))

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Caller, ReadCaller, ServicesDep
 from api.exports import MEDIA_TYPES, ExportFormat, public_record, stream_export
-from api.kpi_series import DEFAULT_SPAN, TooManyBuckets, bucket_plan
+from api.kpi_series import DEFAULT_SPAN, bucket_plan
 from api.params import (
     WINDOW_PATTERN,
     FromParam,
@@ -26,7 +26,7 @@ from api.params import (
     unprocessable,
 )
 from kpi.measures import Metric
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.drilldown import ResponsePage, TouchpointPage
 from warehouse import record_queries as rq
 from warehouse.tables import Table
@@ -75,10 +75,7 @@ def _selection(request: Request, caller: Caller, table: Table, metric: Metric, w
         from_dt, to_dt = time_range(from_, to, DEFAULT_SPAN[window] if window else DEFAULT_RANGE)
         lo, hi = to_ms(from_dt), to_ms(to_dt)
         if window:
-            try:
-                lo, hi = bucket_plan(window, lo, hi).covered()
-            except TooManyBuckets as exc:
-                raise unprocessable("from", str(exc)) from None
+            lo, hi = bucket_plan(window, lo, hi).covered()
     selection = rq.Selection.of(caller.tenant, metric, lo, hi, dimension_filters(request))
     if c is not None and c.fingerprint != selection.fingerprint():
         raise unprocessable("cursor", "the cursor belongs to another metric or other filters")

@@ -17,9 +17,9 @@ from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
-from schemas.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import GapMetric
-from stream_processors.windows import API_WINDOWS, window_start
+from core.windows import API_WINDOWS, window_start
 from warehouse import alert_queries
 
 router = APIRouter(prefix="/v1", tags=["stream"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
-from api.kpi_series import DEFAULT_SPAN, TooManyBuckets
+from api.kpi_series import DEFAULT_SPAN
 from api.params import KpiRangeDep, time_range, to_ms, unprocessable
 from api.weighted_series import weighted_series
 from kpi.weighted import WEIGHTED_METRICS
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from schemas.drilldown import WeightedSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -32,12 +32,9 @@ async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: Kpi
         raise unprocessable("metric", f"no weighted form; use one of {[m.value for m in WEIGHTED_METRICS]}")
     from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
     groups = read.groups()
-    try:
-        points = await weighted_series(
-            services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
-            min_sample=services.settings.api.min_sample, confidence=confidence,
-        )
-    except TooManyBuckets as exc:
-        raise unprocessable("from", str(exc)) from None
+    points = await weighted_series(
+        services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
+        min_sample=services.settings.api.min_sample, confidence=confidence,
+    )
     return WeightedSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                           filters=filters, data=points, count=len(points))

@@ -15,7 +15,7 @@ export const WINDOWS = [
   { id: "28d", label: "Rolling 28 d" },
 ];
 
-/** Dimensions the board filters on (a subset of schemas/dimensions.py). */
+/** Dimensions the board filters on (a subset of core/dimensions.py). */
 export const FILTER_DIMS = ["channel", "segment", "journey_step", "team"];
 
 /** Dimensions offered for the heatmap's rows and columns. */

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from clients.incidents import Incident
 from clients.profiles import TenantProfile
 from clients.simulator import ContactCenterSimulator

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from alerts.evaluator import evaluate_once
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from ingest.publisher import Publisher
 from schemas.records import topic_names
 from tests.conftest import TEST_KEY, TEST_TENANT, make_settings

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cxpulse.cli import main
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from tests.conftest import TEST_KEY, TEST_TENANT, make_settings
 
 pytestmark = [pytest.mark.e2e]

@@ -25,7 +25,7 @@ import pytest
 
 from api.routers import records as records_router
 from clients.simulator import ContactCenterSimulator
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from tests.conftest import PSEUDONYM_KEY, TEST_TENANT
 from tests.helpers import expected_kpis, parse_ms
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from tests.conftest import TEST_TENANT, make_settings
 
 pytestmark = [pytest.mark.e2e]

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from tests.conftest import TEST_TENANT, make_settings
 from tests.e2e.test_sse_stream import SseReader
 

@@ -11,9 +11,9 @@ from alerts.evaluator import evaluate_once
 from alerts.rules import Rule
 from alerts.silences import Silence
 from alerts.state import Status
-from cxpulse.config import Settings
+from core.settings import Settings
 from kpi.counts import KpiCounts
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from warehouse import alert_queries as aq
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate

@@ -15,7 +15,7 @@ from api.deps import Services
 from api.routers import cases as cases_router
 from cases import CaseState, case_id
 from cxpulse.broker import ensure_topics
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from ingest.publisher import Publisher
 from schemas.records import encode_records, message_key, topic_names
 from stream_processors import topics as topics_mod

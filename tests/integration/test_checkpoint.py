@@ -18,7 +18,7 @@ from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
 from schemas.records import EventType
 from stream_processors.checkpoint import Checkpointer
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
 from warehouse import queries
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate

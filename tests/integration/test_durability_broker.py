@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cxpulse.broker import LocalBroker, ensure_topics, free_port
-from cxpulse.config import Settings
+from core.settings import Settings
 from cxpulse.durability import TopicFacts, broker_durability_warnings, describe_topic_facts
 from tests.conftest import PSEUDONYM_KEY
 

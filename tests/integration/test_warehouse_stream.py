@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
+from core.errors import WarehouseError
 
 
 @pytest.fixture

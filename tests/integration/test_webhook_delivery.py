@@ -184,7 +184,7 @@ async def test_alertmanager_subscription_gets_a_signed_alertmanager_body_and_cas
 
     from api.deps import Services
     from api.routers import webhooks as webhooks_router
-    from cxpulse.config import ApiKey
+    from core.settings import ApiKey
 
     settings.webhooks = settings.webhooks.model_copy(update={"external_url": "https://cx.example/"})
     settings.api.keys["am-admin-key"] = ApiKey(tenant="acme", scopes=["admin", "read"])

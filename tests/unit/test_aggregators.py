@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from kpi.counts import KpiCounts, contribution
 from schemas.records import EventType, effective_dims
 from stream_processors.aggregators import NEVER, ShardState, is_touchpoint
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize, closed_before, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize, closed_before, window_start
 
 TP = EventType.touchpoint.value
 SR = EventType.survey_response.value

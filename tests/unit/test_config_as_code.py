@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from alerts.rules import Rule
-from cxpulse.config import Settings
+from core.settings import Settings
 from cxpulse.config_as_code import (
     EXIT_ERROR, EXIT_USAGE, RULES, TARGETS, ApiError, Change, ConfigFileError, Diff, apply, diff, format_loc,
     load_file, render, run,

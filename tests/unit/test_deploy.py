@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
-from cxpulse.config import Settings, _ShortAliases
+from core.settings import Settings, _ShortAliases
 from schemas.records import EventType, topic_names
 
 ROOT = Path(__file__).resolve().parents[2]

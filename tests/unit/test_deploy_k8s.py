@@ -22,7 +22,7 @@ import pytest
 import yaml
 from pydantic import TypeAdapter
 
-from cxpulse.config import Settings
+from core.settings import Settings
 from tests.unit.test_deploy import _annotation, _field_path, _get
 
 ROOT = Path(__file__).resolve().parents[2]

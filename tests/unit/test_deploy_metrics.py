@@ -13,15 +13,17 @@ import pytest
 from prometheus_client import REGISTRY
 
 from alerts.evaluator import evaluate
+from alerts.metrics import observe_alert_round
+from api.metrics import HttpMetrics
 from alerts.rules import Rule
 from alerts.state import AlertState, Status
-from cxpulse import metrics
-from cxpulse.config import WebhookSettings
+from core.settings import WebhookSettings
 from kpi.counts import KpiCounts
-from warehouse.errors import WarehouseUnavailable
+from core.errors import WarehouseUnavailable
 from warehouse.webhook_queries import SubscriptionRow
 from warehouse.writer import KpiWriter
 from webhooks.delivery import Deliverer, Notification
+from webhooks.metrics import MeteredRecorder
 from webhooks.signing import generate_secret
 
 
@@ -55,7 +57,7 @@ async def test_alert_round_counts_rules_notifications_and_states() -> None:
                       ("cxpulse_alert_evaluations_total", {"outcome": "ok"}))
     started = time.time()
     transitions = await evaluate(rules, read, 60_000, states)
-    metrics.observe_alert_round(rules, states, transitions)
+    observe_alert_round(rules, states, transitions)
 
     assert [t.after.status for t in transitions] == [Status.firing]
     assert value("cxpulse_alert_rules_evaluated_total") - before[("cxpulse_alert_rules_evaluated_total", ())] == 1
@@ -102,7 +104,7 @@ async def test_metered_recorder_counts_attempts_dead_letters_and_disabled_endpoi
     async def sleep(s: float) -> None:
         sleeps.append(s)
 
-    deliverer = Deliverer(client, metrics.MeteredRecorder(inner), WebhookSettings(max_attempts=5),
+    deliverer = Deliverer(client, MeteredRecorder(inner), WebhookSettings(max_attempts=5),
                           sleep=sleep, rand=lambda: 0.0)
     outcomes = ("delivered", "retrying", "dead_lettered", "gone")
     before = {o: value("cxpulse_webhook_attempts_total", outcome=o) for o in outcomes}
@@ -128,7 +130,7 @@ async def test_a_skipped_delivery_counts_as_an_attempt_without_latency() -> None
     inner = Inner()
     skipped = value("cxpulse_webhook_attempts_total", outcome="skipped")
     observed = value("cxpulse_webhook_attempt_seconds_count")
-    await metrics.MeteredRecorder(inner).attempt(AttemptRow(
+    await MeteredRecorder(inner).attempt(AttemptRow(
         tenant="acme", subscription_id="wh_m", delivery_id="d", event_id="e", event_type="cx.case.opened.v1",
         attempt=0, status="skipped", http_status=None, error="no Alertmanager form", attempted_at=0.0,
         duration_ms=0))
@@ -172,7 +174,7 @@ async def test_http_middleware_counts_by_route_template_and_status_class() -> No
     from fastapi.responses import StreamingResponse
 
     app = FastAPI()
-    app.add_middleware(metrics.HttpMetrics)
+    app.add_middleware(HttpMetrics)
 
     @app.get("/probe/items/{item_id}")
     async def item(item_id: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ import yaml
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from cxpulse import metrics
+from core import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
@@ -66,7 +66,7 @@ def api_exposition() -> str:
     """GET /metrics of the FastAPI app `cxpulse api` serves (api.main.create_api, as in the runtime)."""
     from api.deps import Services
     from api.main import create_api
-    from cxpulse.config import Settings
+    from core.settings import Settings
 
     app = create_api(Services(Settings(), None, None, None))  # type: ignore[arg-type]  # /metrics uses none
 
@@ -118,7 +118,7 @@ def exposed(api_exposition: str, worker_exposition: str) -> dict[str, str]:
 
 
 def _label_names() -> dict[str, set[str]]:
-    """Family name -> its label names, from the collectors of cxpulse.metrics (families without samples
+    """Family name -> its label names, from the collectors of core.metrics (families without samples
     show no labels in the exposition)."""
     out: dict[str, set[str]] = {}
     for obj in vars(metrics).values():
@@ -229,7 +229,7 @@ def test_metrics_reference_in_the_docs_is_the_registry() -> None:
     assert start in doc and end in doc
     table = doc.split(start, 1)[1].split(end, 1)[0].strip()
     assert table == metrics.reference_table().strip(), \
-        "docs/operations.md is stale: paste the output of `python -m cxpulse.metrics`"
+        "docs/operations.md is stale: paste the output of `python -m core.metrics`"
 
 
 # -- promtool ------------------------------------------------------------------------------------------

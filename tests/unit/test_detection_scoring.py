@@ -8,7 +8,7 @@ import pytest
 from bench.detection import START, Episode, Scenario, build_scenario, explains, score
 from clients.incidents import Incident
 from kpi.measures import Metric
-from stream_processors.windows import MINUTE_MS
+from core.windows import MINUTE_MS
 
 T0 = START + timedelta(days=1, hours=9)
 MS0 = int(T0.timestamp() * 1000)

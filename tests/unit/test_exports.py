@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from api.exports import ExportFormat, export_columns, public_record, stream_export
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 from warehouse.record_queries import COLUMNS, row_names
 from warehouse.tables import Table
 

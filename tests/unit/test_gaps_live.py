@@ -15,7 +15,7 @@ from gaps.detect import DataStatus
 from gaps.live import LiveFrame, LiveSpec, expected_volume, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import Metric
-from stream_processors.windows import DAY_MS, HOUR_MS, MINUTE_MS
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS
 
 END = 10 * DAY_MS + 14 * HOUR_MS + 30 * MINUTE_MS  # a Sunday, 14:30 UTC
 
@@ -245,7 +245,7 @@ def test_exact_nps_tail_matches_enumeration(p, pa, d, pp, pd):
 
 
 def test_the_live_spec_of_the_settings():
-    from cxpulse.config import GapSettings
+    from core.settings import GapSettings
 
     spec = LiveSpec.from_settings(GapSettings(live_lengths_min=[5, 15], live_alpha=1e-3, live_min_n=12,
                                               min_expected_volume=80))

@@ -10,7 +10,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from ingest.batching import OutgoingMessage
 from ingest.log import IngestLog, LoggedMessage, Ticket
-from warehouse.errors import IngestStorageFull
+from core.errors import IngestStorageFull
 
 
 def _msg(i: int, topic: str = "cx.touchpoints.v1", partition: int = 0, count: int = 3) -> OutgoingMessage:

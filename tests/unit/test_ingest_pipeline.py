@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from cxpulse.config import ApiSettings, Settings
+from core.settings import ApiSettings, Settings
 from ingest.pipeline import BatchSpec, prepare_batch
 from ingest.validation import MAX_EVENT_AGE_DAYS, MAX_FUTURE_S, TimeHorizon
 from schemas.records import topic_names

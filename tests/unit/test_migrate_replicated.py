@@ -14,7 +14,7 @@ import pytest
 
 from warehouse import migrate as mig
 from warehouse.client import Warehouse
-from warehouse.errors import WarehouseError
+from core.errors import WarehouseError
 from warehouse.migrations import MIGRATIONS
 from warehouse.tables import create_migrations_ledger
 

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cxpulse import settings_doc
-from cxpulse.config import ApiKey, Settings, _ShortAliases
+from core.settings import ApiKey, Settings, _ShortAliases
 
 DOC = settings_doc.DOC_PATH
 PSEUDONYM_KEY = "test-only-pseudonym-key-0123456789"

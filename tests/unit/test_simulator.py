@@ -14,7 +14,7 @@ from clients.profiles import CHANNELS, JOURNEY_STEPS, SEGMENTS, TenantProfile
 from clients.simulate import drive
 from clients.simulator import ContactCenterSimulator
 from clients.times import parse_time
-from schemas.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS
 
 UTC = timezone.utc
 MONDAY = datetime(2024, 5, 6, tzinfo=UTC)

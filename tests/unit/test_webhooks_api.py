@@ -7,7 +7,7 @@ import pytest
 
 from api.deps import Services
 from api.main import create_api
-from cxpulse.config import ApiKey
+from core.settings import ApiKey
 from tests.conftest import make_settings
 from warehouse import webhook_queries as q
 from warehouse.client import Warehouse

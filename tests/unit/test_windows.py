@@ -1,11 +1,11 @@
-"""stream_processors.windows: pure window maths and the API window specs."""
+"""core.windows: pure window maths and the API window specs."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_processors.windows import (
+from core.windows import (
     API_WINDOWS,
     DAY_MS,
     HOUR_MS,

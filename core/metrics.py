@@ -1,6 +1,8 @@
-"""Prometheus metrics of the pipeline's own health (one registry per process).
+"""Prometheus metric objects of the pipeline's own health (one registry per process).
 
-Every metric of every role is defined here, so `cxpulse api` and `cxpulse worker`
+Every metric of every role is defined here (objects only: the helpers that know a domain live with
+their owner: ``alerts.metrics``, ``webhooks.metrics``, ``api.metrics``, ``stream_processors.checkpoint``,
+which also create the series of their known label values), so `cxpulse api` and `cxpulse worker`
 expose the same names (a role's own series move, the others stay at zero), and
 deploy/prometheus and deploy/grafana are checked against this registry
 (tests/unit/test_deploy_monitoring.py). Reference: docs/operations.md.
@@ -8,8 +10,6 @@ deploy/prometheus and deploy/grafana are checked against this registry
 from __future__ import annotations
 
 import sys
-import time
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -101,95 +101,6 @@ WEBHOOK_DISABLED = Counter(
     "cxpulse_webhook_endpoints_disabled_total", "Subscriptions disabled because their endpoint answered 410 Gone")
 
 
-def observe_commit(result: Any, stats: Any, seconds: float, pending: int) -> None:
-    RECORDS_PROCESSED.inc(result.applied)
-    DUPLICATES_SKIPPED.inc(result.duplicates)
-    REATTRIBUTED.inc(result.reattributed)
-    WINDOW_UPDATES.inc(stats.window_rows)
-    SINK_BATCH_ROWS.observe(stats.ledger_rows + stats.window_rows)
-    SINK_LATENCY.observe(stats.seconds)
-    COMMIT_LATENCY.observe(seconds)
-    PENDING_ATTRIBUTION.set(pending)
-    SINK_LAST_SUCCESS.set(time.time())
-
-
-def observe_alert_round(rules: list[tuple[str, Any]], states: dict[Any, Any], transitions: list[Any]) -> None:
-    """One successful evaluator round: ``alerts.evaluator.evaluate_once``'s rules, prior states, transitions."""
-    ALERT_EVALUATIONS.labels("ok").inc()
-    ALERT_LAST_EVALUATION.set(time.time())
-    ALERT_RULES_EVALUATED.inc(sum(1 for _, rule in rules if rule.enabled))
-    now = dict(states)
-    for t in transitions:
-        now[(t.tenant, t.fingerprint)] = t.after
-        for note in t.notifications:
-            ALERT_NOTIFICATIONS.labels(note.kind.value).inc()
-    by_status: dict[str, int] = {}
-    for state in now.values():
-        by_status[state.status.value] = by_status.get(state.status.value, 0) + 1
-    for status in _ALERT_STATUSES:
-        ALERTS.labels(status).set(by_status.get(status, 0))
-
-
-class HttpMetrics:
-    """ASGI middleware of the API: each answer by route template and status class, and its duration.
-
-    The route is the template (``/v1/webhooks/{webhook_id}``), so label values stay few; a request
-    no route matched is ``unmatched``. Server-sent event streams are counted but not timed.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        answer = {"status": 500, "stream": False}  # an exception before any answer is a 500
-
-        async def send_and_note(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                headers = dict(message.get("headers") or [])
-                answer["stream"] = headers.get(b"content-type", b"").startswith(b"text/event-stream")
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, f"{answer['status'] // 100}xx").inc()
-            if not answer["stream"]:
-                HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
-
-
-class MeteredRecorder:
-    """Wraps a ``webhooks.delivery.Recorder``: every attempt, dead letter and disabled endpoint is counted.
-
-    The deliverer records each outcome exactly once, so counting here needs no change to its loop.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    async def attempt(self, row: Any) -> None:
-        WEBHOOK_ATTEMPTS.labels(row.status).inc()
-        if row.attempt > 0:  # attempt 0 records a delivery skipped without any request
-            WEBHOOK_LATENCY.observe(row.duration_ms / 1000)
-        await self._inner.attempt(row)
-
-    async def dead_letter(self, row: Any) -> None:
-        WEBHOOK_DEAD_LETTERS.inc()
-        await self._inner.dead_letter(row)
-
-    async def delivered(self, tenant: str, delivery_id: str) -> None:
-        await self._inner.delivered(tenant, delivery_id)
-
-    async def disable(self, sub: Any, reason: str) -> None:
-        WEBHOOK_DISABLED.inc()
-        await self._inner.disable(sub, reason)
-
-
 def reference_table() -> str:
     """The Markdown table of every metric in this module (docs/operations.md embeds it; a test compares)."""
     rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
@@ -201,28 +112,6 @@ def reference_table() -> str:
             rows.append(f"| `{name}` | {kind} | {labels} | {obj._documentation} |")
     return "\n".join(rows) + "\n"
 
-
-_ALERT_STATUSES: tuple[str, ...] = ()
-
-
-def _init_label_values() -> None:
-    """Create the series of every known label value, so rates and ratios exist before the first event."""
-    global _ALERT_STATUSES
-    from alerts.state import NotificationKind, Status
-    from schemas.webhooks import AttemptStatus
-
-    _ALERT_STATUSES = tuple(s.value for s in Status)
-    for outcome in ("ok", "error"):
-        ALERT_EVALUATIONS.labels(outcome)
-    for status in _ALERT_STATUSES:
-        ALERTS.labels(status)
-    for kind in NotificationKind:
-        ALERT_NOTIFICATIONS.labels(kind.value)
-    for attempt in AttemptStatus:
-        WEBHOOK_ATTEMPTS.labels(attempt.value)
-
-
-_init_label_values()
 
 if __name__ == "__main__":
     print(reference_table(), end="")

@@ -2,7 +2,7 @@
 
 A tenant id is lower-case letters, digits, ``_`` and ``-``, starting with a
 letter or digit, at most 63 characters. API keys name their tenant with it
-(``cxpulse.config.ApiKey``) and ingest checks the ``tenant`` of every event
+(``core.settings.ApiKey``) and ingest checks the ``tenant`` of every event
 against it (``ingest.validation``). Imports nothing of ours.
 """
 from __future__ import annotations

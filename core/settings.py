@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from schemas.tenants import TENANT_PATTERN
+from core.tenants import TENANT_PATTERN
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 
@@ -95,7 +95,7 @@ class StreamSettings(BaseModel):
             ["queue"], ["channel", "segment"],
         ],
         description="Views kept as windowed state: each is a list of allowlisted dimensions "
-        "(`[]` = overall), from the allowlist in `schemas/dimensions.py`.",
+        "(`[]` = overall), from the allowlist in `core/dimensions.py`.",
     )
     window_sizes: list[Literal["1m", "1h", "1d"]] = Field(
         default=["1m", "1h", "1d"],
@@ -380,7 +380,7 @@ class CaseSettings(BaseModel):
     @field_validator("scope_dims", "routing")
     @classmethod
     def _known_dimensions(cls, v: list[str]) -> list[str]:
-        from schemas.dimensions import validate_view
+        from core.dimensions import validate_view
 
         validate_view(v)
         return v
@@ -388,7 +388,7 @@ class CaseSettings(BaseModel):
     @field_validator("owners")
     @classmethod
     def _known_owner_dimensions(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        from schemas.dimensions import validate_view
+        from core.dimensions import validate_view
 
         validate_view(list(v))
         return v
@@ -443,7 +443,7 @@ class Settings(BaseSettings):
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         for view in self.stream.views:
-            from schemas.dimensions import validate_view
+            from core.dimensions import validate_view
 
             validate_view(view)
         return self
