@@ -3,7 +3,8 @@
 Public surface: ``Rule``/``RuleSpec`` (``alerts.rules``), ``step``/``Status``
 (``alerts.state``), ``Silence`` (``alerts.silences``), ``evaluate``,
 ``evaluate_once`` and ``run_evaluator`` (``alerts.evaluator``, imported lazily:
-it needs the warehouse).
+it needs the warehouse, as does ``alerts.store``, where rules, states, history and
+silences are kept). The API's request and response models are ``alerts.contract``.
 """
 from alerts.rules import Condition, Rule, RuleSpec, Severity, fingerprint
 from alerts.silences import Silence, SilenceSpec

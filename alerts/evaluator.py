@@ -197,7 +197,7 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     again (receivers dedupe on the fingerprint and status); a crash before 3
     loses nothing.
     """
-    from warehouse import alert_queries as aq
+    from alerts import store as aq
 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     # 1.

@@ -1,7 +1,7 @@
-"""Every SQL statement of the closed loop: DDL builders for migration 0005 and the reads/writes.
+"""The reads and writes of the closed loop (``cases`` does no I/O, so its store lives here).
 
-Values are bound (``{name:Type}``); the only identifiers are the ``CaseTable`` names and fixed
-column lists. Every sort key starts with ``tenant``. Three tables:
+The tables and their DDL are ``warehouse.tables`` (migration 0005). Values are bound
+(``{name:Type}``); the only identifiers are ``Table`` members and fixed column lists. Three tables:
 
 * ``cases`` — the facts a case is opened with (immutable; ``ReplacingMergeTree(version)`` on
   (tenant, case_id), so re-writing a replayed opening is harmless);
@@ -21,79 +21,27 @@ from typing import Any
 import orjson
 
 from cases.state import Case, CaseState
-from warehouse.tables import next_version
 from warehouse.client import Warehouse
+from warehouse.tables import Table, next_version
 
-__all__ = ["CaseTable", "DurationStats", "CaseStats", "EventKind", "append_event", "create_case_events",
-           "create_case_links", "create_cases", "case_stats", "get_case", "insert_case", "insert_cases", "insert_links",
-           "known_responses", "known_responses_of", "link_response", "LinkRow", "list_cases", "open_cases_of_customer",
-           "open_cases_of_customers", "opened_link", "overdue_cases"]
+__all__ = ["CaseTable", "DurationStats", "CaseStats", "EventKind", "append_event", "case_stats", "get_case",
+           "insert_case", "insert_cases", "insert_links", "known_responses", "known_responses_of", "link_response",
+           "LinkRow", "list_cases", "open_cases_of_customer", "open_cases_of_customers", "opened_link", "overdue_cases"]
 
 
 class CaseTable(str, Enum):
-    cases = "cases"
-    events = "case_events"
-    links = "case_links"
+    """The closed loop's tables by their role here; the names are ``Table``'s (callers that break one
+    on purpose, as the crash-recovery tests do, name it so)."""
+
+    cases = Table.cases.value
+    events = Table.case_events.value
+    links = Table.case_links.value
 
 
 class EventKind(str, Enum):
     acknowledged = "acknowledged"
     closed = "closed"
     escalated = "escalated"
-
-
-# -- DDL ----------------------------------------------------------------------------
-def create_cases() -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {CaseTable.cases.value} (
-    tenant LowCardinality(String),
-    case_id String,
-    response_key String,
-    response_id String,
-    response_source String,
-    customer String,
-    scope String,
-    scope_key String,
-    owner String,
-    severity LowCardinality(String),
-    reasons Array(String),
-    opened_at_ms Int64,
-    due_at_ms Int64,
-    responded_at_ms Int64,
-    interaction_id String,
-    survey_id String,
-    nps Nullable(Int16),
-    csat Nullable(Int16),
-    ces Nullable(Int16),
-    fcr Nullable(UInt8),
-    comment Nullable(String),
-    version UInt64
-) ENGINE = ReplacingMergeTree(version)
-ORDER BY (tenant, case_id)"""
-
-
-def create_case_events() -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {CaseTable.events.value} (
-    tenant LowCardinality(String),
-    case_id String,
-    kind LowCardinality(String),
-    at_ms Int64,
-    actor String,
-    note String
-) ENGINE = ReplacingMergeTree
-ORDER BY (tenant, case_id, kind, at_ms)"""
-
-
-def create_case_links() -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {CaseTable.links.value} (
-    tenant LowCardinality(String),
-    response_key String,
-    case_id String,
-    customer String,
-    kind LowCardinality(String),
-    at_ms Int64,
-    responded_at_ms Int64
-) ENGINE = ReplacingMergeTree
-ORDER BY (tenant, response_key)"""
 
 
 # -- writes -------------------------------------------------------------------------
@@ -134,13 +82,13 @@ def opened_link(case: Case) -> LinkRow:
 async def insert_cases(wh: Warehouse, cases: list[Case]) -> None:
     """Store new cases in one insert. Replaying it is harmless (``ReplacingMergeTree`` on the case id)."""
     if cases:
-        await wh.ainsert(CaseTable.cases.value, [_case_row(c) for c in cases], [*_CASE_COLS, "version"])
+        await wh.ainsert(Table.cases.value, [_case_row(c) for c in cases], [*_CASE_COLS, "version"])
 
 
 async def insert_links(wh: Warehouse, links: list[LinkRow]) -> None:
     """Store response links in one insert (``ReplacingMergeTree`` on the response key: replays are harmless)."""
     if links:
-        await wh.ainsert(CaseTable.links.value, [[getattr(ln, c) for c in _LINK_COLS] for ln in links], _LINK_COLS)
+        await wh.ainsert(Table.case_links.value, [[getattr(ln, c) for c in _LINK_COLS] for ln in links], _LINK_COLS)
 
 
 async def insert_case(wh: Warehouse, case: Case) -> None:
@@ -157,7 +105,7 @@ async def link_response(wh: Warehouse, tenant: str, response_key: str, case_id: 
 
 async def append_event(wh: Warehouse, tenant: str, case_id: str, kind: EventKind | str, at_ms: int, actor: str = "",
                        note: str = "") -> None:
-    await wh.ainsert(CaseTable.events.value, [[tenant, case_id, EventKind(kind).value, at_ms, actor, note]],
+    await wh.ainsert(Table.case_events.value, [[tenant, case_id, EventKind(kind).value, at_ms, actor, note]],
                      ["tenant", "case_id", "kind", "at_ms", "actor", "note"])
 
 
@@ -165,7 +113,7 @@ async def append_event(wh: Warehouse, tenant: str, case_id: str, kind: EventKind
 _FOLDED = f"""SELECT {{c_cols}}, e.acked_at_ms, e.acked_by, e.closed_at_ms, e.closed_by, e.resolution,
     e.escalated_at_ms, l.absorbed,
     multiIf(e.closed_at_ms IS NOT NULL, 'closed', e.acked_at_ms IS NOT NULL, 'acknowledged', 'open') AS state
-FROM (SELECT {', '.join(_CASE_COLS)} FROM {CaseTable.cases.value} FINAL WHERE {{case_where}}) AS c
+FROM (SELECT {', '.join(_CASE_COLS)} FROM {Table.cases.value} FINAL WHERE {{case_where}}) AS c
 LEFT JOIN (
     SELECT tenant, case_id,
         minIfOrNull(at_ms, kind = 'acknowledged') AS acked_at_ms,
@@ -174,11 +122,11 @@ LEFT JOIN (
         argMinIf(actor, at_ms, kind = 'closed') AS closed_by,
         argMinIf(note, at_ms, kind = 'closed') AS resolution,
         minIfOrNull(at_ms, kind = 'escalated') AS escalated_at_ms
-    FROM {CaseTable.events.value} WHERE {{linked}} GROUP BY tenant, case_id
+    FROM {Table.case_events.value} WHERE {{linked}} GROUP BY tenant, case_id
 ) AS e ON c.tenant = e.tenant AND c.case_id = e.case_id
 LEFT JOIN (
     SELECT tenant, case_id, countIf(kind = 'absorbed') AS absorbed
-    FROM {CaseTable.links.value} FINAL WHERE {{linked}} GROUP BY tenant, case_id
+    FROM {Table.case_links.value} FINAL WHERE {{linked}} GROUP BY tenant, case_id
 ) AS l ON c.tenant = l.tenant AND c.case_id = l.case_id"""
 
 _OUT_COLS = [*_CASE_COLS, "acked_at_ms", "acked_by", "closed_at_ms", "closed_by", "resolution", "escalated_at_ms",
@@ -188,7 +136,7 @@ _OUT_COLS = [*_CASE_COLS, "acked_at_ms", "acked_by", "closed_at_ms", "closed_by"
 def _folded(case_where: list[str]) -> str:
     """Cases matching ``case_where`` (conditions on ``cases`` columns) with their state folded from events."""
     where = " AND ".join(case_where) or "1"
-    linked = f"(tenant, case_id) IN (SELECT tenant, case_id FROM {CaseTable.cases.value} WHERE {where})"
+    linked = f"(tenant, case_id) IN (SELECT tenant, case_id FROM {Table.cases.value} WHERE {where})"
     c_cols = ", ".join(f"c.{col} AS {col}" for col in _CASE_COLS)
     return _FOLDED.replace("{case_where}", where).replace("{linked}", linked).replace("{c_cols}", c_cols)
 
@@ -240,6 +188,19 @@ async def list_cases(wh: Warehouse, tenant: str, state: CaseState | None = None,
     return await _select(wh, ["tenant = {tenant:String}"], outer, params, limit=limit)
 
 
+async def _rows_of_pairs(wh: Warehouse, pairs: list[tuple[str, str]], others: str, sql: str
+                         ) -> tuple[set[tuple[str, str]], list[tuple]]:
+    """The distinct (tenant, x) pairs, and the rows ``sql`` returns for them (no query when there are
+    none). The pairs are bound as two arrays, ``tenants`` and ``others``: cheap to bind (as
+    ``queries.stored_events`` does), but a row matching both need not be one of the pairs, so the
+    caller confirms each row against the pairs returned."""
+    wanted = set(pairs)
+    if not wanted:
+        return wanted, []
+    res = await wh.aquery(sql, {"tenants": sorted({t for t, _ in wanted}), others: sorted({x for _, x in wanted})})
+    return wanted, res.result_rows
+
+
 async def open_cases_of_customer(wh: Warehouse, tenant: str, customer: str) -> list[Case]:
     """Not-closed cases of one customer (suppression candidates), oldest first."""
     return (await open_cases_of_customers(wh, [(tenant, customer)])).get((tenant, customer), [])
@@ -250,19 +211,15 @@ async def open_cases_of_customers(wh: Warehouse, pairs: list[tuple[str, str]]) -
     batch, oldest first per pair. The hot path of the ``case-opener`` agent, so it reads ``cases`` alone
     minus the closed ones and does not fold the other transitions: the cases come back as ``open``
     even when acknowledged or escalated (suppression only asks "not closed"; ``get_case`` gives the
-    full state). Tenants and customers are bound as two arrays (cheap to bind, as
-    ``queries.stored_events`` does) and the pairs confirmed here."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    res = await wh.aquery(
-        f"SELECT {', '.join(_CASE_COLS)} FROM {CaseTable.cases.value} FINAL "
+    full state)."""
+    wanted, rows = await _rows_of_pairs(
+        wh, pairs, "customers",
+        f"SELECT {', '.join(_CASE_COLS)} FROM {Table.cases.value} FINAL "
         "WHERE tenant IN {tenants:Array(String)} AND customer IN {customers:Array(String)} "
-        f"AND (tenant, case_id) NOT IN (SELECT tenant, case_id FROM {CaseTable.events.value} "
-        "WHERE tenant IN {tenants:Array(String)} AND kind = 'closed') ORDER BY opened_at_ms, case_id",
-        {"tenants": sorted({t for t, _ in wanted}), "customers": sorted({c for _, c in wanted})})
+        f"AND (tenant, case_id) NOT IN (SELECT tenant, case_id FROM {Table.case_events.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND kind = 'closed') ORDER BY opened_at_ms, case_id")
     out: dict[tuple[str, str], list[Case]] = {}
-    for row in res.result_rows:
+    for row in rows:
         case = _case((*row, None, "", None, "", "", None, 0, CaseState.open.value))
         if (case.tenant, case.customer) in wanted:
             out.setdefault((case.tenant, case.customer), []).append(case)
@@ -279,16 +236,13 @@ async def known_responses_of(wh: Warehouse, keys: list[tuple[str, str]]) -> dict
     """(tenant, response key) -> case id for the responses already linked to a case or that opened one,
     over any number of tenants in one query. Cases count too, so a crash between storing a case and
     its link never lets a replay open it again."""
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    res = await wh.aquery(
-        f"SELECT tenant, response_key, case_id FROM {CaseTable.links.value} FINAL "
+    wanted, rows = await _rows_of_pairs(
+        wh, keys, "keys",
+        f"SELECT tenant, response_key, case_id FROM {Table.case_links.value} FINAL "
         "WHERE tenant IN {tenants:Array(String)} AND response_key IN {keys:Array(String)} "
-        f"UNION ALL SELECT tenant, case_id, case_id FROM {CaseTable.cases.value} FINAL "
-        "WHERE tenant IN {tenants:Array(String)} AND case_id IN {keys:Array(String)}",
-        {"tenants": sorted({t for t, _ in wanted}), "keys": sorted({k for _, k in wanted})})
-    return {(t, k): c for t, k, c in res.result_rows if (t, k) in wanted}
+        f"UNION ALL SELECT tenant, case_id, case_id FROM {Table.cases.value} FINAL "
+        "WHERE tenant IN {tenants:Array(String)} AND case_id IN {keys:Array(String)}")
+    return {(t, k): c for t, k, c in rows if (t, k) in wanted}
 
 
 async def overdue_cases(wh: Warehouse, now_ms: int, limit: int = 10_000) -> list[Case]:

@@ -1,8 +1,8 @@
-"""SQL of gap detection: the ``kpi_targets`` table (DDL and reads/writes).
+"""SQL of gap detection: the reads and writes of ``kpi_targets`` (DDL: ``warehouse.tables``, migration 0003).
 
 Window reads go through :func:`warehouse.queries.read_windows`. Values are
 bound (``{name:Type}``) or inserted through the client; identifiers come
-only from the dimension allowlist.
+only from ``Table`` and the dimension allowlist.
 
 ``kpi_targets`` is ``ReplacingMergeTree(version)`` keyed by
 (tenant, metric, scope_key, valid_from_ms): putting the same target again
@@ -18,27 +18,9 @@ from typing import Any
 
 from core.dimensions import DIMENSIONS, validate_view
 from warehouse.client import Warehouse
+from warehouse.tables import Table
 
-KPI_TARGETS = "kpi_targets"
-
-_DIM_COLUMNS = ",\n    ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
 _INSERT_COLUMNS = ("tenant", "metric", "scope_key", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms", "version")
-
-
-def create_kpi_targets() -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {KPI_TARGETS} (
-    tenant LowCardinality(String),
-    metric LowCardinality(String),
-    scope_key String,
-    {_DIM_COLUMNS},
-    value Float64,
-    valid_from_ms Int64,
-    valid_to_ms Nullable(Int64),
-    version UInt64,
-    updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
-)
-ENGINE = ReplacingMergeTree(version)
-ORDER BY (tenant, metric, scope_key, valid_from_ms)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +43,7 @@ async def put_target(wh: Warehouse, tenant: str, target: TargetRow) -> None:
     row: list[Any] = [tenant, target.metric, scope_key(target.scope),
                       *(target.scope.get(d, "") for d in DIMENSIONS),
                       float(target.value), target.valid_from_ms, target.valid_to_ms, time.time_ns()]
-    await wh.ainsert(KPI_TARGETS, [row], _INSERT_COLUMNS)
+    await wh.ainsert(Table.kpi_targets.value, [row], _INSERT_COLUMNS)
 
 
 async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) -> list[TargetRow]:
@@ -73,7 +55,7 @@ async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) ->
         params["metric"] = metric
     cols = ["metric", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms"]
     res = await wh.aquery(
-        f"SELECT {', '.join(cols)} FROM {KPI_TARGETS} FINAL WHERE {' AND '.join(where)} "
+        f"SELECT {', '.join(cols)} FROM {Table.kpi_targets.value} FINAL WHERE {' AND '.join(where)} "
         "ORDER BY metric, scope_key, valid_from_ms",
         params,
     )
@@ -95,8 +77,8 @@ async def delete_target(wh: Warehouse, tenant: str, metric: str, scope: dict[str
                               "valid_from_ms": valid_from_ms}
     where = ("tenant = {tenant:String} AND metric = {metric:String} AND scope_key = {scope_key:String} "
              "AND valid_from_ms = {valid_from_ms:Int64}")
-    found = await wh.aquery(f"SELECT count() FROM {KPI_TARGETS} WHERE {where}", params)
+    found = await wh.aquery(f"SELECT count() FROM {Table.kpi_targets.value} WHERE {where}", params)
     if not found.result_rows[0][0]:
         return False
-    await wh.acommand(f"DELETE FROM {KPI_TARGETS} WHERE {where}", params)
+    await wh.acommand(f"DELETE FROM {Table.kpi_targets.value} WHERE {where}", params)
     return True

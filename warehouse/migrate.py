@@ -67,7 +67,7 @@ def for_database(statements: list[str], engine: str) -> list[str]:
 
 def _ledger_exists(wh: Warehouse) -> bool:
     return bool(wh.query("EXISTS TABLE {table:Identifier}",
-                         parameters={"table": Table.migrations.value}).result_rows[0][0])
+                         parameters={"table": Table.schema_migrations.value}).result_rows[0][0])
 
 
 def migrate(wh: Warehouse, dry_run: bool = False) -> list[str]:
@@ -82,7 +82,7 @@ def migrate(wh: Warehouse, dry_run: bool = False) -> list[str]:
     done: list[str] = []
     applied: set[int] = set()
     if _ledger_exists(wh):
-        applied = {row[0] for row in wh.query(f"SELECT id FROM {Table.migrations.value}").result_rows}
+        applied = {row[0] for row in wh.query(f"SELECT id FROM {Table.schema_migrations.value}").result_rows}
     else:
         (ledger,) = for_database([create_migrations_ledger()], engine)
         done.append(ledger)
@@ -96,6 +96,6 @@ def migrate(wh: Warehouse, dry_run: bool = False) -> list[str]:
             if not dry_run:
                 wh.command(stmt)
         if not dry_run:
-            wh.insert(Table.migrations.value, [[m.ID, m.NAME]], column_names=["id", "name"])
+            wh.insert(Table.schema_migrations.value, [[m.ID, m.NAME]], column_names=["id", "name"])
             log.info("applied migration %04d_%s", m.ID, m.NAME)
     return done

@@ -1,19 +1,35 @@
-"""Table names and DDL builders. Migrations call these; nothing else writes DDL.
+"""Every table of the warehouse: its name, the schema it has today, and the columns writers insert.
 
-Every table starts its sort key with ``tenant``: every query the API makes is
-scoped by tenant, so each reads one contiguous range.
+Names: one ``Table`` enum, a member named as its table. New tables are named ``<feature>_<rows>``
+in the plural (``alert_rules``, ``case_events``, ``webhook_deliveries``, ``kpi_windows``). Four
+older names read otherwise: the ledger tables are named after their event type (``touchpoints``,
+``survey_responses``, ``survey_invitations``: ``TABLE_OF_TYPE`` maps one to the other), and
+``silences`` and ``cases`` carry no feature prefix. They are kept: a ``RENAME TABLE`` migration
+would break every process still running the previous release during a rolling deploy (the
+api and worker pods migrate at start, the old ones keep writing to the old names) and every
+query, dashboard or backup script written against them, for no change in behaviour.
 
-Ledger tables (touchpoints, survey_responses, survey_invitations) hold every
-accepted event once: ``ReplacingMergeTree(version)`` keyed by
-(tenant, event_key, source, event_id) makes a replayed insert harmless, and a later
-version (a survey answer re-attributed to its touchpoint) replaces the earlier.
-Event time is stored as ``time_ms`` (Int64, inserted without conversion) with
-a materialized ``time`` for humans and SQL.
+DDL: :func:`create_table` gives each table as a fresh database has it once every migration ran
+(``tests/integration/test_schema.py`` holds the two equal). The app never runs it: what runs is
+the migrations' own frozen DDL (``warehouse/migrations``), so a schema change is a change here and
+a new migration, and an applied migration never changes when this module does. The one statement
+run from here is the ``schema_migrations`` ledger's, itself frozen (``warehouse.migrate``).
 
-``kpi_windows`` holds additive KPI counters per (tenant, size, view, window,
-dimension values, source shard). Each shard (Kafka partition) owns its rows,
-so writers never contend and the API sums shards at read time; ratios are
-computed on read (``kpi.measures``).
+Every table starts its sort key with ``tenant``: every query the API makes is scoped by tenant, so
+each reads one contiguous range.
+
+Ledger tables hold every accepted event once: ``ReplacingMergeTree(version)`` keyed by
+(tenant, event_key, source, event_id) makes a replayed insert harmless, and a later version (a
+survey answer re-attributed to its touchpoint) replaces the earlier. Event time is stored as
+``time_ms`` (Int64, inserted without conversion) with a materialized ``time`` for humans and SQL.
+
+``kpi_windows`` holds additive KPI counters per (tenant, size, view, window, dimension values,
+source shard). Each shard (Kafka partition) owns its rows, so writers never contend and the API
+sums shards at read time; ratios are computed on read (``kpi.measures``).
+
+Versioned tables (rules, states, silences, targets, subscriptions, dead letters) are
+``ReplacingMergeTree(version)`` read with ``FINAL``; a row changes by a new version
+(:func:`next_version`), a soft delete is one with ``deleted = 1``.
 """
 from __future__ import annotations
 
@@ -22,17 +38,34 @@ import threading
 import time
 from enum import Enum
 
-from kpi.counts import FIELDS as COUNTER_FIELDS
 from core.dimensions import DIMENSIONS
+from kpi.counts import FIELDS as COUNTER_FIELDS
 from schemas.records import EventType
 
 
 class Table(str, Enum):
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
     kpi_windows = "kpi_windows"
-    migrations = "schema_migrations"
+    # webhooks (0002, 0006)
+    webhook_subscriptions = "webhook_subscriptions"
+    webhook_deliveries = "webhook_deliveries"
+    webhook_dead_letters = "webhook_dead_letters"
+    # gap detection (0003)
+    kpi_targets = "kpi_targets"
+    # alerts (0004)
+    alert_rules = "alert_rules"
+    alert_states = "alert_states"
+    alert_history = "alert_history"
+    silences = "silences"
+    # the closed loop (0005)
+    cases = "cases"
+    case_events = "case_events"
+    case_links = "case_links"
+    # which migrations ran (warehouse.migrate)
+    schema_migrations = "schema_migrations"
 
 
 _version_lock = threading.Lock()
@@ -53,6 +86,7 @@ def event_key(tenant: str, source: str, event_id: str) -> int:
     return int.from_bytes(digest, "little")
 
 
+# -- what writers insert ---------------------------------------------------------------
 LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations)
 #: The ledger table of each event type (``EventType`` values, as records carry them), and back.
 TABLE_OF_TYPE = {
@@ -61,34 +95,6 @@ TABLE_OF_TYPE = {
     EventType.survey_invitation.value: Table.survey_invitations,
 }
 TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
-
-_DIM_COLUMNS = ",\n    ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
-
-_LEDGER_COMMON_HEAD = f"""
-    tenant LowCardinality(String),
-    event_key UInt64,
-    source String,
-    event_id String,
-    time_ms Int64,
-    time DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(time_ms),
-    subject String,
-    interaction_id String,
-    customer String,
-    {_DIM_COLUMNS}"""
-
-_LEDGER_COMMON_TAIL = """
-    attributes String,
-    kafka_partition UInt16,
-    kafka_offset UInt64,
-    version UInt64,
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
-    INDEX idx_time time_ms TYPE minmax GRANULARITY 4,
-    INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4"""
-
-_LEDGER_ENGINE = """
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(time)
-ORDER BY (tenant, event_key, source, event_id)"""
 
 #: Type-specific columns of each ledger table, in insert order.
 LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
@@ -119,53 +125,116 @@ def ledger_insert_columns(table: Table) -> tuple[str, ...]:
     return (*LEDGER_BASE_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), *LEDGER_META_COLUMNS)
 
 
-def create_ledger_table(table: Table) -> str:
-    specific = ",\n    ".join(f"{c} {t}" for c, t in LEDGER_COLUMNS[table])
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table.value} ({_LEDGER_COMMON_HEAD},\n    {specific},"
-        f"{_LEDGER_COMMON_TAIL}\n){_LEDGER_ENGINE}"
-    )
-
-
 WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "shard")
 WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, *COUNTER_FIELDS, "version")
 
 
-def create_kpi_windows() -> str:
-    # Answers are integers, so every counter (sums of squares too) is an exact integer.
-    counters = ",\n    ".join(f"{f} Int64" for f in COUNTER_FIELDS)
-    return f"""CREATE TABLE IF NOT EXISTS {Table.kpi_windows.value} (
-    tenant LowCardinality(String),
-    size LowCardinality(String),
-    view LowCardinality(String),
-    window_start DateTime('UTC'),
-    {_DIM_COLUMNS},
-    shard UInt16,
-    {counters},
-    version UInt64,
-    updated_at DateTime64(3, 'UTC') DEFAULT now64(3)
-)
-ENGINE = ReplacingMergeTree(version)
-PARTITION BY (size, toYYYYMM(window_start))
-ORDER BY (tenant, size, view, window_start, {", ".join(DIMENSIONS)}, shard)"""
+# -- the schema of today ---------------------------------------------------------------
+# Several columns a line, unlike the migrations' one a line: this is the summary to read, the
+# migrations are the history to replay.
+_TIME = "DateTime64(3, 'UTC')"
+_TENANT = "tenant LowCardinality(String)"
+_DIMS = ", ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
+_LOW = "LowCardinality(String)"
+
+
+def _ledger_columns(table: Table) -> str:
+    specific = ", ".join(f"{c} {t}" for c, t in LEDGER_COLUMNS[table])
+    # by_time: the keys of one shard and time range (a late event's closed window, a restore) are a
+    # range read of this narrow projection plus a primary-key lookup, not a scan of the month sorted
+    # by event key (migration 0007).
+    return (f"{_TENANT}, event_key UInt64, source String, event_id String, time_ms Int64, "
+            f"time {_TIME} MATERIALIZED fromUnixTimestamp64Milli(time_ms), subject String, interaction_id String, "
+            f"customer String, {_DIMS}, {specific}, attributes String, kafka_partition UInt16, kafka_offset UInt64, "
+            f"version UInt64, ingested_at {_TIME} DEFAULT now64(3), "
+            "INDEX idx_time time_ms TYPE minmax GRANULARITY 4, "
+            "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
+            "PROJECTION by_time (SELECT tenant, kafka_partition, time_ms, event_key "
+            "ORDER BY tenant, kafka_partition, time_ms)")
+
+
+_LEDGER_ENGINE = ("ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) "
+                  "ORDER BY (tenant, event_key, source, event_id) "
+                  # `rebuild` keeps the projection right through ReplacingMergeTree merges.
+                  "SETTINGS deduplicate_merge_projection_mode = 'rebuild'")
+
+#: Table -> (columns, engine clause), today.
+_SCHEMA: dict[Table, tuple[str, str]] = {
+    **{t: (_ledger_columns(t), _LEDGER_ENGINE) for t in LEDGER_TABLES},
+    Table.kpi_windows: (
+        # Answers are integers, so every counter (sums of squares too) is an exact integer.
+        f"{_TENANT}, size {_LOW}, view {_LOW}, window_start DateTime('UTC'), {_DIMS}, shard UInt16, "
+        f"{', '.join(f'{f} Int64' for f in COUNTER_FIELDS)}, version UInt64, updated_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
+        f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard)"),
+    Table.webhook_subscriptions: (
+        f"{_TENANT}, id String, url String, event_types Array(String), filters Map(String, String), secret String, "
+        f"description String, enabled Bool, disabled_reason String, created_at {_TIME}, updated_at {_TIME}, "
+        "version UInt64, deleted UInt8, format LowCardinality(String) DEFAULT 'cloudevents'",
+        "ReplacingMergeTree(version) ORDER BY (tenant, id)"),
+    Table.webhook_deliveries: (  # the append-only attempt log, one row per HTTP attempt
+        f"{_TENANT}, subscription_id String, delivery_id String, event_id String, event_type {_LOW}, "
+        f"attempt UInt16, status {_LOW}, http_status Nullable(UInt16), error String, attempted_at {_TIME}, "
+        f"duration_ms UInt32, next_attempt_at Nullable({_TIME})",
+        "MergeTree PARTITION BY toYYYYMM(attempted_at) ORDER BY (tenant, subscription_id, attempted_at, delivery_id, "
+        "attempt)"),
+    Table.webhook_dead_letters: (  # state: dead -> replay_requested -> delivered (or dead again)
+        f"{_TENANT}, delivery_id String, subscription_id String, event_id String, event_type {_LOW}, body String, "
+        f"attempts UInt16, http_status Nullable(UInt16), error String, dead_at {_TIME}, state {_LOW}, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, delivery_id)"),
+    Table.kpi_targets: (
+        f"{_TENANT}, metric {_LOW}, scope_key String, {_DIMS}, value Float64, valid_from_ms Int64, "
+        f"valid_to_ms Nullable(Int64), version UInt64, updated_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) ORDER BY (tenant, metric, scope_key, valid_from_ms)"),
+    Table.alert_rules: (
+        f"{_TENANT}, rule_id String, spec String, deleted UInt8, version UInt64, updated_at_ms Int64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, rule_id)"),
+    Table.alert_states: (
+        f"{_TENANT}, fingerprint String, rule_id String, status {_LOW}, state String, alert String, version UInt64, "
+        "updated_at_ms Int64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, fingerprint)"),
+    Table.alert_history: (  # append-only; keyed so re-inserting the same transition is harmless
+        f"{_TENANT}, fingerprint String, at_ms Int64, status {_LOW}, prev_status {_LOW}, rule_id String, "
+        f"rule_name String, metric {_LOW}, window {_LOW}, value Nullable(Float64), n UInt64, ci_low Nullable(Float64), "
+        f"ci_high Nullable(Float64), threshold Float64, severity {_LOW}, scope String, labels String, "
+        "starts_at_ms Nullable(Int64), ends_at_ms Nullable(Int64), silenced UInt8",
+        "ReplacingMergeTree PARTITION BY toYYYYMM(fromUnixTimestamp64Milli(at_ms)) "
+        "ORDER BY (tenant, fingerprint, at_ms, status)"),
+    Table.silences: (
+        f"{_TENANT}, silence_id String, rule_id Nullable(String), matchers String, starts_at_ms Int64, "
+        "ends_at_ms Int64, comment String, created_by String, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, silence_id)"),
+    Table.cases: (  # the facts a case is opened with, immutable
+        f"{_TENANT}, case_id String, response_key String, response_id String, response_source String, "
+        f"customer String, scope String, scope_key String, owner String, severity {_LOW}, reasons Array(String), "
+        "opened_at_ms Int64, due_at_ms Int64, responded_at_ms Int64, interaction_id String, survey_id String, "
+        "nps Nullable(Int16), csat Nullable(Int16), ces Nullable(Int16), fcr Nullable(UInt8), "
+        "comment Nullable(String), version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, case_id)"),
+    Table.case_events: (  # append-only transitions; the state is folded on read
+        f"{_TENANT}, case_id String, kind {_LOW}, at_ms Int64, actor String, note String",
+        "ReplacingMergeTree ORDER BY (tenant, case_id, kind, at_ms)"),
+    Table.case_links: (  # every response that opened or was suppressed into a case: the case-opener's ledger
+        f"{_TENANT}, response_key String, case_id String, customer String, kind {_LOW}, at_ms Int64, "
+        "responded_at_ms Int64",
+        "ReplacingMergeTree ORDER BY (tenant, response_key)"),
+}
 
 
 def create_migrations_ledger() -> str:
-    return f"""CREATE TABLE IF NOT EXISTS {Table.migrations.value} (
+    """The ``schema_migrations`` ledger, which ``warehouse.migrate`` creates before any migration.
+
+    Frozen like a migration: a database that has it must never see it differ."""
+    return """CREATE TABLE IF NOT EXISTS schema_migrations (
     id UInt32,
     name String,
     applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
 ) ENGINE = MergeTree ORDER BY id"""
 
 
-def add_ledger_time_projection(table: Table) -> list[str]:
-    """The keys of a ledger table's rows sorted by (tenant, partition, time): the events of one shard
-    and time range (a late event's closed window, a restore) are then a range read of this narrow
-    projection plus a primary-key lookup, not a scan of the month sorted by event key. Narrow, so
-    inserts stay cheap; ``rebuild`` keeps it right through ReplacingMergeTree merges."""
-    return [
-        f"ALTER TABLE {table.value} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
-        f"ALTER TABLE {table.value} ADD PROJECTION IF NOT EXISTS by_time "
-        f"(SELECT tenant, kafka_partition, time_ms, event_key ORDER BY tenant, kafka_partition, time_ms)",
-        f"ALTER TABLE {table.value} MATERIALIZE PROJECTION by_time",
-    ]
+def create_table(table: Table) -> str:
+    """``table`` as a fresh database has it after every migration (read the module docstring)."""
+    if table is Table.schema_migrations:
+        return create_migrations_ledger()
+    columns, engine = _SCHEMA[table]
+    return f"CREATE TABLE IF NOT EXISTS {table.value} ({columns}) ENGINE = {engine}"

@@ -1,4 +1,6 @@
-"""Every SQL statement of the webhooks feature. Values are bound (``{name:Type}``).
+"""The reads and writes of the webhooks feature (tables and DDL: ``warehouse.tables``, migrations 0002, 0006).
+
+Values are bound (``{name:Type}``); the only identifiers are ``Table`` members and fixed column lists.
 
 Row types are plain dataclasses so the delivery code does not depend on the
 API models. Subscriptions and dead letters are versioned rows
@@ -9,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
 
 from warehouse.client import Warehouse
-from warehouse.tables import next_version
+from warehouse.tables import Table, next_version
 
-SUBSCRIPTIONS = "webhook_subscriptions"
-DELIVERIES = "webhook_deliveries"
-DEAD_LETTERS = "webhook_dead_letters"
-
+T = TypeVar("T")
 
 
 def utc(ts: float) -> datetime:
@@ -45,12 +45,6 @@ class SubscriptionRow:
 
 _SUB_COLUMNS = ("tenant", "id", "url", "event_types", "filters", "secret", "description", "enabled",
                 "disabled_reason", "created_at", "updated_at", "deleted", "format")
-
-
-def add_subscription_format() -> str:
-    """DDL of migration 0006: the body format of a subscription; rows written before it read as CloudEvents."""
-    return (f"ALTER TABLE {SUBSCRIPTIONS} ADD COLUMN IF NOT EXISTS "
-            "format LowCardinality(String) DEFAULT 'cloudevents'")
 
 
 @dataclass(frozen=True)
@@ -90,12 +84,23 @@ class DeadLetterRow:
 _DL_COLUMNS = tuple(DeadLetterRow.__dataclass_fields__)
 
 
+def _latest(table: Table, columns: tuple[str, ...]) -> str:
+    """``SELECT`` of the latest version of ``table``'s rows (``FINAL``); the caller adds ``WHERE``."""
+    return f"SELECT {', '.join(columns)} FROM {table.value} FINAL "
+
+
+async def _first(wh: Warehouse, sql: str, params: dict[str, Any], decode: Callable[[tuple], T]) -> T | None:
+    """The first row ``sql`` returns, decoded; ``None`` when it returns none."""
+    rows = (await wh.aquery(sql, params)).result_rows
+    return decode(rows[0]) if rows else None
+
+
 # -- subscriptions -------------------------------------------------------------
 async def put_subscription(wh: Warehouse, sub: SubscriptionRow) -> None:
     row = [getattr(sub, c) for c in _SUB_COLUMNS]
     row[3] = list(sub.event_types)
     row[11] = int(sub.deleted)
-    await wh.ainsert(SUBSCRIPTIONS, [[*row, next_version()]], [*_SUB_COLUMNS, "version"])
+    await wh.ainsert(Table.webhook_subscriptions.value, [[*row, next_version()]], [*_SUB_COLUMNS, "version"])
 
 
 def _sub(row: tuple) -> SubscriptionRow:
@@ -111,18 +116,15 @@ def _sub(row: tuple) -> SubscriptionRow:
 
 
 async def get_subscription(wh: Warehouse, tenant: str, sub_id: str) -> SubscriptionRow | None:
-    res = await wh.aquery(
-        f"SELECT {', '.join(_SUB_COLUMNS)} FROM {SUBSCRIPTIONS} FINAL "
-        "WHERE tenant = {tenant:String} AND id = {id:String} AND deleted = 0",
-        {"tenant": tenant, "id": sub_id},
-    )
-    return _sub(res.result_rows[0]) if res.result_rows else None
+    return await _first(wh, _latest(Table.webhook_subscriptions, _SUB_COLUMNS)
+                        + "WHERE tenant = {tenant:String} AND id = {id:String} AND deleted = 0",
+                        {"tenant": tenant, "id": sub_id}, _sub)
 
 
 async def list_subscriptions(wh: Warehouse, tenant: str, enabled_only: bool = False) -> list[SubscriptionRow]:
     res = await wh.aquery(
-        f"SELECT {', '.join(_SUB_COLUMNS)} FROM {SUBSCRIPTIONS} FINAL "
-        "WHERE tenant = {tenant:String} AND deleted = 0 AND (enabled OR NOT {enabled_only:Bool}) "
+        _latest(Table.webhook_subscriptions, _SUB_COLUMNS)
+        + "WHERE tenant = {tenant:String} AND deleted = 0 AND (enabled OR NOT {enabled_only:Bool}) "
         "ORDER BY created_at, id",
         {"tenant": tenant, "enabled_only": enabled_only},
     )
@@ -137,13 +139,13 @@ async def record_attempts(wh: Warehouse, attempts: list[AttemptRow]) -> None:
         d["attempted_at"] = utc(a.attempted_at)
         d["next_attempt_at"] = utc(a.next_attempt_at) if a.next_attempt_at is not None else None
         rows.append([d[c] for c in _ATTEMPT_COLUMNS])
-    await wh.ainsert(DELIVERIES, rows, _ATTEMPT_COLUMNS)
+    await wh.ainsert(Table.webhook_deliveries.value, rows, _ATTEMPT_COLUMNS)
 
 
 async def list_attempts(wh: Warehouse, tenant: str, subscription_id: str, *, delivery_id: str | None = None,
                         status: str | None = None, limit: int = 100, offset: int = 0) -> list[AttemptRow]:
     res = await wh.aquery(
-        f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM {DELIVERIES} "
+        f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM {Table.webhook_deliveries.value} "
         "WHERE tenant = {tenant:String} AND subscription_id = {sub:String} "
         "AND ({delivery:Nullable(String)} IS NULL OR delivery_id = {delivery:Nullable(String)}) "
         "AND ({status:Nullable(String)} IS NULL OR status = {status:Nullable(String)}) "
@@ -169,7 +171,8 @@ async def put_dead_letter(wh: Warehouse, dl: DeadLetterRow) -> None:
     d = asdict(dl)
     d["dead_at"] = utc(dl.dead_at)
     d["body"] = dl.body.decode("utf-8", errors="replace")
-    await wh.ainsert(DEAD_LETTERS, [[*(d[c] for c in _DL_COLUMNS), next_version()]], [*_DL_COLUMNS, "version"])
+    await wh.ainsert(Table.webhook_dead_letters.value, [[*(d[c] for c in _DL_COLUMNS), next_version()]],
+                     [*_DL_COLUMNS, "version"])
 
 
 def _dl(row: tuple) -> DeadLetterRow:
@@ -180,19 +183,16 @@ def _dl(row: tuple) -> DeadLetterRow:
 
 
 async def get_dead_letter(wh: Warehouse, tenant: str, delivery_id: str) -> DeadLetterRow | None:
-    res = await wh.aquery(
-        f"SELECT {', '.join(_DL_COLUMNS)} FROM {DEAD_LETTERS} FINAL "
-        "WHERE tenant = {tenant:String} AND delivery_id = {id:String}",
-        {"tenant": tenant, "id": delivery_id},
-    )
-    return _dl(res.result_rows[0]) if res.result_rows else None
+    return await _first(wh, _latest(Table.webhook_dead_letters, _DL_COLUMNS)
+                        + "WHERE tenant = {tenant:String} AND delivery_id = {id:String}",
+                        {"tenant": tenant, "id": delivery_id}, _dl)
 
 
 async def list_dead_letters(wh: Warehouse, tenant: str, subscription_id: str | None = None,
                             state: str | None = None, limit: int = 100) -> list[DeadLetterRow]:
     res = await wh.aquery(
-        f"SELECT {', '.join(_DL_COLUMNS)} FROM {DEAD_LETTERS} FINAL "
-        "WHERE tenant = {tenant:String} "
+        _latest(Table.webhook_dead_letters, _DL_COLUMNS)
+        + "WHERE tenant = {tenant:String} "
         "AND ({sub:Nullable(String)} IS NULL OR subscription_id = {sub:Nullable(String)}) "
         "AND ({state:Nullable(String)} IS NULL OR state = {state:Nullable(String)}) "
         "ORDER BY dead_at DESC LIMIT {limit:UInt32}",

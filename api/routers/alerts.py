@@ -1,7 +1,7 @@
 """/v1/alert-rules, /v1/alerts (history and current states) and /v1/silences.
 
 Reads need the ``read`` scope; changing rules or silences needs ``admin``.
-Every call is scoped to the caller's tenant. No SQL here: ``warehouse.alert_queries``.
+Every call is scoped to the caller's tenant. No SQL here: ``alerts.store``.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from core.errors import NoViewCovers
 from warehouse.queries import choose_view
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable
-from schemas.alerts import (
+from alerts.contract import (
     AlertEvent, AlertEventList, AlertPublic, AlertPublicList, RuleCreate, RuleList, RulePublic, SilenceCreate,
     SilenceList, SilencePublic,
 )
-from warehouse import alert_queries as aq
+from alerts import store as aq
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 

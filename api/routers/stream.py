@@ -20,7 +20,7 @@ from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from core.dimensions import DIMENSIONS, Dimension
 from schemas.gaps import GapMetric
 from core.windows import API_WINDOWS, window_start
-from warehouse import alert_queries
+from alerts import store as alert_store
 
 router = APIRouter(prefix="/v1", tags=["stream"])
 
@@ -86,7 +86,7 @@ async def get_stream(
                                 min_sample=settings.api.min_sample, confidence=confidence)
 
     async def read_alerts(from_ms: int | None):
-        return await alert_queries.read_history(wh, tenant, from_ms=from_ms,
+        return await alert_store.read_history(wh, tenant, from_ms=from_ms,
                                                 limit=1 if from_ms is None else settings.alerts.max_history)
 
     read_gaps: Callable[[], Awaitable[list[Gap]]] | None = None

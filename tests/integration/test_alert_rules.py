@@ -14,7 +14,7 @@ from alerts.state import Status
 from core.settings import Settings
 from kpi.counts import KpiCounts
 from core.dimensions import DIMENSIONS
-from warehouse import alert_queries as aq
+from alerts import store as aq
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from warehouse.tables import WINDOW_INSERT_COLUMNS, Table

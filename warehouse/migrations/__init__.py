@@ -1,5 +1,8 @@
 """Numbered, forward-only migrations. Each module has ID, NAME and `operations` (DDL strings).
 
+Each holds the literal DDL it applies, with the names of its time, and imports nothing of ours:
+the schema of today (``warehouse.tables``) moves on, an applied migration must not.
+
 Add a new module ``mNNNN_name.py`` and list it in ``MIGRATIONS``; never edit an applied one.
 """
 from warehouse.migrations import (m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases,

@@ -1,4 +1,4 @@
-"""0002: Webhook subscriptions, deliveries and their log.
+"""0002: Webhook subscriptions, deliveries and their log (frozen: the literal DDL it has always run).
 
 * ``webhook_subscriptions``: one row per (tenant, id) version; ``ReplacingMergeTree(version)``,
   read with ``FINAL``; a soft delete is a new version with ``deleted = 1``. The signing

@@ -1,5 +1,9 @@
 """The alerts API contract: rules, alerts (current and history) and silences.
 
+It lives beside its domain, not in ``schemas/``: its models extend the alert models
+(``alerts.rules``/``silences``/``state``), which validate against ``gaps.detect``, a higher layer
+than ``schemas``.
+
 Variants per direction (STYLE pattern 8): ``RuleCreate`` (POST; ``id``
 optional), ``RuleSpec`` (PUT body), ``RulePublic`` (responses); lists are
 ``data`` + ``count``.
