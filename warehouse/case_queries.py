@@ -24,18 +24,9 @@ from cases.state import Case, CaseState
 from warehouse.client import Warehouse
 from warehouse.tables import Table, next_version
 
-__all__ = ["CaseTable", "DurationStats", "CaseStats", "EventKind", "append_event", "case_stats", "get_case",
+__all__ = ["DurationStats", "CaseStats", "EventKind", "append_event", "case_stats", "get_case",
            "insert_case", "insert_cases", "insert_links", "known_responses", "known_responses_of", "link_response",
            "LinkRow", "list_cases", "open_cases_of_customer", "open_cases_of_customers", "opened_link", "overdue_cases"]
-
-
-class CaseTable(str, Enum):
-    """The closed loop's tables by their role here; the names are ``Table``'s (callers that break one
-    on purpose, as the crash-recovery tests do, name it so)."""
-
-    cases = Table.cases.value
-    events = Table.case_events.value
-    links = Table.case_links.value
 
 
 class EventKind(str, Enum):

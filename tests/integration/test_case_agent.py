@@ -24,6 +24,7 @@ from stream_processors.case_agent import CaseOpener, escalate_once, register_cas
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
+from warehouse.tables import Table
 from warehouse.webhook_queries import SubscriptionRow
 from webhooks.delivery import Notification, matching_subscriptions
 
@@ -286,13 +287,13 @@ async def test_replayed_and_crashed_batches_open_exactly_the_expected_cases(sett
     await opener.handle(batches[0])
     assert await opener.handle(batches[0]) == []  # replayed whole: nothing at all
     with pytest.raises(SimulatedCrash):
-        await crashing(cq.CaseTable.links.value).handle(batches[1])  # cases stored, links lost
+        await crashing(Table.case_links.value).handle(batches[1])  # cases stored, links lost
     published = len(sent)
     replay = await opener.handle(batches[1])  # the restart replays the batch
     assert replay and [kind for kind, _ in replay] == ["absorbed"] * len(replay)  # its cases exist: none reopened
     assert len(sent) == published  # ... and none published again
     with pytest.raises(SimulatedCrash):
-        await crashing(cq.CaseTable.cases.value).handle(batches[2])  # published, nothing stored
+        await crashing(Table.cases.value).handle(batches[2])  # published, nothing stored
     republished = len(sent) - published
     await opener.handle(batches[2])  # the replay publishes the same events again (same ids) and stores them
     await opener.handle([*batches[1], *batches[2]])  # an older offset replayed with a newer one
