@@ -5,22 +5,19 @@
 round against the warehouse and Kafka; :func:`run_evaluator` repeats it every
 ``AlertSettings.evaluate_every_s`` until ``stop`` is set.
 
-Notifications go to the ``notifications`` topic (``schemas.records.topic_names``)
-as structured CloudEvents, one per message, keyed ``tenant:fingerprint`` so an
-alert's events stay in order on one partition. Types: ``cx.alert.firing.v1`` and
-``cx.alert.resolved.v1``.
+Notifications go to the notifications topic (``core.topics.notifications_topic``)
+as structured CloudEvents (``notifications.cloudevent``), one per message, keyed
+``tenant:fingerprint`` (a group's ``tenant:group_key``) so an alert's events stay in
+order on one partition. Types: ``cx.alert.firing.v1`` and ``cx.alert.resolved.v1``.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -33,11 +30,12 @@ from gaps.evaluate import read_live_frame
 from gaps.live import LiveFrame
 from alerts.metrics import observe_alert_round
 from core import metrics
+from core.topics import notifications_topic
 from kpi.counts import KpiCounts
 from kpi.measures import measure
-from schemas.records import topic_names
+from notifications import OutgoingMessage, cloudevent, event_id, iso_time, notification_message
 
-__all__ = ["EVENT_TYPES", "NotificationMessage", "ReadCounts", "ReadFrame", "Transition", "evaluate", "evaluate_once",
+__all__ = ["EVENT_TYPES", "ReadCounts", "ReadFrame", "Transition", "evaluate", "evaluate_once",
            "group_event", "group_labels", "notification_event", "notification_messages", "run_evaluator"]
 
 log = logging.getLogger(__name__)
@@ -67,15 +65,6 @@ class Transition:
     @property
     def status_changed(self) -> bool:
         return self.before.status is not self.after.status
-
-
-class NotificationMessage(NamedTuple):
-    """What ``ingest.publisher.Publisher.publish`` sends."""
-
-    topic: str
-    partition: int
-    key: bytes
-    value: bytes
 
 
 async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_ms: int,
@@ -122,18 +111,15 @@ def _alert_data(t: Transition, note: Notification) -> dict[str, Any]:
         "fingerprint": t.fingerprint, "status": note.kind.value, "scope": rule.scope, "value": note.value,
         "n": note.n, "ci": [note.ci_low, note.ci_high], "threshold": rule.threshold,
         "recovery": rule.recovery, "severity": rule.severity.value, "labels": rule.labels,
-        "routes": rule.routes or None, "starts_at": _iso(note.starts_at_ms), "ends_at": _iso(note.ends_at_ms),
+        "routes": rule.routes or None, "starts_at": iso_time(note.starts_at_ms),
+        "ends_at": iso_time(note.ends_at_ms),
         "repeat": note.repeat,
     }
 
 
 def _event(tenant: str, identity: str, subject: str, note: Notification, data: dict[str, Any]) -> dict[str, Any]:
-    eid = hashlib.sha256(f"{tenant}\x1f{identity}\x1f{note.kind.value}\x1f{note.at_ms}".encode()).hexdigest()[:32]
-    return {
-        "specversion": "1.0", "id": eid, "source": EVENT_SOURCE, "type": EVENT_TYPES[note.kind],
-        "subject": subject, "time": _iso(note.at_ms), "datacontenttype": "application/json", "tenant": tenant,
-        "data": data,
-    }
+    return cloudevent(tenant, event_id(tenant, identity, note.kind.value, note.at_ms), EVENT_SOURCE,
+                      EVENT_TYPES[note.kind], subject, note.at_ms, data)
 
 
 def notification_event(tenant: str, t: Transition, note: Notification) -> dict[str, Any]:
@@ -165,7 +151,7 @@ def group_event(tenant: str, members: list[tuple[Transition, Notification]]) -> 
     return _event(tenant, identity, key, first_note, data)
 
 
-def notification_messages(transitions: list[Transition], topic: str, partitions: int) -> list[NotificationMessage]:
+def notification_messages(transitions: list[Transition], topic: str, partitions: int) -> list[OutgoingMessage]:
     """One message per notification; a rule with ``group_by`` sends one per group and kind instead."""
     out = []
     groups: dict[tuple[str, str, str, NotificationKind], list[tuple[Transition, Notification]]] = {}
@@ -175,13 +161,9 @@ def notification_messages(transitions: list[Transition], topic: str, partitions:
                 labels = orjson.dumps(group_labels(t.rule), option=orjson.OPT_SORT_KEYS).decode()
                 groups.setdefault((t.tenant, t.rule.id, labels, note.kind), []).append((t, note))
                 continue
-            key = f"{t.tenant}:{t.fingerprint}".encode()
-            out.append(NotificationMessage(topic, zlib.crc32(key) % partitions, key,
-                                           orjson.dumps(notification_event(t.tenant, t, note))))
+            out.append(notification_message(topic, partitions, notification_event(t.tenant, t, note)))
     for (tenant, _, _, _), members in groups.items():
-        event = group_event(tenant, members)
-        key = f"{tenant}:{event['data']['group_key']}".encode()
-        out.append(NotificationMessage(topic, zlib.crc32(key) % partitions, key, orjson.dumps(event)))
+        out.append(notification_message(topic, partitions, group_event(tenant, members)))
     return out
 
 
@@ -219,7 +201,7 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     # 2.
     transitions = await evaluate(rules, read, now_ms, states, silences, frame)
     # 3.
-    topic = topic_names(settings.kafka.topic_prefix)["notifications"]
+    topic = notifications_topic(settings.kafka)
     await publisher.publish(notification_messages(transitions, topic, settings.kafka.partitions))
     # 4.
     if transitions:
@@ -246,9 +228,3 @@ async def run_evaluator(settings, warehouse, publisher, stop: asyncio.Event) -> 
             await asyncio.wait_for(stop.wait(), max(0.0, every - (time.monotonic() - started)))
         except asyncio.TimeoutError:
             pass
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")

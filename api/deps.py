@@ -8,11 +8,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.settings import ApiKey, Settings
+from core.topics import topic_names
 from ingest.admission import Admission
-from ingest.publisher import Publisher
 from ingest.pipeline import BatchSpec, IngestPipeline
 from ingest.validation import TimeHorizon
-from schemas.records import topic_names
+from notifications.producer import Publisher
 from warehouse.client import Warehouse
 
 

@@ -44,7 +44,7 @@ from core.settings import ApiKey, Settings
 from ingest.admission import Admission, replay_log
 from ingest.log import IngestLog
 from ingest.pseudonymize import Pseudonymizer
-from schemas.records import topic_names
+from core.topics import topic_names
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 
@@ -172,7 +172,7 @@ class Stack:
 
         publisher = None
         if opts.api:
-            from ingest.publisher import Publisher
+            from notifications.producer import Publisher
 
             publisher = Publisher(self.bootstrap, settings.kafka.max_record_bytes, idempotent=not settings.kafka.tansu)
             await publisher.start()
@@ -446,7 +446,7 @@ class Worker:
 async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
     """Alert evaluation and case escalation next to the stream processors; notifications go to Kafka."""
     from alerts.evaluator import run_evaluator
-    from ingest.publisher import Publisher
+    from notifications.producer import Publisher
     from stream_processors.case_agent import run_escalations
 
     publisher = Publisher(bootstrap, settings.kafka.max_record_bytes, idempotent=not settings.kafka.tansu)

@@ -13,7 +13,8 @@ import httpx
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from core.settings import Settings
-from schemas.records import EventType, topic_names
+from core.topics import topic_names
+from schemas.records import EventType
 
 
 @dataclass

@@ -4,7 +4,7 @@
 pseudonyms) and ``batching`` (records -> Kafka messages) are pure; the HTTP
 route and the Faust raw-topic agent do the I/O around them.
 """
-from ingest.batching import OutgoingMessage, RecordTooLarge, group_for_kafka
+from ingest.batching import RecordTooLarge, group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import (
     IngestError,
@@ -21,7 +21,6 @@ __all__ = [
     "IngestError",
     "InvalidBody",
     "MalformedItem",
-    "OutgoingMessage",
     "Pseudonymizer",
     "RawRejection",
     "RecordTooLarge",

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 
 from core import metrics
 from ingest.log import IngestLog, Ticket
-from ingest.publisher import Publisher
+from notifications.producer import Publisher
 from core.errors import IngestStorageFull, IngestUnavailable
 
 __all__ = ["Admission", "replay_log"]

@@ -11,24 +11,15 @@ names exactly one tenant.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 import orjson
 
+from notifications.messages import OutgoingMessage
 from schemas.records import Record, message_key, partition_bucket
 
-__all__ = ["OutgoingMessage", "RecordTooLarge", "group_for_kafka"]
+__all__ = ["RecordTooLarge", "group_for_kafka"]
 
 _ARRAY_OVERHEAD = 2  # the brackets of the JSON array
-
-
-class OutgoingMessage(NamedTuple):
-    topic: str
-    partition: int
-    key: bytes
-    #: ``encode_records(records)``: a JSON array of ``count`` records.
-    value: bytes
-    count: int
 
 
 class RecordTooLarge(ValueError):
@@ -51,11 +42,12 @@ def group_for_kafka(
 ) -> list[OutgoingMessage]:
     """Group records into messages of at most ``max_record_bytes`` each.
 
-    ``topics`` is ``schemas.records.topic_names(prefix)``. Within a group,
+    ``topics`` is ``core.topics.topic_names(prefix)``. Within a group,
     records keep their input order and fill messages greedily in that order,
     so the consumer sees them in the order they were accepted. Each record is
     encoded once; a message value is the records' encodings joined into an
-    array, which is byte-for-byte ``encode_records`` of the same records.
+    array, which is byte-for-byte ``encode_records`` of the same records, and its
+    ``count`` is the number of records in it.
     """
     groups: dict[tuple[str, str, int], list[bytes]] = {}
     too_large: list[str] = []

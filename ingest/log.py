@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core.errors import IngestStorageFull
+from notifications.messages import OutgoingMessage
 
 __all__ = ["IngestLog", "LoggedMessage", "Ticket"]
 
@@ -51,14 +52,8 @@ _SUFFIX = ".log"
 TopicPartition = tuple[str, int]
 
 
-class LoggedMessage(NamedTuple):
-    """One Kafka message as logged (``ingest.batching.OutgoingMessage``'s fields)."""
-
-    topic: str
-    partition: int
-    key: bytes
-    value: bytes
-    count: int
+#: One Kafka message as logged and replayed: the message ingest published, field for field.
+LoggedMessage = OutgoingMessage
 
 
 class Ticket(NamedTuple):

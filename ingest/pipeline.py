@@ -15,9 +15,10 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from ingest.batching import OutgoingMessage, group_for_kafka
+from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import TimeHorizon, parse_body, validate_items
+from notifications.messages import OutgoingMessage
 from schemas.events import Rejection
 
 

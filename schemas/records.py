@@ -100,18 +100,6 @@ class EventType(str, Enum):
     survey_invitation = "cx.survey.invitation.v1"
 
 
-def topic_names(prefix: str) -> dict[str, str]:
-    """Every topic CX Pulse uses, by role."""
-    return {
-        EventType.touchpoint.value: f"{prefix}.touchpoints.v1",
-        EventType.survey_response.value: f"{prefix}.survey-responses.v1",
-        EventType.survey_invitation.value: f"{prefix}.survey-invitations.v1",
-        "raw": f"{prefix}.events.raw",
-        "dead_letter": f"{prefix}.events.dlq",
-        "notifications": f"{prefix}.notifications.v1",
-    }
-
-
 def partition_bucket(tenant: str, record: Record, buckets: int) -> int:
     """Bucket of a record: its interaction's, else its own id's. Stable across processes."""
     anchor = record.get("interaction_id") or record["id"]

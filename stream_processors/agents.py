@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -23,7 +22,9 @@ from core.settings import Settings
 from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message
+from notifications import OutgoingMessage
 from schemas.records import OFFSET, SHARD, EventType, Record, decode_records
+from stream_processors.app import AppPublisher
 from stream_processors.checkpoint import Checkpointer
 from stream_processors.topics import Topics
 
@@ -34,6 +35,7 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
              pseudonymizer: Pseudonymizer) -> None:
     batch, within = settings.stream.batch_records, settings.stream.batch_within_s
     typed_names = set(topics.typed_names)
+    publisher = AppPublisher(app)
 
     @app.agent(topics.typed, name="kpi-windows")
     async def kpi_windows(stream: faust.StreamT) -> None:
@@ -52,7 +54,7 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
                         rec[OFFSET] = offset
                         _check_record(rec)
                 except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
-                    await send_dead_letter(app, topics, msg, "undecodable", str(exc))
+                    await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
                     continue
                 records.extend(decoded)
             try:
@@ -76,14 +78,10 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
                 records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer)
                 accepted.extend(records)
                 for rej in rejections:
-                    await send_dead_letter(app, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)
+                    await send_dead_letter(publisher, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)
             outgoing = group_for_kafka(accepted, topics.names, settings.kafka.partitions,
                                        settings.kafka.max_record_bytes)
-            futures = [
-                await app.producer.send(m.topic, m.key, m.value, m.partition, None, None)
-                for m in outgoing
-            ]
-            await asyncio.gather(*futures)  # acked only after the typed topics hold them
+            await publisher.publish(outgoing)  # acked only after the typed topics hold them
 
     @app.on_partitions_revoked.connect
     async def _on_revoked(sender: Any, revoked: set, **_: Any) -> None:
@@ -104,7 +102,7 @@ def _check_record(rec: Record) -> None:
         raise ValueError("not a CX Pulse record (needs type, tenant, id, source and integer time_ms)")
 
 
-async def send_dead_letter(app: faust.App, topics: Topics, msg: Any, path: str, error: str,
+async def send_dead_letter(publisher: AppPublisher, topics: Topics, msg: Any, path: str, error: str,
                            index: int | None = None, value: bytes | None = None) -> None:
     """The dead-letter record keeps the original bytes (or the one bad event) and where they came from."""
     value = (msg.value or b"") if value is None else value
@@ -113,9 +111,7 @@ async def send_dead_letter(app: faust.App, topics: Topics, msg: Any, path: str, 
         "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
         "value": value.decode("utf-8", errors="replace"),
     }
-    fut = await app.producer.send(topics.dead_letter.get_topic_name(), msg.key, orjson.dumps(body),
-                                  None, None, None)
-    await fut
+    await publisher.publish([OutgoingMessage(topics.dead_letter.get_topic_name(), None, msg.key, orjson.dumps(body))])
     metrics.DEAD_LETTERS.labels(reason=path).inc()
 
 

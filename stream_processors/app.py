@@ -1,9 +1,13 @@
-"""The Faust app: one per process, built from settings (never at import time)."""
+"""The Faust app: one per process, built from settings (never at import time), and its publisher."""
 from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
 
 import faust
 
 from core.settings import Settings
+from notifications import OutgoingMessage, Publisher
 from stream_processors import tansu_compat
 
 
@@ -40,3 +44,26 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     if k.tansu:
         tansu_compat.apply(app)
     return app
+
+
+class AppPublisher(Publisher):
+    """``Publisher.publish`` through the app's own producer, for the agents.
+
+    The app starts, flushes and stops that producer with itself, so ``start`` and
+    ``stop`` leave it alone and no second client is opened.
+    """
+
+    times_latency = False  # the produce-latency histogram times the API's and timers' producer, not the agents'
+
+    def __init__(self, app: faust.App) -> None:  # no super().__init__: the app owns the producer
+        self._app = app
+        self.started = True
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, m: OutgoingMessage) -> Awaitable[Any]:
+        return await self._app.producer.send(m.topic, m.key, m.value, m.partition, None, None)

@@ -55,7 +55,10 @@ from cases import (
     evaluate_conditions, open_case, response_key, route_owner, scope_key,
 )
 from core.settings import Settings
-from schemas.records import EventType, Record, decode_records, topic_names
+from core.topics import notifications_topic
+from notifications import OutgoingMessage, Publisher
+from schemas.records import EventType, Record, decode_records
+from stream_processors.app import AppPublisher
 from stream_processors.topics import Topics
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
@@ -65,7 +68,8 @@ __all__ = ["CaseOpener", "escalate_once", "register_case_agent", "run_escalation
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Sequence[Any]], Awaitable[None]]
+#: ``await publish(messages)`` returns once the broker acked them (``Publisher.publish``).
+Publish = Callable[[Sequence[OutgoingMessage]], Awaitable[Any]]
 Clock = Callable[[], int]
 #: ``await lookup(warehouse, [(tenant, interaction_id), ...])`` -> dims of the stored touchpoints.
 TouchpointDims = Callable[[Warehouse, list[tuple[str, str]]], Awaitable[dict[tuple[str, str], dict[str, str]]]]
@@ -89,7 +93,7 @@ class CaseOpener:
         self.warehouse = warehouse
         self.publish = publish
         self.clock = clock
-        self.topic = topic_names(settings.kafka.topic_prefix)["notifications"]
+        self.topic = notifications_topic(settings.kafka)
         self.partitions = settings.kafka.partitions
 
     async def handle(self, records: list[Record]) -> list[tuple[str, Case]]:
@@ -156,17 +160,10 @@ class CaseOpener:
 def register_case_agent(app: faust.App, topics: Topics, settings: Settings, warehouse: Warehouse, *,
                         clock: Clock = _now_ms, on_fatal: Callable[[int], Any] = os._exit) -> faust.types.AgentT:
     """The ``case-opener`` agent on the survey-responses topic, in micro-batches like ``kpi-windows``."""
-    topic = app.topic(topics.names[EventType.survey_response.value], key_serializer="raw", value_serializer="raw",
-                      partitions=settings.kafka.partitions)
     batch, within = settings.stream.batch_records, settings.cases.batch_within_s
+    opener = CaseOpener(settings, warehouse, AppPublisher(app).publish, clock)  # acked before the cases are stored
 
-    async def publish(messages: Sequence[Any]) -> None:
-        futures = [await app.producer.send(m.topic, m.key, m.value, m.partition, None, None) for m in messages]
-        await asyncio.gather(*futures)  # acked before the cases are stored
-
-    opener = CaseOpener(settings, warehouse, publish, clock)
-
-    @app.agent(topic, name="case-opener")
+    @app.agent(topics.survey_responses, name="case-opener")
     async def case_opener(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch, within=within):
             records: list[Record] = []
@@ -186,12 +183,12 @@ def register_case_agent(app: faust.App, topics: Topics, settings: Settings, ware
     return case_opener
 
 
-async def escalate_once(settings: Settings, warehouse: Warehouse, publisher: Any,
+async def escalate_once(settings: Settings, warehouse: Warehouse, publisher: Publisher,
                         now_ms: int | None = None) -> list[Case]:
     """Escalate every overdue case once. Order: 1. read overdue cases; 2. step them (``escalate``);
     3. publish ``cx.case.escalated.v1`` and wait for the acks; 4. store the transitions."""
     now_ms = _now_ms() if now_ms is None else now_ms
-    topic = topic_names(settings.kafka.topic_prefix)["notifications"]
+    topic = notifications_topic(settings.kafka)
     escalated: list[Case] = []
     for case in await cq.overdue_cases(warehouse, now_ms):  # 1.
         try:
@@ -205,7 +202,7 @@ async def escalate_once(settings: Settings, warehouse: Warehouse, publisher: Any
     return escalated
 
 
-async def run_escalations(settings: Settings, warehouse: Warehouse, publisher: Any, stop: asyncio.Event,
+async def run_escalations(settings: Settings, warehouse: Warehouse, publisher: Publisher, stop: asyncio.Event,
                           clock: Clock = _now_ms) -> None:
     """Run ``escalate_once`` every ``settings.cases.escalate_every_s`` until ``stop`` is set; a failed
     round is logged and retried from stored state."""

@@ -1,4 +1,4 @@
-"""The topics the agents read and write (names from ``schemas.records.topic_names``).
+"""The Faust topics the agents read and write, every one declared here (names from ``core.topics``).
 
 All typed topics have the same partition count: partition *p* of each is
 shard *p*, so an interaction's touchpoint, invitation and answers meet in one
@@ -11,15 +11,18 @@ from dataclasses import dataclass
 import faust
 
 from core.settings import Settings
-from schemas.records import EventType, topic_names
+from core.topics import DEAD_LETTER, NOTIFICATIONS, RAW, topic_names
+from schemas.records import EventType
 
 
 @dataclass(frozen=True)
 class Topics:
     names: dict[str, str]
-    typed: faust.TopicT  # touchpoints + answers + invitations, consumed together
+    typed: faust.TopicT  # touchpoints + answers + invitations, consumed together (kpi-windows)
     raw: faust.TopicT
     dead_letter: faust.TopicT
+    survey_responses: faust.TopicT  # read alone by case-opener
+    notifications: faust.TopicT     # read by webhook-deliveries
 
     @property
     def typed_names(self) -> tuple[str, ...]:
@@ -32,6 +35,8 @@ def declare(app: faust.App, settings: Settings) -> Topics:
     return Topics(
         names=names,
         typed=app.topic(*(names[t.value] for t in EventType), **common),
-        raw=app.topic(names["raw"], **common),
-        dead_letter=app.topic(names["dead_letter"], **common),
+        raw=app.topic(names[RAW], **common),
+        dead_letter=app.topic(names[DEAD_LETTER], **common),
+        survey_responses=app.topic(names[EventType.survey_response.value], **common),
+        notifications=app.topic(names[NOTIFICATIONS], **common),
     )

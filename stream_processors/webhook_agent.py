@@ -1,7 +1,7 @@
 """The ``webhook-deliveries`` agent: notifications topic -> signed HTTP deliveries.
 
 Each message is one CloudEvent (``value_serializer="raw"``; tenant in the
-``tenant`` extension attribute) or a replay request (``webhooks.replay``).
+``tenant`` extension attribute) or a replay request (``notifications.replay``).
 For each message the agent
 
 1. looks up the tenant's enabled subscriptions (``SubscriptionCache``, short TTL);
@@ -28,13 +28,13 @@ import faust
 import httpx
 
 from core.settings import Settings
+from notifications import decode_message
 from stream_processors.topics import Topics
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
 from warehouse.webhook_queries import set_dead_letter_state
 from webhooks.metrics import MeteredRecorder
 from webhooks.delivery import Deliverer, DeliveryResult, matching_subscriptions
-from webhooks.replay import decode_message
 from webhooks.store import SubscriptionCache, WarehouseRecorder
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ def register_webhook_agent(app: faust.App, topics: Topics, settings: Settings, w
                            transport: httpx.AsyncBaseTransport | None = None,
                            on_fatal: Callable[[int], Any] = os._exit) -> faust.types.AgentT:
     ws = settings.webhooks
-    topic = app.topic(topics.names["notifications"], key_serializer="raw", value_serializer="raw",
-                      partitions=settings.kafka.partitions)
     cache = SubscriptionCache(warehouse, ws.subscription_cache_ttl_s)
     recorder = MeteredRecorder(WarehouseRecorder(warehouse, cache))
     shared: dict[str, asyncio.Semaphore] = {}
@@ -68,7 +66,7 @@ def register_webhook_agent(app: faust.App, topics: Topics, settings: Settings, w
             targets = matching_subscriptions(notification, subs)
         return await deliverer.deliver_all(notification, targets)
 
-    @app.agent(topic, name="webhook-deliveries", concurrency=ws.agent_concurrency)
+    @app.agent(topics.notifications, name="webhook-deliveries", concurrency=ws.agent_concurrency)
     async def webhook_deliveries(stream: faust.StreamT) -> None:
         in_flight = shared.setdefault("sem", asyncio.Semaphore(ws.max_in_flight))
         async with httpx.AsyncClient(transport=transport, follow_redirects=False,

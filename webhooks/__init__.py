@@ -1,19 +1,19 @@
 """Signed webhook deliveries (Standard Webhooks) of CX Pulse notifications.
 
-Public surface: ``Deliverer`` and ``Notification`` (delivery), ``sign`` /
+Public surface: ``Deliverer`` (delivery of a ``notifications.Notification``), ``sign`` /
 ``signature_headers`` / ``generate_secret`` (signing), ``WarehouseRecorder`` and
 ``SubscriptionCache`` (store), ``alertmanager_payload`` (the Alertmanager body), and their errors (defined in ``core.errors``). The Faust agent
 is ``stream_processors.webhook_agent``; the API is ``api.routers.webhooks``.
 """
 from webhooks.alertmanager import alertmanager_payload
-from webhooks.delivery import Deliverer, DeliveryResult, Notification, matching_subscriptions, parse_retry_after
+from webhooks.delivery import Deliverer, DeliveryResult, matching_subscriptions, parse_retry_after
 from core.errors import DeliveryError, EndpointGone, PermanentDelivery, RetryableDelivery
 from webhooks.signing import delivery_id, generate_secret, sign, signature_headers
 from webhooks.store import SubscriptionCache, WarehouseRecorder
 from webhooks.metrics import MeteredRecorder
 
 __all__ = [
-    "alertmanager_payload", "Deliverer", "DeliveryResult", "Notification", "matching_subscriptions", "parse_retry_after",
+    "alertmanager_payload", "Deliverer", "DeliveryResult", "matching_subscriptions", "parse_retry_after",
     "DeliveryError", "EndpointGone", "PermanentDelivery", "RetryableDelivery",
     "delivery_id", "generate_secret", "sign", "signature_headers",
     "SubscriptionCache", "WarehouseRecorder", "MeteredRecorder",

@@ -1,4 +1,4 @@
-"""Delivering one notification (a CloudEvent) to the subscriptions it matches.
+"""Delivering one notification (a CloudEvent, ``notifications.Notification``) to the subscriptions it matches.
 
 For each matching subscription ``Deliverer.deliver`` runs the attempt loop:
 
@@ -37,6 +37,7 @@ import httpx
 import orjson
 
 from core.settings import WebhookSettings
+from notifications import Notification
 from schemas.webhooks import AttemptStatus, BodyFormat, event_type_matches
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
 from webhooks.alertmanager import alertmanager_payload, is_alert_event
@@ -44,39 +45,6 @@ from core.errors import DeliveryError, EndpointGone, PermanentDelivery, Retryabl
 from webhooks.signing import delivery_id, signature_headers
 
 _ERROR_BODY_BYTES = 256
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One CloudEvent of the notifications topic (``body`` is sent verbatim, so signatures cover it)."""
-
-    tenant: str
-    event_id: str
-    source: str
-    type: str
-    data: dict[str, Any]
-    body: bytes
-    routes: tuple[str, ...] | None  # data.routes: subscription ids; None = every matching subscription
-    replay_of: str | None = None    # a dead letter's delivery id: deliver to its subscription only
-
-    @classmethod
-    def parse(cls, body: bytes) -> "Notification":
-        """Raises ValueError for anything that is not a deliverable CloudEvent with a tenant."""
-        try:
-            ce = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
-        if not isinstance(ce, dict):
-            raise ValueError("a notification is one CloudEvent (a JSON object)")
-        missing = [k for k in ("id", "source", "type", "tenant") if not isinstance(ce.get(k), str) or not ce[k]]
-        if missing:
-            raise ValueError(f"missing CloudEvent attribute(s) {missing}")
-        data = ce.get("data") if isinstance(ce.get("data"), dict) else {}
-        routes = data.get("routes")
-        if routes is not None and not (isinstance(routes, list) and all(isinstance(r, str) for r in routes)):
-            raise ValueError("data.routes must be a list of subscription ids")
-        return cls(tenant=ce["tenant"], event_id=ce["id"], source=ce["source"], type=ce["type"], data=data,
-                   body=body, routes=tuple(routes) if routes is not None else None)
 
 
 def filters_match(filters: dict[str, str], data: dict[str, Any]) -> bool:

@@ -17,8 +17,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import from_ms, to_ms, unprocessable
 from cases import Case, CaseState, InvalidTransition, acknowledge, case_message, close, is_breached
+from core.topics import notifications_topic
 from schemas.cases import CaseAck, CaseClose, CaseList, CasePublic, CaseStats, DurationStats
-from schemas.records import topic_names
 from warehouse import case_queries as cq
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -107,8 +107,7 @@ async def close_case(case_id: str, body: CaseClose, caller: AdminCaller, service
     except InvalidTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     s = services.settings
-    await services.publisher.publish([case_message("closed", closed, closed.closed_at_ms,
-                                                   topic_names(s.kafka.topic_prefix)["notifications"],
+    await services.publisher.publish([case_message("closed", closed, closed.closed_at_ms, notifications_topic(s.kafka),
                                                    s.kafka.partitions, s.cases.routes)])
     await cq.append_event(services.warehouse, caller.tenant, case_id, cq.EventKind.closed, closed.closed_at_ms,
                           closed.closed_by, closed.resolution)

@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import unprocessable
-from schemas.records import topic_names
+from core.topics import notifications_topic
+from notifications import replay_message
 from schemas.webhooks import (AttemptStatus, BodyFormat, DeadLetter, DeadLetterList, DeliveryAttempt, DeliveryLog,
                               ReplayAccepted, WebhookCreate, WebhookCreated, WebhookList, WebhookPublic,
                               WebhookUpdate, check_format_types)
 from warehouse import webhook_queries as q
-from webhooks.replay import encode_replay
 from webhooks.signing import generate_secret
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
-
-class _Message(NamedTuple):
-    topic: str
-    partition: int | None
-    key: bytes
-    value: bytes
 
 
 def _public(sub: q.SubscriptionRow) -> WebhookPublic:
@@ -161,8 +155,7 @@ async def replay_delivery(delivery_id: str, caller: AdminCaller, services: Servi
     if not sub.enabled:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"subscription {sub.id} is disabled ({sub.disabled_reason}); re-enable it first")
-    topic = topic_names(services.settings.kafka.topic_prefix)["notifications"]
+    topic = notifications_topic(services.settings.kafka)
     await q.set_dead_letter_state(wh, caller.tenant, delivery_id, "replay_requested")
-    await services.publisher.publish([_Message(topic, None, caller.tenant.encode(),
-                                               encode_replay(caller.tenant, delivery_id, sub.id, dl.body))])
+    await services.publisher.publish([replay_message(topic, caller.tenant, delivery_id, sub.id, dl.body)])
     return ReplayAccepted(delivery_id=delivery_id, subscription_id=sub.id, state="replay_requested")

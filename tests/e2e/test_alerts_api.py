@@ -11,8 +11,8 @@ import pytest
 
 from alerts.evaluator import evaluate_once
 from core.settings import ApiKey
-from ingest.publisher import Publisher
-from schemas.records import topic_names
+from notifications import Publisher
+from core.topics import topic_names
 from tests.conftest import TEST_KEY, TEST_TENANT, make_settings
 from tests.helpers import read_topic
 from warehouse.client import Warehouse

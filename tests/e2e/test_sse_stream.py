@@ -11,7 +11,7 @@ import pytest
 
 from alerts.evaluator import evaluate_once
 from core.settings import ApiKey
-from ingest.publisher import Publisher
+from notifications import Publisher
 from tests.conftest import TEST_KEY, TEST_TENANT, make_settings
 from tests.e2e.test_alerts_api import BATCH, HOUR, NOW_MS, RULE, _answers
 from warehouse.client import Warehouse

@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cxpulse.runtime import RunOptions, run
-from schemas.records import topic_names
+from core.topics import topic_names
 from tests.helpers import read_topic
 from warehouse.client import Warehouse
 

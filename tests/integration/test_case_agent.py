@@ -16,8 +16,9 @@ from api.routers import cases as cases_router
 from cases import CaseState, case_id
 from cxpulse.broker import ensure_topics
 from core.settings import ApiKey
-from ingest.publisher import Publisher
-from schemas.records import encode_records, message_key, topic_names
+from notifications import Notification, Publisher
+from core.topics import topic_names
+from schemas.records import encode_records, message_key
 from stream_processors import topics as topics_mod
 from stream_processors.app import create_app
 from stream_processors.case_agent import CaseOpener, escalate_once, register_case_agent
@@ -26,7 +27,7 @@ from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from warehouse.tables import Table
 from warehouse.webhook_queries import SubscriptionRow
-from webhooks.delivery import Notification, matching_subscriptions
+from webhooks.delivery import matching_subscriptions
 
 pytestmark = [pytest.mark.integration]
 

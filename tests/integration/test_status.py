@@ -7,7 +7,7 @@ from kafka.structs import OffsetAndMetadata
 
 from cxpulse.broker import ensure_topics
 from cxpulse.status import Status, broker_status, render
-from schemas.records import topic_names
+from core.topics import topic_names
 from stream_processors import tansu_compat
 
 pytestmark = [pytest.mark.integration]

@@ -13,14 +13,15 @@ from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
 from cxpulse.broker import ensure_topics
-from schemas.records import topic_names
+from core.topics import topic_names
 from stream_processors import topics as topics_mod
 from stream_processors.app import create_app
 from stream_processors.webhook_agent import register_webhook_agent
 from warehouse import webhook_queries as q
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from webhooks import Deliverer, Notification, SubscriptionCache, WarehouseRecorder, generate_secret
+from notifications import Notification
+from webhooks import Deliverer, SubscriptionCache, WarehouseRecorder, generate_secret
 from webhooks.signing import delivery_id as q_delivery_id
 
 pytestmark = [pytest.mark.integration]

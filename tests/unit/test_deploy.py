@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel, TypeAdapter
 
 from core.settings import Settings, _ShortAliases
-from schemas.records import EventType, topic_names
+from core.topics import topic_names
+from schemas.records import EventType
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

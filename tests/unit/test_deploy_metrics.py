@@ -22,7 +22,8 @@ from kpi.counts import KpiCounts
 from core.errors import WarehouseUnavailable
 from warehouse.webhook_queries import SubscriptionRow
 from warehouse.writer import KpiWriter
-from webhooks.delivery import Deliverer, Notification
+from notifications import Notification
+from webhooks.delivery import Deliverer
 from webhooks.metrics import MeteredRecorder
 from webhooks.signing import generate_secret
 

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.batching import OutgoingMessage, RecordTooLarge, group_for_kafka
-from schemas.records import decode_records, encode_records, message_key, partition_bucket, topic_names
+from ingest.batching import RecordTooLarge, group_for_kafka
+from notifications import OutgoingMessage
+from core.topics import topic_names
+from schemas.records import decode_records, encode_records, message_key, partition_bucket
 
 TOPICS = topic_names("cx")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ingest.batching import OutgoingMessage
 from ingest.log import IngestLog, LoggedMessage, Ticket
+from notifications import OutgoingMessage
 from core.errors import IngestStorageFull
 
 

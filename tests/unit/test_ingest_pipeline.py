@@ -9,7 +9,7 @@ import orjson
 from core.settings import ApiSettings, Settings
 from ingest.pipeline import BatchSpec, prepare_batch
 from ingest.validation import MAX_EVENT_AGE_DAYS, MAX_FUTURE_S, TimeHorizon
-from schemas.records import topic_names
+from core.topics import topic_names
 
 NOW_MS = 1796108400000  # 2026-12-01T07:00:00Z
 

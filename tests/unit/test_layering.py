@@ -6,8 +6,9 @@ layer order, bottom to top:
 
     0  core               the ground floor: settings, metric objects, the error tree, window
                           arithmetic, the dimension allowlist; imports nothing of ours
-    1  schemas, kpi,      the contract (CloudEvents, records, API models), pure KPI maths, and
-       cases              the pure closed-loop rules (``cases`` does no I/O)
+    1  schemas, kpi,      the contract (CloudEvents, records, API models), pure KPI maths, the
+       cases,             pure closed-loop rules (``cases`` does no I/O), and the one owner of
+       notifications      the Kafka messages produced: envelope, keying, parse, replay, producer
     2  ingest, warehouse  where data enters (validate, pseudonymize, batch, the ingest log) and
                           where it is stored (the one ClickHouse/chDB layer)
     3  gaps, webhooks     gap detection read from the warehouse; signed webhook delivery
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: list[tuple[str, ...]] = [
     ("core",),
-    ("schemas", "kpi", "cases"),
+    ("schemas", "kpi", "cases", "notifications"),
     ("ingest", "warehouse"),
     ("gaps", "webhooks"),
     ("alerts",),

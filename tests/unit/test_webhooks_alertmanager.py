@@ -14,7 +14,8 @@ from core.settings import WebhookSettings
 from schemas.webhooks import WebhookCreate, WebhookPublic
 from warehouse.webhook_queries import SubscriptionRow
 from webhooks.alertmanager import ZERO_TIME, alertmanager_payload, group_key
-from webhooks.delivery import Deliverer, Notification
+from notifications import Notification
+from webhooks.delivery import Deliverer
 from webhooks.signing import delivery_id, generate_secret
 
 # An Alertmanager v4 webhook body shaped as the official reference documents it

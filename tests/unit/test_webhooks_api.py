@@ -12,7 +12,7 @@ from tests.conftest import make_settings
 from warehouse import webhook_queries as q
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from webhooks.replay import decode_message
+from notifications import decode_message
 
 ADMIN, READER, OTHER = "k-admin", "k-read", "k-other"
 

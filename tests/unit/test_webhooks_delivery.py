@@ -13,8 +13,8 @@ from standardwebhooks import Webhook
 
 from core.settings import WebhookSettings
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
-from webhooks.delivery import Deliverer, Notification, matching_subscriptions, parse_retry_after
-from webhooks.replay import decode_message, encode_replay
+from notifications import Notification, decode_message, encode_replay
+from webhooks.delivery import Deliverer, matching_subscriptions, parse_retry_after
 from webhooks.signing import generate_secret
 
 NOW = float(int(time.time()))  # fixed reference for pure date arithmetic

@@ -1,8 +1,9 @@
-"""Messages of the notifications topic: a CloudEvent, or a replay request for one dead letter.
+"""Replay requests: the other kind of message on the notifications topic, next to CloudEvents.
 
 A replay is published by ``POST /v1/webhooks/deliveries/{id}/replay`` and delivered by the
 agent like any notification (never from the request path), to the dead letter's
-subscription only, with the same body and ``webhook-id``.
+subscription only, with the same body and ``webhook-id``. It is keyed by tenant and
+partitioned by the producer (no fixed partition: a replay has no order to keep).
 """
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from dataclasses import replace
 
 import orjson
 
-from webhooks.delivery import Notification
+from notifications.messages import OutgoingMessage
+from notifications.parse import Notification
+
+__all__ = ["REPLAY_KEY", "decode_message", "encode_replay", "replay_message"]
 
 REPLAY_KEY = "cxpulse_webhook_replay"
 
@@ -18,6 +22,11 @@ REPLAY_KEY = "cxpulse_webhook_replay"
 def encode_replay(tenant: str, delivery_id: str, subscription_id: str, body: bytes) -> bytes:
     return orjson.dumps({REPLAY_KEY: {"tenant": tenant, "delivery_id": delivery_id,
                                       "subscription_id": subscription_id, "body": body.decode()}})
+
+
+def replay_message(topic: str, tenant: str, delivery_id: str, subscription_id: str, body: bytes) -> OutgoingMessage:
+    """The request to deliver dead letter ``delivery_id`` (its CloudEvent ``body``) again."""
+    return OutgoingMessage(topic, None, tenant.encode(), encode_replay(tenant, delivery_id, subscription_id, body))
 
 
 def decode_message(value: bytes) -> tuple[Notification, str | None]:
