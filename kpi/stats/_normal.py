@@ -50,14 +50,22 @@ def _norm_ppf_lower(p: float) -> float:
     return x - u / (1.0 + 0.5 * x * u)
 
 
-def norm_ppf(p: float) -> float:
-    """Inverse of :func:`norm_cdf`. ``norm_ppf(0) = -inf``, ``norm_ppf(1) = inf``."""
+def _quantile_at_ends(p: float) -> float | None:
+    """Reject a ``p`` outside [0, 1]; the quantile of any continuous distribution on the whole line at
+    ``p`` = 0 or 1 (-inf, inf), None for 0 < p < 1."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"probability {p!r} is outside [0, 1]")
     if p == 0.0:
         return -math.inf
     if p == 1.0:
         return math.inf
+    return None
+
+
+def norm_ppf(p: float) -> float:
+    """Inverse of :func:`norm_cdf`. ``norm_ppf(0) = -inf``, ``norm_ppf(1) = inf``."""
+    if (end := _quantile_at_ends(p)) is not None:
+        return end
     if p > 0.5:
         return -_norm_ppf_lower(1.0 - p)  # 1 - p is exact here
     return _norm_ppf_lower(p)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from kpi.stats._normal import _SQRT2, norm_ppf
+from kpi.stats._normal import _SQRT2, _quantile_at_ends, norm_ppf
 
 _LOG_SQRT2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -274,12 +274,8 @@ def _t_upper_quantile(q: float, c: float, df: float) -> float:
 def t_ppf(p: float, df: float) -> float:
     """Inverse of :func:`t_cdf`; ``df`` may be non-integer."""
     _check_df(df)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"probability {p!r} is outside [0, 1]")
-    if p == 0.0:
-        return -math.inf
-    if p == 1.0:
-        return math.inf
+    if (end := _quantile_at_ends(p)) is not None:
+        return end
     if p == 0.5:
         return 0.0
     if p > 0.5:
