@@ -11,7 +11,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from core.settings import WebhookSettings
+from core.domain_settings import WebhookSettings
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
 from webhooks.delivery import Deliverer, Notification, matching_subscriptions, parse_retry_after
 from webhooks.replay import decode_message, encode_replay
