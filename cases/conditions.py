@@ -11,9 +11,9 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
-from core.settings import DEFAULT_CASE_CONDITIONS as DEFAULT_CONDITIONS
-from core.settings import CaseCondition
-from core.settings import CaseSeverity as Severity
+from core.domain_settings import DEFAULT_CASE_CONDITIONS as DEFAULT_CONDITIONS
+from core.domain_settings import CaseCondition
+from core.domain_settings import CaseSeverity as Severity
 
 __all__ = ["DEFAULT_CONDITIONS", "SEVERITY_RANK", "CaseCondition", "Severity", "Trigger", "condition_matches",
            "evaluate_conditions"]

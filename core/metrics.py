@@ -13,6 +13,9 @@ import sys
 
 from prometheus_client import Counter, Gauge, Histogram
 
+#: Seconds, 5 ms to 10 s: the buckets of the request, flush and commit latencies (one scale to compare them on).
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
 EVENTS_ACCEPTED = Counter("cxpulse_events_accepted_total", "Events accepted by ingest", ["type"])
 EVENTS_REJECTED = Counter("cxpulse_events_rejected_total", "Events rejected by ingest", ["reason"])
 PRODUCE_LATENCY = Histogram(
@@ -46,7 +49,7 @@ SINK_BATCH_ROWS = Histogram(
 )
 SINK_LATENCY = Histogram(
     "cxpulse_sink_latency_seconds", "Warehouse flush time",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=_LATENCY_BUCKETS,
 )
 SINK_RETRIES = Counter("cxpulse_sink_retries_total", "Failed warehouse writes (each is retried until stored)")
 _FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60)
@@ -62,7 +65,7 @@ FRESHNESS = Histogram(
 )
 COMMIT_LATENCY = Histogram(
     "cxpulse_commit_latency_seconds", "Whole commit of one batch",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=_LATENCY_BUCKETS,
 )
 
 
@@ -72,7 +75,7 @@ HTTP_REQUESTS = Counter(
     ["method", "route", "code"])
 HTTP_LATENCY = Histogram(
     "cxpulse_http_request_seconds", "API time to the end of an answer, by route template (event streams excluded)",
-    ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ["route"], buckets=_LATENCY_BUCKETS,
 )
 
 # -- warehouse sink ------------------------------------------------------------------------

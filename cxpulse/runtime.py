@@ -22,6 +22,9 @@ The lifecycle of ``cxpulse up`` (``Stack``):
    the log) for at most ``lifecycle.drain_timeout_s``, then everything stops
    and the process exits 0. A second signal exits at once: what the log holds
    is replayed on the next start.
+
+The Faust worker and the timers are in ``cxpulse.worker``; the secrets a local
+run generates and the demo traffic in ``cxpulse.local_dev``.
 """
 from __future__ import annotations
 
@@ -30,17 +33,16 @@ import contextlib
 import gc
 import logging
 import os
-import secrets
 import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 
 from core import metrics
 from cxpulse.broker import GroupOffsets, LocalBroker, ensure_topics
-from core.settings import ApiKey, Settings
+from cxpulse.local_dev import DEMO_TENANT, demo_traffic, prepare_settings
+from cxpulse.worker import Worker, run_timers
+from core.settings import Settings
 from ingest.admission import Admission, replay_log
 from ingest.log import IngestLog
 from ingest.pseudonymize import Pseudonymizer
@@ -49,8 +51,6 @@ from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 
 log = logging.getLogger("cxpulse")
-
-DEMO_TENANT = "demo"
 
 
 @dataclass
@@ -61,32 +61,6 @@ class RunOptions:
     demo: bool = False
     demo_rate_per_hour: float = 6000.0
     demo_backfill_hours: float = 3.0
-
-
-def _secret_file(path: Path, nbytes: int) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
-
-
-def prepare_settings(settings: Settings, opts: RunOptions) -> Settings:
-    """Fill in what the embedded default may generate; refuse what production must set."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.pseudonym_key:
-        if not (opts.allow_local_broker or settings.embedded_warehouse):
-            raise SystemExit("CXPULSE_PSEUDONYM_KEY must be set (a secret of at least 16 characters)")
-        settings.pseudonym_key = _secret_file(settings.data_dir / "pseudonym.key", 32)
-    if opts.allow_local_broker and opts.api:
-        if not settings.dev_api_key:
-            settings.dev_api_key = _secret_file(settings.data_dir / "dev-api.key", 24)
-        settings.api.keys[settings.dev_api_key] = ApiKey(tenant=DEMO_TENANT, scopes=["ingest", "read", "admin"])
-    if opts.api and not settings.api.keys:
-        raise SystemExit("no API keys configured: set CXPULSE_API__KEYS or CXPULSE_API__KEYS_FILE")
-    return settings
 
 
 def _tune_gc() -> None:
@@ -197,7 +171,7 @@ class Stack:
 
                 start_http_server(settings.stream.metrics_port, addr=settings.api.host)
             self.tasks.append(asyncio.create_task(
-                _timers(settings, self.bootstrap, warehouse, self._timers_stop), name="timers"))
+                run_timers(settings, self.bootstrap, warehouse, self._timers_stop), name="timers"))
         if self.broker is not None:
             self.background.append(asyncio.create_task(self._watch_broker(), name="broker-watchdog"))
         if self.ingest_log is not None:
@@ -255,7 +229,7 @@ class Stack:
             print(f"development API key (tenant {DEMO_TENANT!r}): {settings.dev_api_key}", flush=True)
             print(f"live board: {url}/board/#token={settings.dev_api_key}", flush=True)
         if self.opts.demo:
-            self.tasks.append(asyncio.create_task(_demo_traffic(settings, url, self.opts, self._timers_stop),
+            self.tasks.append(asyncio.create_task(demo_traffic(settings, url, self.opts, self._timers_stop),
                                                   name="demo"))
 
     # -- 2. watch -------------------------------------------------------------------------
@@ -385,92 +359,3 @@ class Stack:
                 log.info("draining: %d events in the ingest log not yet in the warehouse (%.0f s left)",
                          left, deadline - now)
             await asyncio.sleep(0.25)
-
-
-class Worker:
-    """The Faust app with its agents; ``start`` after ``stop`` builds a new one (broker restart)."""
-
-    def __init__(self, settings: Settings, bootstrap: str, warehouse: Warehouse, pseudonymizer: Pseudonymizer):
-        self.settings, self.bootstrap, self.warehouse, self.pseudonymizer = settings, bootstrap, warehouse, pseudonymizer
-        self.app = None
-
-    async def start(self) -> None:
-        from stream_processors import agents, topics
-        from stream_processors.app import create_app
-        from stream_processors.case_agent import register_case_agent
-        from stream_processors.checkpoint import Checkpointer
-        from stream_processors.webhook_agent import register_webhook_agent
-        from core.windows import WindowSize
-
-        settings = self.settings
-        app = create_app(settings, self.bootstrap)
-        declared = topics.declare(app, settings)
-        checkpointer = Checkpointer(
-            warehouse=self.warehouse,
-            views=[tuple(v) for v in settings.stream.views],
-            sizes=[WindowSize(s) for s in settings.stream.window_sizes],
-            grace_ms=settings.stream.grace_s * 1000,
-            interaction_cache=settings.stream.interaction_cache,
-        )
-        agents.register(app, declared, checkpointer, settings, self.pseudonymizer)
-        register_webhook_agent(app, declared, settings, self.warehouse)
-        if settings.cases.enabled:
-            register_case_agent(app, declared, settings, self.warehouse)
-        await app.start()
-        self.app = app
-
-    def detach(self) -> None:
-        """The broker died: the offsets this app holds belong to it, so the app must commit nothing more
-        (a commit to the restarted broker would make the next app skip the replayed log)."""
-        if self.app is not None:
-            async def _no_commit(*_: object, **__: object) -> bool:
-                return False
-
-            self.app.consumer.commit = _no_commit
-
-    async def commit(self) -> None:
-        """Commit the offsets of every acked event (Faust commits only what the agents acked)."""
-        if self.app is not None:
-            await self.app.consumer.commit()
-
-    async def stop(self, timeout_s: float = 20.0) -> None:
-        app, self.app = self.app, None
-        if app is None:
-            return
-        try:
-            await asyncio.wait_for(app.stop(), timeout_s)
-        except asyncio.TimeoutError:
-            log.warning("the Faust worker did not stop within %.0f s", timeout_s)
-
-
-async def _timers(settings: Settings, bootstrap: str, warehouse: Warehouse, stop: asyncio.Event) -> None:
-    """Alert evaluation and case escalation next to the stream processors; notifications go to Kafka."""
-    from alerts.evaluator import run_evaluator
-    from notifications.producer import Publisher
-    from stream_processors.case_agent import run_escalations
-
-    publisher = Publisher(bootstrap, settings.kafka.max_record_bytes, idempotent=not settings.kafka.tansu)
-    await publisher.start()
-    try:
-        loops = [run_evaluator(settings, warehouse, publisher, stop)]
-        if settings.cases.enabled:
-            loops.append(run_escalations(settings, warehouse, publisher, stop))
-        await asyncio.gather(*loops)
-    finally:
-        await publisher.stop()
-
-
-async def _demo_traffic(settings: Settings, url: str, opts: RunOptions, stop: asyncio.Event) -> None:
-    """Backfill a few hours of realistic traffic, then keep it flowing live (``cxpulse simulate``'s)."""
-    from tqdm import tqdm
-
-    from clients.simulate import SimulationPlan, simulate
-
-    plan = SimulationPlan(api_url=url, keys={DEMO_TENANT: settings.dev_api_key},
-                          rate_per_hour=opts.demo_rate_per_hour, backfill=timedelta(hours=opts.demo_backfill_hours))
-    print(f"demo: {opts.demo_backfill_hours:g} h of history, then live traffic at ~{opts.demo_rate_per_hour:.0f} "
-          f"contacts/h (weekly average). Try:\n"
-          f"  curl -H 'Authorization: Bearer {settings.dev_api_key}' "
-          f"'{url}/v1/kpis?metric=nps&window=1h&group_by=channel'", flush=True)
-    with tqdm(desc="demo events posted", unit="ev") as bar:
-        await simulate(plan, stop, progress=lambda _tenant, n: bar.update(n))

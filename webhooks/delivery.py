@@ -36,7 +36,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 import httpx
 import orjson
 
-from core.settings import WebhookSettings
+from core.domain_settings import WebhookSettings
 from notifications import Notification
 from schemas.webhooks import AttemptStatus, BodyFormat, event_type_matches
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow

@@ -11,7 +11,8 @@ from cases import (
     case_event, case_id, case_message, case_scope, close, decide, due_at_ms, escalate, evaluate_conditions,
     is_breached, open_case, route_owner, scope_key,
 )
-from core.settings import CaseSettings, Settings
+from core.domain_settings import CaseSettings
+from core.settings import Settings
 
 T0 = 1_793_613_600_000
 SLA = {"critical": 3600, "high": 4 * 3600, "medium": 86400, "low": 3 * 86400}

@@ -17,7 +17,7 @@ from alerts.metrics import observe_alert_round
 from api.metrics import HttpMetrics
 from alerts.rules import Rule
 from alerts.state import AlertState, Status
-from core.settings import WebhookSettings
+from core.domain_settings import WebhookSettings
 from kpi.counts import KpiCounts
 from core.errors import WarehouseUnavailable
 from warehouse.webhook_queries import SubscriptionRow

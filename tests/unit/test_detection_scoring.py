@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from bench.detection import START, Episode, Scenario, build_scenario, explains, score
+from bench.detection.replay import Episode
+from bench.detection.scenario import START, Scenario, build_scenario
+from bench.detection.scoring import explains, score
 from clients.incidents import Incident
 from kpi.measures import Metric
 from core.windows import MINUTE_MS

@@ -245,7 +245,7 @@ def test_exact_nps_tail_matches_enumeration(p, pa, d, pp, pd):
 
 
 def test_the_live_spec_of_the_settings():
-    from core.settings import GapSettings
+    from core.domain_settings import GapSettings
 
     spec = LiveSpec.from_settings(GapSettings(live_lengths_min=[5, 15], live_alpha=1e-3, live_min_n=12,
                                               min_expected_volume=80))

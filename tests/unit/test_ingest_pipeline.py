@@ -6,7 +6,8 @@ import time
 
 import orjson
 
-from core.settings import ApiSettings, Settings
+from core.pipeline_settings import ApiSettings
+from core.settings import Settings
 from ingest.pipeline import BatchSpec, prepare_batch
 from ingest.validation import MAX_EVENT_AGE_DAYS, MAX_FUTURE_S, TimeHorizon
 from core.topics import topic_names

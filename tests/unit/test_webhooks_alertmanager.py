@@ -10,7 +10,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from core.settings import WebhookSettings
+from core.domain_settings import WebhookSettings
 from schemas.webhooks import WebhookCreate, WebhookPublic
 from warehouse.webhook_queries import SubscriptionRow
 from webhooks.alertmanager import ZERO_TIME, alertmanager_payload, group_key

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from core.settings import WebhookSettings
+from core.domain_settings import WebhookSettings
 from warehouse.webhook_queries import AttemptRow, DeadLetterRow, SubscriptionRow
 from notifications import Notification, decode_message, encode_replay
 from webhooks.delivery import Deliverer, matching_subscriptions, parse_retry_after
