@@ -11,12 +11,8 @@ import asyncio
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from core.settings import ApiKey, Settings
-
-if TYPE_CHECKING:  # for annotations only: cxpulse.runtime imports this module
-    from cxpulse.runtime import RunOptions
+from cxpulse.options import RunOptions
 
 DEMO_TENANT = "demo"
 

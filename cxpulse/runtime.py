@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from core import metrics
 from cxpulse.broker import GroupOffsets, LocalBroker, ensure_topics
 from cxpulse.local_dev import DEMO_TENANT, demo_traffic, prepare_settings
+from cxpulse.options import RunOptions
 from cxpulse.worker import Worker, run_timers
 from core.settings import Settings
 from ingest.admission import Admission, replay_log
@@ -51,16 +52,6 @@ from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 
 log = logging.getLogger("cxpulse")
-
-
-@dataclass
-class RunOptions:
-    api: bool = True
-    worker: bool = True
-    allow_local_broker: bool = False
-    demo: bool = False
-    demo_rate_per_hour: float = 6000.0
-    demo_backfill_hours: float = 3.0
 
 
 def _tune_gc() -> None:
