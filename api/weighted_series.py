@@ -1,6 +1,7 @@
 """Weighted KPI series (``GET /v1/kpis/weighted``), read from the ledger.
 
-Same buckets as :func:`api.kpi_series.kpi_series` (:func:`~api.kpi_series.bucket_plan`),
+Same buckets as :func:`api.kpi_series.kpi_series` (:func:`~api.kpi_series.bucket_plan`, rolled by
+:meth:`core.windows.BucketPlan.rolled`),
 but the state comes from the survey answers themselves: the warehouse sums
 weights per (tumbling bucket, group, answer value) and
 :mod:`kpi.weighted` does the rest. No stream counters are involved, so a
@@ -33,17 +34,15 @@ async def weighted_series(
     for row in rows:
         state = by_group.setdefault(row.group, {}).setdefault(row.bucket_ms, WeightedCounts())
         state.add_answers({field: row.value}, row.count, row.sum_w, row.sum_w2)
-    starts = list(plan.starts)
     points: list[WeightedPoint] = []
     for group in sorted(by_group):
-        buckets = by_group[group]
-        sums = trailing_sums([buckets.get(s, WeightedCounts()) for s in starts], plan.buckets)
-        for start, state in zip(starts, sums):
-            if start < plan.first or state.counts.responses == 0:
+        for start, state in plan.rolled(by_group[group], WeightedCounts, trailing_sums):
+            if state.counts.responses == 0:
                 continue
             wv = weighted_measure(metric, state, min_sample=min_sample, confidence=confidence)
+            lo, hi = plan.point(start)
             points.append(WeightedPoint(
-                window_start=from_ms(start - plan.lead), window_end=from_ms(start + plan.base_ms),
+                window_start=from_ms(lo), window_end=from_ms(hi),
                 group=dict(zip(groups, group)), value=wv.value, n=wv.n, effective_n=wv.effective_n,
                 sum_weights=wv.sum_weights, ci_low=wv.ci_low, ci_high=wv.ci_high, low_sample=wv.low_sample,
                 weighted_counts=wv.weighted_counts,

@@ -36,7 +36,6 @@ import os
 import signal
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 from core import metrics
 from cxpulse.broker import GroupOffsets, LocalBroker, ensure_topics

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from schemas.kpis import Series, SeriesPoint
+
 
 class _RecordBase(BaseModel):
     id: str = Field(description="CloudEvent id")
@@ -62,10 +64,7 @@ class TouchpointPage(_PageBase):
     data: list[TouchpointRecord]
 
 
-class WeightedPoint(BaseModel):
-    window_start: datetime
-    window_end: datetime
-    group: dict[str, str] = Field(description="Values of the group_by dimensions ('' = not known)")
+class WeightedPoint(SeriesPoint):
     value: float | None = Field(description="Weighted KPI value; null without answers")
     n: int = Field(description="Answers behind the value (the n of the unweighted KPI)")
     effective_n: float = Field(description="Kish effective sample size (Σw)² / Σw²")
@@ -76,11 +75,5 @@ class WeightedPoint(BaseModel):
     weighted_counts: dict[str, float] = Field(description="Weighted counters behind the value (Σw per class)")
 
 
-class WeightedSeries(BaseModel):
-    metric: str
-    window: str
-    confidence: float
-    group_by: list[str]
-    filters: dict[str, str]
-    data: list[WeightedPoint]
-    count: int
+class WeightedSeries(Series[WeightedPoint]):
+    pass

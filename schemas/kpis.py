@@ -2,14 +2,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+P = TypeVar("P", bound=BaseModel)
 
-class KpiPoint(BaseModel):
+
+# The window and group every KPI-series point starts with (/v1/kpis, /v1/kpis/weighted, /v1/stream).
+class SeriesPoint(BaseModel):
     window_start: datetime
     window_end: datetime
     group: dict[str, str] = Field(description="Values of the group_by dimensions ('' = not known)")
+
+
+# The envelope of a KPI series: the read's parameters as applied, the points and their count.
+class Series(BaseModel, Generic[P]):
+    metric: str
+    window: str
+    confidence: float
+    group_by: list[str]
+    filters: dict[str, str]
+    data: list[P]
+    count: int
+
+
+class KpiPoint(SeriesPoint):
     value: float | None = Field(description="KPI value; null when n = 0")
     n: int = Field(description="Sample size behind the value (answers, or touchpoints for volume)")
     ci_low: float | None = Field(description="Lower bound of the confidence interval")
@@ -18,11 +36,5 @@ class KpiPoint(BaseModel):
     counts: dict[str, int] = Field(description="The additive counters the value is computed from")
 
 
-class KpiSeries(BaseModel):
-    metric: str
-    window: str
-    confidence: float
-    group_by: list[str]
-    filters: dict[str, str]
-    data: list[KpiPoint]
-    count: int
+class KpiSeries(Series[KpiPoint]):
+    pass

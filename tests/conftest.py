@@ -6,12 +6,16 @@ topic prefix / consumer group instead of by path.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cxpulse.broker import LocalBroker, free_port
 from core.settings import ApiKey, Settings
+from warehouse.client import Warehouse
+from warehouse.migrate import migrate
 
 TEST_KEY = "test-key-acme"
 TEST_TENANT = "acme"
@@ -28,6 +32,28 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@contextmanager
+def migrated_warehouse(dsn: str, prefix: str) -> Iterator[Warehouse]:
+    """A migrated warehouse in a database of its own (``{prefix}_<random>``), dropped afterwards."""
+    database = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    warehouse = Warehouse.open(dsn, database=database)
+    try:
+        migrate(warehouse)
+        yield warehouse
+    finally:
+        warehouse.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+class FakePublisher:
+    """Stands in for ``notifications.Publisher``: keeps what it is asked to publish."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    async def publish(self, messages) -> None:
+        self.sent.extend(messages)
 
 
 def make_settings(data_dir: Path, bootstrap: str, dsn: str, **stream: object) -> Settings:

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, kpi_series
-from api.params import KpiRangeDep, time_range, unprocessable, view_for
+from api.params import KpiRangeDep, time_range, to_ms, view_for
 from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
@@ -29,9 +29,8 @@ async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep)
     view = view_for(services.settings.stream.views, set(groups) | set(filters))
 
     points = await kpi_series(
-        services.warehouse, caller.tenant, metric, window, int(from_dt.timestamp() * 1000),
-        int(to_dt.timestamp() * 1000), groups, filters, view, min_sample=services.settings.api.min_sample,
-        confidence=confidence,
+        services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters, view,
+        min_sample=services.settings.api.min_sample, confidence=confidence,
     )
     return KpiSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
                      filters=filters, data=points, count=len(points))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,14 +41,24 @@ def _assert_dies(pid: int, timeout_s: float = 10) -> None:
         time.sleep(0.05)
 
 
-def test_kill_9_of_the_process_group_at_random_points_loses_nothing(tmp_path: Path) -> None:
-    rng = random.Random(20261201)
-    events = _events(seed=41)
-    stack = EmbeddedStack(tmp_path / "data", free_port())
+@contextmanager
+def _posting(tmp_path: Path, events: list[dict], **env: str) -> Iterator[tuple[EmbeddedStack, Poster]]:
+    """``cxpulse up`` started (its own data directory and port) and a poster posting ``events`` to it;
+    the stack is closed afterwards."""
+    stack = EmbeddedStack(tmp_path / "data", free_port(), **env)
     poster = Poster(stack.port, events)
     try:
         stack.start()
         poster.start()
+        yield stack, poster
+    finally:
+        stack.close()
+
+
+def test_kill_9_of_the_process_group_at_random_points_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(20261201)
+    events = _events(seed=41)
+    with _posting(tmp_path, events) as (stack, poster):
         assert poster.first_202.wait(60), stack.tail()
         # Random points of the stream: after a random number of acknowledged batches, plus a random
         # fraction of a batch's time, so kills land before, during and after a request's log write.
@@ -70,17 +82,11 @@ def test_kill_9_of_the_process_group_at_random_points_loses_nothing(tmp_path: Pa
         got = wait_for_cells(stack, want, FROM, TO)
         assert got == want
         assert stack.metric("cxpulse_ingest_log_replayed_events_total") > 0, "the restart replayed the log"
-    finally:
-        stack.close()
 
 
 def test_sigterm_right_after_the_last_202_drains_then_restart_counts_everything(tmp_path: Path) -> None:
     events = _events(seed=43)
-    stack = EmbeddedStack(tmp_path / "data", free_port())
-    poster = Poster(stack.port, events)
-    try:
-        stack.start()
-        poster.start()
+    with _posting(tmp_path, events) as (stack, poster):
         poster.join(300)
         assert poster.error is None and poster.done, poster.error
         broker = stack.broker_pid()
@@ -92,18 +98,12 @@ def test_sigterm_right_after_the_last_202_drains_then_restart_counts_everything(
         stack.start()
         want = expected_cells(events)
         assert wait_for_cells(stack, want, FROM, TO) == want
-    finally:
-        stack.close()
 
 
 def test_sigterm_refuses_new_events_with_503_while_draining(tmp_path: Path) -> None:
     events = _events(seed=44, n=20_000)
     # A worker this slow keeps the drain going long enough to be watched.
-    stack = EmbeddedStack(tmp_path / "data", free_port(), CXPULSE_STREAM__BATCH_RECORDS="1")
-    poster = Poster(stack.port, events)
-    try:
-        stack.start()
-        poster.start()
+    with _posting(tmp_path, events, CXPULSE_STREAM__BATCH_RECORDS="1") as (stack, poster):
         poster.join(300)
         assert poster.error is None and poster.done
         stack.proc.send_signal(signal.SIGTERM)
@@ -118,17 +118,11 @@ def test_sigterm_refuses_new_events_with_503_while_draining(tmp_path: Path) -> N
         assert resp.json() == {"detail": "not accepting events: the service is stopping; retry on another "
                                          "instance or after the restart"}
         assert stack.proc.wait(120) == 0, stack.tail()
-    finally:
-        stack.close()
 
 
 def test_broker_child_killed_mid_stream_is_restarted_and_nothing_is_lost(tmp_path: Path) -> None:
     events = _events(seed=47)
-    stack = EmbeddedStack(tmp_path / "data", free_port())
-    poster = Poster(stack.port, events)
-    try:
-        stack.start()
-        poster.start()
+    with _posting(tmp_path, events) as (stack, poster):
         assert poster.first_202.wait(60)
         time.sleep(1.0)
         first = stack.broker_pid()
@@ -144,5 +138,3 @@ def test_broker_child_killed_mid_stream_is_restarted_and_nothing_is_lost(tmp_pat
         ready = stack.client.get("/readyz").json()
         assert ready["status"] == "ready" and ready["checks"]["broker_restarts"] == 1
         assert stack.proc.poll() is None, "the process survived its broker"
-    finally:
-        stack.close()

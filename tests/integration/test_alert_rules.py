@@ -1,7 +1,6 @@
 """Alert rules, states, history and silences on real chDB; the evaluator with a fake clock and publisher."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import orjson
@@ -16,8 +15,8 @@ from kpi.counts import KpiCounts
 from core.dimensions import DIMENSIONS
 from alerts import store as aq
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from warehouse.tables import WINDOW_INSERT_COLUMNS, Table
+from tests.conftest import FakePublisher, migrated_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -27,20 +26,10 @@ MIN = 60_000
 HOUR = 60 * MIN
 
 
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    async def publish(self, messages) -> None:
-        self.sent.extend(messages)
-
-
 @pytest.fixture
 def wh(chdb_dsn: str) -> Warehouse:
-    w = Warehouse.open(chdb_dsn, database=f"alerts_{uuid.uuid4().hex[:8]}")
-    migrate(w)
-    yield w
-    w.command(f"DROP DATABASE IF EXISTS {w.database}")
+    with migrated_warehouse(chdb_dsn, "alerts") as w:
+        yield w
 
 
 @pytest.fixture

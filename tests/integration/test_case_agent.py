@@ -14,20 +14,16 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.routers import cases as cases_router
 from cases import CaseState, case_id
-from cxpulse.broker import ensure_topics
 from core.settings import ApiKey
 from notifications import Notification, Publisher
-from core.topics import topic_names
 from schemas.records import encode_records, message_key
-from stream_processors import topics as topics_mod
-from stream_processors.app import create_app
 from stream_processors.case_agent import CaseOpener, escalate_once, register_case_agent
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from warehouse.tables import Table
 from warehouse.webhook_queries import SubscriptionRow
 from webhooks.delivery import matching_subscriptions
+from tests.integration.conftest import agent_app
 
 pytestmark = [pytest.mark.integration]
 
@@ -35,13 +31,6 @@ TENANT = "acme"
 SOURCE = "/surveys/web"
 HOUR = 3_600_000
 ADMIN_KEY = "test-key-cases-admin"
-
-
-@pytest.fixture
-def warehouse(settings):
-    wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
-    migrate(wh)
-    return wh
 
 
 def response(rid: str, customer: str, team: str = "billing", **answers) -> dict:
@@ -84,11 +73,7 @@ async def test_agent_opens_suppresses_escalates_and_the_api_closes(settings, war
         "owners": {"team": {"billing": "lead-billing"}}, "default_owner": "cx-ops"})
     settings.api.keys[ADMIN_KEY] = ApiKey(tenant=TENANT, scopes=["admin"])
     bootstrap = settings.kafka.bootstrap
-    names = topic_names(settings.kafka.topic_prefix)
-    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
-                            settings.kafka.replication_factor)
-    app = create_app(settings, bootstrap)
-    declared = topics_mod.declare(app, settings)
+    app, declared, names = await agent_app(settings)
     register_case_agent(app, declared, settings, warehouse, clock=lambda: T0)
     first = encode_records([response("r1", "cust-1", nps=2), response("r2", "cust-2", nps=10)])
     later = encode_records([response("r3", "cust-1", nps=4),            # same customer & scope: suppressed

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import uuid
 from collections import defaultdict
 
 import pytest
@@ -17,12 +16,12 @@ from hypothesis import strategies as st
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
 from schemas.records import EventType
-from stream_processors.checkpoint import Checkpointer
+from stream_processors.checkpoint import BatchResult, Checkpointer
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
 from warehouse import queries
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from warehouse.tables import Table
+from tests.conftest import migrated_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -121,11 +120,8 @@ async def assert_stored_matches(wh: Warehouse, committed: list[dict]) -> None:
 # -- fixtures -------------------------------------------------------------------------
 @pytest.fixture
 def wh(chdb_dsn: str):
-    database = f"ck_{uuid.uuid4().hex[:12]}"
-    warehouse = Warehouse.open(chdb_dsn, database=database)
-    migrate(warehouse)
-    yield warehouse
-    warehouse.command(f"DROP DATABASE IF EXISTS {database}")
+    with migrated_warehouse(chdb_dsn, "ck") as warehouse:
+        yield warehouse
 
 
 def checkpointer(wh: Warehouse) -> Checkpointer:
@@ -387,6 +383,33 @@ class SimulatedCrash(Exception):
     """Not a WarehouseError: the writer does not retry it, the commit dies like the process would."""
 
 
+async def crash_then_redeliver(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch, ck: Checkpointer, batch: list[dict], crash_at: str,
+    ledger_tables: set[str],
+) -> tuple[Checkpointer, BatchResult]:
+    """Commit ``batch`` on ``ck`` and crash at the insert ``crash_at`` names (``kpi_windows``, or the
+    first/second insert into one of ``ledger_tables``); then commit it again on a fresh checkpointer
+    (the process restarted; Kafka redelivers the unacked batch): that checkpointer and its result."""
+    real_insert = wh.araw_insert
+    calls: list[str] = []
+
+    async def crashing_insert(table, column_names, body, fmt="JSONEachRow"):
+        calls.append(table)
+        ledger_calls = [c for c in calls if c in ledger_tables]
+        if (crash_at == "kpi_windows" and table == "kpi_windows"
+                or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
+                or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
+            raise SimulatedCrash(table)
+        await real_insert(table, column_names, body, fmt)
+
+    monkeypatch.setattr(wh, "araw_insert", crashing_insert)
+    with pytest.raises(SimulatedCrash):
+        await commit(ck, batch)
+    monkeypatch.undo()
+    fresh = checkpointer(wh)
+    return fresh, await commit(fresh, batch)
+
+
 @pytest.mark.parametrize("crash_at", ["kpi_windows", "first-ledger-table", "second-ledger-table"])
 @pytest.mark.parametrize("when", ["open", "late"])
 async def test_crash_during_the_writes_then_replay_on_a_fresh_worker(
@@ -412,25 +435,7 @@ async def test_crash_during_the_writes_then_replay_on_a_fresh_worker(
     ]
 
     ledger_tables = {t.value for t in (Table.touchpoints, Table.survey_responses, Table.survey_invitations)}
-    real_insert = wh.araw_insert
-    calls: list[str] = []
-
-    async def crashing_insert(table, column_names, body, fmt="JSONEachRow"):
-        calls.append(table)
-        ledger_calls = [c for c in calls if c in ledger_tables]
-        if (crash_at == "kpi_windows" and table == "kpi_windows"
-                or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
-                or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
-            raise SimulatedCrash(table)
-        await real_insert(table, column_names, body, fmt)
-
-    monkeypatch.setattr(wh, "araw_insert", crashing_insert)
-    with pytest.raises(SimulatedCrash):
-        await commit(ck, batch)
-    monkeypatch.undo()
-
-    fresh = checkpointer(wh)  # the process restarted; Kafka redelivers the unacked batch
-    r = await commit(fresh, batch)
+    fresh, r = await crash_then_redeliver(wh, monkeypatch, ck, batch, crash_at, ledger_tables)
     assert r.applied + r.duplicates == len(batch)
     committed += batch
     await assert_stored_matches(wh, committed)
@@ -553,25 +558,7 @@ async def test_crash_while_answering_invitations_then_replay(
         answer("c-ivr", t + 2 * DAY_MS + 5000, "", nps=10),
     ]
     ledger_tables = {Table.survey_responses.value, Table.survey_invitations.value}
-    real_insert = wh.araw_insert
-    calls: list[str] = []
-
-    async def crashing_insert(table, column_names, body, fmt="JSONEachRow"):
-        calls.append(table)
-        ledger_calls = [c for c in calls if c in ledger_tables]
-        if (crash_at == "kpi_windows" and table == "kpi_windows"
-                or crash_at == "first-ledger-table" and table in ledger_tables and len(ledger_calls) == 1
-                or crash_at == "second-ledger-table" and table in ledger_tables and len(ledger_calls) == 2):
-            raise SimulatedCrash(table)
-        await real_insert(table, column_names, body, fmt)
-
-    monkeypatch.setattr(wh, "araw_insert", crashing_insert)
-    with pytest.raises(SimulatedCrash):
-        await commit(ck, batch)
-    monkeypatch.undo()
-
-    fresh = checkpointer(wh)
-    r = await commit(fresh, batch)
+    fresh, r = await crash_then_redeliver(wh, monkeypatch, ck, batch, crash_at, ledger_tables)
     assert r.applied + r.duplicates == len(batch)
     committed = [*setup, tp("c-far", t + 2 * DAY_MS, "cfar", "chat"), *batch]
     await assert_stored_matches(wh, committed)
@@ -605,10 +592,7 @@ def _arrivals(draw) -> list[list[dict]]:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=_arrivals(), restart_after=st.integers(0, 4))
 async def test_response_rate_is_a_proportion_for_any_arrival_order(chdb_dsn: str, batches, restart_after) -> None:
-    database = f"ckh_{uuid.uuid4().hex[:12]}"
-    wh = Warehouse.open(chdb_dsn, database=database)
-    try:
-        migrate(wh)
+    with migrated_warehouse(chdb_dsn, "ckh") as wh:
         ck = checkpointer(wh)
         committed: list[dict] = []
         for i, batch in enumerate(batches):
@@ -625,5 +609,3 @@ async def test_response_rate_is_a_proportion_for_any_arrival_order(chdb_dsn: str
                     assert 0 <= c.invitations_answered <= c.invitations
                     v = measure(Metric.response_rate, c)
                     assert v.value is None or 0.0 <= v.value <= 100.0
-    finally:
-        wh.command(f"DROP DATABASE IF EXISTS {database}")

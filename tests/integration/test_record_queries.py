@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import uuid
 
 import pytest
 
@@ -19,9 +18,9 @@ from kpi.weighted import WeightedCounts, answer_field, weighted_measure
 from schemas.records import EventType
 from warehouse import record_queries as rq
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from warehouse.tables import event_key
 from warehouse.writer import KpiWriter
+from tests.conftest import migrated_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +33,8 @@ SEGMENTS = ["", "vip", "smb"]
 
 @pytest.fixture
 def wh(chdb_dsn: str):
-    database = f"rq_{uuid.uuid4().hex[:12]}"
-    warehouse = Warehouse.open(chdb_dsn, database=database)
-    migrate(warehouse)
-    yield warehouse
-    warehouse.command(f"DROP DATABASE IF EXISTS {database}")
+    with migrated_warehouse(chdb_dsn, "rq") as warehouse:
+        yield warehouse
 
 
 def _records(rng: random.Random, n: int) -> list[dict]:

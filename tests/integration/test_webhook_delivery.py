@@ -12,17 +12,12 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
-from cxpulse.broker import ensure_topics
-from core.topics import topic_names
-from stream_processors import topics as topics_mod
-from stream_processors.app import create_app
 from stream_processors.webhook_agent import register_webhook_agent
 from warehouse import webhook_queries as q
-from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from notifications import Notification
 from webhooks import Deliverer, SubscriptionCache, WarehouseRecorder, generate_secret
 from webhooks.signing import delivery_id as q_delivery_id
+from tests.integration.conftest import agent_app
 
 pytestmark = [pytest.mark.integration]
 
@@ -70,13 +65,6 @@ async def serve():
     yield start
     for r in runners:
         await r.cleanup()
-
-
-@pytest.fixture
-def warehouse(settings):
-    wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
-    migrate(wh)
-    return wh
 
 
 def _alert(tenant: str, routes: list[str], event_id: str | None = None) -> bytes:
@@ -148,11 +136,7 @@ async def test_agent_delivers_a_notification_from_the_broker_signed(settings, wa
         tenant="acme", id="wh_other", url=other_url, event_types=("*",), filters={}, secret=secret))
 
     bootstrap = settings.kafka.bootstrap
-    names = topic_names(settings.kafka.topic_prefix)
-    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
-                            settings.kafka.replication_factor)
-    app = create_app(settings, bootstrap)
-    declared = topics_mod.declare(app, settings)
+    app, declared, names = await agent_app(settings)
     register_webhook_agent(app, declared, settings, warehouse)
     await app.start()
     try:
@@ -220,11 +204,8 @@ async def test_alertmanager_subscription_gets_a_signed_alertmanager_body_and_cas
     case = {"specversion": "1.0", "id": "case-e2e-1", "source": "/cxpulse/cases", "type": "cx.case.opened.v1",
             "tenant": "acme", "data": {"case_id": "c1", "routes": None, "scope": {"channel": "voice"}}}
     bootstrap = settings.kafka.bootstrap
-    names = topic_names(settings.kafka.topic_prefix)
-    await asyncio.to_thread(ensure_topics, bootstrap, list(names.values()), settings.kafka.partitions,
-                            settings.kafka.replication_factor)
-    app = create_app(settings, bootstrap)
-    register_webhook_agent(app, topics_mod.declare(app, settings), settings, warehouse)
+    app, declared, names = await agent_app(settings)
+    register_webhook_agent(app, declared, settings, warehouse)
     await app.start()
     try:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -8,21 +8,13 @@ import pytest
 from api.deps import Services
 from api.main import create_api
 from core.settings import ApiKey
-from tests.conftest import make_settings
+from tests.conftest import FakePublisher, make_settings
 from warehouse import webhook_queries as q
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from notifications import decode_message
 
 ADMIN, READER, OTHER = "k-admin", "k-read", "k-other"
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    async def publish(self, messages) -> None:
-        self.sent.extend(messages)
 
 
 @pytest.fixture

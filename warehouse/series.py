@@ -1,0 +1,32 @@
+"""Rolled-up KPI counts of the stored windows: the one read behind ``GET /v1/kpis``
+(``api.kpi_series``) and the alert evaluator's current counts (``alerts.windows_read``).
+
+Tumbling buckets of the window's base size from :func:`warehouse.queries.read_windows`,
+summed over the rolling span by :func:`kpi.measures.rolling`, for the points of a
+:class:`core.windows.BucketPlan`.
+"""
+from __future__ import annotations
+
+from kpi.counts import KpiCounts
+from kpi.measures import rolling
+from core.windows import BucketPlan
+from warehouse import queries
+from warehouse.client import Warehouse
+
+__all__ = ["rolled_counts"]
+
+
+async def rolled_counts(
+    wh: Warehouse, tenant: str, plan: BucketPlan, view: tuple[str, ...], groups: tuple[str, ...],
+    filters: dict[str, str],
+) -> dict[tuple[str, ...], list[tuple[int, KpiCounts]]]:
+    """Per group (the values of ``groups``, sorted; only groups with stored windows), the
+    (start ms, rolled counts) of each point of ``plan``."""
+    rows = await queries.read_windows(
+        wh, tenant, plan.base.value, view, groups, filters,
+        (plan.first - plan.lead) // 1000, (plan.end + plan.base_ms - 1) // 1000,
+    )
+    by_group: dict[tuple[str, ...], dict[int, KpiCounts]] = {}
+    for row in rows:
+        by_group.setdefault(row.group, {})[row.window_start * 1000] = row.counts
+    return {group: plan.rolled(by_group[group], KpiCounts, rolling) for group in sorted(by_group)}
