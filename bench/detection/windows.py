@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.detection.scenario import FAMILIES, START, TENANT, VIEWS, Scenario, epoch_ms
-from core.windows import HOUR_MS, MINUTE_MS, window_start
+from core.windows import MINUTE_MS, WindowSize, window_start
 from gaps.live import LiveFrame, LiveSpec
 from kpi.counts import KpiCounts
 from warehouse import queries
@@ -67,5 +67,5 @@ def frame_at(fw: FamilyWindows, end_ms: int, spec: LiveSpec) -> LiveFrame:
 
 def counts_before(fw: FamilyWindows, key: tuple[str, ...], window: str, end_ms: int) -> KpiCounts:
     """Naive rules: the current (partial) bucket of ``window`` up to ``end_ms``, from minute windows."""
-    size = {"1m": MINUTE_MS, "1h": HOUR_MS}[window]
+    size = WindowSize(window).ms
     return fw.sum_minutes(key, window_start(end_ms - 1, size), end_ms)
