@@ -1,7 +1,9 @@
 """Ingest: turn producer CloudEvents into pseudonymized records and Kafka messages.
 
-``validation`` (parse, validate, flatten), ``pseudonymize`` (keyed customer
-pseudonyms) and ``batching`` (records -> Kafka messages) are pure; the HTTP
+``binding`` (CloudEvents content modes: headers <-> attributes for Kafka and
+HTTP), ``validation`` (parse, validate), ``records`` (flatten),
+``pseudonymize`` (keyed customer pseudonyms) and ``batching`` (records ->
+Kafka messages) are pure; the HTTP
 route and the Faust raw-topic agent do the I/O around them.
 """
 from ingest.batching import RecordTooLarge, group_for_kafka

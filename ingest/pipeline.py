@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ingest.batching import group_for_kafka
+from ingest.binding import HTTP, binary_event, header_error, is_binary, structured_media_type
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import TimeHorizon, parse_body, validate_items
 from notifications.messages import OutgoingMessage
@@ -56,17 +57,33 @@ def _pseudonymizer(key: bytes) -> Pseudonymizer:
     return Pseudonymizer(key)
 
 
-def prepare_batch(body: bytes, content_type: str, spec: BatchSpec) -> PreparedBatch:
+def prepare_batch(body: bytes, content_type: str, spec: BatchSpec,
+                  attributes: dict[str, str] | None = None) -> PreparedBatch:
     """Body -> Kafka messages and rejections. Raises the ingest errors of ``validation``,
-    ``batching.RecordTooLarge`` and ``TooManyEvents``; nothing is produced then."""
-    items = parse_body(body, content_type)
+    ``batching.RecordTooLarge`` and ``TooManyEvents``; nothing is produced then.
+
+    ``attributes`` are the ``ce-*`` request headers (``binding.HTTP.attributes``):
+    when they make the request binary mode, the body is the one event's ``data``
+    and rejections name the header (``ce-type``); a non-JSON ``Content-Type``
+    is then ``UnsupportedMediaType`` and malformed data ``InvalidBody``.
+    """
+    binary = bool(attributes) and structured_media_type(content_type) is None and is_binary(attributes)
+    items = [binary_event(HTTP, attributes, content_type, body)] if binary else parse_body(body, content_type)
     if len(items) > spec.max_events:
         raise TooManyEvents(f"batch of {len(items)} events exceeds {spec.max_events}")
     records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key), spec.horizon)
+    if binary:
+        rejected = [_in_headers(rejection) for rejection in rejected]
     messages = group_for_kafka(records, spec.topics, spec.partitions, spec.max_record_bytes)
     by_type = Counter(r["type"] for r in records)
     duplicates = len(items) - len(records) - len(rejected)
     return PreparedBatch(messages, len(records), rejected, dict(by_type), duplicates)
+
+
+def _in_headers(rejection: Rejection) -> Rejection:
+    """A rejection of a binary-mode event, naming the ``ce-*`` header to fix."""
+    path, error = header_error(HTTP, rejection.path, rejection.error)
+    return Rejection(index=rejection.index, path=path, error=error)
 
 
 class IngestPipeline:
@@ -78,11 +95,12 @@ class IngestPipeline:
             if processes > 0 else None
         )
 
-    async def prepare(self, body: bytes, content_type: str, spec: BatchSpec) -> PreparedBatch:
+    async def prepare(self, body: bytes, content_type: str, spec: BatchSpec,
+                      attributes: dict[str, str] | None = None) -> PreparedBatch:
         if self._pool is None:
-            return prepare_batch(body, content_type, spec)
+            return prepare_batch(body, content_type, spec, attributes)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, prepare_batch, body, content_type, spec)
+        return await loop.run_in_executor(self._pool, prepare_batch, body, content_type, spec, attributes)
 
     async def warm_up(self, spec: BatchSpec) -> None:
         """Start the workers (and their imports) before the first request needs them."""

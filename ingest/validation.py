@@ -1,7 +1,9 @@
 """The pure ingest pipeline: request body -> CloudEvents -> records (``schemas/records.py``).
 
 Used by ``POST /v1/events`` (``parse_body`` then ``validate_items``) and by the
-Faust agent that validates the raw topic (``validate_raw_message``). Nothing
+Faust agent that validates the raw topic (``validate_raw_message``). Which
+CloudEvents content mode a message uses, and how a binary-mode one becomes an
+event, is ``ingest.binding``; records are flattened in ``ingest.records``. Nothing
 here does I/O, so every rule is unit-tested without Kafka or HTTP.
 
 Each event is judged on its own: one bad event never fails its neighbours.
@@ -29,7 +31,7 @@ nothing is re-serialized. ``python -m bench.validation`` measures the throughput
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,18 +39,23 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from core.dimensions import DIMENSIONS
 from core.errors import IngestError, InvalidBody, UnsupportedMediaType
-from core.windows import DAY_MS
-from schemas.events import (
-    CLOUD_EVENT_ADAPTER,
-    Rejection,
-    SurveyInvitationEvent,
-    SurveyResponseEvent,
-    TouchpointEvent,
-)
-from schemas.records import EventType, Record
 from core.tenants import TENANT_PATTERN
+from core.windows import DAY_MS
+from ingest.binding import (
+    CONTENT_TYPE,
+    KAFKA,
+    TENANT,
+    Headers,
+    binary_event,
+    header_error,
+    is_binary,
+    kafka_headers,
+    structured_media_type,
+)
+from ingest.records import Pseudonymize, event_to_record
+from schemas.events import CLOUD_EVENT_ADAPTER, Rejection
+from schemas.records import EventType, Record
 
 __all__ = [
     "IngestError",
@@ -66,9 +73,6 @@ __all__ = [
     "validate_raw_message",
     "event_to_record",
 ]
-
-#: ``(tenant, customer_id) -> pseudonym``; ``ingest.pseudonymize.Pseudonymizer`` in production.
-Pseudonymize = Callable[[str, str], str]
 
 _SINGLE = "application/cloudevents+json"
 _JSON = "application/json"
@@ -226,76 +230,91 @@ def validate_items(
 
 def validate_raw_message(
     value: bytes,
-    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
+    headers: Headers,
     pseudonymizer: Pseudonymize,
     horizon: TimeHorizon | None = None,
 ) -> tuple[list[Record], list[RawRejection]]:
-    """Validate a message a producer wrote straight to the raw topic.
+    """Validate a message a producer wrote straight to the raw topic, in either Kafka content mode.
 
-    ``value`` is one CloudEvent (structured JSON mode) or a JSON array of them.
-    There is no API key on this path, so each event names its tenant in the
-    ``tenant`` extension attribute; a ``ce_tenant`` header (the Kafka binding's
-    spelling of an extension) is the fallback for events that omit it.
-    Event times are bounded as over HTTP (``horizon``; None is the default
-    horizon around the wall clock). A repeated id of the same tenant is dropped
-    as a resend, not dead-lettered.
+    ``ingest.binding`` decides the mode from ``headers``. Structured: ``value``
+    is one CloudEvent or a JSON array of them. Binary: the ``ce_*`` headers are
+    the attributes, ``content-type`` is ``datacontenttype`` and ``value`` is
+    the ``data``; its rejections name the header (``ce_type``) and keep the
+    original value. There is no API key on this path, so each event names its
+    tenant in the ``tenant`` extension attribute; a ``ce_tenant`` header is the
+    fallback for structured events that omit it. Event times are bounded as
+    over HTTP (``horizon``; None is the default horizon around the wall clock).
+    A repeated id of the same tenant is dropped as a resend, not dead-lettered.
     """
     if horizon is None:
         horizon = TimeHorizon.from_clock()
+    raw = bytes(value or b"")
+    texts = kafka_headers(headers)
+    attributes = KAFKA.attributes(texts)
+    content_type = texts.get(CONTENT_TYPE)
     try:
-        document = orjson.loads(value)
+        if structured_media_type(content_type) is None and is_binary(attributes):
+            item = binary_event(KAFKA, attributes, content_type, raw)
+            return _validate_raw_items([item], attributes.get(TENANT), pseudonymizer, horizon, raw)
+    except IngestError as exc:  # not JSON: the content-type or the data
+        path = CONTENT_TYPE if isinstance(exc, UnsupportedMediaType) else "data"
+        tenant = attributes.get(TENANT)
+        tenant = tenant if tenant and TENANT_PATTERN.match(tenant) else None
+        return [], [RawRejection(index=0, path=path, error=exc.message, tenant=tenant, raw=raw)]
+    try:
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return [], [RawRejection(index=0, path="", error=f"malformed JSON: {exc}", raw=bytes(value))]
+        return [], [RawRejection(index=0, path="", error=f"malformed JSON: {exc}", raw=raw)]
     if isinstance(document, dict):
         items: list[Any] = [document]
     elif isinstance(document, list):
         items = document
     else:
         error = "a raw message must be a CloudEvent JSON object or an array of them"
-        return [], [RawRejection(index=0, path="", error=error, raw=bytes(value))]
+        return [], [RawRejection(index=0, path="", error=error, raw=raw)]
+    return _validate_raw_items(items, attributes.get(TENANT), pseudonymizer, horizon, None)
 
-    default_tenant = _header(headers, "ce_tenant")
+
+def _validate_raw_items(
+    items: Sequence[Any], default_tenant: str | None, pseudonymizer: Pseudonymize, horizon: TimeHorizon,
+    binary_value: bytes | None,
+) -> tuple[list[Record], list[RawRejection]]:
+    """The events of one raw message; ``binary_value`` is the message value of a binary-mode event."""
     records: list[Record] = []
     rejections: list[RawRejection] = []
     seen: set[tuple[str, str]] = set()
+
+    def reject(index: int, path: str, error: str, tenant: str | None, item: Any) -> None:
+        if binary_value is None:
+            rejections.append(RawRejection(index=index, path=path, error=error, tenant=tenant, raw=orjson.dumps(item)))
+        else:
+            path, error = header_error(KAFKA, path, error)
+            rejections.append(RawRejection(index=index, path=path, error=error, tenant=tenant, raw=binary_value))
+
     for index, item in enumerate(items):
-        tenant = item.get("tenant", default_tenant) if isinstance(item, dict) else default_tenant
+        tenant = item.get(TENANT, default_tenant) if isinstance(item, dict) else default_tenant
         if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
             error = (
                 "missing tenant extension attribute" if tenant is None
                 else f"tenant must match {TENANT_PATTERN.pattern}"
             )
-            rejections.append(_raw_rejection(index, "tenant", error, None, item))
+            reject(index, TENANT, error, None, item)
             continue
         try:
             event = CLOUD_EVENT_ADAPTER.validate_python(item)
         except ValidationError as exc:
             path, error = _first_error(exc)
-            rejections.append(_raw_rejection(index, path, error, tenant, item))
+            reject(index, path, error, tenant, item)
             continue
         time_error = horizon.error((event.time - _EPOCH) // _ONE_MS)
         if time_error is not None:
-            rejections.append(_raw_rejection(index, "time", time_error, tenant, item))
+            reject(index, "time", time_error, tenant, item)
             continue
         if (tenant, event.id) in seen:
             continue
         seen.add((tenant, event.id))
         records.append(event_to_record(event, tenant, pseudonymizer))
     return records, rejections
-
-
-def _raw_rejection(index: int, path: str, error: str, tenant: str | None, item: Any) -> RawRejection:
-    return RawRejection(index=index, path=path, error=error, tenant=tenant, raw=orjson.dumps(item))
-
-
-def _header(headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None, name: str) -> str | None:
-    if not headers:
-        return None
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    for key, raw in pairs:
-        if key.lower() == name:
-            return raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
-    return None
 
 
 _OBJECT_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type"})
@@ -324,60 +343,3 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
     return path, message
-
-
-# -- records ------------------------------------------------------------------
-
-
-def event_to_record(
-    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
-    tenant: str,
-    pseudonymizer: Pseudonymize,
-) -> Record:
-    """Flatten a validated event into the record documented in ``schemas/records.py``."""
-    data = event.data
-    customer_id = data.customer_id
-    record: Record = {
-        "tenant": tenant,
-        "id": event.id,
-        "source": event.source,
-        "type": event.type,
-        "time_ms": (event.time - _EPOCH) // _ONE_MS,
-        "subject": event.subject,
-        "interaction_id": data.interaction_id or "",
-        "customer": pseudonymizer(tenant, customer_id) if customer_id is not None else "",
-        "dims": {},
-        "attributes": data.attributes,
-    }
-    if isinstance(event, TouchpointEvent):
-        record["dims"] = _dims(data)
-        record["wait_s"] = data.wait_s
-        record["handle_s"] = data.handle_s
-        record["resolved"] = data.resolved
-        record["first_contact"] = data.first_contact
-        record["transferred"] = data.transferred
-        record["abandoned"] = data.abandoned
-        record["converted"] = data.converted
-    elif isinstance(event, SurveyResponseEvent):
-        answers = data.answers
-        record["dims"] = _dims(data)
-        record["survey_id"] = data.survey_id
-        record["nps"] = answers.nps
-        record["csat"] = answers.csat
-        record["ces"] = answers.ces
-        record["fcr"] = answers.fcr
-        record["comment"] = data.comment
-        record["weight"] = data.weight
-    else:
-        record["survey_id"] = data.survey_id
-        record["via"] = data.via.value if data.via is not None else None
-    return record
-
-
-def _dims(data: Any) -> dict[str, str]:
-    dims: dict[str, str] = {}
-    for name in DIMENSIONS:
-        value = getattr(data, name)
-        if value is not None:
-            dims[name] = value.value if name == "channel" else value
-    return dims

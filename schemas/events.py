@@ -1,7 +1,9 @@
 """The CloudEvents 1.0 contract of CX Pulse: the source of truth for what producers send.
 
 An event is a CloudEvent (structured JSON mode) whose ``data`` model depends on
-``type``, so ``CloudEvent`` is a discriminated union on ``type``. The JSON
+``type``, so ``CloudEvent`` is a discriminated union on ``type``. Binary-mode
+messages (attributes in headers) are turned into this JSON shape first
+(``ingest/binding.py``), so both modes are validated by the same models. The JSON
 Schema files under ``schemas/json/`` are generated from these models
 (``python -m schemas.generate``) and must not be edited by hand.
 

@@ -4,14 +4,17 @@
   and hands each batch to ``Checkpointer.commit``; Faust acks the batch only
   after the commit returned, i.e. after the warehouse holds it.
 * ``raw-validator`` reads CloudEvents that producers wrote straight to the
-  raw topic, forwards valid ones to the typed topics (same keying as HTTP
-  ingest) and sends each invalid one to the dead-letter topic with its reason.
+  raw topic in either Kafka content mode (structured JSON, or binary with
+  ``ce_*`` headers: ``ingest/binding.py``), forwards valid ones to the typed
+  topics (same keying as HTTP ingest) and sends each invalid one to the
+  dead-letter topic with its reason, its original value and headers.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any, Sequence
 
 import faust
@@ -104,15 +107,23 @@ def _check_record(rec: Record) -> None:
 
 async def send_dead_letter(publisher: AppPublisher, topics: Topics, msg: Any, path: str, error: str,
                            index: int | None = None, value: bytes | None = None) -> None:
-    """The dead-letter record keeps the original bytes (or the one bad event) and where they came from."""
+    """The dead-letter record keeps the original bytes (or the one bad event), the original
+    headers (``[name, UTF-8 value]`` pairs: a binary-mode event's attributes) and where they came from."""
     value = (msg.value or b"") if value is None else value
     body = {
         "reason": error, "path": path, "index": index,
         "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
         "value": value.decode("utf-8", errors="replace"),
+        "headers": _header_pairs(msg.headers),
     }
     await publisher.publish([OutgoingMessage(topics.dead_letter.get_topic_name(), None, msg.key, orjson.dumps(body))])
     metrics.DEAD_LETTERS.labels(reason=path).inc()
+
+
+def _header_pairs(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> list[list[str]]:
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [[name, raw.decode("utf-8", errors="replace") if isinstance(raw, (bytes, bytearray)) else
+             ("" if raw is None else str(raw))] for name, raw in pairs]
 
 
 def _observe_lag(app: faust.App, events: Sequence[faust.EventT]) -> None:

@@ -1,4 +1,4 @@
-"""POST /v1/events: CloudEvents in (single, batch or NDJSON), Kafka out."""
+"""POST /v1/events: CloudEvents in (structured, batch, NDJSON or binary mode), Kafka out."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from api.deps import IngestCaller, ServicesDep
 from core import metrics
 from ingest.batching import RecordTooLarge
+from ingest.binding import HTTP
 from ingest.pipeline import TooManyEvents
 from ingest.validation import InvalidBody, UnsupportedMediaType
 from schemas.events import IngestResult
@@ -20,9 +21,11 @@ router = APIRouter(prefix="/v1", tags=["events"])
     summary="Ingest CloudEvents",
     description=(
         "Accepts one CloudEvent (`application/cloudevents+json` or `application/json`), a batch "
-        "(`application/cloudevents-batch+json` or a JSON array) or NDJSON (`application/x-ndjson`). "
+        "(`application/cloudevents-batch+json` or a JSON array), NDJSON (`application/x-ndjson`) "
+        "or one event in binary content mode: the attributes in `ce-*` headers (percent-encoded), "
+        "the `Content-Type` (JSON) its `datacontenttype` and the body its `data`. "
         "Each event is validated on its own: invalid ones are listed in `rejected` with the exact "
-        "field path. The 202 means the valid ones are safe: flushed to the ingest log and acknowledged by Kafka "
+        "field path (a header such as `ce-type` in binary mode). The 202 means the valid ones are safe: flushed to the ingest log and acknowledged by Kafka "
         "(see README, \"What a 202 means\")."
     ),
     responses={400: {"description": "malformed JSON"}, 413: {"description": "body too large"},
@@ -38,7 +41,8 @@ async def post_events(request: Request, caller: IngestCaller, services: Services
         body = await _read_limited(request, settings.api.max_body_bytes)
         try:
             batch = await services.ingest.prepare(
-                body, request.headers.get("content-type", ""), services.batch_spec(caller.tenant)
+                body, request.headers.get("content-type", ""), services.batch_spec(caller.tenant),
+                HTTP.attributes(request.headers),
             )
         except UnsupportedMediaType as exc:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, exc.message) from None

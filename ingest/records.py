@@ -1,0 +1,72 @@
+"""Validated CloudEvents -> the flat records of ``schemas/records.py`` (pure)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from core.dimensions import DIMENSIONS
+from schemas.events import SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent
+from schemas.records import Record
+
+__all__ = ["Pseudonymize", "event_to_record"]
+
+#: ``(tenant, customer_id) -> pseudonym``; ``ingest.pseudonymize.Pseudonymizer`` in production.
+Pseudonymize = Callable[[str, str], str]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def event_to_record(
+    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+    tenant: str,
+    pseudonymizer: Pseudonymize,
+) -> Record:
+    """Flatten a validated event into the record documented in ``schemas/records.py``."""
+    data = event.data
+    customer_id = data.customer_id
+    record: Record = {
+        "tenant": tenant,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "time_ms": (event.time - _EPOCH) // _ONE_MS,
+        "subject": event.subject,
+        "interaction_id": data.interaction_id or "",
+        "customer": pseudonymizer(tenant, customer_id) if customer_id is not None else "",
+        "dims": {},
+        "attributes": data.attributes,
+    }
+    if isinstance(event, TouchpointEvent):
+        record["dims"] = _dims(data)
+        record["wait_s"] = data.wait_s
+        record["handle_s"] = data.handle_s
+        record["resolved"] = data.resolved
+        record["first_contact"] = data.first_contact
+        record["transferred"] = data.transferred
+        record["abandoned"] = data.abandoned
+        record["converted"] = data.converted
+    elif isinstance(event, SurveyResponseEvent):
+        answers = data.answers
+        record["dims"] = _dims(data)
+        record["survey_id"] = data.survey_id
+        record["nps"] = answers.nps
+        record["csat"] = answers.csat
+        record["ces"] = answers.ces
+        record["fcr"] = answers.fcr
+        record["comment"] = data.comment
+        record["weight"] = data.weight
+    else:
+        record["survey_id"] = data.survey_id
+        record["via"] = data.via.value if data.via is not None else None
+    return record
+
+
+def _dims(data: Any) -> dict[str, str]:
+    dims: dict[str, str] = {}
+    for name in DIMENSIONS:
+        value = getattr(data, name)
+        if value is not None:
+            dims[name] = value.value if name == "channel" else value
+    return dims
