@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from core.domain_settings import WebhookSettings
 from core.metrics import WEBHOOK_EGRESS_REFUSED
@@ -33,21 +34,19 @@ class CountingReceiver:
 
 @pytest.fixture
 async def listen():
-    runners: list[web.AppRunner] = []
+    """Start a receiver on 127.0.0.1 and return its port (aiohttp's test server)."""
+    servers: list[TestServer] = []
 
     async def start(receiver: CountingReceiver) -> int:
         app = web.Application()
         app.router.add_post("/hook", receiver.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return site._server.sockets[0].getsockname()[1]
+        servers.append(TestServer(app, host="127.0.0.1"))
+        await servers[-1].start_server()
+        return servers[-1].port
 
     yield start
-    for r in runners:
-        await r.cleanup()
+    for server in servers:
+        await server.close()
 
 
 def _answers(*addresses: str):
