@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import ipaddress
+import re
+
 from pydantic import BaseModel, Field, field_validator
 
 from core.dimensions import validate_view
@@ -105,6 +108,32 @@ class WebhookSettings(BaseModel):
         description="Public base URL of this CX Pulse API, sent as `externalURL` of Alertmanager-format bodies; "
         "their `generatorURL` links the alert rule under it (empty: both empty).",
     )
+    allow_http: bool = Field(
+        default=False,
+        description="Accept and deliver to `http://` URLs; off, webhook URLs must be `https://` (checked at "
+        "registration and on every delivery).",
+    )
+    egress_allow: list[str] = Field(
+        default=[],
+        description="CIDRs (`10.20.0.0/16`, `fd00::/8`) and exact host names (`hooks.corp.internal`) webhooks "
+        "may reach although the egress policy refuses them (loopback, private, link-local, CGNAT, multicast, "
+        "unspecified and reserved addresses): on-premise receivers. See `webhooks/egress.py`.",
+    )
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _cidrs_or_host_names(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST_NAME.match(entry):
+                    raise ValueError(f"{entry!r} is neither a CIDR nor a host name") from None
+        return v
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+                        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
 
 
 CaseSeverity = Literal["low", "medium", "high", "critical"]

@@ -15,8 +15,10 @@
     │   └── WarehouseUnavailable transient; the caller waits ``retry_after`` and retries
     └── DeliveryError            one webhook delivery attempt failed; ``http_status`` when the receiver answered
         ├── RetryableDelivery    timeout, connection error, 5xx, 408, 429; ``retry_after`` (s) if the receiver said
-        └── PermanentDelivery    any other non-2xx answer: no retry, dead-lettered
-            └── EndpointGone     410: the subscription is disabled
+        └── PermanentDelivery    any other non-2xx answer (3xx included): no retry, dead-lettered
+            ├── EndpointGone     410: the subscription is disabled
+            └── EgressRefused    the egress policy (``webhooks.egress``) refuses the URL or the address
+                                 it resolves to: HTTP 422 at registration, a dead letter at delivery
 
 Bad *items* of an accepted body are not errors: ingest reports them in the 202's ``rejected``
 list and the raw-topic validator dead-letters them. ``api.main`` has the one handler that maps
@@ -25,7 +27,7 @@ the tree to HTTP answers. Packages re-export the errors they raise (``ingest``, 
 from __future__ import annotations
 
 __all__ = [
-    "CxPulseError", "DeliveryError", "EndpointGone", "IngestError", "IngestStorageFull", "IngestUnavailable",
+    "CxPulseError", "DeliveryError", "EgressRefused", "EndpointGone", "IngestError", "IngestStorageFull", "IngestUnavailable",
     "InvalidBody", "NoViewCovers", "PermanentDelivery", "QueryError", "RetryableDelivery", "TooManyBuckets",
     "UnsupportedMediaType", "WarehouseError", "WarehouseUnavailable",
 ]
@@ -127,3 +129,7 @@ class PermanentDelivery(DeliveryError):
 
 class EndpointGone(PermanentDelivery):
     pass
+
+
+class EgressRefused(PermanentDelivery):
+    """The URL's scheme, or an address its host resolves to, is refused by the webhook egress policy."""

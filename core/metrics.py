@@ -102,6 +102,10 @@ WEBHOOK_LATENCY = Histogram(
 WEBHOOK_DEAD_LETTERS = Counter("cxpulse_webhook_dead_letters_total", "Webhook deliveries given up (dead letters)")
 WEBHOOK_DISABLED = Counter(
     "cxpulse_webhook_endpoints_disabled_total", "Subscriptions disabled because their endpoint answered 410 Gone")
+WEBHOOK_EGRESS_REFUSED = Counter(
+    "cxpulse_webhook_egress_refused_total",
+    "Webhook URLs refused by the egress policy, at registration (422) or delivery (dead letter, no connection)",
+    ["stage"])
 
 
 def reference_table() -> str:

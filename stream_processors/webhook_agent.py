@@ -35,6 +35,7 @@ from core.errors import WarehouseError
 from warehouse.webhook_queries import set_dead_letter_state
 from webhooks.metrics import MeteredRecorder
 from webhooks.delivery import Deliverer, DeliveryResult, matching_subscriptions
+from webhooks.egress import egress_client
 from webhooks.store import SubscriptionCache, WarehouseRecorder
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ def register_webhook_agent(app: faust.App, topics: Topics, settings: Settings, w
     @app.agent(topics.notifications, name="webhook-deliveries", concurrency=ws.agent_concurrency)
     async def webhook_deliveries(stream: faust.StreamT) -> None:
         in_flight = shared.setdefault("sem", asyncio.Semaphore(ws.max_in_flight))
-        async with httpx.AsyncClient(transport=transport, follow_redirects=False,
-                                     timeout=ws.timeout_s) as client:
+        # every request passes the egress policy against the address it connects to; no redirects
+        async with egress_client(ws, transport) as client:
             deliverer = Deliverer(client, recorder, ws, in_flight=in_flight)
             async for event in stream.events():
                 try:

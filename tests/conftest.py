@@ -66,7 +66,27 @@ def make_settings(data_dir: Path, bootstrap: str, dsn: str, **stream: object) ->
         warehouse={"dsn": dsn, "database": f"test_{tag}"},
         stream={"app_id": f"cxpulse-test-{tag}", "batch_within_s": 0.05, "metrics_port": 0, **stream},
         api={"port": free_port(), "keys": {TEST_KEY: ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read"])}},
+        # Test receivers listen on http://127.0.0.1:<port>, which the egress policy refuses by default
+        # (https only, no loopback): the test configuration opts in explicitly, as an on-premise one would.
+        webhooks={"allow_http": True, "egress_allow": ["127.0.0.1/32"]},
     )
+
+
+#: What the stubbed resolver answers: tests never query DNS. `*.example` stands for a public receiver
+#: (the address is never connected to: tests deliver only to 127.0.0.1); any other name does not resolve.
+STUB_PUBLIC_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == "localhost":
+            return ["127.0.0.1"]
+        if host.endswith(".example"):
+            return [STUB_PUBLIC_ADDRESS]
+        raise OSError(f"{host}: tests do not use DNS (tests/conftest.py _no_dns)")
+
+    monkeypatch.setattr("webhooks.egress.system_resolve", resolve)
 
 
 @pytest.fixture

@@ -7,7 +7,11 @@ For each matching subscription ``Deliverer.deliver`` runs the attempt loop:
 2. POST it (at most ``max_in_flight`` requests at once over all subscriptions;
    the semaphore is not held while waiting to retry);
 3. classify the answer (``errors``): 2xx delivered; timeout, connection error,
-   5xx, 408 and 429 retryable; 410 gone; any other answer permanent;
+   5xx, 408 and 429 retryable; 410 gone; any other answer permanent. Redirects are
+   never followed (the client is ``webhooks.egress.egress_client``): a 3xx is the
+   receiver's answer, permanent, so a redirect cannot lead to an address the egress
+   policy refuses. The policy's own refusal (``EgressRefused``, raised by the
+   transport before any connection) is permanent too: the dead letter says why;
 4. record the attempt (``Recorder.attempt``) *before* sleeping or returning;
 5. retry after ``Retry-After`` (seconds or an HTTP date, capped at
    ``max_backoff_s``) or an exponential backoff with full jitter; after the
@@ -204,6 +208,7 @@ class Deliverer:
                         return code
                     snippet = await _read_some(resp)
                     retry_after = resp.headers.get("retry-after")
+                    location = resp.headers.get("location")
             except httpx.TimeoutException as exc:
                 raise RetryableDelivery(f"timeout after {self._settings.timeout_s:g}s ({type(exc).__name__})") from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -211,6 +216,8 @@ class Deliverer:
             except httpx.TransportError as exc:
                 raise RetryableDelivery(f"connection error: {type(exc).__name__}: {exc}") from None
         message = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+        if 300 <= code < 400:
+            message += f" (redirects are not followed; Location: {location or '-'})"
         if code == 410:
             raise EndpointGone(message, code)
         if code in (408, 429) or code >= 500:

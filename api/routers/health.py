@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Depends, Header, Response, status
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 
 from datetime import datetime, timezone
 
@@ -51,6 +52,10 @@ async def whoami(caller: Annotated[Caller, Depends(authenticate)]) -> dict[str, 
     return {"tenant": caller.tenant, "scopes": sorted(caller.scopes)}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def prometheus_metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get("/metrics", summary="Prometheus metrics (OpenMetrics when the Accept header asks for it)",
+            response_class=Response)
+async def prometheus_metrics(accept: Annotated[str, Header()] = "") -> Response:
+    # prometheus_client's own negotiation, as the worker's metrics server does it: OpenMetrics text
+    # for `Accept: application/openmetrics-text` (what Prometheus asks first), the 0.0.4 text format otherwise
+    encode, content_type = choose_encoder(accept)
+    return Response(encode(REGISTRY), headers={"content-type": content_type})

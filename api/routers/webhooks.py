@@ -21,6 +21,8 @@ from schemas.webhooks import (AttemptStatus, BodyFormat, DeadLetter, DeadLetterL
                               ReplayAccepted, WebhookCreate, WebhookCreated, WebhookList, WebhookPublic,
                               WebhookUpdate, check_format_types)
 from warehouse import webhook_queries as q
+from core.errors import DeliveryError, EgressRefused
+from webhooks.egress import EgressPolicy
 from webhooks.signing import generate_secret
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -39,6 +41,16 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
 
 
+async def _check_egress(services: ServicesDep, url: str) -> None:
+    """422 at ``["body", "url"]`` when the egress policy refuses ``url`` (delivery checks it again)."""
+    try:
+        await EgressPolicy(services.settings.webhooks).check_url(url)
+    except EgressRefused as exc:
+        raise unprocessable(["body", "url"], exc.message) from None
+    except DeliveryError as exc:  # DNS failed: a typo is likelier than an outage, and the admin is there
+        raise unprocessable(["body", "url"], exc.message) from None
+
+
 async def _existing(services: ServicesDep, tenant: str, sub_id: str) -> q.SubscriptionRow:
     sub = await q.get_subscription(services.warehouse, tenant, sub_id)
     if sub is None:
@@ -49,6 +61,7 @@ async def _existing(services: ServicesDep, tenant: str, sub_id: str) -> q.Subscr
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated,
              summary="Create a webhook subscription (the secret is returned only here)")
 async def create_webhook(body: WebhookCreate, caller: AdminCaller, services: ServicesDep) -> WebhookCreated:
+    await _check_egress(services, body.url)
     now = datetime.now(timezone.utc)
     sub = q.SubscriptionRow(
         tenant=caller.tenant, id=f"wh_{secrets.token_hex(12)}", url=body.url,
@@ -85,6 +98,8 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCall
         check_format_types(BodyFormat(changes.get("format", sub.format)), changes.get("event_types", sub.event_types))
     except ValueError as exc:
         raise unprocessable(["body", "event_types" if "event_types" in changes else "format"], str(exc)) from None
+    if "url" in changes:
+        await _check_egress(services, changes["url"])
     if changes.get("enabled") is True:
         changes["disabled_reason"] = ""
     elif changes.get("enabled") is False and sub.enabled:

@@ -64,8 +64,12 @@ export async function api(path, { method = "GET", params, body, signal } = {}) {
  * The browser retries a dropped connection on its own (the API sends `retry:`), but gives up for
  * good on an HTTP error answer; then this waits (2 s, doubling up to 30 s) and opens a new one.
  * `onState` gets "connecting" | "live" | "reconnecting" | "disconnected".
+ *
+ * The first connection waits `startAfterMs`: an event stream never completes, and headless
+ * screenshot tools (`chromium --screenshot --virtual-time-budget`) wait for pending requests before
+ * their clock moves, so a stream opened at once would keep them from ever taking the picture.
  */
-export function openStream(params, { onEvent, onState }) {
+export function openStream(params, { onEvent, onState, startAfterMs = 0 }) {
   let es = null;
   let timer = null;
   let delay = 2000;
@@ -103,7 +107,12 @@ export function openStream(params, { onEvent, onState }) {
       });
     }
   };
-  connect();
+  if (startAfterMs > 0) {
+    onState("connecting");
+    timer = setTimeout(connect, startAfterMs);
+  } else {
+    connect();
+  }
   return () => {
     closed = true;
     clearTimeout(timer);

@@ -17,6 +17,8 @@ import {
 /** Seconds without a window write after which the data is called stale (`GET /v1/status`). */
 const STALE_AFTER_S = 300;
 const HEAT_EVERY_MS = 15000;
+/** The live stream opens this long after the first paint (why: api.js openStream). */
+const STREAM_START_MS = 1500;
 /** Alerts and cases listed at most (most urgent first); the count shows the rest. */
 const MAX_ROWS = 12;
 /** Cases read per state (the API lists newest first; the board shows the most urgent of these). */
@@ -184,7 +186,8 @@ function Controls({ view, options, setView }) {
 
 function StatusBar({ streamState, freshness, lastUpdate, nowMs, onSignOut }) {
   const stale = freshness && freshness.seconds !== null && freshness.seconds > STALE_AFTER_S;
-  const labels = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", disconnected: "Disconnected — retrying" };
+  const labels = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", disconnected: "Disconnected — retrying",
+    static: "Static (no live updates)" };
   const ago = lastUpdate ? Math.max(0, Math.round((nowMs - lastUpdate) / 1000)) : null;
   return html`<div class="status" role="status" aria-live="polite">
     <span class=${`badge stream ${streamState}`} id="stream-state" data-state=${streamState}>${labels[streamState] || streamState}</span>
@@ -271,9 +274,11 @@ function Board({ onUnauthorized }) {
     const states = {};
     let wasLive = false;
     let wentDown = false;
-    const closers = STREAMED.map((metric) => openStream(
+    if (view.static) setStreamState("static"); // `?static=1`: loaded once, nothing left pending
+    const closers = view.static ? [] : STREAMED.map((metric) => openStream(
       { metric, window: view.window, interval: view.interval, ...view.filters },
       {
+        startAfterMs: STREAM_START_MS,
         onState: (s) => {
           states[metric] = s;
           const all = STREAMED.map((m) => states[m]);

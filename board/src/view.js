@@ -3,7 +3,8 @@
  *
  * Query parameters: `window` (1h | 1d | 7d | 28d), one per filter dimension, `preset`,
  * `rows` / `cols` (heatmap dimensions), `hm` (heatmap metric), `wall` (large type),
- * `interval` (seconds between stream polls). The API key never goes into the query: it travels
+ * `interval` (seconds between stream polls), `static=1` (no live stream: the page loads once, for
+ * screenshots and printing; see main.js). The API key never goes into the query: it travels
  * in the `#token=` fragment once and is then kept in sessionStorage (see api.js).
  */
 
@@ -63,6 +64,7 @@ export function parseView(search) {
     panels: base.panels,
     wall: q.get("wall") === "1",
     interval: interval >= 0.5 && interval <= 300 ? interval : 5,
+    static: q.get("static") === "1",
   };
 }
 
@@ -78,6 +80,7 @@ export function formatView(view) {
   if (view.hm !== base.hm) q.set("hm", view.hm);
   if (view.wall) q.set("wall", "1");
   if (view.interval !== 5) q.set("interval", String(view.interval));
+  if (view.static) q.set("static", "1");
   const s = q.toString();
   return s ? `?${s}` : "";
 }

@@ -69,3 +69,24 @@ test("states, events, and a reconnect after the browser gave up", () => {
     mock.timers.reset();
   }
 });
+
+test("the first connection waits startAfterMs, and closing before it opens nothing", () => {
+  mock.timers.enable({ apis: ["setTimeout"] });
+  try {
+    const states = [];
+    const count = FakeEventSource.made.length;
+    openStream({ metric: "nps" }, { onState: (s) => states.push(s), onEvent: () => {}, startAfterMs: 1500 });
+    assert.deepEqual(states, ["connecting"]);
+    mock.timers.tick(1499);
+    assert.equal(FakeEventSource.made.length, count); // nothing pending yet: screenshot tools can finish
+    mock.timers.tick(1);
+    assert.equal(FakeEventSource.made.length, count + 1);
+
+    const close = openStream({ metric: "nps" }, { onState: () => {}, onEvent: () => {}, startAfterMs: 1500 });
+    close();
+    mock.timers.tick(2000);
+    assert.equal(FakeEventSource.made.length, count + 1);
+  } finally {
+    mock.timers.reset();
+  }
+});

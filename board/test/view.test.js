@@ -41,3 +41,11 @@ test("a preset changes window, heatmap and panels but keeps the filters", () => 
   assert.deepEqual(view.panels, PRESETS.exec.panels);
   assert.equal(formatView(view), "?preset=exec&channel=voice");
 });
+
+test("static=1 survives the round trip and is off by default", () => {
+  assert.equal(parseView("").static, false);
+  const view = parseView("?window=1d&static=1");
+  assert.equal(view.static, true);
+  assert.equal(formatView(view), "?window=1d&static=1");
+  assert.deepEqual(parseView(formatView(view)), view);
+});
