@@ -37,8 +37,9 @@ class ShardState:
     sizes: list[WindowSize]
     grace_ms: int
     interaction_cache_size: int = 200_000
-    #: cells of closed windows kept in memory (0: drop every window as soon as it closes).
-    closed_cells_kept: int = 50_000
+    #: cells of closed windows kept in memory (0: drop every window as soon as it closes). The worker
+    #: passes ``stream.closed_window_cells``.
+    closed_cells_kept: int = 0
     watermark_ms: int = NEVER
     windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
     #: window -> cells changed since the last commit.

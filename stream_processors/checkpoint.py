@@ -62,7 +62,8 @@ class Checkpointer:
     sizes: list[WindowSize]
     grace_ms: int
     interaction_cache: int = 200_000
-    closed_cells_kept: int = 50_000
+    #: per shard; the worker passes ``stream.closed_window_cells`` (0 here: every closed window is reloaded).
+    closed_cells_kept: int = 0
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -19,9 +19,8 @@ VIEWS = [(), ("channel",), ("channel", "team")]
 
 
 def state(grace_ms: int = 10 * MINUTE_MS, views=VIEWS, sizes=SIZES, cache: int = 1000) -> ShardState:
-    # Closed windows leave memory at once here (the reload path); test_closed_windows.py keeps some.
     return ShardState(shard=0, views=list(views), sizes=list(sizes), grace_ms=grace_ms,
-                      interaction_cache_size=cache, closed_cells_kept=0)
+                      interaction_cache_size=cache)
 
 
 def record(type_: str, t: int, i: int = 0, dims: dict | None = None, **fields) -> dict:
