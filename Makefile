@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BOARD  := api/board_static/index.html
 NPM_STAMP := board/node_modules/.installed
 
-.PHONY: setup board demo up test test-unit test-integration bench evaluate schemas lint clean
+.PHONY: setup board demo up test test-unit test-integration bench bench-history evaluate schemas lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +44,14 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -q tests/integration tests/e2e
 
-## End-to-end throughput and POST->visible latency of the embedded stack.
+## End-to-end throughput and POST->visible latency of the embedded stack, then history behind the watermark.
 bench: $(STAMP)
 	$(PY) -m bench.e2e
+	$(PY) -m bench.history
+
+## Commit rate of history ten days behind the watermark vs in-order traffic (worker commit path, chDB; ~2 min).
+bench-history: $(STAMP)
+	$(PY) -m bench.history
 
 ## Detection quality of live gap alerts vs naive thresholds on simulated incidents (real stack; ~30 min on 2 cores).
 evaluate: $(STAMP)

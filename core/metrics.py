@@ -41,6 +41,10 @@ DUPLICATES_SKIPPED = Counter("cxpulse_duplicates_skipped_total", "Replayed or re
 REATTRIBUTED = Counter("cxpulse_answers_reattributed_total", "Answers moved to their touchpoint's dimensions")
 WINDOW_UPDATES = Counter("cxpulse_window_updates_total", "Window cells written to the warehouse")
 LATE_WINDOW_LOADS = Counter("cxpulse_late_window_loads_total", "Closed windows reloaded for late events")
+CLOSED_WINDOW_READS = Counter(
+    "cxpulse_closed_window_reads_total", "Ledger reads loading closed windows (at most one per batch)")
+CLOSED_WINDOWS_HELD = Gauge(
+    "cxpulse_closed_windows_held", "Closed windows kept in memory for late events (stream.closed_window_cells)")
 PENDING_ATTRIBUTION = Gauge("cxpulse_pending_attribution", "Answers waiting for their touchpoint")
 CONSUMER_LAG = Gauge("cxpulse_consumer_lag", "Records behind the high watermark", ["topic", "partition"])
 SINK_BATCH_ROWS = Histogram(

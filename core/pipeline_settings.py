@@ -98,6 +98,12 @@ class StreamSettings(BaseModel):
         default=600, ge=0,
         description="How long (seconds) after the watermark a window stays in memory for late events.",
     )
+    closed_window_cells: int = Field(
+        default=50_000, ge=0,
+        description="Cells of closed windows each shard keeps in memory, most recently touched first, so "
+        "late events and history replayed behind the watermark update them without reloading them from "
+        "the ledger (0: drop windows as soon as they close).",
+    )
     batch_records: int = Field(default=500, ge=1, description="Micro-batch: records per take().")
     batch_within_s: float = Field(default=0.2, gt=0, description="Micro-batch: max wait of one take(), seconds.")
     interaction_cache: int = Field(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import Iterable, TypeVar
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -123,3 +123,15 @@ def window_starts(from_ms: int, to_ms: int, size_ms: int) -> list[int]:
 def closed_before(watermark_ms: int, grace_ms: int, size_ms: int) -> int:
     """Windows starting before this instant are closed: no event within the grace can reach them."""
     return window_start(watermark_ms - grace_ms, size_ms)
+
+
+def merged_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of half-open ``[from, to)`` spans as the fewest disjoint spans, in time order."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged

@@ -38,6 +38,7 @@ class Worker:
             sizes=[WindowSize(s) for s in settings.stream.window_sizes],
             grace_ms=settings.stream.grace_s * 1000,
             interaction_cache=settings.stream.interaction_cache,
+            closed_cells_kept=settings.stream.closed_window_cells,
         )
         agents.register(app, declared, checkpointer, settings, self.pseudonymizer)
         register_webhook_agent(app, declared, settings, self.warehouse)

@@ -5,9 +5,12 @@ A *cell* is one (view, dimension values) inside one window
 (``sign=-1``, when a survey answer moves to its touchpoint's dimensions);
 every touched cell is marked dirty and written whole by the next commit.
 
-Windows before ``complete_from[size]`` are not all in memory: the commit loads
-one from the ledger (``load_window``) before a late record touches it, so a
-late event corrects history instead of vanishing.
+Windows before ``complete_from[size]`` are *closed*. The most recently touched
+of them stay in memory up to ``closed_cells_kept`` cells, so history replayed in
+order (or a burst of late events) updates them in place, as it does open windows:
+this worker owns the shard and every update goes through it. The others left
+memory: the commit loads one from the ledger (``load_window``) before a late
+record touches it, so a late event corrects history instead of vanishing.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ class ShardState:
     sizes: list[WindowSize]
     grace_ms: int
     interaction_cache_size: int = 200_000
+    #: cells of closed windows kept in memory (0: drop every window as soon as it closes). The worker
+    #: passes ``stream.closed_window_cells``.
+    closed_cells_kept: int = 0
     watermark_ms: int = NEVER
     windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
     #: window -> cells changed since the last commit.
@@ -53,6 +59,10 @@ class ShardState:
         self._staged: dict[tuple[str, int], dict[CellKey, KpiCounts]] = {}
         self._view_dims = sorted({d for v in self.views for d in v})
         self._cell_cache: dict[tuple[str | None, ...], list[CellKey]] = {}
+        #: every window in memory, least recently loaded or updated first (the eviction order).
+        self._touched: OrderedDict[WindowKey, None] = OrderedDict()
+        #: closed windows in memory after the last ``evict_closed``.
+        self.closed_windows_held = 0
         for size in self.sizes:
             self.complete_from.setdefault(size, NEVER)
 
@@ -75,6 +85,7 @@ class ShardState:
                     counts = cells[cell] = KpiCounts()
                 add_record(counts, record, 1)
         self.windows[key] = cells
+        self._touch(key)
         # Rewritten even if unchanged: after a crash the stored rows may lag the ledger.
         self.dirty.setdefault(key, set()).update(cells)
 
@@ -121,6 +132,7 @@ class ShardState:
                     if key[2] < self.complete_from[size]:
                         raise RuntimeError(f"window {key} must be loaded from the ledger before it is updated")
                     window = self.windows[key] = {}
+                self._touch(key)
                 dirty = self.dirty.get(key)
                 if dirty is None:
                     dirty = self.dirty[key] = set()
@@ -145,16 +157,28 @@ class ShardState:
     def mark_all_dirty(self) -> None:
         self.dirty = {wk: set(cells) for wk, cells in self.windows.items()}
 
+    def _touch(self, key: WindowKey) -> None:
+        self._touched[key] = None
+        self._touched.move_to_end(key)
+
     def evict_closed(self) -> int:
-        """Drop windows no on-time event can reach; later ones are reloaded on demand."""
-        evicted = 0
+        """Close windows no on-time event can reach; keep the most recently touched closed ones
+        up to ``closed_cells_kept`` cells and drop the rest (they are reloaded on demand)."""
         for size in self.sizes:
             cutoff = closed_before(self.watermark_ms, self.grace_ms, size.ms)
             if cutoff > self.complete_from[size]:
                 self.complete_from[size] = cutoff
-        for key in [k for k in self.windows if k[2] < self.complete_from[k[1]]]:
-            del self.windows[key]
+        closed = [k for k in self._touched if k[2] < self.complete_from[k[1]]]  # least recently touched first
+        # An empty window still costs its key: count it as one cell so the bound holds.
+        cells = sum(max(1, len(self.windows[k])) for k in closed)
+        evicted = 0
+        for key in closed:
+            if cells <= self.closed_cells_kept:
+                break
+            cells -= max(1, len(self.windows.pop(key)))
+            del self._touched[key]
             evicted += 1
+        self.closed_windows_held = len(closed) - evicted
         return evicted
 
     # -- attribution ------------------------------------------------------------

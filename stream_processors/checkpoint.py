@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -28,7 +29,7 @@ from core import metrics
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import ShardState, WindowKey, is_touchpoint
-from core.windows import DAY_MS, WindowSize, window_start
+from core.windows import DAY_MS, WindowSize, merged_spans, window_start
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
@@ -61,6 +62,8 @@ class Checkpointer:
     sizes: list[WindowSize]
     grace_ms: int
     interaction_cache: int = 200_000
+    #: per shard; the worker passes ``stream.closed_window_cells`` (0 here: every closed window is reloaded).
+    closed_cells_kept: int = 0
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,14 +86,16 @@ class Checkpointer:
            (cache, this batch's touchpoints, then the ledger). Join invitations and answers
            by interaction: a new invitation counts as answered if the ledger or the batch
            holds an answer; the first answer of an interaction finds its stored invitations.
-        4. Load from the ledger every closed window the batch will touch.
+        4. Load from the ledger every closed window the batch will touch that is not in memory
+           (one ledger read for all of them).
         5. Apply: stored invitations that got their first answer (unanswered -> answered, in
            their own window and cell), touchpoints (releasing answers that waited for them),
            then the rest.
         6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
-        7. Evict windows no on-time event can reach.
+        7. Evict windows no on-time event can reach, beyond the most recently touched
+           ``closed_cells_kept`` cells of them (kept so replayed history does not reload them).
         """
         result = BatchResult(received=len(records))
         started = time.perf_counter()
@@ -154,12 +159,14 @@ class Checkpointer:
         for state in self.shards.values():  # 7
             state.evict_closed()
         _observe_commit(result, stats, time.perf_counter() - started,
-                               sum(len(v) for s in self.shards.values() for v in s.pending.values()))
+                        sum(len(v) for s in self.shards.values() for v in s.pending.values()),
+                        sum(s.closed_windows_held for s in self.shards.values()))
         return result
 
     # -- steps ------------------------------------------------------------------
     async def _restore_shard(self, shard: int) -> ShardState:
-        state = ShardState(shard, self.views, self.sizes, self.grace_ms, self.interaction_cache)
+        state = ShardState(shard, self.views, self.sizes, self.grace_ms, self.interaction_cache,
+                           self.closed_cells_kept)
         watermark = await queries.shard_watermark(self.warehouse, shard)
         if watermark is None:
             return state  # nothing stored: every window starts empty
@@ -239,19 +246,36 @@ class Checkpointer:
         return out
 
     async def _load_closed_windows(self, records: list[Record]) -> None:
-        wanted: dict[tuple[int, WindowKey], None] = {}
+        """Every closed window the batch touches and memory lacks, from one ledger read for all shards."""
+        wanted: dict[int, dict[WindowKey, None]] = {}
         for r in records:
             state = self.shards[r[SHARD]]
             for key in state.window_keys(r):
                 if state.needs_load(key):
-                    wanted[(r[SHARD], key)] = None
-        for shard, key in wanted:
-            tenant, size, start = key
-            stored = await queries.ledger_records(self.warehouse, shard, start, start + size.ms, tenant=tenant)
+                    wanted.setdefault(r[SHARD], {})[key] = None
+        if not wanted:
+            return
+        spans = {shard: merged_spans((start, start + size.ms) for _, size, start in keys)
+                 for shard, keys in wanted.items()}
+        tenants = {tenant for keys in wanted.values() for tenant, _, _ in keys}
+        stored = await queries.ledger_records_in(self.warehouse, spans, tenants)
+        metrics.CLOSED_WINDOW_READS.inc()
+        of_shard: dict[int, list[Record]] = {}
+        for rec in stored:
+            of_shard.setdefault(rec[SHARD], []).append(rec)
+        for shard, keys in sorted(wanted.items()):
+            state = self.shards[shard]
             # As the ledger stands before this batch: the batch's own answers are applied in step 5.
-            await self._mark_answered(self.shards[shard], stored)
-            self.shards[shard].load_window(key, stored)
-            metrics.LATE_WINDOW_LOADS.inc()
+            await self._mark_answered(state, of_shard.get(shard, []))
+            of_tenant: dict[str, list[Record]] = {}
+            for rec in of_shard.get(shard, ()):  # in time order, so each window is a slice
+                of_tenant.setdefault(rec["tenant"], []).append(rec)
+            times = {tenant: [r["time_ms"] for r in recs] for tenant, recs in of_tenant.items()}
+            for key in keys:
+                tenant, size, start = key
+                recs, at = of_tenant.get(tenant, []), times.get(tenant, [])
+                state.load_window(key, recs[bisect_left(at, start):bisect_left(at, start + size.ms)])
+            metrics.LATE_WINDOW_LOADS.inc(len(keys))
 
     # -- the invitation / answer join ---------------------------------------------
     async def _join_answers(self, others: list[Record]) -> tuple[list[Record], set[tuple[int, str, str]]]:
@@ -305,7 +329,7 @@ class Checkpointer:
             state.remember_answered(t, i)
 
 
-def _observe_commit(result, stats, seconds: float, pending: int) -> None:
+def _observe_commit(result, stats, seconds: float, pending: int, closed_windows: int) -> None:
     """One stored batch on ``core.metrics``: what ``apply`` did and what the writer stored."""
     metrics.RECORDS_PROCESSED.inc(result.applied)
     metrics.DUPLICATES_SKIPPED.inc(result.duplicates)
@@ -315,4 +339,5 @@ def _observe_commit(result, stats, seconds: float, pending: int) -> None:
     metrics.SINK_LATENCY.observe(stats.seconds)
     metrics.COMMIT_LATENCY.observe(seconds)
     metrics.PENDING_ATTRIBUTION.set(pending)
+    metrics.CLOSED_WINDOWS_HELD.set(closed_windows)
     metrics.SINK_LAST_SUCCESS.set(time.time())

@@ -2,8 +2,9 @@
 identifiers come only from enums and the dimension allowlist."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 import orjson
 
@@ -126,45 +127,72 @@ async def ledger_records(
 ) -> list[Record]:
     """Stored events of one shard with ``from_ms <= time_ms < to_ms``, as records.
 
-    Used to rebuild window state after a restart or for a window already
-    evicted from memory; rows come FINAL so a re-attributed answer counts once.
+    Used to rebuild window state after a restart; rows come FINAL so a re-attributed
+    answer counts once.
+    """
+    return await ledger_records_in(wh, {shard: [(from_ms, to_ms)]}, None if tenant is None else [tenant],
+                                   only_unattributed)
+
+
+async def ledger_records_in(
+    wh: Warehouse, spans_of_shard: Mapping[int, Sequence[tuple[int, int]]], tenants: Iterable[str] | None = None,
+    only_unattributed: bool = False,
+) -> list[Record]:
+    """Stored events of each shard with ``from <= time_ms < to`` for any of its spans, as records in time order.
+
+    One read (two queries per table) for every closed window a batch needs, whatever the number
+    of windows and shards; spans should be disjoint (``core.windows.merged_spans``).
     """
     out: list[Record] = []
-    params: dict[str, Any] = {"shard": shard, "from": from_ms, "to": to_ms, "tenant": tenant or ""}
-    for table, etype in TYPE_OF_TABLE.items():
-        specific = [c for c, _ in LEDGER_COLUMNS[table]]
-        if only_unattributed and "attributed" not in specific:
-            continue
-        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *specific, "kafka_offset", "version"]
-        where = ["kafka_partition = {shard:UInt16}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}"]
-        if tenant is not None:
-            where.append("tenant = {tenant:String}")
-        # 1. The event keys in range, from the by_time projection (migration 0007): a range read.
-        # (Not DISTINCT: ClickHouse then reads the table in key order instead of the projection.)
-        found = await wh.aquery(f"SELECT event_key FROM {table.value} WHERE {' AND '.join(where)}", params)
-        keys = sorted({k for (k,) in found.result_rows})
+    params: dict[str, Any] = {}
+    in_shard = []
+    for shard, spans in sorted(spans_of_shard.items()):
+        in_span = []
+        for from_ms, to_ms in spans:
+            i = len(params) // 2
+            in_span.append(f"(time_ms >= {{from{i}:Int64}} AND time_ms < {{to{i}:Int64}})")
+            params[f"from{i}"], params[f"to{i}"] = from_ms, to_ms
+        if in_span:
+            in_shard.append(f"(kafka_partition = {int(shard)} AND ({' OR '.join(in_span)}))")
+    if not in_shard:
+        return out
+    where = [f"({' OR '.join(in_shard)})"]
+    if tenants is not None:
+        where.append("tenant IN {tenants:Array(String)}")
+        params["tenants"] = sorted(set(tenants))
+    tables = [t for t in TYPE_OF_TABLE if not only_unattributed or "attributed" in dict(LEDGER_COLUMNS[t])]
+    # 1. The event keys in range, from the by_time projection (migration 0007): a range read per table,
+    # run together (mostly empty when replayed history reaches new windows: their latency is the cost).
+    # (Not DISTINCT: ClickHouse then reads the table in key order instead of the projection.)
+    found = await asyncio.gather(*(
+        wh.aquery(f"SELECT event_key FROM {table.value} WHERE {' AND '.join(where)}", params) for table in tables))
+    for table, in_range in zip(tables, found):
+        etype = TYPE_OF_TABLE[table]
+        keys = sorted({k for (k,) in in_range.result_rows})
         if not keys:
             continue
+        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
         # 2. Their rows by primary key. Not FINAL (it would scan the partition): the latest version of
         # each event is kept below, as FINAL would; `attributed` changes between versions, so it is
         # tested on the latest only.
         lookup = [*where, "event_key IN {keys:Array(UInt64)}"]
         if only_unattributed:
             lookup.append("interaction_id != ''")
-        res = await wh.aquery(f"SELECT {', '.join(cols)} FROM {table.value} WHERE {' AND '.join(lookup)}",
-                              {**params, "keys": keys})
+        res = await wh.aquery(
+            f"SELECT {', '.join(cols)}, kafka_partition FROM {table.value} WHERE {' AND '.join(lookup)}",
+            {**params, "keys": keys})
         latest: dict[tuple[int, str, str], tuple] = {}
         for row in res.result_rows:
             key = (row[1], row[2], row[3])  # event_key, source, event_id
             kept = latest.get(key)
-            if kept is None or row[-1] > kept[-1]:
+            if kept is None or row[-2] > kept[-2]:  # version (kafka_partition is last)
                 latest[key] = row
         attributed = cols.index("attributed") if only_unattributed else None
         for row in latest.values():
             if attributed is not None and row[attributed]:
                 continue
-            rec = _row_to_record(etype, cols, row)
-            rec[SHARD] = shard
+            rec = _row_to_record(etype, cols, row[:-1])
+            rec[SHARD] = row[-1]
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
     return out
