@@ -6,6 +6,13 @@ from typing import Any
 
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
+#: Every value of ``cxpulse_http_requests_total``'s ``code`` label (the status class).
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(status: int) -> str:
+    return STATUS_CLASSES[min(max(status // 100, 1), 5) - 1]
+
 
 class HttpMetrics:
     """ASGI middleware of the API: each answer by route template and status class, and its duration.
@@ -35,6 +42,6 @@ class HttpMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, f"{answer['status'] // 100}xx").inc()
+            HTTP_REQUESTS.labels(scope["method"], route, status_class(answer["status"])).inc()
             if not answer["stream"]:
                 HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
