@@ -142,7 +142,7 @@ def _ledger_columns(table: Table) -> str:
     specific = ", ".join(f"{c} {t}" for c, t in LEDGER_COLUMNS[table])
     # by_time: the keys of one shard and time range (a late event's closed window, a restore) are a
     # range read of this narrow projection plus a primary-key lookup, not a scan of the month sorted
-    # by event key (migration 0007).
+    # by event key (migration 0007). by_interaction: below.
     return (f"{_TENANT}, event_key UInt64, source String, event_id String, time_ms Int64, "
             f"time {_TIME} MATERIALIZED fromUnixTimestamp64Milli(time_ms), subject String, interaction_id String, "
             f"customer String, {_DIMS}, {specific}, attributes String, kafka_partition UInt16, kafka_offset UInt64, "
@@ -150,7 +150,17 @@ def _ledger_columns(table: Table) -> str:
             "INDEX idx_time time_ms TYPE minmax GRANULARITY 4, "
             "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
             "PROJECTION by_time (SELECT tenant, kafka_partition, time_ms, event_key "
-            "ORDER BY tenant, kafka_partition, time_ms)")
+            "ORDER BY tenant, kafka_partition, time_ms), "
+            f"PROJECTION by_interaction ({_BY_INTERACTION[table]})")
+
+
+# by_interaction: the invitation join's reads by (tenant, interaction_id), each answered from the
+# projection alone, so they do not scan the tenant's ledger every batch (migration 0009).
+_BY_INTERACTION = {
+    Table.survey_responses: "SELECT tenant, interaction_id ORDER BY tenant, interaction_id",
+    Table.touchpoints: f"SELECT tenant, interaction_id, time_ms, {', '.join(DIMENSIONS)} ORDER BY tenant, interaction_id",
+    Table.survey_invitations: "SELECT * ORDER BY tenant, interaction_id",
+}
 
 
 _LEDGER_ENGINE = ("ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) "

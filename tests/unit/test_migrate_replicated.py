@@ -87,10 +87,18 @@ def test_statements_without_an_engine_are_untouched():
         f"ALTER TABLE {t} ADD PROJECTION IF NOT EXISTS by_time "
         "(SELECT tenant, kafka_partition, time_ms, event_key ORDER BY tenant, kafka_partition, time_ms)",
         f"ALTER TABLE {t} MATERIALIZE PROJECTION by_time")]
+    by_interaction = [stmt for t, select in (
+        ("survey_responses", "SELECT tenant, interaction_id"),
+        ("touchpoints", "SELECT tenant, interaction_id, time_ms, channel, journey_step, segment, queue, team, "
+                        "agent_id, site, region"),
+        ("survey_invitations", "SELECT *"),
+    ) for stmt in (
+        f"ALTER TABLE {t} ADD PROJECTION IF NOT EXISTS by_interaction ({select} ORDER BY tenant, interaction_id)",
+        f"ALTER TABLE {t} MATERIALIZE PROJECTION by_interaction")]
     assert others == ["ALTER TABLE webhook_subscriptions ADD COLUMN IF NOT EXISTS "
                       "format LowCardinality(String) DEFAULT 'cloudevents'", *projection,
                       "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS invitations_answered Int64 DEFAULT 0 "
-                      "AFTER fcr_yes"]
+                      "AFTER fcr_yes", *by_interaction]
     assert [mig.replicated_ddl(s) for s in others] == others
 
 

@@ -6,7 +6,8 @@ the schema of today (``warehouse.tables``) moves on, an applied migration must n
 Add a new module ``mNNNN_name.py`` and list it in ``MIGRATIONS``; never edit an applied one.
 """
 from warehouse.migrations import (m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases,
-                                  m0006_webhook_format, m0007_ledger_by_time, m0008_invitations_answered)
+                                  m0006_webhook_format, m0007_ledger_by_time, m0008_invitations_answered,
+                                  m0009_ledger_by_interaction)
 
 MIGRATIONS = [m0001_initial, m0002_webhooks, m0003_gaps, m0004_alerts, m0005_cases, m0006_webhook_format,
-              m0007_ledger_by_time, m0008_invitations_answered]
+              m0007_ledger_by_time, m0008_invitations_answered, m0009_ledger_by_interaction]
