@@ -1,11 +1,13 @@
 """Parameters routers share: the KPI read query, 422 errors with a field path, UTC times, views."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
+from pydantic import BeforeValidator
 
 from kpi.measures import Metric
 from core.dimensions import DIMENSIONS, validate_view
@@ -13,12 +15,25 @@ from core.errors import NoViewCovers
 from warehouse import queries
 
 
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    """pydantic reads a bare number as Unix time (``?at=0.5`` would be 1970): a time must be ISO-8601."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("must be an ISO-8601 date-time (e.g. 2026-12-01T08:00:00Z), not a number")
+    return value
+
+
+#: A date-time query parameter: ISO-8601 only; naive times are UTC (``utc``).
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
 #: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`); `KpiRangeDep` gathers them.
 WINDOW_PATTERN = "^(1m|1h|1d|24h|7d|28d)$"
 WindowParam = Annotated[str, Query(pattern=WINDOW_PATTERN)]
-FromParam = Annotated[datetime | None, Query(alias="from", description="ISO-8601; default depends on window")]
+FromParam = Annotated[IsoDateTime | None, Query(alias="from", description="ISO-8601; default depends on window")]
 GroupByParam = Annotated[str, Query(description="Comma-separated dimensions")]
-ToParam = Annotated[datetime | None, Query(description="ISO-8601, exclusive; default now")]
+ToParam = Annotated[IsoDateTime | None, Query(description="ISO-8601, exclusive; default now")]
 ConfidenceParam = Annotated[float, Query(gt=0.5, lt=1.0)]
 
 

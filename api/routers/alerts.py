@@ -18,7 +18,7 @@ from alerts.state import Status
 from core.errors import NoViewCovers
 from warehouse.queries import choose_view
 from api.deps import AdminCaller, ReadCaller, ServicesDep
-from api.params import from_ms, to_ms, unprocessable
+from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from alerts.contract import (
     AlertEvent, AlertEventList, AlertPublic, AlertPublicList, RuleCreate, RuleList, RulePublic, SilenceCreate,
     SilenceList, SilencePublic,
@@ -111,7 +111,7 @@ async def list_alerts(
     state: Annotated[Status | None, Query(description="Only this status")] = None,
     rule_id: str | None = None,
     current: Annotated[bool, Query(description="Current state per alert instead of the history")] = False,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    from_: Annotated[IsoDateTime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> AlertEventList | AlertPublicList:

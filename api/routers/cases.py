@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
-from api.params import from_ms, to_ms, unprocessable
+from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from cases import Case, CaseState, InvalidTransition, acknowledge, case_message, close, is_breached
 from core.topics import notifications_topic
 from schemas.cases import CaseAck, CaseClose, CaseList, CasePublic, CaseStats, DurationStats
@@ -63,8 +63,8 @@ async def list_cases(
             summary="Time-to-acknowledge, time-to-close and SLA breaches of the cases opened in [from, to)")
 async def case_stats(
     caller: ReadCaller, services: ServicesDep,
-    from_: Annotated[datetime | None, Query(alias="from", description="Default: 7 days before `to`")] = None,
-    to: Annotated[datetime | None, Query(description="Default: now")] = None,
+    from_: Annotated[IsoDateTime | None, Query(alias="from", description="Default: 7 days before `to`")] = None,
+    to: Annotated[IsoDateTime | None, Query(description="Default: now")] = None,
 ) -> CaseStats:
     now = datetime.now(timezone.utc)
     to_dt = to or now

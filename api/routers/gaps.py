@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import AdminCaller, ReadCaller, ServicesDep
-from api.params import FiltersDep, from_ms, to_ms, unprocessable, utc, view_for
+from api.params import FiltersDep, IsoDateTime, from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
@@ -49,7 +49,7 @@ async def get_gaps(
     kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
         "target,segment,baseline,data",
     dimension: Dimension | None = None,
-    at: Annotated[datetime | None, Query(description="ISO-8601; default now")] = None,
+    at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
 ) -> GapList:
     try:
