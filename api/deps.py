@@ -1,6 +1,7 @@
 """Dependencies injected into routers: settings, warehouse, publisher, the caller's tenant."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Optional
 
@@ -54,6 +55,8 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 class Caller:
     tenant: str
     scopes: frozenset[str]
+    #: names the key in the audit log without revealing it (``settings:<first 12 hex of its SHA-256>``)
+    key_id: str = ""
 
 
 def authenticate(services: ServicesDep,
@@ -64,7 +67,8 @@ def authenticate(services: ServicesDep,
     key: ApiKey | None = services.settings.api.keys.get(credentials.credentials)
     if key is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-    return Caller(tenant=key.tenant, scopes=frozenset(key.scopes))
+    key_id = "settings:" + hashlib.sha256(credentials.credentials.encode()).hexdigest()[:12]
+    return Caller(tenant=key.tenant, scopes=frozenset(key.scopes), key_id=key_id)
 
 
 def require(scope: str):

@@ -64,6 +64,8 @@ class Table(str, Enum):
     cases = "cases"
     case_events = "case_events"
     case_links = "case_links"
+    # who did what, per tenant (0010)
+    audit_log = "audit_log"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -228,6 +230,9 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
         f"{_TENANT}, response_key String, case_id String, customer String, kind {_LOW}, at_ms Int64, "
         "responded_at_ms Int64",
         "ReplacingMergeTree ORDER BY (tenant, response_key)"),
+    Table.audit_log: (  # append-only, one row per admin action
+        f"{_TENANT}, at_ms Int64, entry_id String, actor String, action {_LOW}, target String, details String",
+        "ReplacingMergeTree PARTITION BY toYYYYMM(fromUnixTimestamp64Milli(at_ms)) ORDER BY (tenant, at_ms, entry_id)"),
 }
 
 
