@@ -24,11 +24,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from core.tenants import TENANT_PATTERN
+
 __all__ = ["KeyToken", "SettingsKeys", "hash_token", "matches", "new_key_id", "new_token", "parse_token",
            "settings_key_id"]
 
 PREFIX = "cxp_"
-_TOKEN = re.compile(r"^cxp_(?P<tenant>[a-z0-9][a-z0-9_-]{0,62})_(?P<key_id>[0-9a-f]{16})_(?P<secret>[0-9a-f]{64})$")
+_TENANT = TENANT_PATTERN.pattern.removeprefix("^").removesuffix("$")
+_TOKEN = re.compile(rf"cxp_(?P<tenant>{_TENANT})_(?P<key_id>[0-9a-f]{{16}})_(?P<secret>[0-9a-f]{{64}})")
 _DUMMY_HASH = hashlib.sha256(b"cxpulse: no such key").hexdigest()
 
 
@@ -59,7 +62,7 @@ def new_token(tenant: str, key_id: str) -> str:
 
 def parse_token(token: str) -> KeyToken | None:
     """The public part of a warehouse key, or ``None`` for anything else (a settings key, garbage)."""
-    found = _TOKEN.match(token)
+    found = _TOKEN.fullmatch(token)
     return KeyToken(found["tenant"], found["key_id"], token) if found else None
 
 
