@@ -162,3 +162,28 @@ async def test_dead_letter_replay_and_case_actions_are_audited(stack) -> None:
         (actor, "case.ack", "case-1", {}),
         (actor, "case.close", "case-1", {}),
     ]
+
+
+async def test_a_rotation_grace_keeps_the_old_key_until_its_end(stack) -> None:
+    a, _, _, wall, _ = stack
+    old = await _create(a, rate_per_s=3.0, burst=4, expires_at="2026-12-01T00:00:00Z")
+    r = await a.client.post(f"/v1/api-keys/{old['key_id']}/rotate", headers=_auth(ADMIN), json={"grace_s": 30})
+    assert r.status_code == 201
+    new = r.json()
+    assert new["key_id"] != old["key_id"] and new["key"] != old["key"]
+    assert {k: new[k] for k in ("name", "scopes", "expires_at", "rate_per_s", "burst", "state", "revoked_at")} == \
+        {"name": "n", "scopes": ["read"], "expires_at": "2026-12-01T00:00:00Z", "rate_per_s": 3.0, "burst": 4,
+         "state": "active", "revoked_at": None}
+    wall.t = T0 + 29.999
+    assert (await a.client.get("/v1/whoami", headers=_auth(old["key"]))).status_code == 200
+    wall.t = T0 + 30
+    r = await a.client.get("/v1/whoami", headers=_auth(old["key"]))
+    assert (r.status_code, r.json()["detail"]) == (401, f"API key revoked (rotated to {new['key_id']})")
+    assert (await a.client.get("/v1/whoami", headers=_auth(new["key"]))).status_code == 200
+    listed = {k["key_id"]: k for k in (await a.client.get("/v1/api-keys", headers=_auth(ADMIN))).json()["data"]}
+    assert (listed[old["key_id"]]["revoked_at"], listed[old["key_id"]]["rotated_to"]) == \
+        ("2026-11-03T10:00:30Z", new["key_id"])
+    r = await a.client.post("/v1/api-keys/0123456789abcdef/rotate", headers=_auth(ADMIN))
+    assert (r.status_code, r.json()["detail"]) == (404, "no API key '0123456789abcdef'")
+    r = await a.client.post(f"/v1/api-keys/{new['key_id']}/rotate", headers=_auth(ADMIN), json={"grace_s": -1})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "grace_s"]
