@@ -35,7 +35,7 @@ class Services:
     def __post_init__(self) -> None:
         if self.admission is None and self.publisher is not None:
             self.admission = Admission(self.publisher, None)
-        if self.keys is None:
+        if self.keys is None and self.settings is not None:  # no settings: an app only served static files
             self.keys = KeyRegistry(self.settings.api, self.warehouse)
 
     def batch_spec(self, tenant: str) -> BatchSpec:

@@ -187,3 +187,19 @@ async def test_a_rotation_grace_keeps_the_old_key_until_its_end(stack) -> None:
     assert (r.status_code, r.json()["detail"]) == (404, "no API key '0123456789abcdef'")
     r = await a.client.post(f"/v1/api-keys/{new['key_id']}/rotate", headers=_auth(ADMIN), json={"grace_s": -1})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "grace_s"]
+
+
+async def test_the_flusher_writes_on_its_interval_and_once_more_when_cancelled(stack) -> None:
+    import asyncio
+
+    a, _, wh, wall, _ = stack
+    key = await _create(a)
+    a.keys.api.key_last_used_flush_s = 3600  # only the final flush can write
+    task = asyncio.create_task(a.keys.run_flusher())
+    await asyncio.sleep(0)
+    wall.t = T0 + 7
+    assert (await a.client.get("/v1/whoami", headers=_auth(key["key"]))).status_code == 200
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    rows = wh.query("SELECT tenant, key_id, last_used_at_ms FROM api_key_usage").result_rows
+    assert rows == [("acme", key["key_id"], int((T0 + 7) * 1000))]
