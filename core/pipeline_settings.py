@@ -142,7 +142,9 @@ class ApiSettings(BaseModel):
     )
     keys: dict[str, ApiKey] = Field(
         default={},
-        description="API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`.",
+        description="API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`. For "
+        "bootstrapping: keys created while running (`cxpulse keys`, `POST /v1/api-keys`) are stored hashed "
+        "in the warehouse instead.",
     )
     keys_file: Path | None = Field(
         default=None,
