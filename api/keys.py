@@ -6,7 +6,8 @@ Resolution (:meth:`KeyRegistry.resolve`):
    up by ``(tenant, key_id)`` (cached, below) and its hash compared in constant time. Unknown id or
    wrong secret: "unknown API key"; revoked: "API key revoked"; expired: "API key expired". Expiry
    and revocation times are checked against the clock on every request, cached or not.
-2. Any other token is compared with every settings-file key (``api.keys``) in constant time.
+2. Any other token (and one shaped like a stored key that matches no row) is compared with every
+   settings-file key (``api.keys``) in constant time.
 
 The cache: what was read of a stored key is trusted for ``api.key_cache_ttl_s`` (5 s by default),
 unknown ids too (so random ids do not each cost a warehouse read), at most ``CACHE_SIZE`` entries.
@@ -81,7 +82,7 @@ class KeyRegistry:
             return self._from_settings(token)
         row = await self._row(parsed.tenant, parsed.key_id)
         if not matches(row.hash if row else None, token):
-            raise KeyRefused("unknown API key")
+            return self._from_settings(token)  # a settings-file key may look like a stored one
         assert row is not None
         now = self.now_ms()
         why = refusal(row, now)

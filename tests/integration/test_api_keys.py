@@ -203,3 +203,17 @@ async def test_the_flusher_writes_on_its_interval_and_once_more_when_cancelled(s
     await asyncio.gather(task, return_exceptions=True)
     rows = wh.query("SELECT tenant, key_id, last_used_at_ms FROM api_key_usage").result_rows
     assert rows == [("acme", key["key_id"], int((T0 + 7) * 1000))]
+
+
+async def test_settings_keys_still_work_even_shaped_like_stored_ones(stack) -> None:
+    a, _, _, _, _ = stack
+    lookalike = "cxp_globex_" + "0" * 16 + "_" + "f" * 64
+    a.keys.api.keys[lookalike] = ApiKey(tenant="globex", scopes=["read"])
+    r = await a.client.get("/v1/whoami", headers=_auth(lookalike))
+    assert r.json() == {"tenant": "globex", "scopes": ["read"]}
+    r = await a.client.get("/v1/whoami", headers=_auth(lookalike[:-1] + "e"))
+    assert (r.status_code, r.json()["detail"]) == (401, "unknown API key")
+    r = await a.client.get("/v1/whoami", headers=_auth(ADMIN))
+    assert r.json() == {"tenant": "acme", "scopes": ["admin"]}
+    r = await a.client.get("/v1/whoami")
+    assert (r.status_code, r.json()["detail"]) == (401, "missing bearer API key")
