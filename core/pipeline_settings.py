@@ -163,6 +163,11 @@ class ApiSettings(BaseModel):
         description="How often an API process writes the last-used times of stored API keys (batched: no "
         "warehouse write per request; also written at shutdown). `GET /v1/api-keys` lags by up to this much.",
     )
+    max_keys_per_tenant: int = Field(
+        default=1000, ge=1,
+        description="Most usable (neither revoked nor expired) stored API keys a tenant may have; "
+        "`POST /v1/api-keys` answers 409 beyond it.",
+    )
     rate_limit: RateLimitSettings = Field(
         default=RateLimitSettings(), description="Per-key request rate limits (429 with `Retry-After`).")
 

@@ -60,6 +60,10 @@ async def create_key(body: ApiKeyCreate, caller: AdminCaller, services: Services
     expires = to_ms(body.expires_at) if body.expires_at else None
     if expires is not None and expires <= now:
         raise unprocessable(["body", "expires_at"], "is in the past")
+    usable = [k for k in await list_keys(services.warehouse, caller.tenant) if refusal(k, now) is None]
+    if len(usable) >= services.settings.api.max_keys_per_tenant:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"this tenant has {len(usable)} usable API keys, the most "
+                            "api.max_keys_per_tenant allows; revoke one first")
     row, token = await _issue(services, KeyRow(
         tenant=caller.tenant, key_id=new_key_id(), hash="", name=body.name, scopes=tuple(sorted(set(body.scopes))),
         rate_per_s=body.rate_per_s, burst=body.burst, created_at_ms=now, created_by=caller.key_id,

@@ -217,3 +217,19 @@ async def test_settings_keys_still_work_even_shaped_like_stored_ones(stack) -> N
     assert r.json() == {"tenant": "acme", "scopes": ["admin"]}
     r = await a.client.get("/v1/whoami")
     assert (r.status_code, r.json()["detail"]) == (401, "missing bearer API key")
+
+
+async def test_a_tenant_has_at_most_max_keys_per_tenant_usable_keys(stack) -> None:
+    a, _, _, wall, _ = stack
+    a.keys.api.max_keys_per_tenant = 2
+    first = await _create(a)
+    await _create(a, expires_at="2026-11-03T10:00:01Z")
+    r = await a.client.post("/v1/api-keys", headers=_auth(ADMIN), json={"name": "n", "scopes": ["read"]})
+    assert (r.status_code, r.json()["detail"]) == (
+        409, "this tenant has 2 usable API keys, the most api.max_keys_per_tenant allows; revoke one first")
+    assert (await a.client.delete(f"/v1/api-keys/{first['key_id']}", headers=_auth(ADMIN))).status_code == 204
+    await _create(a)
+    r = await a.client.post("/v1/api-keys", headers=_auth(ADMIN), json={"name": "n", "scopes": ["read"]})
+    assert r.status_code == 409
+    wall.t = T0 + 1  # the second one expired: it no longer counts
+    await _create(a)
