@@ -81,6 +81,8 @@ HTTP_LATENCY = Histogram(
     "cxpulse_http_request_seconds", "API time to the end of an answer, by route template (event streams excluded)",
     ["route"], buckets=_LATENCY_BUCKETS,
 )
+API_RATE_LIMITED = Counter(
+    "cxpulse_api_rate_limited_total", "API requests refused with 429 by their key's rate limit (per API process)")
 
 # -- warehouse sink ------------------------------------------------------------------------
 SINK_LAST_SUCCESS = Gauge(

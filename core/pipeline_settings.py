@@ -29,6 +29,20 @@ class ApiKey(BaseModel):
     )
 
 
+class RateLimitSettings(BaseModel):
+    requests_per_s: float = Field(
+        default=0, ge=0,
+        description="Requests per second each API key may make, refilled continuously (a token bucket per key, "
+        "in each API process: with N API processes a key may make up to N times this). 0: no limit. A key "
+        "created through `POST /v1/api-keys` may carry its own `rate_per_s`, which wins.",
+    )
+    burst: int = Field(
+        default=0, ge=0,
+        description="Requests a key may make at once after being idle (the bucket's size); 0: "
+        "`max(1, requests_per_s)`. A key's own `burst` wins.",
+    )
+
+
 class KafkaSettings(BaseModel):
     bootstrap: str = Field(
         default="",
@@ -128,13 +142,34 @@ class ApiSettings(BaseModel):
     )
     keys: dict[str, ApiKey] = Field(
         default={},
-        description="API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`.",
+        description="API keys: Bearer token -> tenant and scopes. Also loadable from `keys_file`. For "
+        "bootstrapping: keys created while running (`cxpulse keys`, `POST /v1/api-keys`) are stored hashed "
+        "in the warehouse instead.",
     )
     keys_file: Path | None = Field(
         default=None,
         description="YAML/JSON file of API keys (same shape as `keys`); "
         "merged with `keys`, which win on the same token.",
     )
+
+    key_cache_ttl_s: float = Field(
+        default=5, ge=0, le=300,
+        description="How long an API process trusts what it read of a stored API key (`POST /v1/api-keys`). "
+        "A revocation or rotation takes effect at once in the process that made it, and within this many "
+        "seconds in every other API process. 0: read the key on every request.",
+    )
+    key_last_used_flush_s: float = Field(
+        default=30, gt=0, le=3600,
+        description="How often an API process writes the last-used times of stored API keys (batched: no "
+        "warehouse write per request; also written at shutdown). `GET /v1/api-keys` lags by up to this much.",
+    )
+    max_keys_per_tenant: int = Field(
+        default=1000, ge=1,
+        description="Most usable (neither revoked nor expired) stored API keys a tenant may have; "
+        "`POST /v1/api-keys` answers 409 beyond it.",
+    )
+    rate_limit: RateLimitSettings = Field(
+        default=RateLimitSettings(), description="Per-key request rate limits (429 with `Retry-After`).")
 
     @field_validator("keys_file", mode="before")
     @classmethod

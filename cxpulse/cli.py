@@ -1,4 +1,4 @@
-"""`cxpulse` command line: up, worker, api, migrate, replay, rules, targets, status, broker."""
+"""`cxpulse` command line: up, worker, api, migrate, replay, rules, targets, keys, status, broker."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     from cxpulse.config_as_code import add_commands
 
     add_commands(sub)  # rules / targets apply|export
+    from cxpulse import keys_cli
+
+    keys_cli.add_commands(sub)  # keys create|list|rotate|revoke
     st = sub.add_parser("status", help="broker, topics, consumer lag, API/warehouse readiness, freshness")
     st.add_argument("--api", help="API base URL (default: this machine's configured API)")
     st.add_argument("--key", help="API key for the freshness check (default: the dev key)")
@@ -92,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(run_config(args, args.api_url or f"http://{settings.api.host}:{settings.api.port}",
                             _api_key(settings, args.token or os.environ.get("CXPULSE_TOKEN"))))
+    elif args.command == "keys":
+        from cxpulse import keys_cli
+
+        sys.exit(keys_cli.run(args, args.api_url or f"http://{settings.api.host}:{settings.api.port}",
+                              _api_key(settings, args.token or os.environ.get("CXPULSE_TOKEN"))))
     elif args.command == "status":
         from cxpulse.status import Status, api_status, broker_status, render
 

@@ -200,6 +200,9 @@ class Stack:
         ingest = IngestPipeline(settings.api.ingest_processes)
         exits.callback(ingest.close)
         services = Services(settings, self.warehouse, publisher, ingest, admission=self.admission)
+        assert services.keys is not None  # stored keys' last use: written every api.key_last_used_flush_s and
+        # when this task is cancelled at the end of `serve`, before the warehouse closes
+        self.background.append(asyncio.create_task(services.keys.run_flusher(), name="api-key-last-use"))
         await ingest.warm_up(services.batch_spec(DEMO_TENANT))
         config = uvicorn.Config(create_api(services), host=settings.api.host, port=settings.api.port,
                                 log_level="warning", access_log=False, lifespan="off")

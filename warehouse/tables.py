@@ -66,6 +66,9 @@ class Table(str, Enum):
     case_links = "case_links"
     # who did what, per tenant (0010)
     audit_log = "audit_log"
+    # API keys as data (0011): hashed keys, and their last use
+    api_keys = "api_keys"
+    api_key_usage = "api_key_usage"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -233,6 +236,14 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.audit_log: (  # append-only, one row per admin action
         f"{_TENANT}, at_ms Int64, entry_id String, actor String, action {_LOW}, target String, details String",
         "ReplacingMergeTree PARTITION BY toYYYYMM(fromUnixTimestamp64Milli(at_ms)) ORDER BY (tenant, at_ms, entry_id)"),
+    Table.api_keys: (  # the SHA-256 of each key, never the key (core.api_keys)
+        f"{_TENANT}, key_id String, hash String, name String, scopes Array({_LOW}), rate_per_s Nullable(Float64), "
+        "burst Nullable(UInt32), created_at_ms Int64, created_by String, expires_at_ms Nullable(Int64), "
+        "revoked_at_ms Nullable(Int64), rotated_to String, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, key_id)"),
+    Table.api_key_usage: (  # the latest use wins: versioned by the time itself
+        f"{_TENANT}, key_id String, last_used_at_ms Int64",
+        "ReplacingMergeTree(last_used_at_ms) ORDER BY (tenant, key_id)"),
 }
 
 

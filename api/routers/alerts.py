@@ -17,6 +17,7 @@ from alerts.silences import Silence
 from alerts.state import Status
 from core.errors import NoViewCovers
 from warehouse.queries import choose_view
+from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from alerts.contract import (
@@ -61,6 +62,7 @@ async def create_rule(body: RuleCreate, caller: AdminCaller, services: ServicesD
     if len(existing) >= services.settings.alerts.max_rules_per_tenant:
         raise HTTPException(status.HTTP_409_CONFLICT, "too many alert rules for this tenant")
     await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
+    await audit(services, caller, "alert_rule.create", rule.id, metric=rule.metric.value, severity=rule.severity.value)
     return _public(rule, int(time.time() * 1000))
 
 
@@ -87,12 +89,15 @@ async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: 
     except ValueError:
         raise unprocessable(["path", "rule_id"], "invalid rule id") from None
     existing = await aq.list_rules(services.warehouse, caller.tenant)
-    if not any(r.id == rule_id for _, r, _ in existing):
+    created = not any(r.id == rule_id for _, r, _ in existing)
+    if created:
         if len(existing) >= services.settings.alerts.max_rules_per_tenant:
             raise HTTPException(status.HTTP_409_CONFLICT, "too many alert rules for this tenant")
         response.status_code = status.HTTP_201_CREATED
     if not dry_run:
         await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
+        await audit(services, caller, "alert_rule.create" if created else "alert_rule.replace", rule_id,
+                    metric=rule.metric.value, severity=rule.severity.value)
     return _public(rule, int(time.time() * 1000))
 
 
@@ -100,6 +105,7 @@ async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: 
 async def delete_rule(rule_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     await _get(services, caller.tenant, rule_id)
     await aq.delete_rules(services.warehouse, caller.tenant, [rule_id])
+    await audit(services, caller, "alert_rule.delete", rule_id)
     return Response(status_code=204)
 
 
@@ -153,6 +159,8 @@ async def create_silence(body: SilenceCreate, caller: AdminCaller, services: Ser
     silence = Silence(id=uuid.uuid4().hex, rule_id=body.rule_id, matchers=body.matchers, starts_at_ms=starts,
                       ends_at_ms=ends, comment=body.comment, created_by=body.created_by)
     await aq.upsert_silence(services.warehouse, caller.tenant, silence)
+    await audit(services, caller, "silence.create", silence.id, rule_id=silence.rule_id,
+                starts_at_ms=starts, ends_at_ms=ends)
     return _silence_public(silence, now)
 
 
@@ -174,4 +182,5 @@ async def expire_silence(silence_id: str, caller: AdminCaller, services: Service
     if s.ends_at_ms > now:
         expired = s.model_copy(update={"ends_at_ms": max(now, s.starts_at_ms)})
         await aq.upsert_silence(services.warehouse, caller.tenant, expired)
+        await audit(services, caller, "silence.expire", silence_id, ends_at_ms=expired.ends_at_ms)
     return Response(status_code=204)

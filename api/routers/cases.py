@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from cases import Case, CaseState, InvalidTransition, acknowledge, case_message, close, is_breached
@@ -95,6 +96,7 @@ async def ack_case(case_id: str, caller: AdminCaller, services: ServicesDep, bod
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     await cq.append_event(services.warehouse, caller.tenant, case_id, cq.EventKind.acknowledged, acked.acked_at_ms,
                           acked.acked_by)
+    await audit(services, caller, "case.ack", case_id)
     return _public(acked, now)
 
 
@@ -111,4 +113,5 @@ async def close_case(case_id: str, body: CaseClose, caller: AdminCaller, service
                                                    s.kafka.partitions, s.cases.routes)])
     await cq.append_event(services.warehouse, caller.tenant, case_id, cq.EventKind.closed, closed.closed_at_ms,
                           closed.closed_by, closed.resolution)
+    await audit(services, caller, "case.close", case_id)  # not the note: free text may name the customer
     return _public(closed, now)

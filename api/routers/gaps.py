@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import FiltersDep, IsoDateTime, from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
@@ -78,7 +79,14 @@ async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep)
         valid_from_ms=to_ms(body.valid_from), valid_to_ms=to_ms(body.valid_to) if body.valid_to else None,
     )
     await gap_queries.put_target(services.warehouse, caller.tenant, row)
+    await audit(services, caller, "target.put", _target_name(row.metric, row.scope, row.valid_from_ms),
+                value=row.value, valid_to_ms=row.valid_to_ms)
     return _target_public(row)
+
+
+def _target_name(metric: str, scope: dict[str, str], valid_from_ms: int) -> str:
+    """How the audit log names a target, by its identity: ``<metric>|<dim=value,...>|<valid_from_ms>``."""
+    return f"{metric}|{gap_queries.scope_key(scope).replace(chr(0x1f), ',')}|{valid_from_ms}"
 
 
 @router.get("/targets", response_model=TargetList, summary="The tenant's KPI targets")
@@ -95,6 +103,7 @@ async def delete_target(caller: AdminCaller, services: ServicesDep, scope: Filte
                         valid_from: datetime) -> Response:
     if not await gap_queries.delete_target(services.warehouse, caller.tenant, metric.value, scope, to_ms(valid_from)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
+    await audit(services, caller, "target.delete", _target_name(metric.value, scope, to_ms(valid_from)))
     return Response(status_code=204)
 
 

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["stream"])
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
 
-def _stream_caller(
+async def _stream_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[str | None, Query(
@@ -36,7 +36,7 @@ def _stream_caller(
 ) -> Caller:
     if credentials is None and access_token:
         credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
-    return deps.require("read")(deps.authenticate(services, credentials))
+    return deps.require("read")(await deps.authenticate(services, credentials))
 
 
 StreamCaller = Annotated[Caller, Depends(_stream_caller)]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.params import unprocessable
 from core.topics import notifications_topic
@@ -51,6 +53,11 @@ async def _check_egress(services: ServicesDep, url: str) -> None:
         raise unprocessable(["body", "url"], exc.message) from None
 
 
+def _host(url: str) -> str:
+    """What the audit log keeps of a URL: its host (a path or query may carry a receiver's token)."""
+    return urlsplit(url).hostname or ""
+
+
 async def _existing(services: ServicesDep, tenant: str, sub_id: str) -> q.SubscriptionRow:
     sub = await q.get_subscription(services.warehouse, tenant, sub_id)
     if sub is None:
@@ -70,6 +77,8 @@ async def create_webhook(body: WebhookCreate, caller: AdminCaller, services: Ser
         created_at=now, updated_at=now,
     )
     await q.put_subscription(services.warehouse, sub)
+    await audit(services, caller, "webhook.create", sub.id, host=_host(sub.url), event_types=list(sub.event_types),
+                format=sub.format)
     return WebhookCreated(**_public(sub).model_dump(), secret=sub.secret)
 
 
@@ -106,6 +115,9 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCall
         changes["disabled_reason"] = "disabled through the API"
     sub = sub.changed(**changes)
     await q.put_subscription(services.warehouse, sub)
+    await audit(services, caller, "webhook.update", sub.id, fields=sorted(changes),
+                **({"host": _host(sub.url)} if "url" in changes else {}),
+                **({"enabled": sub.enabled} if "enabled" in changes else {}))
     return _public(sub)
 
 
@@ -114,6 +126,7 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCall
 async def delete_webhook(webhook_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     sub = await _existing(services, caller.tenant, webhook_id)
     await q.put_subscription(services.warehouse, sub.changed(deleted=True, enabled=False))
+    await audit(services, caller, "webhook.delete", sub.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -173,4 +186,5 @@ async def replay_delivery(delivery_id: str, caller: AdminCaller, services: Servi
     topic = notifications_topic(services.settings.kafka)
     await q.set_dead_letter_state(wh, caller.tenant, delivery_id, "replay_requested")
     await services.publisher.publish([replay_message(topic, caller.tenant, delivery_id, sub.id, dl.body)])
+    await audit(services, caller, "dead_letter.replay", delivery_id, subscription_id=sub.id)
     return ReplayAccepted(delivery_id=delivery_id, subscription_id=sub.id, state="replay_requested")

@@ -41,8 +41,8 @@ from cxpulse.config_as_code._commands import (
 )
 from cxpulse.config_as_code._diff import Change, Diff, diff, render
 from cxpulse.config_as_code._files import ConfigFileError, format_loc, load_file
-from cxpulse.config_as_code._resources import RULES, TARGETS, ApiError, Resource
+from cxpulse.config_as_code._resources import RULES, TARGETS, ApiError, Resource, call_api
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "ApiError", "Change", "ConfigFileError", "Diff", "RULES",
-           "Resource", "TARGETS", "add_commands", "apply", "diff", "export", "format_loc", "load_file", "render",
-           "run"]
+           "Resource", "TARGETS", "add_commands", "apply", "call_api", "diff", "export", "format_loc", "load_file",
+           "render", "run"]
