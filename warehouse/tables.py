@@ -66,6 +66,8 @@ class Table(str, Enum):
     case_links = "case_links"
     # who did what, per tenant (0010)
     audit_log = "audit_log"
+    # one customer's data erased, per part (0012)
+    erasures = "erasures"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -233,6 +235,10 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.audit_log: (  # append-only, one row per admin action
         f"{_TENANT}, at_ms Int64, entry_id String, actor String, action {_LOW}, target String, details String",
         "ReplacingMergeTree PARTITION BY toYYYYMM(fromUnixTimestamp64Milli(at_ms)) ORDER BY (tenant, at_ms, entry_id)"),
+    Table.erasures: (  # part -1: the cases the API erased; part p >= 0: shard p's worker. Counts, never a customer.
+        f"{_TENANT}, erasure_id String, part Int32, shards UInt16, state {_LOW}, counts String, requested_at_ms Int64, "
+        "actor String, at_ms Int64, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, erasure_id, part)"),
 }
 
 
