@@ -15,12 +15,19 @@ from warehouse.audit_queries import audit_entries
 from warehouse import erasure_queries as eq
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS
 from tests.integration.test_checkpoint import (
-    TENANT, T0, answer, assert_stored_matches, checkpointer, commit, invitation, tp, wh,  # noqa: F401 (fixture)
+    TENANT, T0, answer, assert_stored_matches, checkpointer, commit, invitation, tp,
 )
+from tests.conftest import migrated_warehouse
 
 pytestmark = pytest.mark.integration
 
 ALICE, BOB = "pseudo-alice", "pseudo-bob"
+
+
+@pytest.fixture
+def wh(chdb_dsn: str):
+    with migrated_warehouse(chdb_dsn, "er") as warehouse:
+        yield warehouse
 
 
 def of(customer: str, rec: dict) -> dict:
