@@ -6,15 +6,16 @@ ours, so the values are spelled here and tests/unit/test_deploy.py checks that e
 event type has its topic). The other roles are ``raw`` (producers' own CloudEvents,
 validated by the ``raw-validator`` agent), ``dead_letter`` and ``notifications``
 (alert and case CloudEvents and webhook replay requests, read by
-``webhook-deliveries``) and ``erasures`` (erasure commands, one copy per partition, read by
-``kpi-windows``' owner of each shard: ``stream_processors.erasure``). ``stream_processors.topics`` builds the Faust topics from
-these names; ``cxpulse`` creates them on start.
+``webhook-deliveries``) and ``erasures`` (erasure commands, one copy per partition, read by the
+``erasures`` agent of each shard's owner: ``stream_processors.erasure``). ``stream_processors.topics``
+builds the Faust topics from these names; ``cxpulse`` creates them on start.
 """
 from __future__ import annotations
 
 from core.settings import KafkaSettings
 
-__all__ = ["DEAD_LETTER", "ERASURES", "NOTIFICATIONS", "RAW", "TYPED_TOPICS", "erasures_topic", "notifications_topic", "topic_names"]
+__all__ = ["DEAD_LETTER", "ERASURES", "NOTIFICATIONS", "RAW", "TYPED_TOPICS", "erasures_topic", "notifications_topic",
+           "topic_names"]
 
 RAW = "raw"
 DEAD_LETTER = "dead_letter"

@@ -23,6 +23,7 @@ from notifications.producer import Acked, Publisher
 from notifications.replay import REPLAY_KEY, decode_message, encode_replay, replay_message
 
 __all__ = [
-    "Acked", "ErasureCommand", "Notification", "OutgoingMessage", "Publisher", "REPLAY_KEY", "cloudevent", "decode_erasure", "decode_message",
-    "encode_replay", "erasure_messages", "event_id", "iso_time", "notification_message", "replay_message",
+    "Acked", "ErasureCommand", "Notification", "OutgoingMessage", "Publisher", "REPLAY_KEY", "cloudevent",
+    "decode_erasure", "decode_message", "encode_replay", "erasure_messages", "event_id", "iso_time",
+    "notification_message", "replay_message",
 ]
