@@ -16,7 +16,9 @@ partition the owner runs :func:`erase_shard` under the checkpointer's lock (no c
    invitations back to unanswered, and forget the customer in the pending answers and the
    interaction and answered caches;
 5. write the dirty window cells (as a commit does);
-6. report the part ``deleting`` with its counts, delete the events from the ledger, report ``done``;
+6. report the part ``deleting`` with its counts, remember the events' identities (``erased_events``:
+   the ledger dedup and the case opener skip a replayed delivery of one), delete the events from the
+   ledger, report ``done``;
    the last shard to report writes the audit entry (``erasure.run``, counts per table, never the
    customer; a fixed entry id and time, so two shards finishing together write it once).
 
@@ -27,8 +29,9 @@ counts reported in ``deleting``. Any failure stops the process (as ``kpi-windows
 never keeps a half-applied retraction.
 
 Not covered: events of the customer not yet in the ledger when the command runs (still in Kafka or
-the ingest log, or replayed after a crash from before the last offset commit) are stored afterwards;
-run the erasure again once ingest of that customer stopped.
+the ingest log) are stored afterwards; run the erasure again once ingest of that customer stopped.
+(Erased events delivered again — a replay after a crash from before the last offset commit, the
+ingest log after a broker restart — are skipped: their identities are in ``erased_events``.)
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ from stream_processors.checkpoint import Checkpointer
 from stream_processors.topics import Topics
 from warehouse import queries
 from warehouse.erasure_queries import (ErasurePart, audit_if_complete, delete_customer_events, erasure_parts,
-                                       record_part)
+                                       record_erased, record_part)
 from warehouse.tables import TABLE_OF_TYPE
 
 __all__ = ["erase_shard", "erasure_counts", "register_erasure_agent"]
@@ -74,6 +77,7 @@ async def erase_shard(cp: Checkpointer, cmd: ErasureCommand, shard: int) -> dict
         part = ErasurePart(tenant=cmd.tenant, erasure_id=cmd.erasure_id, part=shard, shards=cmd.shards,
                            state="deleting", requested_at_ms=cmd.requested_at_ms, actor=cmd.actor, counts=counts)
         await record_part(wh, part)  # 6
+        await record_erased(wh, cmd.erasure_id, [(r["tenant"], r[EVENT_KEY], r["source"], r["id"]) for r in records])
         await delete_customer_events(wh, shard, cmd.tenant, cmd.customer)
         await record_part(wh, ErasurePart(**{**part.__dict__, "state": "done"}))
     log.info("erasure %s: shard %d done (%s)", cmd.erasure_id, shard, counts)

@@ -4,7 +4,8 @@ An erasure has parts: part ``-1`` is the closed loop (``cases``, their ``case_ev
 ``case_links``), erased by the API; part ``p >= 0`` is shard ``p`` of the ledger, erased by the worker
 that owns the shard after it retracted the events from its windows (``stream_processors.erasure``).
 Each part writes one row (``state`` ``deleting`` with its counts before it deletes, then ``done``), so
-the erasure is done when every part is. Rows hold counts per table, never the customer. Deletes are
+the erasure is done when every part is; the identities of the events it deletes go to
+``erased_events`` first, which the ledger dedup and the case opener treat as already seen. Rows hold counts per table, never the customer. Deletes are
 ``ALTER TABLE … DELETE`` mutations waited for (``mutations_sync``): the ledger tables have projections,
 which ClickHouse's lightweight ``DELETE FROM`` refuses. Values are bound; identifiers are ``Table``
 members.
@@ -19,10 +20,11 @@ import orjson
 
 from warehouse.audit_queries import AuditEntry, record_audit
 from warehouse.client import Warehouse
-from warehouse.tables import LEDGER_TABLES, Table, next_version
+from warehouse.tables import LEDGER_TABLES, Table, event_key, next_version
 
 __all__ = ["CASES_PART", "ERASURE_ACTION", "ErasurePart", "audit_if_complete", "delete_customer_events",
-           "erase_customer_cases", "erasure_parts", "is_complete", "record_part", "summed"]
+           "erase_customer_cases", "erased_of", "erasure_parts", "is_complete", "record_erased", "record_part",
+           "summed"]
 
 CASES_PART = -1
 ERASURE_ACTION = "erasure.run"
@@ -61,6 +63,25 @@ async def erasure_parts(wh: Warehouse, tenant: str, erasure_id: str) -> list[Era
         {"tenant": tenant, "id": erasure_id})
     return [ErasurePart(tenant=r[0], erasure_id=r[1], part=r[2], shards=r[3], state=r[4], counts=orjson.loads(r[5]),
                         requested_at_ms=r[6], actor=r[7], at_ms=r[8]) for r in res.result_rows]
+
+
+async def record_erased(wh: Warehouse, erasure_id: str, events: list[tuple[str, int, str, str]]) -> None:
+    """Remember the identities ``(tenant, event_key, source, event_id)`` of events about to be deleted."""
+    now = time.time_ns() // 1_000_000
+    await wh.ainsert(Table.erased_events.value, [[t, k, s, e, erasure_id, now] for t, k, s, e in events],
+                     ("tenant", "event_key", "source", "event_id", "erasure_id", "at_ms"))
+
+
+async def erased_of(wh: Warehouse, events: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of ``(tenant, source, event_id)`` were erased (the case opener skips their replays)."""
+    if not events:
+        return set()
+    res = await wh.aquery(
+        f"SELECT tenant, source, event_id FROM {Table.erased_events.value} "
+        "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}",
+        {"tenants": sorted({t for t, _, _ in events}), "keys": [event_key(*e) for e in events]})
+    wanted = set(events)
+    return {k for k in map(tuple, res.result_rows) if k in wanted}
 
 
 async def delete_customer_events(wh: Warehouse, shard: int, tenant: str, customer: str) -> None:

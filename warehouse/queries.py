@@ -21,18 +21,21 @@ EventKey = tuple[str, str, str]  # tenant, source, event id
 
 # -- stream processor reads ----------------------------------------------------
 async def stored_events(wh: Warehouse, table: Table, records: list[Record]) -> set[EventKey]:
-    """Which of ``records`` (each with its ``_key``) the ledger already holds.
+    """Which of ``records`` (each with its ``_key``) the ledger already holds, or held until an erasure.
 
     The dedup check for replays and resends. It looks up the 64-bit event keys
     (the primary key after tenant, and cheap to bind) and confirms each hit by
     the full (tenant, source, id), so a hash collision never drops an event.
+    ``erased_events`` counts as held: a delivery of an erased event replayed after
+    a crash (or from the ingest log) is skipped, never stored again.
     """
     if not records:
         return set()
     tenants = sorted({r["tenant"] for r in records})
+    where = "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}"
     res = await wh.aquery(
-        f"SELECT tenant, source, event_id FROM {table.value} "
-        "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}",
+        f"SELECT tenant, source, event_id FROM {table.value} {where} "
+        f"UNION ALL SELECT tenant, source, event_id FROM {Table.erased_events.value} {where}",
         {"tenants": tenants, "keys": [r[EVENT_KEY] for r in records]},
     )
     wanted = {(r["tenant"], r["source"], r["id"]) for r in records}

@@ -66,8 +66,9 @@ class Table(str, Enum):
     case_links = "case_links"
     # who did what, per tenant (0010)
     audit_log = "audit_log"
-    # one customer's data erased, per part (0012)
+    # one customer's data erased, per part, and the identities of the events erased (0012)
     erasures = "erasures"
+    erased_events = "erased_events"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -239,6 +240,9 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
         f"{_TENANT}, erasure_id String, part Int32, shards UInt16, state {_LOW}, counts String, requested_at_ms Int64, "
         "actor String, at_ms Int64, version UInt64",
         "ReplacingMergeTree(version) ORDER BY (tenant, erasure_id, part)"),
+    Table.erased_events: (  # identities only: a replayed delivery of an erased event is skipped by the dedup
+        f"{_TENANT}, event_key UInt64, source String, event_id String, erasure_id String, at_ms Int64",
+        "ReplacingMergeTree ORDER BY (tenant, event_key, source, event_id)"),
 }
 
 

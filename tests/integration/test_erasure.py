@@ -3,21 +3,26 @@
 Windows are compared, for every size and view, with ``naive`` counts (tests/integration/
 test_checkpoint.py) of the records that remain: open and closed windows, answers waiting for their
 touchpoint, another customer's invitation answered only by the erased answer, a crash between the
-window write and the ledger delete, a redelivered command, and events committed afterwards.
+window write and the ledger delete, a redelivered command, erased events delivered again (ledger
+dedup and case opener), and events committed afterwards.
 """
 from __future__ import annotations
 
 import pytest
 
 from notifications.erasure import ErasureCommand
+from stream_processors.case_agent import CaseOpener
 from stream_processors.erasure import erase_shard
 from warehouse.audit_queries import audit_entries
 from warehouse import erasure_queries as eq
+from warehouse.case_queries import list_cases
+from warehouse.tables import event_key
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS
 from tests.integration.test_checkpoint import (
     TENANT, T0, answer, assert_stored_matches, checkpointer, commit, invitation, tp,
 )
 from tests.conftest import migrated_warehouse
+from tests.integration.test_case_agent import SOURCE, response
 
 pytestmark = pytest.mark.integration
 
@@ -115,6 +120,13 @@ async def test_erasure_retracts_open_and_closed_windows_and_deletes_the_ledger_r
     await assert_stored_matches(wh, remaining(records))
     assert len(await audit_entries(wh, TENANT, action="erasure.run")) == 1  # er-2 waits for shard 1
 
+    # Alice's events delivered again (a replay from before the last offset commit) are skipped.
+    replayed = [r for r in records if r["customer"] == ALICE]
+    result = await commit(ck, replayed)
+    assert (result.duplicates, result.applied) == (len(replayed), 0)
+    await assert_stored_matches(wh, remaining(records))
+    assert ledger_count(wh, ALICE) == 0
+
     # Later events count as usual; the forgotten waiting answer is not re-attributed by its touchpoint.
     later = [of(BOB, tp("tp-late", T0 + DAY_MS + 10 * HOUR_MS + MINUTE_MS, "i-late", "voice", "t2", shard=0)),
              of(BOB, answer("sr-b-late", T0 + 9 * HOUR_MS + 30 * MINUTE_MS, "ib-d0s0", csat=3, shard=0))]
@@ -145,3 +157,21 @@ async def test_a_crash_between_the_windows_and_the_ledger_delete_is_redone_after
     assert ledger_count(wh, ALICE) == 0
     (entry,) = await audit_entries(wh, TENANT, action="erasure.run")
     assert entry.details["survey_responses"] == 9
+
+
+
+async def test_the_case_opener_does_not_reopen_an_erased_customers_case_on_a_replay(settings, warehouse):
+    sent: list = []
+
+    async def publish(messages) -> None:
+        sent.extend(messages)
+
+    opener = CaseOpener(settings, warehouse, publish, clock=lambda: T0)
+    batch = [response("r-alice", ALICE, nps=1), response("r-bob", BOB, nps=2)]
+    assert [kind for kind, _ in await opener.handle(batch)] == ["opened", "opened"]
+    assert await eq.erase_customer_cases(warehouse, TENANT, ALICE) == {"case_events": 0, "case_links": 1, "cases": 1}
+    await eq.record_erased(warehouse, "er-9", [(TENANT, event_key(TENANT, SOURCE, "r-alice"), SOURCE, "r-alice")])
+    published = len(sent)
+    assert await opener.handle(batch) == []  # bob's case is known, alice's response erased: nothing reopened
+    assert len(sent) == published
+    assert {c.customer for c in await list_cases(warehouse, TENANT)} == {BOB}
