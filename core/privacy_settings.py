@@ -44,7 +44,7 @@ class RetentionSettings(BaseModel):
     delivery_log_days: int = Field(
         default=90, ge=1, le=_MAX_DAYS,
         description="Days a webhook delivery attempt (`webhook_deliveries`, `GET /v1/webhooks/{id}/deliveries`) "
-        "is kept after it was made.",
+        "is kept after it was made, and a dead letter (its body included) after it died.",
     )
     tenants: dict[str, RetentionPeriods] = Field(
         default={},

@@ -18,7 +18,8 @@ What expires:
 * the ledger tables: a row ``ledger_days`` after its event time (row TTL, ``DELETE``);
 * ``survey_responses.comment`` ``comment_days`` after the answer's time, and ``cases.comment`` as long
   after the answer it came from (column TTL: the text is reset to ``''`` / ``NULL``, scores stay);
-* ``webhook_deliveries``: an attempt ``delivery_log_days`` after it was made.
+* ``webhook_deliveries``: an attempt ``delivery_log_days`` after it was made, and a dead letter
+  (``webhook_dead_letters``, which keeps the body) as long after it died.
 
 ClickHouse applies TTL when it merges parts (``merge_with_ttl_timeout``, 4 h by default), so a row is
 removed within hours of its expiry, not at the second; ``OPTIMIZE TABLE … FINAL`` forces it.
@@ -81,6 +82,8 @@ def ttl_rules(retention: RetentionSettings) -> list[TtlRule]:
     rules.append(TtlRule(Table.survey_responses, "comment", _expiry("time", retention, "comment_days")))
     rules.append(TtlRule(Table.cases, "comment", _expiry(_CASE_ANSWER_TIME, retention, "comment_days")))
     rules.append(TtlRule(Table.webhook_deliveries, None, _expiry("attempted_at", retention, "delivery_log_days")))
+    # A dead letter keeps the notification's body (a case's pseudonym and comment): it goes with the log.
+    rules.append(TtlRule(Table.webhook_dead_letters, None, _expiry("dead_at", retention, "delivery_log_days")))
     return rules
 
 

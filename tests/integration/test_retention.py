@@ -38,7 +38,7 @@ def _ddl(wh, table: str) -> str:
 
 def test_the_policy_is_applied_once_and_changed_when_the_settings_change(wh):
     first = apply_retention(wh, POLICY)
-    assert len(first) == len(ttl_rules(POLICY)) == 6
+    assert len(first) == len(ttl_rules(POLICY)) == 7
     assert apply_retention(wh, POLICY) == []  # a restart with the same settings runs nothing
     for rule in ttl_rules(POLICY):
         assert stated_ttl(_ddl(wh, rule.table.value), rule.column) == rule.expression, rule
@@ -69,7 +69,11 @@ def test_expired_rows_are_deleted_and_comments_cleared_per_tenant(wh):
     wh.insert("webhook_deliveries", [[t, "sub", f"d-{t}-{age}", datetime.fromtimestamp((now - age * DAY_MS) / 1000, timezone.utc)]
                                      for t in ("brief", "other") for age in (30, 1)],
               ["tenant", "subscription_id", "delivery_id", "attempted_at"])
-    for table in ("survey_responses", "touchpoints", "cases", "webhook_deliveries"):
+    wh.insert("webhook_dead_letters", [[t, f"dl-{t}", "{}", datetime.fromtimestamp((now - 30 * DAY_MS) / 1000,
+                                                                                    timezone.utc), "dead", 1]
+                                       for t in ("brief", "other")],
+              ["tenant", "delivery_id", "body", "dead_at", "state", "version"])
+    for table in ("survey_responses", "touchpoints", "cases", "webhook_deliveries", "webhook_dead_letters"):
         wh.command(f"OPTIMIZE TABLE {table} FINAL")
 
     answers = {r[0]: (r[1], r[2]) for r in wh.query(
@@ -87,3 +91,4 @@ def test_expired_rows_are_deleted_and_comments_cleared_per_tenant(wh):
         ("acme", None, 2), ("other", "call me", 2)]
     assert [r[0] for r in wh.query("SELECT delivery_id FROM webhook_deliveries ORDER BY delivery_id").result_rows] == [
         "d-brief-1", "d-other-1", "d-other-30"]
+    assert wh.query("SELECT delivery_id FROM webhook_dead_letters").result_rows == [("dl-other",)]

@@ -43,6 +43,7 @@ def test_the_ttl_expressions_name_each_overriding_tenant_once():
         (Table.cases, "comment"): "toDateTime(intDiv(if(responded_at_ms > 0, responded_at_ms, opened_at_ms), 1000)) "
                                   "+ toIntervalDay(multiIf(tenant = 'a', 7, 365))",
         (Table.webhook_deliveries, None): "toDateTime(attempted_at) + toIntervalDay(90)",
+        (Table.webhook_dead_letters, None): "toDateTime(dead_at) + toIntervalDay(90)",
     }
 
 
