@@ -9,7 +9,7 @@ A bad value stops the process at start with pydantic's message.
 This module holds the root model, its sources and ``get_settings``; the
 sections are in ``core.pipeline_settings`` (broker, warehouse, stream, API,
 ingest log, lifecycle) and ``core.domain_settings`` (gaps, alerts, webhooks,
-cases).
+cases) and ``core.privacy_settings`` (retention, erasure).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.dimensions import validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
 )
@@ -70,6 +71,9 @@ class Settings(BaseSettings):
         default=IngestLogSettings(), description="Durable acknowledgement: the ingest log under `data_dir`.")
     lifecycle: LifecycleSettings = Field(
         default=LifecycleSettings(), description="Graceful stop and the local broker's watchdog.")
+    retention: RetentionSettings = Field(
+        default=RetentionSettings(), description="Storage limitation: how long personal data is kept (ClickHouse TTL).")
+    erasure: ErasureSettings = Field(default=ErasureSettings(), description="Erasure of one customer's data.")
 
     @field_validator("pseudonym_key")
     @classmethod
@@ -85,6 +89,12 @@ class Settings(BaseSettings):
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         for view in self.stream.views:
             validate_view(view)
+        for tenant in [None, *self.retention.tenants]:
+            if self.retention.days("ledger_days", tenant) <= self.api.max_event_age_days:
+                raise ValueError(
+                    f"retention.ledger_days{'' if tenant is None else f' of tenant {tenant}'} must exceed "
+                    f"api.max_event_age_days ({self.api.max_event_age_days:g}): a late event older than the "
+                    "ledger keeps would rebuild its window from an expired ledger")
         return self
 
     @classmethod

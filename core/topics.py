@@ -6,18 +6,21 @@ ours, so the values are spelled here and tests/unit/test_deploy.py checks that e
 event type has its topic). The other roles are ``raw`` (producers' own CloudEvents,
 validated by the ``raw-validator`` agent), ``dead_letter`` and ``notifications``
 (alert and case CloudEvents and webhook replay requests, read by
-``webhook-deliveries``). ``stream_processors.topics`` builds the Faust topics from
-these names; ``cxpulse`` creates them on start.
+``webhook-deliveries``) and ``erasures`` (erasure commands, one copy per partition, read by the
+``erasures`` agent of each shard's owner: ``stream_processors.erasure``). ``stream_processors.topics``
+builds the Faust topics from these names; ``cxpulse`` creates them on start.
 """
 from __future__ import annotations
 
 from core.settings import KafkaSettings
 
-__all__ = ["DEAD_LETTER", "NOTIFICATIONS", "RAW", "TYPED_TOPICS", "notifications_topic", "topic_names"]
+__all__ = ["DEAD_LETTER", "ERASURES", "NOTIFICATIONS", "RAW", "TYPED_TOPICS", "erasures_topic", "notifications_topic",
+           "topic_names"]
 
 RAW = "raw"
 DEAD_LETTER = "dead_letter"
 NOTIFICATIONS = "notifications"
+ERASURES = "erasures"
 
 #: event type -> its topic's name after the prefix
 TYPED_TOPICS: dict[str, str] = {
@@ -34,9 +37,15 @@ def topic_names(prefix: str) -> dict[str, str]:
         RAW: f"{prefix}.events.raw",
         DEAD_LETTER: f"{prefix}.events.dlq",
         NOTIFICATIONS: f"{prefix}.notifications.v1",
+        ERASURES: f"{prefix}.erasures.v1",
     }
 
 
 def notifications_topic(kafka: KafkaSettings) -> str:
     """The topic alerts, cases and webhook replays publish to."""
     return topic_names(kafka.topic_prefix)[NOTIFICATIONS]
+
+
+def erasures_topic(kafka: KafkaSettings) -> str:
+    """The topic erasure commands are broadcast on (one message per partition)."""
+    return topic_names(kafka.topic_prefix)[ERASURES]

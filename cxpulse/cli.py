@@ -1,4 +1,4 @@
-"""`cxpulse` command line: up, worker, api, migrate, replay, rules, targets, keys, status, broker."""
+"""`cxpulse` command line: up, worker, api, migrate, replay, rules, targets, keys, erase, status, broker."""
 from __future__ import annotations
 
 import argparse
@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     from cxpulse import keys_cli
 
     keys_cli.add_commands(sub)  # keys create|list|rotate|revoke
+    er = sub.add_parser("erase", help="erase one customer's data (POST /v1/erasures; needs an admin key)")
+    er.add_argument("customer_id", help="the customer's original id, as producers send it")
+    er.add_argument("--api", help="API base URL (default: this machine's configured API)")
+    er.add_argument("--key", help="admin API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
+    er.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every shard to report")
     st = sub.add_parser("status", help="broker, topics, consumer lag, API/warehouse readiness, freshness")
     st.add_argument("--api", help="API base URL (default: this machine's configured API)")
     st.add_argument("--key", help="API key for the freshness check (default: the dev key)")
@@ -80,9 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         from warehouse.client import Warehouse
         from warehouse.migrate import migrate
+        from warehouse.retention import apply_retention
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        statements = migrate(Warehouse.open(settings.warehouse_dsn, settings.warehouse.database), args.dry_run)
+        wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
+        # The numbered migrations, then the deployment's retention policy (TTL) on top (warehouse.retention).
+        statements = migrate(wh, args.dry_run) + apply_retention(wh, settings.retention, args.dry_run)
         for stmt in statements:
             print(stmt.strip() + ";\n")
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
@@ -100,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(keys_cli.run(args, args.api_url or f"http://{settings.api.host}:{settings.api.port}",
                               _api_key(settings, args.token or os.environ.get("CXPULSE_TOKEN"))))
+    elif args.command == "erase":
+        sys.exit(_erase(settings, args))
     elif args.command == "status":
         from cxpulse.status import Status, api_status, broker_status, render
 
@@ -130,6 +140,31 @@ def _api_key(settings, explicit: str | None) -> str | None:
     """An explicit key, else CXPULSE_DEV_API_KEY, else the dev key `cxpulse up` saved."""
     key_file = settings.data_dir / "dev-api.key"
     return explicit or settings.dev_api_key or (key_file.read_text().strip() if key_file.exists() else None)
+
+
+def _erase(settings, args: argparse.Namespace) -> int:
+    """POST the erasure, then poll its status until every shard reported (or ``--timeout``)."""
+    import httpx
+
+    key = _api_key(settings, args.key)
+    if not key:
+        print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
+        return 2
+    base = args.api or f"http://{settings.api.host}:{settings.api.port}"
+    deadline = time.monotonic() + args.timeout
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"},
+                      timeout=settings.erasure.wait_s + 30) as api:
+        resp = api.post("/v1/erasures", json={"customer_id": args.customer_id})
+        while resp.status_code in (200, 202) and resp.json()["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(1.0)
+            resp = api.get(f"/v1/erasures/{resp.json()['id']}")
+    if resp.status_code not in (200, 202):
+        print(f"cxpulse erase: {resp.status_code} {resp.text}", file=sys.stderr)
+        return 1
+    body = resp.json()
+    counts = ", ".join(f"{table} {n}" for table, n in sorted(body["counts"].items()))
+    print(f"erasure {body['id']}: {body['status']} ({body['shards_done']}/{body['shards']} shards): {counts}")
+    return 0 if body["status"] == "done" else 1
 
 
 async def _simulate(settings, args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ from ingest.pseudonymize import Pseudonymizer
 from core.topics import topic_names
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
+from warehouse.retention import apply_retention
 
 log = logging.getLogger("cxpulse")
 
@@ -131,6 +132,7 @@ class Stack:
         warehouse = await asyncio.to_thread(Warehouse.open, settings.warehouse_dsn, settings.warehouse.database)
         exits.callback(warehouse.close)
         await asyncio.to_thread(migrate, warehouse)
+        await asyncio.to_thread(apply_retention, warehouse, settings.retention)  # after the migrations
         self.warehouse = warehouse
         pseudonymizer = Pseudonymizer(settings.pseudonym_key.encode())
 

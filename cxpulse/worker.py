@@ -26,6 +26,7 @@ class Worker:
         from stream_processors.app import create_app
         from stream_processors.case_agent import register_case_agent
         from stream_processors.checkpoint import Checkpointer
+        from stream_processors.erasure import register_erasure_agent
         from stream_processors.webhook_agent import register_webhook_agent
         from core.windows import WindowSize
 
@@ -41,6 +42,7 @@ class Worker:
             closed_cells_kept=settings.stream.closed_window_cells,
         )
         agents.register(app, declared, checkpointer, settings, self.pseudonymizer)
+        register_erasure_agent(app, declared, checkpointer)
         register_webhook_agent(app, declared, settings, self.warehouse)
         if settings.cases.enabled:
             register_case_agent(app, declared, settings, self.warehouse)

@@ -11,7 +11,8 @@ for one batch, in order, with a fixed number of warehouse round trips whatever t
    response once;
 2. one read: drop the responses already linked to a case, or whose case exists
    (``case_queries.known_responses_of``): ids derive from tenant + response source + event id, so a
-   replayed batch opens nothing twice;
+   replayed batch opens nothing twice; and (concurrently) the responses an erasure removed
+   (``erasure_queries.erased_of``), so a replay does not bring an erased customer's case back;
 3. one read (concurrent with 4): the dimensions of the remaining responses' touchpoints when the
    warehouse already holds them (``warehouse.queries.touchpoint_dims``; the response's own dimensions
    win, as in attribution; a touchpoint that is not stored yet is not waited for);
@@ -62,6 +63,7 @@ from stream_processors.app import AppPublisher
 from stream_processors.topics import Topics
 from warehouse import case_queries as cq
 from warehouse.client import Warehouse
+from warehouse.erasure_queries import erased_of
 from warehouse.queries import touchpoint_dims
 
 __all__ = ["CaseOpener", "escalate_once", "register_case_agent", "run_escalations"]
@@ -101,8 +103,11 @@ class CaseOpener:
         wanted = self._triggered(records)  # 1.
         if not wanted:
             return []
-        known = await cq.known_responses_of(self.warehouse, [(r["tenant"], k) for r, _, k in wanted])  # 2.
-        fresh = [w for w in wanted if (w[0]["tenant"], w[2]) not in known]
+        known, erased = await asyncio.gather(  # 2.
+            cq.known_responses_of(self.warehouse, [(r["tenant"], k) for r, _, k in wanted]),
+            erased_of(self.warehouse, [(r["tenant"], r.get("source", ""), r["id"]) for r, _, _ in wanted]))
+        fresh = [w for w in wanted if (w[0]["tenant"], w[2]) not in known
+                 and (w[0]["tenant"], w[0].get("source", ""), w[0]["id"]) not in erased]
         if not fresh:
             return []
         with_tp = sorted({(r["tenant"], r["interaction_id"]) for r, _, _ in fresh if r.get("interaction_id")})

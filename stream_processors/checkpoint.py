@@ -19,6 +19,7 @@ rewritten from ledger-consistent state by the next commit.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from bisect import bisect_left
@@ -69,6 +70,8 @@ class Checkpointer:
     def __post_init__(self) -> None:
         self.writer = KpiWriter(self.warehouse)
         self._view_dims = {view_name(v): v for v in self.views}
+        #: one change of the shard states at a time: a commit, or an erasure (``stream_processors.erasure``)
+        self.lock = asyncio.Lock()
 
     def revoke(self, shards: Sequence[int]) -> None:
         """Forget state of shards another worker now owns (it rebuilds them from the ledger)."""
@@ -76,6 +79,11 @@ class Checkpointer:
             self.shards.pop(shard, None)
 
     async def commit(self, records: list[Record]) -> BatchResult:
+        """``apply`` under the lock an erasure takes too."""
+        async with self.lock:
+            return await self.apply(records)
+
+    async def apply(self, records: list[Record]) -> BatchResult:
         """Apply one batch and store it. Returns only when stored; the caller then acks.
 
         Every record carries ``_shard`` and ``_offset`` (its Kafka partition and offset).
@@ -146,13 +154,7 @@ class Checkpointer:
             self.shards[shard].remember_answered(tenant, iid)
         result.applied = len(fresh)
 
-        for shard_id, state in self.shards.items():  # 6
-            state.apply_staged()
-            for (tenant, size, start), (view, values), counts in state.take_dirty():
-                self.writer.add_window(WindowUpdate(
-                    tenant=tenant, size=size.value, view=view, window_start_s=start // 1000,
-                    dims=dict(zip(self._view_dims[view], values)), shard=shard_id, counts=counts,
-                ))
+        self.add_dirty_windows()  # 6
         stats = await self.writer.flush()
         result.window_rows = stats.window_rows
 
@@ -162,6 +164,22 @@ class Checkpointer:
                         sum(len(v) for s in self.shards.values() for v in s.pending.values()),
                         sum(s.closed_windows_held for s in self.shards.values()))
         return result
+
+    def add_dirty_windows(self) -> None:
+        """Fold every shard's staged deltas and hand its dirty cells to the writer (flushed by the caller)."""
+        for shard_id, state in self.shards.items():
+            state.apply_staged()
+            for (tenant, size, start), (view, values), counts in state.take_dirty():
+                self.writer.add_window(WindowUpdate(
+                    tenant=tenant, size=size.value, view=view, window_start_s=start // 1000,
+                    dims=dict(zip(self._view_dims[view], values)), shard=shard_id, counts=counts,
+                ))
+
+    async def restored(self, shard: int) -> ShardState:
+        """The state of ``shard``, rebuilt from the ledger if this worker does not hold it yet."""
+        if shard not in self.shards:
+            self.shards[shard] = await self._restore_shard(shard)
+        return self.shards[shard]
 
     # -- steps ------------------------------------------------------------------
     async def _restore_shard(self, shard: int) -> ShardState:

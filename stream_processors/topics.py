@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import faust
 
 from core.settings import Settings
-from core.topics import DEAD_LETTER, NOTIFICATIONS, RAW, topic_names
+from core.topics import DEAD_LETTER, ERASURES, NOTIFICATIONS, RAW, topic_names
 from schemas.records import EventType
 
 
@@ -23,6 +23,9 @@ class Topics:
     dead_letter: faust.TopicT
     survey_responses: faust.TopicT  # read alone by case-opener
     notifications: faust.TopicT     # read by webhook-deliveries
+    #: erasure commands, one per partition: partition *p* is co-assigned with shard *p* (same partition
+    #: count, same consumers: Faust's assignor co-partitions them), read by the ``erasures`` agent
+    erasures: faust.TopicT
 
     @property
     def typed_names(self) -> tuple[str, ...]:
@@ -39,4 +42,5 @@ def declare(app: faust.App, settings: Settings) -> Topics:
         dead_letter=app.topic(names[DEAD_LETTER], **common),
         survey_responses=app.topic(names[EventType.survey_response.value], **common),
         notifications=app.topic(names[NOTIFICATIONS], **common),
+        erasures=app.topic(names[ERASURES], **common),
     )

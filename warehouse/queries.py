@@ -21,18 +21,21 @@ EventKey = tuple[str, str, str]  # tenant, source, event id
 
 # -- stream processor reads ----------------------------------------------------
 async def stored_events(wh: Warehouse, table: Table, records: list[Record]) -> set[EventKey]:
-    """Which of ``records`` (each with its ``_key``) the ledger already holds.
+    """Which of ``records`` (each with its ``_key``) the ledger already holds, or held until an erasure.
 
     The dedup check for replays and resends. It looks up the 64-bit event keys
     (the primary key after tenant, and cheap to bind) and confirms each hit by
     the full (tenant, source, id), so a hash collision never drops an event.
+    ``erased_events`` counts as held: a delivery of an erased event replayed after
+    a crash (or from the ingest log) is skipped, never stored again.
     """
     if not records:
         return set()
     tenants = sorted({r["tenant"] for r in records})
+    where = "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}"
     res = await wh.aquery(
-        f"SELECT tenant, source, event_id FROM {table.value} "
-        "WHERE tenant IN {tenants:Array(String)} AND event_key IN {keys:Array(UInt64)}",
+        f"SELECT tenant, source, event_id FROM {table.value} {where} "
+        f"UNION ALL SELECT tenant, source, event_id FROM {Table.erased_events.value} {where}",
         {"tenants": tenants, "keys": [r[EVENT_KEY] for r in records]},
     )
     wanted = {(r["tenant"], r["source"], r["id"]) for r in records}
@@ -198,6 +201,45 @@ async def ledger_records_in(
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
     return out
+
+
+async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str) -> list[Record]:
+    """Every stored event of one customer (a pseudonym) in one shard, latest version of each, in time order.
+
+    What an erasure retracts from the shard's windows before deleting it (``stream_processors.erasure``).
+    """
+    out: list[Record] = []
+    params = {"shard": shard, "tenant": tenant, "customer": customer}
+    for table, etype in TYPE_OF_TABLE.items():
+        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        res = await wh.aquery(
+            f"SELECT {', '.join(cols)} FROM {table.value} WHERE tenant = {{tenant:String}} "
+            "AND customer = {customer:String} AND kafka_partition = {shard:UInt16}", params)
+        latest: dict[tuple[int, str, str], tuple] = {}
+        for row in res.result_rows:
+            key = (row[1], row[2], row[3])  # event_key, source, event_id
+            kept = latest.get(key)
+            if kept is None or row[-1] > kept[-1]:
+                latest[key] = row
+        for row in latest.values():
+            rec = _row_to_record(etype, cols, row)
+            rec[SHARD] = shard
+            out.append(rec)
+    out.sort(key=lambda r: r["time_ms"])
+    return out
+
+
+async def answered_without(wh: Warehouse, tenant: str, interaction_ids: Iterable[str], customer: str) -> set[str]:
+    """Which of ``interaction_ids`` have a stored answer of a customer other than ``customer`` (an erasure's
+    check: an invitation stays answered after the erased customer's answers are gone only then)."""
+    iids = sorted({i for i in interaction_ids if i})
+    if not iids:
+        return set()
+    res = await wh.aquery(
+        f"SELECT interaction_id FROM {Table.survey_responses.value} WHERE tenant = {{tenant:String}} "
+        "AND interaction_id IN {iids:Array(String)} AND customer != {customer:String} GROUP BY interaction_id",
+        {"tenant": tenant, "iids": iids, "customer": customer})
+    return {i for (i,) in res.result_rows}
 
 
 # Whole events, not just what counts: a waiting answer read back here is written again

@@ -69,6 +69,9 @@ class Table(str, Enum):
     # API keys as data (0011): hashed keys, and their last use
     api_keys = "api_keys"
     api_key_usage = "api_key_usage"
+    # one customer's data erased, per part, and the identities of the events erased (0012)
+    erasures = "erasures"
+    erased_events = "erased_events"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -244,6 +247,13 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.api_key_usage: (  # the latest use wins: versioned by the time itself
         f"{_TENANT}, key_id String, last_used_at_ms Int64",
         "ReplacingMergeTree(last_used_at_ms) ORDER BY (tenant, key_id)"),
+    Table.erasures: (  # part -1: the cases the API erased; part p >= 0: shard p's worker. Counts, never a customer.
+        f"{_TENANT}, erasure_id String, part Int32, shards UInt16, state {_LOW}, counts String, requested_at_ms Int64, "
+        "actor String, at_ms Int64, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, erasure_id, part)"),
+    Table.erased_events: (  # identities only: a replayed delivery of an erased event is skipped by the dedup
+        f"{_TENANT}, event_key UInt64, source String, event_id String, erasure_id String, at_ms Int64",
+        "ReplacingMergeTree ORDER BY (tenant, event_key, source, event_id)"),
 }
 
 
