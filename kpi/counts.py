@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FIELDS", "MAX_DURATION_S", "KpiCounts", "add_record", "contribution"]
+__all__ = ["EXPERIENCE_BOUNDS", "FIELDS", "MAX_DURATION_S", "KpiCounts", "add_record", "contribution"]
 
 # The wire values of schemas.records.EventType. EventType is a ``str`` enum,
 # so members compare and hash equal to these plain strings.
@@ -90,10 +90,12 @@ _NPS_VALUES = frozenset(range(0, 11))
 _CSAT_VALUES = frozenset(range(1, 6))
 _CES_VALUES = frozenset(range(1, 8))
 
-# Positive and negative experiences (module docstring): the bounds, inclusive.
-_NPS_POSITIVE_MIN, _NPS_NEGATIVE_MAX = 9, 6  # promoters / detractors
-_CSAT_POSITIVE_MIN, _CSAT_NEGATIVE_MAX = 4, 2  # 4-5 / 1-2
-_CES_POSITIVE_MIN, _CES_NEGATIVE_MAX = 6, 3  # 6-7 / 1-3 (7 = easiest)
+#: Positive and negative experiences (module docstring): answer -> (highest negative score, lowest
+#: positive score), inclusive. NPS: detractors 0-6 / promoters 9-10; CSAT 1-2 / 4-5; CES 1-3 / 6-7.
+EXPERIENCE_BOUNDS: dict[str, tuple[int, int]] = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 6)}
+(_NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN), (_CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN), (_CES_NEGATIVE_MAX,
+                                                                                  _CES_POSITIVE_MIN) = (
+    EXPERIENCE_BOUNDS["nps"], EXPERIENCE_BOUNDS["csat"], EXPERIENCE_BOUNDS["ces"])
 
 #: Longest wait or handle time a touchpoint may carry, in seconds (``schemas.events`` refuses more):
 #: 30 days. It bounds the Int64 sums of squares of deciseconds (at most 6.7e14 per touchpoint).
