@@ -18,7 +18,8 @@ never exceeds ``invitations`` in any cell, so the response rate is a proportion.
 Touchpoint outcomes (the operational KPIs): ``tp_converted_n`` / ``tp_abandoned_n`` /
 ``tp_transferred_n`` count the touchpoints that state the flag (``true`` or ``false``; absent is
 unknown, not ``false``), ``tp_converted`` / ``tp_abandoned`` / ``tp_transferred`` those where it is
-``true``. Durations are kept in whole deciseconds, ``ds = round(seconds * 10)``, so every sum stays
+``true``. Durations are kept in whole deciseconds, ``ds = floor(seconds * 10 + 0.5)`` (half up; the
+product and sum in Float64, as ClickHouse computes them), so every sum stays
 an exact integer in an Int64 column and merges exactly: ``tp_wait_n`` touchpoints with a
 ``wait_s``, ``tp_wait_ds`` the sum of their ds, ``tp_wait_ds2`` the sum of squares (the Student t
 interval); ``tp_handle_*`` likewise for ``handle_s``, except that an abandoned touchpoint
@@ -33,7 +34,7 @@ CSAT 1) is negative: one bad moment outweighs a good one.
 
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
-as integers, so ``round(wait_s * 10)`` and the bounds above are all it needs).
+as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
 """
 from __future__ import annotations
 
@@ -93,23 +94,14 @@ _CES_VALUES = frozenset(range(1, 8))
 #: Positive and negative experiences (module docstring): answer -> (highest negative score, lowest
 #: positive score), inclusive. NPS: detractors 0-6 / promoters 9-10; CSAT 1-2 / 4-5; CES 1-3 / 6-7.
 EXPERIENCE_BOUNDS: dict[str, tuple[int, int]] = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 6)}
-(_NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN), (_CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN), (_CES_NEGATIVE_MAX,
-                                                                                  _CES_POSITIVE_MIN) = (
-    EXPERIENCE_BOUNDS["nps"], EXPERIENCE_BOUNDS["csat"], EXPERIENCE_BOUNDS["ces"])
+_NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN = EXPERIENCE_BOUNDS["nps"]
+_CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN = EXPERIENCE_BOUNDS["csat"]
+_CES_NEGATIVE_MAX, _CES_POSITIVE_MIN = EXPERIENCE_BOUNDS["ces"]
 
 #: Longest wait or handle time a touchpoint may carry, in seconds (``schemas.events`` refuses more):
 #: 30 days. It bounds the Int64 sums of squares of deciseconds (at most 6.7e14 per touchpoint).
 MAX_DURATION_S = 30 * 86_400
 
-
-def _deciseconds(seconds: float | None, name: str) -> int | None:
-    """A duration as whole deciseconds, ``round(seconds * 10)`` (ties to even, as ClickHouse's
-    ``round`` on Float64), so its sums are exact integers; ``ValueError`` outside 0..MAX_DURATION_S."""
-    if seconds is None:
-        return None
-    if not 0 <= seconds <= MAX_DURATION_S:
-        raise ValueError(f"{name} {seconds!r} is outside 0..{MAX_DURATION_S} s")
-    return round(seconds * 10)
 
 
 @dataclass(slots=True)
@@ -301,8 +293,13 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
     """
     typ = record["type"]
     if typ == _TOUCHPOINT:
-        wait_ds = _deciseconds(record.get("wait_s"), "wait_s")
-        handle_ds = _deciseconds(record.get("handle_s"), "handle_s")
+        # Inline (not a helper per duration): this is the hot path.
+        wait_s = record.get("wait_s")
+        handle_s = record.get("handle_s")
+        if wait_s is not None and not 0 <= wait_s <= MAX_DURATION_S:
+            raise ValueError(f"wait_s {wait_s!r} is outside 0..{MAX_DURATION_S} s")
+        if handle_s is not None and not 0 <= handle_s <= MAX_DURATION_S:
+            raise ValueError(f"handle_s {handle_s!r} is outside 0..{MAX_DURATION_S} s")
         target.touchpoints += sign
         if record.get("first_contact") is True:
             target.tp_first_contact += sign
@@ -323,16 +320,20 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             target.tp_transferred_n += sign
             if transferred is True:
                 target.tp_transferred += sign
-        if wait_ds is not None:
+        # Whole deciseconds, half up (docstring); int() truncates, which is floor for durations >= 0,
+        # and is several times cheaper than round() on this hot path.
+        if wait_s is not None:
+            ds = int(wait_s * 10 + 0.5)
             target.tp_wait_n += sign
-            target.tp_wait_ds += sign * wait_ds
-            target.tp_wait_ds2 += sign * wait_ds * wait_ds
+            target.tp_wait_ds += sign * ds
+            target.tp_wait_ds2 += sign * ds * ds
         # An abandoned contact was never handled: its handle time (0 in most systems) is not a
         # handle time, and counting it would pull the average down as abandonment rises.
-        if handle_ds is not None and abandoned is not True:
+        if handle_s is not None and abandoned is not True:
+            ds = int(handle_s * 10 + 0.5)
             target.tp_handle_n += sign
-            target.tp_handle_ds += sign * handle_ds
-            target.tp_handle_ds2 += sign * handle_ds * handle_ds
+            target.tp_handle_ds += sign * ds
+            target.tp_handle_ds2 += sign * ds * ds
     elif typ == _RESPONSE:
         nps = record.get("nps")
         csat = record.get("csat")

@@ -3,6 +3,7 @@ with the pipeline beyond the event contract)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Callable, Iterable
@@ -49,7 +50,7 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
             for name, seconds in (("wait", d.get("wait_s")),
                                   ("handle", None if d.get("abandoned") is True else d.get("handle_s"))):
                 if seconds is not None:
-                    ds = round(seconds * 10)
+                    ds = math.floor(seconds * 10 + 0.5)
                     t[f"tp_{name}_n"] += 1
                     t[f"tp_{name}_ds"] += ds
                     t[f"tp_{name}_ds2"] += ds * ds

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections import defaultdict
 
 import pytest
@@ -100,7 +101,7 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
                     setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
             for name, seconds in (("wait", r["wait_s"]), ("handle", None if r["abandoned"] else r["handle_s"])):
                 if seconds is not None:
-                    ds = round(seconds * 10)
+                    ds = math.floor(seconds * 10 + 0.5)
                     setattr(c, f"tp_{name}_n", getattr(c, f"tp_{name}_n") + 1)
                     setattr(c, f"tp_{name}_ds", getattr(c, f"tp_{name}_ds") + ds)
                     setattr(c, f"tp_{name}_ds2", getattr(c, f"tp_{name}_ds2") + ds * ds)

@@ -5,6 +5,7 @@ The expected counters are computed here from the generated events, without ``kpi
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from datetime import datetime, timezone
 
@@ -82,12 +83,12 @@ def _expected(touchpoints, answers) -> dict[tuple[int, str], dict[str, int]]:
                 c[n_name] += 1
                 c[f"tp_{flag}"] += d[flag] is True
         if "wait_s" in d:
-            ds = round(d["wait_s"] * 10)
+            ds = math.floor(d["wait_s"] * 10 + 0.5)
             c["tp_wait_n"] += 1
             c["tp_wait_ds"] += ds
             c["tp_wait_ds2"] += ds * ds
         if "handle_s" in d and d.get("abandoned") is not True:
-            ds = round(d["handle_s"] * 10)
+            ds = math.floor(d["handle_s"] * 10 + 0.5)
             c["tp_handle_n"] += 1
             c["tp_handle_ds"] += ds
             c["tp_handle_ds2"] += ds * ds

@@ -4,8 +4,9 @@ combination of the fields they read (NULLs included: SQL's three-valued logic is
 from __future__ import annotations
 
 import itertools
+import random
 
-from kpi.counts import contribution
+from kpi.counts import MAX_DURATION_S, KpiCounts, add_record, contribution
 from kpi.measures import measure
 from tests.conftest import migrated_warehouse
 from warehouse import record_queries as rq
@@ -43,3 +44,19 @@ def test_each_condition_selects_the_records_in_n(chdb_dsn):
                 counts = contribution({"type": _TYPE[table], **row})
                 want = [int(measure(m, counts).n == 1) for m, _ in metrics]
                 assert list(flags) == want, (table.value, row, [m.value for m, _ in metrics])
+
+
+def test_the_decisecond_rule_reads_the_same_in_clickhouse(chdb_dsn):
+    """kpi.counts counts a duration as int(s * 10 + 0.5); the ledger path's SQL mirror,
+    toInt64(floor(s * 10 + 0.5)) on the stored Float64, gives the same integer, ties included."""
+    rng = random.Random(3)
+    seconds = [0.0, 0.04, 0.05, 0.15, 0.25, 0.35, 1.45, 2.5, 12.34, 59.95, 0.1 * 3, float(MAX_DURATION_S)]
+    seconds += [rng.uniform(0, 3600) for _ in range(300)] + [round(rng.uniform(0, 600), 2) for _ in range(300)]
+    with migrated_warehouse(chdb_dsn, "ds") as wh:
+        values = ", ".join(f"({i}, {s!r})" for i, s in enumerate(seconds))
+        got = wh.query(f"SELECT i, toInt64(floor(s * 10 + 0.5)) FROM values('i UInt32, s Float64', {values}) "
+                       "ORDER BY i").result_rows
+    for (i, ds), s in zip(got, seconds):
+        c = KpiCounts()
+        add_record(c, {"type": "cx.touchpoint.v1", "wait_s": s})
+        assert (c.tp_wait_ds, c.tp_wait_ds2) == (ds, ds * ds), s

@@ -54,7 +54,7 @@ def test_a_higher_abandonment_rate_is_a_negative_gap():
 
 
 def _durations(seconds: list[float], prefix: str) -> KpiCounts:
-    ds = [round(s * 10) for s in seconds]
+    ds = [math.floor(s * 10 + 0.5) for s in seconds]
     return KpiCounts(**{f"tp_{prefix}_n": len(ds), f"tp_{prefix}_ds": sum(ds), f"tp_{prefix}_ds2": sum(d * d for d in ds)})
 
 

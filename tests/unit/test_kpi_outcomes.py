@@ -65,11 +65,11 @@ def test_an_abandoned_contact_has_a_wait_but_no_handle_time():
 
 
 @pytest.mark.parametrize(("seconds", "ds"), [
-    (0.0, 0), (0.04, 0), (0.05, 0), (0.15, 2), (0.25, 2), (0.26, 3), (1.0, 10), (59.99, 600),
+    (0.0, 0), (0.04, 0), (0.05, 1), (0.15, 2), (0.25, 3), (0.26, 3), (1.0, 10), (59.99, 600), (12.34, 123),
     (float(MAX_DURATION_S), MAX_DURATION_S * 10),
 ])
-def test_durations_are_rounded_to_deciseconds_ties_to_even(seconds, ds):
-    # 0.05 * 10 = 0.5 -> 0 and 0.25 * 10 = 2.5 -> 2 (ties to even); 0.15 * 10 = 1.5000000000000002 -> 2.
+def test_durations_are_rounded_to_deciseconds_half_up(seconds, ds):
+    # Half up: 0.05 * 10 + 0.5 = 1.0 -> 1, 0.25 -> 3, 0.04 -> 0.9 -> 0; 0.15 * 10 = 1.5000000000000002 -> 2.
     c = contribution(tp(wait_s=seconds))
     assert (c.tp_wait_ds, c.tp_wait_ds2) == (ds, ds * ds)
 
@@ -142,8 +142,8 @@ def test_counters_of_all_records_equal_the_merge_of_the_parts(parts):
     assert direct.tp_converted == sum(r["converted"] is True for r in tps)
     assert direct.tp_abandoned == sum(r["abandoned"] is True for r in tps)
     assert direct.tp_transferred_n == sum(r["transferred"] is not None for r in tps)
-    waits = [round(r["wait_s"] * 10) for r in tps if r["wait_s"] is not None]
-    handles = [round(r["handle_s"] * 10) for r in tps if r["handle_s"] is not None and r["abandoned"] is not True]
+    waits = [math.floor(r["wait_s"] * 10 + 0.5) for r in tps if r["wait_s"] is not None]
+    handles = [math.floor(r["handle_s"] * 10 + 0.5) for r in tps if r["handle_s"] is not None and r["abandoned"] is not True]
     assert (direct.tp_wait_n, direct.tp_wait_ds, direct.tp_wait_ds2) == (
         len(waits), sum(waits), sum(w * w for w in waits))
     assert (direct.tp_handle_n, direct.tp_handle_ds, direct.tp_handle_ds2) == (
