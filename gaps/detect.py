@@ -16,9 +16,11 @@ Kinds
                           ``silent`` (0 against an expected >= the minimum)
                           or ``low`` (Poisson lower tail below alpha).
 
-Conventions: every KPI served here is higher-is-better (CES 1..7 with
-7 = easiest included), so ``gap = observed - reference`` is negative when
-the scope is worse. Nothing with ``n < min_n`` (either side) is significant.
+Conventions: ``gap`` is oriented so that it is negative when the scope is
+worse: ``observed - reference`` for the higher-is-better KPIs (CES 1..7 with
+7 = easiest included), ``reference - observed`` for the lower-is-better ones
+(``kpi.measures.LOWER_IS_BETTER``: abandonment and transfer rates, wait and
+handle time), so a wait 30 s longer than its baseline is a gap of -30. Nothing with ``n < min_n`` (either side) is significant.
 ``severity`` is 0 unless significant; otherwise the shortfall as a fraction
 of the metric's range (NPS 200 points, percentages 100, CES 6; data gaps:
 of the expected volume), so gaps of every kind sort on one scale.
@@ -33,9 +35,11 @@ from typing import Any
 
 from kpi import stats
 from kpi.counts import KpiCounts
-from kpi.measures import KpiValue, Metric, measure
+from kpi.measures import LOWER_IS_BETTER, KpiValue, Metric, measure
+from gaps.compare import oriented, proportion_counts, two_sample_test
 
 __all__ = [
+    "DEFAULT_TARGETS",
     "GAP_METRICS",
     "VOLUME_METRICS",
     "BaselineGap",
@@ -50,6 +54,7 @@ __all__ = [
     "Window",
     "baseline_gap",
     "compare",
+    "oriented",
     "data_gap",
     "poisson_cdf",
     "proportion_counts",
@@ -79,7 +84,18 @@ GAP_METRICS: dict[Metric, float] = {
     Metric.fcr: 100.0,
     Metric.fcr_operational: 100.0,
     Metric.response_rate: 100.0,
+    Metric.conversion_rate: 100.0,
+    Metric.abandonment_rate: 100.0,
+    Metric.transfer_rate: 100.0,
+    # Unbounded scales: the worsening that counts as severity 1 (10 minutes of wait, 30 of handling,
+    # 10 positive experiences per negative one).
+    Metric.wait_time: 600.0,
+    Metric.handle_time: 1800.0,
+    Metric.pos_neg_ratio: 10.0,
 }
+#: Targets that apply to every scope that has none of its own (seed 002: leaders deliver 15 positive
+#: experiences for 5 negative ones, 3:1).
+DEFAULT_TARGETS: dict[Metric, float] = {Metric.pos_neg_ratio: 3.0}
 #: Count metrics data gaps are computed on: touchpoints and survey responses.
 VOLUME_METRICS: tuple[Metric, ...] = (Metric.volume, Metric.responses)
 
@@ -132,7 +148,7 @@ class Gap:
     window: Window
     observed: KpiValue
     reference: Reference
-    gap: float | None  # observed - reference, KPI units; negative = worse
+    gap: float | None  # observed - reference, KPI units, oriented (module docstring): negative = worse
     p_value: float | None  # two-sided (Poisson: lower tail); None for target gaps
     alpha: float | None  # level p_value is compared with (after Bonferroni)
     significant: bool
@@ -179,44 +195,10 @@ def _severity(gap: float | None, scale: float, significant: bool) -> float:
     return max(0.0, -gap) / scale
 
 
-#: The (successes, trials) counters of each proportion KPI.
-_PROPORTION_FIELDS: dict[Metric, tuple[str, str]] = {
-    Metric.csat: ("csat_top2", "csat_n"),
-    Metric.fcr: ("fcr_yes", "fcr_n"),
-    Metric.fcr_operational: ("tp_first_contact_resolved", "tp_first_contact"),
-    Metric.response_rate: ("invitations_answered", "invitations"),
-}
-
-
-def proportion_counts(metric: Metric, c: KpiCounts) -> tuple[int, int]:
-    """(successes, trials) of a proportion KPI (CSAT top-2-box, FCR, response rate)."""
-    x, n = _PROPORTION_FIELDS[metric]
-    return int(getattr(c, x)), int(getattr(c, n))
-
-
-# -- two-sample comparison -------------------------------------------------------
 def compare(metric: Metric | str, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
-    """Test ``a`` against ``b`` on ``metric`` with the matching :mod:`kpi.stats` test.
+    """Test ``a`` against ``b`` on a gap metric (:func:`gaps.compare.two_sample_test`)."""
+    return two_sample_test(_gap_metric(metric), a, b, confidence)
 
-    ``difference`` is in KPI units (percentages for proportions). None when
-    the test is undefined (a side without answers; CES with n < 2; a response
-    rate above 100 %).
-    """
-    metric = _gap_metric(metric)
-    if metric is Metric.nps:
-        if a.nps_n <= 0 or b.nps_n <= 0:
-            return None
-        return stats.nps_diff_test((a.promoters, a.passives, a.detractors),
-                                   (b.promoters, b.passives, b.detractors), confidence)
-    if metric is Metric.ces:
-        if a.ces_n < 2 or b.ces_n < 2:
-            return None
-        return stats.welch_t_test((a.ces_n, a.ces_sum, a.ces_sumsq), (b.ces_n, b.ces_sum, b.ces_sumsq), confidence)
-    (x1, n1), (x2, n2) = proportion_counts(metric, a), proportion_counts(metric, b)
-    if n1 <= 0 or n2 <= 0 or not (0 <= x1 <= n1 and 0 <= x2 <= n2):
-        return None
-    t = stats.proportion_diff_test(x1, n1, x2, n2, confidence)
-    return stats.TwoSampleTest(100.0 * t.difference, t.statistic, t.p_value, 100.0 * t.ci_low, 100.0 * t.ci_high)
 
 
 def _reference(kind: str, kv: KpiValue, periods: int | None = None) -> Reference:
@@ -228,11 +210,15 @@ def target_gap(
     metric: Metric | str, counts: KpiCounts, target: float, *, scope: Mapping[str, str], window: Window,
     thresholds: Thresholds = Thresholds(),
 ) -> TargetGap:
-    """Observed KPI vs ``target``: significant when n >= min_n and the interval lies wholly below the target."""
+    """Observed KPI vs ``target``: significant when n >= min_n and the interval lies wholly on the worse
+    side of the target (below it; above it for a lower-is-better KPI)."""
     metric = _gap_metric(metric)
     kv = measure(metric, counts, min_sample=thresholds.min_n, confidence=thresholds.confidence)
-    gap = None if kv.value is None else kv.value - target
-    significant = kv.ci_high is not None and not kv.low_sample and kv.ci_high < target
+    gap = None if kv.value is None else oriented(metric, kv.value - target)
+    if metric in LOWER_IS_BETTER:
+        significant = kv.ci_low is not None and not kv.low_sample and kv.ci_low > target
+    else:
+        significant = kv.ci_high is not None and not kv.low_sample and kv.ci_high < target
     return TargetGap(
         metric=metric, scope=dict(scope), window=window, observed=kv, reference=Reference("target", float(target)),
         gap=gap, p_value=None, alpha=None, significant=significant, low_sample=kv.low_sample,
@@ -276,7 +262,7 @@ def segment_gaps(
     out: list[SegmentGap] = []
     for value, kv, rv, test in rows:
         low = kv.low_sample or rv.low_sample
-        gap = kv.value - rv.value if kv.value is not None and rv.value is not None else None
+        gap = oriented(metric, kv.value - rv.value) if kv.value is not None and rv.value is not None else None
         significant = test is not None and not low and gap is not None and gap < 0 and test.p_value < alpha
         out.append(SegmentGap(
             metric=metric, scope={**scope, dimension: value}, window=window, observed=kv,
@@ -306,7 +292,7 @@ def baseline_gap(
     rv = measure(metric, ref, min_sample=thresholds.min_n, confidence=thresholds.confidence)
     test = compare(metric, current, ref, thresholds.confidence) if kv.n > 0 and rv.n > 0 else None
     low = kv.low_sample or rv.low_sample
-    gap = kv.value - rv.value if kv.value is not None and rv.value is not None else None
+    gap = oriented(metric, kv.value - rv.value) if kv.value is not None and rv.value is not None else None
     alpha = thresholds.alpha / comparisons
     significant = test is not None and not low and gap is not None and gap < 0 and test.p_value < alpha
     return BaselineGap(

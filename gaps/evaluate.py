@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gaps.detect import (
+    DEFAULT_TARGETS,
     VOLUME_METRICS,
     Gap,
     GapKind,
@@ -103,8 +104,10 @@ def detect_all(
     if GapKind.target in q.kinds:
         for scope, counts, _ in scopes:
             t = applicable_target(targets, q.metric, scope, win.start_ms)
-            if t is not None:
-                gaps.append(target_gap(q.metric, counts, t.value, scope=scope, window=win, thresholds=th))
+            # A metric with a default target (pos_neg_ratio: 3:1) has one in every scope without its own.
+            value = t.value if t is not None else DEFAULT_TARGETS.get(q.metric)
+            if value is not None:
+                gaps.append(target_gap(q.metric, counts, value, scope=scope, window=win, thresholds=th))
     if GapKind.segment in q.kinds and q.dimension:
         gaps.extend(segment_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
                                  thresholds=th, total=scopes[0][1]))

@@ -56,7 +56,7 @@ from gaps.detect import (
 )
 from kpi import stats
 from kpi.counts import KpiCounts
-from kpi.measures import Metric, measure
+from kpi.measures import LOWER_IS_BETTER, Metric, measure
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 
 __all__ = [
@@ -82,6 +82,12 @@ DEFAULT_MIN_EFFECT: dict[Metric, float] = {
     Metric.fcr: 8.0,
     Metric.fcr_operational: 8.0,
     Metric.response_rate: 5.0,
+    Metric.conversion_rate: 5.0,
+    Metric.abandonment_rate: 5.0,
+    Metric.transfer_rate: 5.0,
+    Metric.wait_time: 30.0,  # seconds
+    Metric.handle_time: 60.0,
+    Metric.pos_neg_ratio: 1.0,  # positive experiences per negative one
 }
 
 
@@ -215,20 +221,29 @@ def live_kpi_gaps(metric: Metric | str, frame: LiveFrame, spec: LiveSpec = LiveS
 
 
 def exact_lower_tail(metric: Metric, current: KpiCounts, reference: KpiCounts) -> float | None:
-    """One-sided exact p-value of a value this low given the reference's shares (NPS and the
-    proportions); None for CES, or when the reference is too small to be taken as known (< 10x)."""
+    """One-sided exact p-value of a value this bad given the reference's shares (NPS and the
+    proportions; this high for a lower-is-better rate); None for the means (CES, wait and handle
+    time), or when the reference is too small to be taken as known (< 10x)."""
     if metric is Metric.nps:
         n, ref_n = current.nps_n, reference.nps_n
         if n <= 0 or ref_n < 10 * n:
             return None
         return stats.nps_lower_tail(current.promoters, current.passives, current.detractors,
                                     reference.promoters / ref_n, reference.detractors / ref_n)
-    if metric in (Metric.csat, Metric.fcr, Metric.fcr_operational, Metric.response_rate):
+    if metric in _PROPORTIONS:
         (x, n), (rx, rn) = proportion_counts(metric, current), proportion_counts(metric, reference)
         if n <= 0 or rn < 10 * n or not (0 <= x <= n and 0 <= rx <= rn):
             return None
+        if metric in LOWER_IS_BETTER:  # worse is more: the upper tail of x is the lower tail of n - x
+            return stats.binomial_lower_tail(n - x, n, 1.0 - rx / rn)
         return stats.binomial_lower_tail(x, n, rx / rn)
     return None
+
+
+#: The gap metrics with an exact tail: proportions (pos_neg_ratio: its positive share).
+_PROPORTIONS = frozenset({Metric.csat, Metric.fcr, Metric.fcr_operational, Metric.response_rate,
+                          Metric.conversion_rate, Metric.abandonment_rate, Metric.transfer_rate,
+                          Metric.pos_neg_ratio})
 
 
 def _stronger(a: Gap, b: Gap) -> bool:

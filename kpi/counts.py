@@ -14,6 +14,27 @@ answer, in the invitation's own window and cell: the stream processors set
 answer with the same tenant and interaction id, and move it from unanswered to
 answered when the first answer arrives (``stream_processors.checkpoint``). It
 never exceeds ``invitations`` in any cell, so the response rate is a proportion.
+
+Touchpoint outcomes (the operational KPIs): ``tp_converted_n`` / ``tp_abandoned_n`` /
+``tp_transferred_n`` count the touchpoints that state the flag (``true`` or ``false``; absent is
+unknown, not ``false``), ``tp_converted`` / ``tp_abandoned`` / ``tp_transferred`` those where it is
+``true``. Durations are kept in whole deciseconds, ``ds = floor(seconds * 10 + 0.5)`` (half up; the
+product and sum in Float64, as ClickHouse computes them), so every sum stays
+an exact integer in an Int64 column and merges exactly: ``tp_wait_n`` touchpoints with a
+``wait_s``, ``tp_wait_ds`` the sum of their ds, ``tp_wait_ds2`` the sum of squares (the Student t
+interval); ``tp_handle_*`` likewise for ``handle_s``, except that an abandoned touchpoint
+(``abandoned`` true) has no handle time and is left out of them.
+
+Positive and negative experiences (the positive:negative ratio; seed 002: leaders deliver 15
+positive experiences for 5 negative ones): each survey answer is one experience, counted at most
+once. It is *negative* if any score it carries is negative (NPS 0-6, CSAT 1-2, CES 1-3), else
+*positive* if any is positive (NPS 9-10, CSAT 4-5, CES 6-7), else neither (passives, CSAT 3,
+CES 4-5, FCR alone): ``answers_negative`` and ``answers_positive``. A mixed answer (NPS 10 and
+CSAT 1) is negative: one bad moment outweighs a good one.
+
+These definitions are the single source: a path that counts from the ledger in SQL must give
+the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
+as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
 """
 from __future__ import annotations
 
@@ -21,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FIELDS", "KpiCounts", "add_record", "contribution"]
+__all__ = ["EXPERIENCE_BOUNDS", "FIELDS", "MAX_DURATION_S", "KpiCounts", "add_record", "contribution"]
 
 # The wire values of schemas.records.EventType. EventType is a ``str`` enum,
 # so members compare and hash equal to these plain strings.
@@ -49,12 +70,38 @@ FIELDS: tuple[str, ...] = (
     "fcr_n",
     "fcr_yes",
     "invitations_answered",
+    "tp_converted_n",
+    "tp_converted",
+    "tp_abandoned_n",
+    "tp_abandoned",
+    "tp_transferred_n",
+    "tp_transferred",
+    "tp_wait_n",
+    "tp_wait_ds",
+    "tp_wait_ds2",
+    "tp_handle_n",
+    "tp_handle_ds",
+    "tp_handle_ds2",
+    "answers_positive",
+    "answers_negative",
 )
 
 # Answer scales; membership doubles as validation on the hot path.
 _NPS_VALUES = frozenset(range(0, 11))
 _CSAT_VALUES = frozenset(range(1, 6))
 _CES_VALUES = frozenset(range(1, 8))
+
+#: Positive and negative experiences (module docstring): answer -> (highest negative score, lowest
+#: positive score), inclusive. NPS: detractors 0-6 / promoters 9-10; CSAT 1-2 / 4-5; CES 1-3 / 6-7.
+EXPERIENCE_BOUNDS: dict[str, tuple[int, int]] = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 6)}
+_NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN = EXPERIENCE_BOUNDS["nps"]
+_CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN = EXPERIENCE_BOUNDS["csat"]
+_CES_NEGATIVE_MAX, _CES_POSITIVE_MIN = EXPERIENCE_BOUNDS["ces"]
+
+#: Longest wait or handle time a touchpoint may carry, in seconds (``schemas.events`` refuses more):
+#: 30 days. It bounds the Int64 sums of squares of deciseconds (at most 6.7e14 per touchpoint).
+MAX_DURATION_S = 30 * 86_400
+
 
 
 @dataclass(slots=True)
@@ -84,6 +131,20 @@ class KpiCounts:
     fcr_n: int = 0
     fcr_yes: int = 0
     invitations_answered: int = 0
+    tp_converted_n: int = 0
+    tp_converted: int = 0
+    tp_abandoned_n: int = 0
+    tp_abandoned: int = 0
+    tp_transferred_n: int = 0
+    tp_transferred: int = 0
+    tp_wait_n: int = 0
+    tp_wait_ds: int = 0
+    tp_wait_ds2: int = 0
+    tp_handle_n: int = 0
+    tp_handle_ds: int = 0
+    tp_handle_ds2: int = 0
+    answers_positive: int = 0
+    answers_negative: int = 0
 
     # -- merging -----------------------------------------------------------
     def add(self, other: KpiCounts) -> None:
@@ -106,6 +167,20 @@ class KpiCounts:
         self.fcr_n += other.fcr_n
         self.fcr_yes += other.fcr_yes
         self.invitations_answered += other.invitations_answered
+        self.tp_converted_n += other.tp_converted_n
+        self.tp_converted += other.tp_converted
+        self.tp_abandoned_n += other.tp_abandoned_n
+        self.tp_abandoned += other.tp_abandoned
+        self.tp_transferred_n += other.tp_transferred_n
+        self.tp_transferred += other.tp_transferred
+        self.tp_wait_n += other.tp_wait_n
+        self.tp_wait_ds += other.tp_wait_ds
+        self.tp_wait_ds2 += other.tp_wait_ds2
+        self.tp_handle_n += other.tp_handle_n
+        self.tp_handle_ds += other.tp_handle_ds
+        self.tp_handle_ds2 += other.tp_handle_ds2
+        self.answers_positive += other.answers_positive
+        self.answers_negative += other.answers_negative
 
     def subtract(self, other: KpiCounts) -> None:
         """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
@@ -127,6 +202,20 @@ class KpiCounts:
         self.fcr_n -= other.fcr_n
         self.fcr_yes -= other.fcr_yes
         self.invitations_answered -= other.invitations_answered
+        self.tp_converted_n -= other.tp_converted_n
+        self.tp_converted -= other.tp_converted
+        self.tp_abandoned_n -= other.tp_abandoned_n
+        self.tp_abandoned -= other.tp_abandoned
+        self.tp_transferred_n -= other.tp_transferred_n
+        self.tp_transferred -= other.tp_transferred
+        self.tp_wait_n -= other.tp_wait_n
+        self.tp_wait_ds -= other.tp_wait_ds
+        self.tp_wait_ds2 -= other.tp_wait_ds2
+        self.tp_handle_n -= other.tp_handle_n
+        self.tp_handle_ds -= other.tp_handle_ds
+        self.tp_handle_ds2 -= other.tp_handle_ds2
+        self.answers_positive -= other.answers_positive
+        self.answers_negative -= other.answers_negative
 
     def __add__(self, other: object) -> KpiCounts:
         if not isinstance(other, KpiCounts):
@@ -164,6 +253,20 @@ class KpiCounts:
             self.fcr_n,
             self.fcr_yes,
             self.invitations_answered,
+            self.tp_converted_n,
+            self.tp_converted,
+            self.tp_abandoned_n,
+            self.tp_abandoned,
+            self.tp_transferred_n,
+            self.tp_transferred,
+            self.tp_wait_n,
+            self.tp_wait_ds,
+            self.tp_wait_ds2,
+            self.tp_handle_n,
+            self.tp_handle_ds,
+            self.tp_handle_ds2,
+            self.answers_positive,
+            self.answers_negative,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,11 +293,47 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
     """
     typ = record["type"]
     if typ == _TOUCHPOINT:
+        # Inline (not a helper per duration): this is the hot path.
+        wait_s = record.get("wait_s")
+        handle_s = record.get("handle_s")
+        if wait_s is not None and not 0 <= wait_s <= MAX_DURATION_S:
+            raise ValueError(f"wait_s {wait_s!r} is outside 0..{MAX_DURATION_S} s")
+        if handle_s is not None and not 0 <= handle_s <= MAX_DURATION_S:
+            raise ValueError(f"handle_s {handle_s!r} is outside 0..{MAX_DURATION_S} s")
         target.touchpoints += sign
         if record.get("first_contact") is True:
             target.tp_first_contact += sign
             if record.get("resolved") is True:
                 target.tp_first_contact_resolved += sign
+        converted = record.get("converted")
+        if converted is not None:
+            target.tp_converted_n += sign
+            if converted is True:
+                target.tp_converted += sign
+        abandoned = record.get("abandoned")
+        if abandoned is not None:
+            target.tp_abandoned_n += sign
+            if abandoned is True:
+                target.tp_abandoned += sign
+        transferred = record.get("transferred")
+        if transferred is not None:
+            target.tp_transferred_n += sign
+            if transferred is True:
+                target.tp_transferred += sign
+        # Whole deciseconds, half up (docstring); int() truncates, which is floor for durations >= 0,
+        # and is several times cheaper than round() on this hot path.
+        if wait_s is not None:
+            ds = int(wait_s * 10 + 0.5)
+            target.tp_wait_n += sign
+            target.tp_wait_ds += sign * ds
+            target.tp_wait_ds2 += sign * ds * ds
+        # An abandoned contact was never handled: its handle time (0 in most systems) is not a
+        # handle time, and counting it would pull the average down as abandonment rises.
+        if handle_s is not None and abandoned is not True:
+            ds = int(handle_s * 10 + 0.5)
+            target.tp_handle_n += sign
+            target.tp_handle_ds += sign * ds
+            target.tp_handle_ds2 += sign * ds * ds
     elif typ == _RESPONSE:
         nps = record.get("nps")
         csat = record.get("csat")
@@ -229,6 +368,14 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             target.fcr_n += sign
             if fcr is True:
                 target.fcr_yes += sign
+        # One experience per answer, whatever it carries: negative if any score is negative,
+        # else positive if any score is positive, else neither (module docstring).
+        if ((nps is not None and nps <= _NPS_NEGATIVE_MAX) or (csat is not None and csat <= _CSAT_NEGATIVE_MAX)
+                or (ces is not None and ces <= _CES_NEGATIVE_MAX)):
+            target.answers_negative += sign
+        elif ((nps is not None and nps >= _NPS_POSITIVE_MIN) or (csat is not None and csat >= _CSAT_POSITIVE_MIN)
+                or (ces is not None and ces >= _CES_POSITIVE_MIN)):
+            target.answers_positive += sign
     elif typ == _INVITATION:
         target.invitations += sign
         if record.get("_answered") is True:

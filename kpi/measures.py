@@ -1,6 +1,7 @@
 """KPI values computed on read from additive :class:`~kpi.counts.KpiCounts`.
 
-Percentages are on 0..100, NPS on -100..100, means on their answer scale.
+Percentages are on 0..100, NPS on -100..100, means on their answer scale, durations in seconds
+(counted in deciseconds), the positive:negative ratio as positives per negative (target 3.0).
 No rounding here: the API rounds for display.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 from kpi import stats
 from kpi.counts import KpiCounts
 
-__all__ = ["KpiValue", "Metric", "measure", "rolling", "sample_size_counter"]
+__all__ = ["LOWER_IS_BETTER", "KpiValue", "Metric", "measure", "ratio_interval", "rolling", "sample_size",
+           "sample_size_counter"]
 
 
 class Metric(str, Enum):
@@ -26,6 +28,18 @@ class Metric(str, Enum):
     response_rate = "response_rate"  # invitations answered / invitations %, Wilson interval
     volume = "volume"  # touchpoint count; no interval
     responses = "responses"  # survey response count; no interval
+    # Touchpoint outcomes (kpi.counts): rates over the touchpoints that state the flag, durations in seconds.
+    conversion_rate = "conversion_rate"  # converted / touchpoints stating it %, Wilson interval
+    abandonment_rate = "abandonment_rate"  # abandoned / touchpoints stating it %, Wilson; lower is better
+    transfer_rate = "transfer_rate"  # transferred / touchpoints stating it %, Wilson; lower is better
+    wait_time = "wait_time"  # mean wait_s, Student t interval (lower bound >= 0); lower is better
+    handle_time = "handle_time"  # mean handle_s of contacts not abandoned, Student t; lower is better
+    pos_neg_ratio = "pos_neg_ratio"  # positive / negative experiences; n = both; Wilson on the share, mapped
+
+
+#: Metrics where a lower value is the better one; every other rate or mean is higher-is-better.
+LOWER_IS_BETTER: frozenset[Metric] = frozenset(
+    {Metric.abandonment_rate, Metric.transfer_rate, Metric.wait_time, Metric.handle_time})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +48,10 @@ class KpiValue:
 
     ``value``, ``ci_low`` and ``ci_high`` are None when the metric is
     undefined (n == 0); the interval is also None for counts, for
-    ``csat_mean`` and for ``ces`` with n == 1. ``counts`` holds only the
-    counters behind this metric.
+    ``csat_mean`` and for the means (``ces``, ``wait_time``, ``handle_time``)
+    with n == 1. ``pos_neg_ratio`` without a negative answer has no ``value``
+    and no ``ci_high`` but a ``ci_low``. ``counts`` holds only the counters
+    behind this metric.
     """
 
     metric: Metric
@@ -60,12 +76,52 @@ _COUNTERS: dict[Metric, tuple[str, ...]] = {
     Metric.response_rate: ("invitations", "responses", "invitations_answered"),
     Metric.volume: ("touchpoints",),
     Metric.responses: ("responses",),
+    Metric.conversion_rate: ("tp_converted_n", "tp_converted"),
+    Metric.abandonment_rate: ("tp_abandoned_n", "tp_abandoned"),
+    Metric.transfer_rate: ("tp_transferred_n", "tp_transferred"),
+    Metric.wait_time: ("tp_wait_n", "tp_wait_ds", "tp_wait_ds2"),
+    Metric.handle_time: ("tp_handle_n", "tp_handle_ds", "tp_handle_ds2"),
+    # The exception to "the first one is n": n is positive + negative (the answers that are either).
+    Metric.pos_neg_ratio: ("answers_positive", "answers_negative"),
+}
+
+#: The (successes, trials) counters of the touchpoint-outcome rates.
+_OUTCOME_RATES: dict[Metric, tuple[str, str]] = {
+    Metric.conversion_rate: ("tp_converted", "tp_converted_n"),
+    Metric.abandonment_rate: ("tp_abandoned", "tp_abandoned_n"),
+    Metric.transfer_rate: ("tp_transferred", "tp_transferred_n"),
+}
+#: The (n, sum, sum of squares) counters of the durations, in deciseconds.
+_DURATIONS: dict[Metric, tuple[str, str, str]] = {
+    Metric.wait_time: ("tp_wait_n", "tp_wait_ds", "tp_wait_ds2"),
+    Metric.handle_time: ("tp_handle_n", "tp_handle_ds", "tp_handle_ds2"),
 }
 
 
 def sample_size_counter(metric: Metric | str) -> str:
-    """Name of the counter that is ``n`` of ``metric`` (e.g. ``nps_n``; ``invitations`` for the response rate)."""
-    return _COUNTERS[Metric(metric)][0]
+    """Name of the counter that is ``n`` of ``metric`` (e.g. ``nps_n``; ``invitations`` for the response rate).
+
+    ``ValueError`` for ``pos_neg_ratio``, whose n is the sum of two counters (:func:`sample_size`)."""
+    metric = Metric(metric)
+    if metric is Metric.pos_neg_ratio:
+        raise ValueError("pos_neg_ratio has no single n counter: n = answers_positive + answers_negative")
+    return _COUNTERS[metric][0]
+
+
+def sample_size(metric: Metric | str, counts: KpiCounts) -> Any:
+    """``n`` of ``metric`` in ``counts``, as stored (a float in the weighted path's rescaled counts)."""
+    metric = Metric(metric)
+    if metric is Metric.pos_neg_ratio:
+        return counts.answers_positive + counts.answers_negative
+    return getattr(counts, _COUNTERS[metric][0])
+
+
+def ratio_interval(positive: int, negative: int, confidence: float = 0.95) -> tuple[float, float | None]:
+    """Interval of positive / negative: the Wilson interval (lo, hi) of the share p = positive / n,
+    mapped by p / (1 - p), which is increasing, so the bounds keep their coverage. The upper bound
+    is None when there is no negative answer (hi = 1: the ratio is unbounded above)."""
+    lo, hi = stats.wilson_interval(positive, positive + negative, confidence)
+    return lo / (1.0 - lo), (None if hi >= 1.0 else hi / (1.0 - hi))
 
 
 def _pct(x: tuple[float, float]) -> tuple[float, float]:
@@ -88,9 +144,9 @@ def measure(
     metric = Metric(metric)
     names = _COUNTERS[metric]
     used = {name: getattr(counts, name) for name in names}
-    n = used[names[0]]
+    n = sample_size(metric, counts)
     value: float | None = None
-    ci: tuple[float, float] | None = None
+    ci: tuple[float | None, float | None] | None = None
 
     if metric is Metric.volume or metric is Metric.responses:
         return KpiValue(metric, float(n), int(n), None, None, False, used)
@@ -124,6 +180,25 @@ def measure(
             value = 100.0 * x / n
             if 0 <= x <= n:
                 ci = _pct(stats.wilson_interval(x, n, confidence))
+        elif metric in _OUTCOME_RATES:
+            x = getattr(counts, _OUTCOME_RATES[metric][0])
+            value = 100.0 * x / n
+            if 0 <= x <= n:
+                ci = _pct(stats.wilson_interval(x, n, confidence))
+        elif metric in _DURATIONS:
+            _, total_ds, sumsq_ds = (getattr(counts, c) for c in _DURATIONS[metric])
+            value = total_ds / n / 10.0
+            if n >= 2:
+                low_ds, high_ds = stats.mean_interval(n, total_ds, sumsq_ds, confidence)
+                # A mean of durations is never negative; the t interval's symmetry would say so on skewed data.
+                ci = max(0.0, low_ds / 10.0), high_ds / 10.0
+        elif metric is Metric.pos_neg_ratio:
+            positive, negative = counts.answers_positive, counts.answers_negative
+            # No negative experience: the ratio is unbounded, so no value; the lower bound still says
+            # how high it is at least.
+            value = positive / negative if negative > 0 else None
+            if positive >= 0 and negative >= 0:
+                ci = ratio_interval(positive, negative, confidence)
     low, high = ci if ci is not None else (None, None)
     return KpiValue(metric, value, int(n), low, high, n < min_sample, used)
 

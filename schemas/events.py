@@ -42,6 +42,8 @@ from pydantic import (
     model_validator,
 )
 
+from kpi.counts import MAX_DURATION_S
+
 __all__ = [
     "SPECVERSION",
     "MAX_ID_CHARS",
@@ -113,7 +115,9 @@ UtcDateTime = Annotated[AwareDatetime, BeforeValidator(_require_iso_string), Aft
 IdStr = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID_CHARS)]
 DimensionStr = Annotated[str, Field(strict=True, max_length=MAX_DIMENSION_CHARS,
                                     description=f"A dimension value, at most {MAX_DIMENSION_CHARS} characters.")]
-Seconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+# Bounded so the KPI counters' Int64 sums of squares of deciseconds cannot overflow (kpi.counts).
+Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                 description=f"Seconds, 0 to {MAX_DURATION_S:,} (30 days).")]
 Flag = Annotated[bool, Field(strict=True)]
 
 

@@ -11,7 +11,7 @@ from core.dimensions import Dimension
 
 
 class GapMetric(str, Enum):
-    """KPIs gaps and targets are defined on (all higher-is-better)."""
+    """KPIs gaps and targets are defined on (``gaps.detect.GAP_METRICS``)."""
 
     nps = "nps"
     csat = "csat"
@@ -19,9 +19,17 @@ class GapMetric(str, Enum):
     fcr = "fcr"
     fcr_operational = "fcr_operational"
     response_rate = "response_rate"
+    conversion_rate = "conversion_rate"
+    abandonment_rate = "abandonment_rate"  # lower is better, like transfer_rate, wait_time and handle_time
+    transfer_rate = "transfer_rate"
+    wait_time = "wait_time"
+    handle_time = "handle_time"
+    pos_neg_ratio = "pos_neg_ratio"
 
 
-_RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0)}  # the rest are percentages
+# The rest are percentages. Durations in seconds up to the 30 days a touchpoint may carry.
+_RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0), GapMetric.wait_time: (0.0, 2_592_000.0),
+          GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0)}
 
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -31,7 +39,8 @@ class TargetBase(BaseModel):
     scope: dict[Dimension, ScopeValue] = Field(
         default={}, description="Dimension values the target applies to; {} = the whole tenant")
     value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
-                         "percentages 0..100, CES 1..7)")
+                         "percentages 0..100, CES 1..7, wait and handle time in seconds, pos_neg_ratio as "
+                         "positive experiences per negative one, default 3)")
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null = open-ended")
 

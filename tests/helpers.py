@@ -3,6 +3,7 @@ with the pipeline beyond the event contract)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from datetime import datetime
 from typing import Any, Callable, Iterable
@@ -41,6 +42,18 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
                 t["tp_first_contact"] += 1
                 if d.get("resolved") is True:
                     t["tp_first_contact_resolved"] += 1
+            for flag in ("converted", "abandoned", "transferred"):  # n: the touchpoints stating the flag
+                if d.get(flag) is not None:
+                    t[f"tp_{flag}_n"] += 1
+                    t[f"tp_{flag}"] += d[flag] is True
+            # Durations in whole deciseconds (the documented counting unit); no handle time when abandoned.
+            for name, seconds in (("wait", d.get("wait_s")),
+                                  ("handle", None if d.get("abandoned") is True else d.get("handle_s"))):
+                if seconds is not None:
+                    ds = math.floor(seconds * 10 + 0.5)
+                    t[f"tp_{name}_n"] += 1
+                    t[f"tp_{name}_ds"] += ds
+                    t[f"tp_{name}_ds2"] += ds * ds
             continue
         source = tp_dims.get(d.get("interaction_id"), {}) if d.get("interaction_id") else {}
         g = (d.get(dimension) or source.get(dimension, "")) if dimension else ""
@@ -67,6 +80,13 @@ def expected_kpis(events: Iterable[dict[str, Any]], size_ms: int, dimension: str
         if "fcr" in a:
             t["fcr_n"] += 1
             t["fcr_yes"] += a["fcr"] is True
+        # One experience per answer: negative if any score is (NPS 0-6, CSAT 1-2, CES 1-3), else
+        # positive if any is (NPS 9-10, CSAT 4-5, CES 6-7).
+        negative = a.get("nps", 99) <= 6 or a.get("csat", 99) <= 2 or a.get("ces", 99) <= 3
+        positive = a.get("nps", -1) >= 9 or a.get("csat", -1) >= 4 or a.get("ces", -1) >= 6
+        t["answers_negative"] += negative
+        t["answers_positive"] += positive and not negative
+        t["experiences"] += positive or negative
     return {k: dict(v) for k, v in out.items()}
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from kpi.counts import EXPERIENCE_BOUNDS
 from kpi.measures import Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, validate_view
@@ -50,6 +51,16 @@ RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
     Metric.responses: (Table.survey_responses, "1"),
     Metric.volume: (Table.touchpoints, "1"),
     Metric.fcr_operational: (Table.touchpoints, "first_contact = true"),
+    Metric.conversion_rate: (Table.touchpoints, "converted IS NOT NULL"),
+    Metric.abandonment_rate: (Table.touchpoints, "abandoned IS NOT NULL"),
+    Metric.transfer_rate: (Table.touchpoints, "transferred IS NOT NULL"),
+    Metric.wait_time: (Table.touchpoints, "wait_s IS NOT NULL"),
+    # An abandoned contact has no handle time (kpi.counts).
+    Metric.handle_time: (Table.touchpoints, "handle_s IS NOT NULL AND ifNull(abandoned, false) = false"),
+    # The answers that are an experience, positive or negative; a NULL score compares as NULL, never true.
+    Metric.pos_neg_ratio: (Table.survey_responses, "(" + " OR ".join(
+        [f"{a} <= {neg}" for a, (neg, _) in EXPERIENCE_BOUNDS.items()]
+        + [f"{a} >= {pos}" for a, (_, pos) in EXPERIENCE_BOUNDS.items()]) + ")"),
 }
 
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)

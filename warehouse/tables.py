@@ -44,7 +44,7 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0014)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"

@@ -3,7 +3,8 @@
  * low-sample marks, gap significance) all come from the API; nothing here recomputes a KPI.
  */
 
-/** The six tiles, in reading order; `unit` only drives formatting. */
+/** The tiles, in reading order; `unit` only drives formatting; `lower`: lower is better
+ * (kpi/measures.py LOWER_IS_BETTER), so a value above its target is the bad side. */
 export const TILES = [
   { metric: "nps", label: "NPS", unit: "score", digits: 1 },
   { metric: "csat", label: "CSAT", unit: "%", digits: 1 },
@@ -11,7 +12,16 @@ export const TILES = [
   { metric: "fcr", label: "FCR", unit: "%", digits: 1 },
   { metric: "response_rate", label: "Response rate", unit: "%", digits: 1 },
   { metric: "volume", label: "Volume", unit: "count", digits: 0 },
+  { metric: "pos_neg_ratio", label: "Positive : negative", unit: "ratio", digits: 2 },
+  { metric: "conversion_rate", label: "Conversion", unit: "%", digits: 1 },
+  { metric: "abandonment_rate", label: "Abandonment", unit: "%", digits: 1, lower: true },
+  { metric: "transfer_rate", label: "Transfers", unit: "%", digits: 1, lower: true },
+  { metric: "wait_time", label: "Mean wait", unit: "s", digits: 0, lower: true },
+  { metric: "handle_time", label: "Mean handle time", unit: "s", digits: 0, lower: true },
 ];
+
+/** Targets every scope has without one of its own (gaps/detect.py DEFAULT_TARGETS): 3:1. */
+export const DEFAULT_TARGETS = { pos_neg_ratio: 3 };
 
 export const TILE_OF = Object.fromEntries(TILES.map((t) => [t.metric, t]));
 
@@ -25,7 +35,7 @@ export function formatValue(metric, value) {
   const t = TILE_OF[metric] || { digits: 1, unit: "" };
   if (t.unit === "count") return Math.round(value).toLocaleString("en-US");
   const s = value.toFixed(t.digits);
-  return t.unit === "%" ? `${s}%` : s;
+  return t.unit === "%" ? `${s}%` : t.unit === "s" ? `${s} s` : t.unit === "ratio" ? `${s}:1` : s;
 }
 
 /** Signed difference for the "gap to target" line. */
@@ -33,7 +43,7 @@ export function formatGap(metric, gap) {
   if (gap === null || gap === undefined) return "—";
   const t = TILE_OF[metric] || { digits: 1 };
   const s = Math.abs(gap).toFixed(t.digits);
-  return `${gap < 0 ? "−" : "+"}${s}${t.unit === "%" ? " pts" : ""}`;
+  return `${gap < 0 ? "−" : "+"}${s}${t.unit === "%" ? " pts" : t.unit === "s" ? " s" : ""}`;
 }
 
 /** "3 min", "2 h 5 min", "4 d" since `iso` at `nowMs`. */
@@ -80,7 +90,16 @@ export function applicableTarget(targets, metric, scope, atMs) {
     if (t.valid_to && atMs >= Date.parse(t.valid_to)) continue;
     if (!best || from > Date.parse(best.valid_from)) best = t;
   }
+  if (!best && metric in DEFAULT_TARGETS) {
+    return { metric, scope, value: DEFAULT_TARGETS[metric], valid_from: null, valid_to: null, default: true };
+  }
   return best;
+}
+
+/** The colour side of a standing: "below" is bad and "above" good, swapped for a lower-is-better tile. */
+export function standingTone(tile, standing) {
+  if (!tile || !tile.lower || (standing !== "below" && standing !== "above")) return standing;
+  return standing === "below" ? "above" : "below";
 }
 
 /**

@@ -2,7 +2,7 @@
 import { html } from "htm/preact";
 import { Sparkline } from "./sparkline.js";
 import {
-  TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, latestPoint, targetStanding,
+  TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, latestPoint, standingTone, targetStanding,
 } from "./kpi.js";
 
 const fmtTime = (iso) => (iso ? new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "—");
@@ -13,6 +13,7 @@ function Tile({ tile, state, targets, filters, nowMs }) {
   const p = latestPoint(series);
   const target = tile.metric === "volume" ? null : applicableTarget(targets, tile.metric, filters, nowMs);
   const standing = targetStanding(p, target);
+  const tone = standingTone(tile, standing); // "below" = the bad side, whatever the metric's direction
   const id = `tile-${tile.metric}`;
   const ci = p && p.ci_low !== null && p.ci_high !== null
     ? `${formatValue(tile.metric, p.ci_low)} – ${formatValue(tile.metric, p.ci_high)}` : null;
@@ -21,7 +22,7 @@ function Tile({ tile, state, targets, filters, nowMs }) {
       + `${p.low_sample ? ", low sample" : ""}${target ? `, target ${formatValue(tile.metric, target.value)}` : ""}`
     : `${tile.label}: no data`;
   return html`
-    <article class=${`tile ${standing || ""} ${p && p.low_sample ? "low" : ""}`} id=${id} data-metric=${tile.metric}
+    <article class=${`tile ${tone || ""} ${p && p.low_sample ? "low" : ""}`} id=${id} data-metric=${tile.metric}
       data-value=${p ? String(p.value) : ""} data-n=${p ? String(p.n) : ""}
       data-ci-low=${p && p.ci_low !== null ? String(p.ci_low) : ""} data-ci-high=${p && p.ci_high !== null ? String(p.ci_high) : ""}
       data-window-start=${p ? p.window_start : ""} aria-labelledby=${`${id}-h`} aria-describedby=${`${id}-s`}>
@@ -38,9 +39,10 @@ function Tile({ tile, state, targets, filters, nowMs }) {
           </p>
           <p class="target">${target
             ? html`target ${formatValue(tile.metric, target.value)} · gap <strong>${formatGap(tile.metric, p && p.value !== null ? p.value - target.value : null)}</strong>
-              ${standing === "below" ? html` <span class="badge bad">below</span>` : standing === "above" ? html` <span class="badge good">above</span>` : null}`
+              ${standing === "below" || standing === "above"
+                ? html` <span class=${`badge ${tone === "below" ? "bad" : "good"}`}>${standing}</span>` : null}`
             : tile.metric === "volume" ? "touchpoints" : "no target"}</p>
-          <${Sparkline} points=${series} tone=${standing} />
+          <${Sparkline} points=${series} tone=${tone} />
           <p class="when">${p ? `${fmtTime(p.window_start)} → ${fmtTime(p.window_end)}` : "no data in range"}</p>`}
     </article>`;
 }

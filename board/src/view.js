@@ -23,7 +23,8 @@ export const FILTER_DIMS = ["channel", "segment", "journey_step", "team"];
 export const HEAT_DIMS = ["channel", "segment", "journey_step", "team", "queue"];
 
 /** Metrics `/v1/gaps` evaluates (schemas/gaps.py GapMetric): the heatmap's choices. */
-export const GAP_METRICS = ["nps", "csat", "ces", "fcr", "response_rate"];
+export const GAP_METRICS = ["nps", "csat", "ces", "fcr", "response_rate", "pos_neg_ratio", "conversion_rate",
+  "abandonment_rate", "transfer_rate", "wait_time", "handle_time"];
 
 export const PANELS = ["tiles", "heatmap", "alerts", "cases"];
 

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  applicableTarget, cellTone, formatAge, formatGap, formatValue, mergePoints, scopeMatches, targetStanding,
+  TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, mergePoints, scopeMatches, standingTone,
+  targetStanding,
 } from "../src/kpi.js";
 
 const T = (metric, scope, value, from, to = null) => ({ metric, scope, value, valid_from: from, valid_to: to });
@@ -64,4 +65,23 @@ test("heatmap tones: only significant gaps are coloured, shortfalls by severity"
   assert.deepEqual(cellTone({ significant: true, gap: -5, severity: 0.05 }), { tone: "bad", shade: 2 });
   assert.deepEqual(cellTone({ significant: true, gap: -1, severity: 0.01 }), { tone: "bad", shade: 1 });
   assert.deepEqual(cellTone({ significant: true, gap: 4, severity: 0 }), { tone: "good", shade: 1 });
+});
+
+test("the outcome and ratio tiles: units, default target, direction", () => {
+  assert.equal(formatValue("wait_time", 42.4), "42 s");
+  assert.equal(formatValue("pos_neg_ratio", 3), "3.00:1");
+  assert.equal(formatValue("abandonment_rate", 7.25), "7.3%");
+  assert.equal(formatGap("handle_time", -12.6), "−13 s");
+  const now = Date.parse("2026-11-22T12:00:00Z");
+  assert.equal(applicableTarget([], "pos_neg_ratio", { channel: "chat" }, now).value, 3);
+  const own = [T("pos_neg_ratio", {}, 4, "2026-01-01T00:00:00Z")];
+  assert.equal(applicableTarget(own, "pos_neg_ratio", {}, now).value, 4);
+  assert.equal(applicableTarget([], "wait_time", {}, now), null);
+  const wait = TILES.find((t) => t.metric === "wait_time");
+  const conv = TILES.find((t) => t.metric === "conversion_rate");
+  assert.equal(standingTone(wait, "above"), "below"); // a wait above its target is the bad side
+  assert.equal(standingTone(wait, "below"), "above");
+  assert.equal(standingTone(conv, "above"), "above");
+  assert.equal(standingTone(wait, "within"), "within");
+  assert.equal(standingTone(wait, null), null);
 });

@@ -37,7 +37,8 @@ README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "boar
 RULE = {"id": "phone-csat", "name": "Phone CSAT", "metric": "csat", "scope": {"channel": "phone"},
         "condition": "below", "threshold": 80, "min_n": 5, "severity": "critical", "labels": {"owner": "phone-ops"}}
 TILES = {"nps": (1, ""), "csat": (1, "%"), "ces": (2, ""), "fcr": (1, "%"), "response_rate": (1, "%"),
-         "volume": (0, "count")}
+         "volume": (0, "count"), "pos_neg_ratio": (2, ":1"), "conversion_rate": (1, "%"), "abandonment_rate": (1, "%"),
+         "transfer_rate": (1, "%"), "wait_time": (0, " s"), "handle_time": (0, " s")}
 
 
 @pytest.fixture

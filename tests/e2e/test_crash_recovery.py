@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.e2e]
 
 DEV_KEY = "crash-test-dev-key-123456"
 COUNTERS = ("touchpoints", "invitations", "responses", "promoters", "passives", "detractors",
-            "csat_top2", "csat_n", "ces_sum", "ces_n", "fcr_yes", "fcr_n", "invitations_answered")
+            "csat_top2", "csat_n", "ces_sum", "ces_n", "fcr_yes", "fcr_n", "invitations_answered",
+            "tp_abandoned", "tp_abandoned_n", "tp_wait_ds", "tp_wait_ds2", "tp_handle_n", "tp_handle_ds2",
+            "answers_positive", "answers_negative")
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -52,7 +54,8 @@ def _processed(client: httpx.Client) -> float:
 def _cells(client: httpx.Client) -> dict:
     """Every counter per (hour, channel), read through the API."""
     cells: dict = {}
-    for metric in ("volume", "response_rate", "nps", "csat", "ces", "fcr"):
+    for metric in ("volume", "response_rate", "nps", "csat", "ces", "fcr", "abandonment_rate", "wait_time",
+                   "handle_time", "pos_neg_ratio"):
         body = client.get("/v1/kpis", params={"metric": metric, "window": "1h", "group_by": "channel",
                                               "from": "2026-11-02T00:00:00Z", "to": "2026-11-04T00:00:00Z"}).json()
         for p in body["data"]:

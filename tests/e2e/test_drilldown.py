@@ -75,10 +75,16 @@ def _behind(events, dims, metric: str, lo: int, hi: int, filters: dict[str, str]
         if not lo <= t < hi or any(dims[e["id"]][k] != v for k, v in filters.items()):
             continue
         d = e["data"]
-        if e["type"] == RESPONSE and (metric == "responses" or ANSWER_OF.get(metric) in d["answers"]):
+        a = d.get("answers", {})
+        # An experience: some score negative (NPS 0-6, CSAT 1-2, CES 1-3) or positive (9-10, 4-5, 6-7).
+        experience = (a.get("nps", 7) not in (7, 8) or a.get("csat", 3) != 3 or a.get("ces", 4) not in (4, 5))
+        if e["type"] == RESPONSE and (metric == "responses" or ANSWER_OF.get(metric) in a
+                                      or (metric == "pos_neg_ratio" and experience)):
             out.add(e["id"])
         elif e["type"] == TOUCHPOINT and (metric == "volume" or (metric == "fcr_operational"
-                                                                  and d.get("first_contact") is True)):
+                                                                  and d.get("first_contact") is True)
+                                          or (metric == "handle_time" and d.get("handle_s") is not None
+                                              and d.get("abandoned") is not True)):
             out.add(e["id"])
     return out
 
@@ -149,8 +155,8 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
     # -- every tile: records behind == n == independent ids ------------------------------------------
     tiles = 0
     kpi_window = {"window": "1h", "from": START.isoformat(), "to": (END + timedelta(hours=1)).isoformat()}
-    for path, metrics in (("/v1/responses", ("nps", "csat", "ces", "fcr", "responses")),
-                          ("/v1/touchpoints", ("volume", "fcr_operational"))):
+    for path, metrics in (("/v1/responses", ("nps", "csat", "ces", "fcr", "responses", "pos_neg_ratio")),
+                          ("/v1/touchpoints", ("volume", "fcr_operational", "handle_time"))):
         for metric in metrics:
             for group_by in ("", "channel", "segment"):
                 series = await _get(stack, "/v1/kpis", metric=metric, group_by=group_by, **kpi_window)

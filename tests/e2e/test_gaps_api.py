@@ -38,9 +38,9 @@ def _iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def _contact(i: str, at: datetime, nps: int, **dims: str) -> list[dict]:
+def _contact(i: str, at: datetime, nps: int, outcome: dict | None = None, **dims: str) -> list[dict]:
     tp = {"specversion": "1.0", "id": f"tp-{i}", "source": "/pbx", "type": "cx.touchpoint.v1", "time": _iso(at),
-          "data": {"interaction_id": f"i-{i}", **dims}}
+          "data": {"interaction_id": f"i-{i}", **dims, **(outcome or {})}}
     answer = {"specversion": "1.0", "id": f"r-{i}", "source": "/survey", "type": "cx.survey.response.v1",
               "time": _iso(at + timedelta(seconds=30)),
               "data": {"interaction_id": f"i-{i}", "survey_id": "s1", "answers": {"nps": nps}}}
@@ -54,10 +54,12 @@ def _dataset() -> tuple[list[dict], list[dict]]:
             baseline += _contact(f"w{week}-{j}", HOUR - timedelta(weeks=week, minutes=-j), 10,
                                  channel="email", segment="std")
     now: list[dict] = []
-    # vip: 20 promoters, 20 passives, 60 detractors; std: 60 / 20 / 20.
+    # vip: 20 promoters, 20 passives, 60 detractors; std: 60 / 20 / 20. Abandoned: every other vip
+    # contact (50 of 100), no std one (0 of 100).
     for seg, scores in (("vip", [10] * 20 + [8] * 20 + [3] * 60), ("std", [9] * 60 + [7] * 20 + [0] * 20)):
         for j, score in enumerate(scores):
-            now += _contact(f"{seg}-{j}", HOUR + timedelta(seconds=17 * j + 1), score, channel="chat", segment=seg)
+            now += _contact(f"{seg}-{j}", HOUR + timedelta(seconds=17 * j + 1), score,
+                            {"abandoned": seg == "vip" and j % 2 == 0}, channel="chat", segment=seg)
     return baseline, now
 
 
@@ -183,6 +185,30 @@ async def test_targets_and_gaps_end_to_end(stack: httpx.AsyncClient) -> None:
         assert g["status"] == "silent" and g["observed"]["n"] == 0 and g["reference"]["value"] == 10.0
         assert g["severity"] == 1.0
     assert gaps[0]["severity"] == 1.0  # a silent feed sorts first
+
+    # -- lower-is-better and the positive:negative ratio ----------------------------------
+    r = await client.get("/v1/gaps", params={"metric": "abandonment_rate", "window": "1h", "dimension": "segment",
+                                             "at": "2026-11-02T11:00:00Z", "kind": "segment"})
+    assert r.status_code == 200, r.text
+    [ab] = r.json()["data"]  # only the worse segment is significant
+    assert ab["scope"] == {"segment": "vip"} and ab["observed"]["value"] == 50.0 and ab["reference"]["value"] == 0.0
+    assert ab["gap"] == -50.0 and ab["significant"] and ab["severity"] == pytest.approx(0.5)
+    pooled = 50 / 200
+    z = 0.5 / math.sqrt(pooled * (1 - pooled) * (2 / 100))
+    assert ab["p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    # No pos_neg_ratio target was put: the default 3:1 applies to every scope.
+    r = await client.get("/v1/gaps", params={"metric": "pos_neg_ratio", "window": "1h", "dimension": "segment",
+                                             "at": "2026-11-02T11:00:00Z", "kind": "target",
+                                             "significant_only": "false"})
+    ratio = {tuple(g["scope"].items()): g for g in r.json()["data"]}
+    assert {k: (g["observed"]["value"], g["observed"]["n"], g["reference"]["value"], g["significant"])
+            for k, g in ratio.items()} == {
+        (("segment", "vip"),): (20 / 60, 80, 3.0, True), (("segment", "std"),): (3.0, 80, 3.0, False),
+        (): (1.0, 160, 3.0, True)}
+    assert ratio[(("segment", "vip"),)]["gap"] == pytest.approx(20 / 60 - 3.0)
+    r = await client.put("/v1/targets", json={"metric": "wait_time", "value": -1, "valid_from": "2026-11-01T00:00:00Z"},
+                         headers=admin)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "value"]
 
     # -- bad queries ----------------------------------------------------------------------
     r = await client.get("/v1/gaps", params={"metric": "volume"})

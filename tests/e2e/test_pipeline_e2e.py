@@ -102,6 +102,12 @@ async def test_generated_contact_center_end_to_end(stack: httpx.AsyncClient) -> 
         "fcr": ("fcr_n", lambda t: 100.0 * t["fcr_yes"] / t["fcr_n"]),
         # Invitations answered / invitations: answers without an invitation are not in the numerator.
         "response_rate": ("invitations", lambda t: 100.0 * t.get("invitations_answered", 0) / t["invitations"]),
+        # Touchpoint outcomes: rates over the touchpoints stating the flag; durations counted in deciseconds.
+        "conversion_rate": ("tp_converted_n", lambda t: 100.0 * t.get("tp_converted", 0) / t["tp_converted_n"]),
+        "abandonment_rate": ("tp_abandoned_n", lambda t: 100.0 * t.get("tp_abandoned", 0) / t["tp_abandoned_n"]),
+        "transfer_rate": ("tp_transferred_n", lambda t: 100.0 * t.get("tp_transferred", 0) / t["tp_transferred_n"]),
+        "wait_time": ("tp_wait_n", lambda t: t["tp_wait_ds"] / t["tp_wait_n"] / 10),
+        "handle_time": ("tp_handle_n", lambda t: t["tp_handle_ds"] / t["tp_handle_n"] / 10),
     }
     for metric, (n_field, value_of) in checks.items():
         for expected, group_by in ((hourly_channel, "channel"), (hourly_all, "")):
@@ -118,3 +124,60 @@ async def test_generated_contact_center_end_to_end(stack: httpx.AsyncClient) -> 
                 if point["n"] >= 2:
                     assert point["ci_low"] <= point["value"] <= point["ci_high"], (metric, key)
     assert total_responses > 300
+    outcome_totals = {f: sum(t.get(f, 0) for t in hourly_all.values())
+                      for f in ("tp_converted", "tp_abandoned", "tp_transferred", "tp_handle_n")}
+    assert min(outcome_totals.values()) > 20 and outcome_totals["tp_handle_n"] < total_touchpoints, outcome_totals
+    await _check_outcome_intervals(stack, window, hourly_all)
+    await _check_pos_neg_ratio(stack, window, hourly_channel)
+
+
+async def _check_outcome_intervals(client: httpx.AsyncClient, window: dict, hourly_all: dict) -> None:
+    """Wilson for the outcome rates and Student t for the durations, recomputed with scipy from the
+    posted events, per hour."""
+    from scipy import stats as sps
+    z = sps.norm.ppf(0.975)
+    for metric, (x, n) in {"abandonment_rate": ("tp_abandoned", "tp_abandoned_n"),
+                           "conversion_rate": ("tp_converted", "tp_converted_n")}.items():
+        body = await _kpis(client, metric=metric, **window)
+        for p in body["data"]:
+            if p["n"] == 0:  # an hour of answers only
+                continue
+            t = hourly_all[(parse_ms(p["window_start"]), "")]
+            k, m = t.get(x, 0), t[n]
+            centre = (k / m + z * z / (2 * m)) / (1 + z * z / m)
+            half = z / (1 + z * z / m) * (k / m * (1 - k / m) / m + z * z / (4 * m * m)) ** 0.5
+            assert (p["ci_low"], p["ci_high"]) == (pytest.approx(100 * (centre - half), rel=1e-9),
+                                                   pytest.approx(100 * (centre + half), rel=1e-9)), metric
+    for metric, prefix in (("wait_time", "tp_wait"), ("handle_time", "tp_handle")):
+        body = await _kpis(client, metric=metric, **window)
+        assert body["data"], metric
+        for p in body["data"]:
+            if p["n"] < 2:
+                continue
+            t = hourly_all[(parse_ms(p["window_start"]), "")]
+            m, total, sumsq = t[f"{prefix}_n"], t[f"{prefix}_ds"], t[f"{prefix}_ds2"]
+            sd = ((sumsq - total * total / m) / (m - 1)) ** 0.5
+            half = sps.t.ppf(0.975, m - 1) * sd / m ** 0.5 / 10
+            assert p["ci_high"] == pytest.approx(total / m / 10 + half, rel=1e-9), metric
+            assert p["ci_low"] == pytest.approx(max(0.0, total / m / 10 - half), rel=1e-9, abs=1e-12), metric
+
+
+async def _check_pos_neg_ratio(client: httpx.AsyncClient, window: dict, hourly_channel: dict) -> None:
+    """positive / negative experiences per hour and channel: n = both, no value without a negative."""
+    body = await _kpis(client, metric="pos_neg_ratio", group_by="channel", **window)
+    got = {(parse_ms(p["window_start"]), p["group"]["channel"]): p for p in body["data"] if p["n"] > 0}
+    want = {k: t for k, t in hourly_channel.items() if t.get("experiences", 0) > 0}
+    assert set(got) == set(want)
+    with_value = 0
+    for key, t in want.items():
+        p = got[key]
+        assert p["n"] == t["experiences"] == t.get("answers_positive", 0) + t.get("answers_negative", 0), key
+        assert p["counts"] == {"answers_positive": t.get("answers_positive", 0),
+                               "answers_negative": t.get("answers_negative", 0)}
+        if t.get("answers_negative", 0):
+            with_value += 1
+            assert p["value"] == pytest.approx(t.get("answers_positive", 0) / t["answers_negative"], rel=1e-12)
+            assert p["ci_low"] <= p["value"] <= p["ci_high"]
+        else:
+            assert p["value"] is None and p["ci_high"] is None and p["ci_low"] > 0
+    assert with_value > 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections import defaultdict
 
 import pytest
@@ -53,6 +54,13 @@ def tp(eid: str, t: int, iid: str, channel: str = "", team: str = "", *, first_c
         "transferred": False, "abandoned": False, "converted": None}
 
 
+def outcomes(k: int) -> KpiCounts:
+    """The outcome counters of ``k`` touchpoints of :func:`tp`: 5 s wait (50 ds), 60 s handled (600 ds),
+    not transferred, not abandoned, conversion unknown."""
+    return KpiCounts(tp_abandoned_n=k, tp_transferred_n=k, tp_wait_n=k, tp_wait_ds=50 * k, tp_wait_ds2=2500 * k,
+                     tp_handle_n=k, tp_handle_ds=600 * k, tp_handle_ds2=360_000 * k)
+
+
 def answer(eid: str, t: int, iid: str, *, nps=None, csat=None, overrides: dict | None = None,
            shard: int = 0) -> dict:
     return _base(SR, eid, t, iid, overrides or {}, shard) | {
@@ -87,6 +95,16 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
             if r["first_contact"] is True:
                 c.tp_first_contact += 1
                 c.tp_first_contact_resolved += r["resolved"] is True
+            for flag in ("converted", "abandoned", "transferred"):
+                if r[flag] is not None:
+                    setattr(c, f"tp_{flag}_n", getattr(c, f"tp_{flag}_n") + 1)
+                    setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
+            for name, seconds in (("wait", r["wait_s"]), ("handle", None if r["abandoned"] else r["handle_s"])):
+                if seconds is not None:
+                    ds = math.floor(seconds * 10 + 0.5)
+                    setattr(c, f"tp_{name}_n", getattr(c, f"tp_{name}_n") + 1)
+                    setattr(c, f"tp_{name}_ds", getattr(c, f"tp_{name}_ds") + ds)
+                    setattr(c, f"tp_{name}_ds2", getattr(c, f"tp_{name}_ds2") + ds * ds)
         elif r["type"] == INV:
             c.invitations += 1
             c.invitations_answered += (r["tenant"], r["interaction_id"]) in answered
@@ -101,6 +119,11 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
                 c.csat_n += 1
                 c.csat_sum += r["csat"]
                 c.csat_top2 += r["csat"] >= 4
+            # One experience per answer: negative if any score is, else positive if any is (no ces here).
+            negative = (r["nps"] is not None and r["nps"] <= 6) or (r["csat"] is not None and r["csat"] <= 2)
+            positive = (r["nps"] is not None and r["nps"] >= 9) or (r["csat"] is not None and r["csat"] >= 4)
+            c.answers_negative += negative
+            c.answers_positive += positive and not negative
     return dict(out)
 
 
@@ -172,7 +195,7 @@ async def test_replayed_batch_and_resent_events_count_once(wh: Warehouse) -> Non
     hour = (t // HOUR_MS * HOUR_MS // 1000, ())
     assert (await stored(wh, WindowSize.hour, ()))[hour] == KpiCounts(
         touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, invitations=1, responses=1, nps_n=1,
-        promoters=1, csat_n=1, csat_sum=5, csat_top2=1)
+        promoters=1, csat_n=1, csat_sum=5, csat_top2=1, answers_positive=1) + outcomes(3)
     assert wh.query("SELECT count() FROM touchpoints FINAL").result_rows == [(3,)]
 
 
@@ -189,7 +212,7 @@ async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) 
     hour_s = t // HOUR_MS * HOUR_MS // 1000
     assert await stored(wh, WindowSize.hour, ("channel",)) == {
         (hour_s, ("",)): KpiCounts(invitations=1, responses=2, nps_n=1, detractors=1, csat_n=1, csat_sum=4,
-                                   csat_top2=1, invitations_answered=1)}
+                                   csat_top2=1, invitations_answered=1, answers_positive=1, answers_negative=1)}
     assert ledger_row(wh, Table.survey_responses, "sr-x", "attributed, channel, team") == (False, "", "")
     assert ledger_row(wh, Table.survey_responses, "sr-y", "attributed, channel, team") == (False, "", "t9")
     overall_before = await stored(wh, WindowSize.hour, ())
@@ -199,13 +222,15 @@ async def test_answer_before_touchpoint_moves_to_touchpoint_dims(wh: Warehouse) 
     assert (r2.applied, r2.reattributed) == (1, 3)
     assert await stored(wh, WindowSize.hour, ("channel",)) == {
         (hour_s, ("voice",)): KpiCounts(touchpoints=1, invitations=1, responses=2, nps_n=1, detractors=1,
-                                        csat_n=1, csat_sum=4, csat_top2=1, invitations_answered=1)}
+                                        csat_n=1, csat_sum=4, csat_top2=1, invitations_answered=1,
+                                        answers_positive=1, answers_negative=1) + outcomes(1)}
     assert await stored(wh, WindowSize.hour, ("channel", "team")) == {
         (hour_s, ("voice", "t1")): KpiCounts(touchpoints=1, invitations=1, responses=1, nps_n=1, detractors=1,
-                                             invitations_answered=1),
-        (hour_s, ("voice", "t9")): KpiCounts(responses=1, csat_n=1, csat_sum=4, csat_top2=1)}
+                                             invitations_answered=1, answers_negative=1) + outcomes(1),
+        (hour_s, ("voice", "t9")): KpiCounts(responses=1, csat_n=1, csat_sum=4, csat_top2=1, answers_positive=1)}
     overall_after = await stored(wh, WindowSize.hour, ())
     overall_after[(hour_s, ())].touchpoints -= 1
+    overall_after[(hour_s, ())].subtract(outcomes(1))
     assert overall_after == overall_before  # moving answers changes no total
     await assert_stored_matches(wh, [*early, touch])
 
@@ -260,7 +285,7 @@ async def test_touchpoint_committed_before_a_restart_attributes_the_answer(wh: W
     day_s = (t + gap_days * DAY_MS) // DAY_MS * DAY_MS // 1000
     assert (await stored(wh, WindowSize.day, ("channel",)))[(day_s, ("email",))] == KpiCounts(
         touchpoints=1 if gap_days == 0 else 0, invitations=1, responses=1, nps_n=1, passives=1,
-        invitations_answered=1)
+        invitations_answered=1) + outcomes(1 if gap_days == 0 else 0)
     await assert_stored_matches(wh, [touch, later, ans, inv])
 
 
@@ -309,10 +334,12 @@ async def test_late_event_corrects_an_evicted_window(wh: Warehouse) -> None:
     hour_s = t // 1000
     assert (await stored(wh, WindowSize.hour, ()))[(hour_s, ())] == KpiCounts(
         touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, responses=3, nps_n=3, promoters=1,
-        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1)
+        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1, answers_positive=1,
+        answers_negative=1) + outcomes(3)  # sr-1 positive, sr-late negative (nps 0 beats csat 5), sr-late3 neither
     assert (await stored(wh, WindowSize.hour, ("channel",)))[(hour_s, ("voice",))] == KpiCounts(
         touchpoints=2, tp_first_contact=2, tp_first_contact_resolved=1, responses=3, nps_n=3, promoters=1,
-        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1)
+        passives=1, detractors=1, csat_n=1, csat_sum=5, csat_top2=1, answers_positive=1,
+        answers_negative=1) + outcomes(2)
     # Evicted again afterwards, and a second late event loads the corrected window.
     assert (TENANT, WindowSize.hour, t) not in state.windows
     late2 = [tp("tp-late2", t + 50 * MINUTE_MS, "i4", "chat", "t1")]
@@ -353,7 +380,7 @@ async def test_restart_rebuilds_open_windows_without_loss_or_double_counting(wh:
     minute_s = (t + 90_000) // MINUTE_MS * MINUTE_MS // 1000
     # Minute 01:00-02:00 after t: a2 and a2-sr (ck1), then a3, c1 and b1-sr (ck2).
     assert (await stored(wh, WindowSize.minute, ()))[(minute_s, ())] == KpiCounts(
-        touchpoints=3, responses=2, nps_n=1, promoters=1, csat_n=1, csat_sum=3)
+        touchpoints=3, responses=2, nps_n=1, promoters=1, csat_n=1, csat_sum=3, answers_positive=1) + outcomes(3)
     # A third instance restored from the ledger alone writes nothing different.
     ck3 = checkpointer(wh)
     await commit(ck3, [tp("a4", t + 115_000, "ia4", "chat", "t1", shard=0)])
@@ -375,7 +402,7 @@ async def test_touchpoint_releases_an_answer_whose_window_was_evicted(wh: Wareho
     assert (r.applied, r.reattributed) == (1, 1)
     await assert_stored_matches(wh, [ans, *advance, touch])
     assert (await stored(wh, WindowSize.hour, ("channel",)))[(t // 1000, ("voice",))] == KpiCounts(
-        responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=5, csat_top2=1)
+        responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=5, csat_top2=1, answers_positive=1)
     assert ledger_row(wh, Table.survey_responses, "sr-old", "attributed, channel, team") == (True, "voice", "t2")
 
 
@@ -465,7 +492,7 @@ async def test_shards_contributing_to_one_window_are_summed(wh: Warehouse) -> No
     hour_s = t // 1000
     assert (await stored(wh, WindowSize.hour, ("channel",)))[(hour_s, ("voice",))] == KpiCounts(
         touchpoints=3, tp_first_contact=2, tp_first_contact_resolved=1, invitations=1, responses=2, nps_n=2,
-        promoters=1, detractors=1, csat_n=1, csat_sum=3)
+        promoters=1, detractors=1, csat_n=1, csat_sum=3, answers_positive=1, answers_negative=1) + outcomes(3)
     # One row per shard underneath.
     rows = wh.query(
         "SELECT shard, touchpoints FROM kpi_windows FINAL WHERE size = '1h' AND view = 'channel' "

@@ -130,11 +130,11 @@ def test_views_produce_the_right_cells() -> None:
         }
         assert cells[("overall", ())] == KpiCounts(touchpoints=1, tp_first_contact=1, tp_first_contact_resolved=1,
                                                    responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=4,
-                                                   csat_top2=1)
+                                                   csat_top2=1, answers_positive=1)
         assert cells[("channel", ("voice",))] == KpiCounts(touchpoints=1, tp_first_contact=1,
                                                            tp_first_contact_resolved=1)
         assert cells[("channel*team", ("", "t2"))] == KpiCounts(responses=1, nps_n=1, promoters=1, csat_n=1,
-                                                                 csat_sum=4, csat_top2=1)
+                                                                 csat_sum=4, csat_top2=1, answers_positive=1)
 
 
 def test_tenants_have_separate_windows() -> None:
@@ -238,8 +238,8 @@ def test_load_window_counts_answers_under_their_effective_dims() -> None:
     waiting = record(SR, T0 + 2, 3, {}, nps=0) | {"_dims": {}, "_attributed": False}
     s.load_window(key, [tp, attributed, waiting])
     assert s.windows[key] == {
-        ("channel", ("voice",)): KpiCounts(touchpoints=1, responses=1, nps_n=1, promoters=1),
-        ("channel", ("",)): KpiCounts(responses=1, nps_n=1, detractors=1),
+        ("channel", ("voice",)): KpiCounts(touchpoints=1, responses=1, nps_n=1, promoters=1, answers_positive=1),
+        ("channel", ("",)): KpiCounts(responses=1, nps_n=1, detractors=1, answers_negative=1),
     }
     assert {ck for _, ck, _ in s.take_dirty()} == set(s.windows[key])
 

@@ -62,3 +62,15 @@ def test_silence_matching_and_time_box() -> None:
     assert Silence(id="s", matchers={"severity": "warning", "alertname": "Chat CSAT"}, starts_at_ms=0,
                    ends_at_ms=10).matches(r)
     assert not Silence(id="s", matchers={"channel": "email"}, starts_at_ms=0, ends_at_ms=10).matches(r)
+
+
+@pytest.mark.parametrize("metric", ["conversion_rate", "abandonment_rate", "transfer_rate", "wait_time",
+                                    "handle_time", "pos_neg_ratio"])
+def test_outcome_and_ratio_metrics_take_threshold_and_gap_rules(metric: str) -> None:
+    r = Rule(**{**BASE, "id": f"r-{metric}", "metric": metric, "condition": "above", "threshold": 120})
+    assert r.has_sample_size and r.breaching(120.5) and not r.breaching(119.5)
+    g = Rule(id=f"g-{metric}", name=metric, metric=metric, condition="gap",
+             gap={"kind": "baseline", "dimensions": ["channel"]})
+    assert g.metric.value == metric
+    with pytest.raises(ValidationError, match="data gap rule watches one of"):
+        Rule(id="d", name="d", metric=metric, condition="gap", gap={"kind": "data", "dimensions": ["channel"]})

@@ -25,8 +25,9 @@ def _base(type_: str, i: int = 0) -> dict:
 
 def touchpoint(first_contact=None, resolved=None, i: int = 0) -> dict:
     return _base(TP, i) | {
-        "wait_s": 3.0, "handle_s": 120.0, "resolved": resolved, "first_contact": first_contact,
-        "transferred": False, "abandoned": False, "converted": None,
+        # Outcomes unknown: these tests are about first contacts; test_kpi_outcomes has the rest.
+        "wait_s": None, "handle_s": None, "resolved": resolved, "first_contact": first_contact,
+        "transferred": None, "abandoned": None, "converted": None,
     }
 
 
@@ -48,6 +49,9 @@ def test_fields_order_is_the_column_contract():
         "touchpoints", "tp_first_contact", "tp_first_contact_resolved", "invitations", "responses",
         "nps_n", "promoters", "passives", "detractors", "csat_n", "csat_sum", "csat_top2",
         "ces_n", "ces_sum", "ces_sumsq", "fcr_n", "fcr_yes", "invitations_answered",
+        "tp_converted_n", "tp_converted", "tp_abandoned_n", "tp_abandoned", "tp_transferred_n", "tp_transferred",
+        "tp_wait_n", "tp_wait_ds", "tp_wait_ds2", "tp_handle_n", "tp_handle_ds", "tp_handle_ds2",
+        "answers_positive", "answers_negative",
     )
     assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == FIELDS
 
@@ -92,9 +96,10 @@ def test_invitation_contribution():
 def test_full_response_contribution():
     c = contribution(response(nps=9, csat=4, ces=3, fcr=True))
     # nps 9 -> promoter; csat 4 -> top-2 box, sum 4; ces 3 -> sum 3, sumsq 3*3 = 9; fcr True -> yes.
+    # ces 3 is a negative score, so the experience is negative despite the positive nps and csat.
     assert c == KpiCounts(
         responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=4, csat_top2=1,
-        ces_n=1, ces_sum=3, ces_sumsq=9, fcr_n=1, fcr_yes=1,
+        ces_n=1, ces_sum=3, ces_sumsq=9, fcr_n=1, fcr_yes=1, answers_negative=1,
     )
 
 

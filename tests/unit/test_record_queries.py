@@ -105,6 +105,8 @@ def test_records_behind_match_the_counters(nps, csat, ces, fcr, first_contact, r
     response = {"type": "cx.survey.response.v1", "nps": nps, "csat": csat, "ces": ces, "fcr": fcr}
     touchpoint = {"type": "cx.touchpoint.v1", "first_contact": first_contact, "resolved": resolved}
     for metric, (table, condition) in rq.RECORDS_BEHIND.items():
+        if condition not in _CONDITION_FIELD:  # the outcome and experience conditions: run in chDB by
+            continue                           # tests/integration/test_records_behind_sql.py
         record = response if table is Table.survey_responses else touchpoint
         counts = KpiCounts()
         add_record(counts, record)

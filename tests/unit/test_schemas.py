@@ -196,6 +196,8 @@ def test_touchpoint_data_is_parsed_and_unknown_fields_kept() -> None:
     ({"channel": "fax"}, ("data", "channel"), "enum"),
     ({"interaction_id": ""}, ("data", "interaction_id"), "string_too_short"),
     ({"wait_s": -1}, ("data", "wait_s"), "greater_than_equal"),
+    ({"wait_s": 30 * 86_400 + 0.5}, ("data", "wait_s"), "less_than_equal"),  # past the counters' bound
+    ({"handle_s": 1e300}, ("data", "handle_s"), "less_than_equal"),
     ({"handle_s": "12"}, ("data", "handle_s"), "float_type"),
     ({"handle_s": True}, ("data", "handle_s"), "float_type"),
     ({"resolved": "yes"}, ("data", "resolved"), "bool_type"),
