@@ -100,7 +100,9 @@ class Severity(str, Enum):
 class RuleSpec(BaseModel):
     """Everything of a rule but its id (the body of ``PUT /v1/alert-rules/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, json_schema_extra={"examples": [
+        {"name": "Phone NPS below 20", "metric": "nps", "scope": {"channel": "phone"}, "condition": "below",
+         "threshold": 20, "window": "24h", "min_n": 50, "for_s": 600, "severity": "critical"}]})
 
     name: str = Field(min_length=1, max_length=200, description="Human-readable name (the alert name).")
     metric: Metric = Field(description="KPI watched, as in `GET /v1/kpis?metric=`.")

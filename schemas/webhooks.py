@@ -104,6 +104,9 @@ class _Strict(BaseModel):
 
 
 class WebhookCreate(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"url": "https://hooks.example/cx-pulse", "event_types": ["cx.alert.*", "cx.case.opened.v1"],
+         "filters": {"channel": "phone"}, "description": "On-call alerts"}]})
     url: str = Field(description="http(s) URL the CloudEvents are POSTed to")
     format: BodyFormat = Field(default=BodyFormat.cloudevents,
                                description="Body: the CloudEvent (`cloudevents`) or a Prometheus Alertmanager "
