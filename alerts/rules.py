@@ -133,7 +133,7 @@ class RuleSpec(BaseModel):
         description="Group this rule's alerts by these labels (scope dimensions, rule labels, `rule_id`): the "
         "changes of one evaluation that share their values go out as one notification listing every alert "
         "(`data.alerts`). Empty: one notification per alert.")
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)  # `0` or "no" must not pass for false
 
     @field_validator("scope")
     @classmethod

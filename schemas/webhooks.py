@@ -150,7 +150,7 @@ class WebhookUpdate(_Strict):
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
     filters: dict[str, str] | None = None
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
     format: BodyFormat | None = None
 
     @field_validator("url")

@@ -52,7 +52,8 @@ async def _get(services, tenant: str, rule_id: str) -> tuple[Rule, int]:
 
 # -- rules --------------------------------------------------------------------------
 @router.post("/alert-rules", response_model=RulePublic, status_code=201, summary="Create an alert rule",
-             responses=errors(400, 409, e409="A rule with this id exists, or the tenant has `alerts.max_rules_per_tenant`"))
+             responses=errors(400, 409,
+                              e409="A rule with this id exists, or the tenant has `alerts.max_rules_per_tenant`"))
 async def create_rule(body: RuleCreate, caller: AdminCaller, services: ServicesDep) -> RulePublic:
     _check_servable(services, body)
     rule = Rule(**{**body.model_dump(), "id": body.id or uuid.uuid4().hex})
