@@ -31,7 +31,7 @@ class TargetBase(BaseModel):
     metric: GapMetric
     scope: dict[Dimension, ScopeValue] = Field(
         default={}, description="Dimension values the target applies to; {} = the whole tenant")
-    value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
+    value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7)")
     valid_from: IsoAwareDateTime
     valid_to: IsoAwareDateTime | None = Field(default=None, description="Exclusive; null = open-ended")
