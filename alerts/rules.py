@@ -67,17 +67,17 @@ class GapRuleSpec(BaseModel):
     dimensions: list[str] = Field(
         default_factory=list, max_length=3,
         description="Fan out: one alert per value of these dimensions inside `scope` (e.g. [journey_step, segment]).")
-    lengths_min: list[Annotated[int, Field(ge=1, le=1440)]] = Field(
+    lengths_min: list[Annotated[int, Field(strict=True, ge=1, le=1440)]] = Field(
         default=[10, 20, 30, 60], min_length=1, max_length=8,
         description="Rolling lengths (minutes) tested; the most significant one is reported.")
-    baseline_days: int = Field(default=7, ge=1, le=28, description="Days of history the baseline spans.")
-    alpha: float = Field(default=1e-4, gt=0, lt=1,
+    baseline_days: int = Field(strict=True, default=7, ge=1, le=28, description="Days of history the baseline spans.")
+    alpha: float = Field(strict=True, default=1e-4, gt=0, lt=1,
                          description="Family-wise false-gap level per evaluation (Bonferroni over scopes x lengths).")
-    min_effect: float | None = Field(default=None, ge=0,
+    min_effect: float | None = Field(strict=True, default=None, ge=0,
                                      description="Smallest drop that counts, KPI units; default per metric.")
-    max_volume_ratio: float = Field(default=0.1, gt=0, le=1,
+    max_volume_ratio: float = Field(strict=True, default=0.1, gt=0, le=1,
                                     description="Data gaps: the count must be below this share of expected.")
-    min_expected_volume: float = Field(default=50.0, gt=0,
+    min_expected_volume: float = Field(strict=True, default=50.0, gt=0,
                                        description="Data gaps: not checked below this expected count.")
 
     @field_validator("dimensions")
@@ -100,7 +100,11 @@ class Severity(str, Enum):
 class RuleSpec(BaseModel):
     """Everything of a rule but its id (the body of ``PUT /v1/alert-rules/{id}``)."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    # Numbers and flags are strict (as in ``GapRuleSpec``): `false` is no interval and `0` no flag.
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, json_schema_extra={"examples": [
+        {"name": "Phone NPS below 20", "metric": "nps", "scope": {"channel": "phone"}, "condition": "below",
+         "threshold": 20, "window": "24h", "min_n": 50, "for_s": 600, "severity": "critical"}]})
 
     name: str = Field(min_length=1, max_length=200, description="Human-readable name (the alert name).")
     metric: Metric = Field(description="KPI watched, as in `GET /v1/kpis?metric=`.")
@@ -110,28 +114,29 @@ class RuleSpec(BaseModel):
     )
     condition: Condition = Field(
         description="`below`: fires when value < threshold; `above`: value > threshold; `gap`: see `gap`.")
-    threshold: float | None = Field(default=None, description="Required for `below` and `above`.")
+    threshold: float | None = Field(strict=True, default=None, description="Required for `below` and `above`.")
     gap: GapRuleSpec | None = Field(default=None, description="Required for `gap`: the live gap detector.")
     window: str = Field(default="1h", description=f"One of {', '.join(RULE_WINDOWS)}.")
-    min_n: int = Field(default=30, ge=1, description="Below this sample size the rule is not evaluated.")
-    for_s: int = Field(default=0, ge=0, description="Pending period: the condition must hold this long to fire.")
-    recovery: float | None = Field(
+    min_n: int = Field(strict=True, default=30, ge=1, description="Below this sample size the rule is not evaluated.")
+    for_s: int = Field(strict=True, default=0, ge=0,
+                       description="Pending period: the condition must hold this long to fire.")
+    recovery: float | None = Field(strict=True,
         default=None, description="Hysteresis: resolve only once the value is past this level.")
-    keep_firing_s: int = Field(default=0, ge=0, description="Resolve only after recovering for this long.")
+    keep_firing_s: int = Field(strict=True, default=0, ge=0, description="Resolve only after recovering for this long.")
     severity: Severity = Severity.warning
     labels: dict[LabelName, Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
     routes: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
         default_factory=list,
         description="Webhook subscription ids notified of this rule's alerts; empty: every subscription whose "
         "event types and filters match.")
-    repeat_interval_s: int = Field(
+    repeat_interval_s: int = Field(strict=True,
         default=14_400, ge=0, description="Re-notify while firing this often; 0 = never re-notify.")
     group_by: list[LabelName] = Field(
         default_factory=list,
         description="Group this rule's alerts by these labels (scope dimensions, rule labels, `rule_id`): the "
         "changes of one evaluation that share their values go out as one notification listing every alert "
         "(`data.alerts`). Empty: one notification per alert.")
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
     @field_validator("scope")
     @classmethod

@@ -8,24 +8,25 @@ or at least one matcher, so it never mutes a whole tenant by accident.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.rules import Rule
+from core.isotime import IsoDateTime
 
 __all__ = ["Silence", "SilenceSpec", "alert_labels", "is_silenced"]
 
 
 class SilenceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"matchers": {"channel": "phone"}, "ends_at": "2027-01-01T06:00:00Z", "comment": "PBX maintenance",
+         "created_by": "ops"}]})
 
     rule_id: str | None = Field(default=None, description="Mute this rule's alerts (combined with matchers).")
     matchers: dict[str, str] = Field(
         default_factory=dict, description="Label -> value, all must be equal (labels, scope dimensions, "
         "`alertname`, `rule_id`, `metric`, `severity`).")
-    starts_at: datetime | None = Field(default=None, description="Default: now.")
-    ends_at: datetime
+    starts_at: IsoDateTime | None = Field(default=None, description="Default: now.")
+    ends_at: IsoDateTime
     comment: str = Field(default="", max_length=1000)
     created_by: str = Field(default="", max_length=200)
 

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
@@ -10,6 +14,7 @@ from api.routers import api_keys, audit, erasures, records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
+from api.openapi import install as install_openapi
 from core.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
@@ -35,6 +40,15 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(erasures.router)
     app.include_router(health.router)
     mount_board(app)
+    install_openapi(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 405:  # Starlette's `Allow` names the first route of the path only (GET or POST ...)
+            allowed = sorted({m for r in app.router.routes if isinstance(r, APIRoute)
+                              and r.matches(request.scope)[0] is not Match.NONE for m in r.methods})
+            exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": ", ".join(allowed)})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(CxPulseError)
     async def _cxpulse_error(request: Request, exc: CxPulseError) -> JSONResponse:

@@ -1,13 +1,13 @@
 """Parameters routers share: the KPI read query, 422 errors with a field path, UTC times, views."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
-from pydantic import BeforeValidator
+from core.isotime import IsoDateTime as _IsoDateTime
 
 from kpi.measures import Metric
 from core.dimensions import DIMENSIONS, validate_view
@@ -15,18 +15,8 @@ from core.errors import NoViewCovers
 from warehouse import queries
 
 
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-
-
-def _iso_only(value: object) -> object:
-    """pydantic reads a bare number as Unix time (``?at=0.5`` would be 1970): a time must be ISO-8601."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value):
-        raise ValueError("must be an ISO-8601 date-time (e.g. 2026-12-01T08:00:00Z), not a number")
-    return value
-
-
-#: A date-time query parameter: ISO-8601 only; naive times are UTC (``utc``).
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+#: A date-time query parameter: ISO-8601 only (``core.isotime``); naive times are UTC (``utc``).
+IsoDateTime = _IsoDateTime
 
 #: Query parameters of every KPI-series read (`/v1/kpis`, `/v1/stream`); `KpiRangeDep` gathers them.
 WINDOW_PATTERN = "^(1m|1h|1d|24h|7d|28d)$"
@@ -122,6 +112,17 @@ def _kpi_series_read(
 
 def _kpi_range_read(read: Annotated[KpiRead, Depends(_kpi_series_read)], to: ToParam = None) -> KpiRead:
     return replace(read, to=to)
+
+
+def kpi_range_of(metrics: type[Enum], default: Enum):
+    """``KpiRangeDep`` for a route that serves only ``metrics`` (an enum of ``Metric`` values), so the
+    OpenAPI document lists the values it accepts."""
+    def read(filters: FiltersDep, metric=default, window: WindowParam = "1h", from_: FromParam = None,
+             group_by: GroupByParam = "", confidence: ConfidenceParam = 0.95, to: ToParam = None) -> KpiRead:
+        return KpiRead(Metric(metric.value), window, from_, group_by, confidence, filters, to)
+
+    read.__annotations__["metric"] = metrics  # a class, not a string: FastAPI reads it as given
+    return Annotated[KpiRead, Depends(read)]
 
 
 #: ``metric``, ``window``, ``from``, ``group_by``, ``confidence`` and the dimension filters:

@@ -270,6 +270,11 @@ class IngestResult(BaseModel):
     is the number of items.
     """
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "accepted": 2, "duplicates": 1,
+        "rejected": [{"index": 3, "path": "data.answers.nps", "error": "Input should be less than or equal to 10"}],
+    }]})
+
     accepted: int = Field(description="Events taken (one per id).")
     duplicates: int = Field(
         default=0,

@@ -5,9 +5,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.dimensions import Dimension
+from core.isotime import IsoAwareDateTime
 
 
 class GapMetric(str, Enum):
@@ -38,11 +39,11 @@ class TargetBase(BaseModel):
     metric: GapMetric
     scope: dict[Dimension, ScopeValue] = Field(
         default={}, description="Dimension values the target applies to; {} = the whole tenant")
-    value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
+    value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7, wait and handle time in seconds, pos_neg_ratio as "
                          "positive experiences per negative one, default 3)")
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null = open-ended")
+    valid_from: IsoAwareDateTime
+    valid_to: IsoAwareDateTime | None = Field(default=None, description="Exclusive; null = open-ended")
 
     @field_validator("value")
     @classmethod
@@ -64,6 +65,8 @@ class TargetBase(BaseModel):
 
 
 class TargetIn(TargetBase):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"metric": "nps", "scope": {"channel": "phone"}, "value": 40, "valid_from": "2026-01-01T00:00:00Z"}]})
     """Body of PUT /v1/targets; the same (metric, scope, valid_from) replaces the earlier one."""
 
 

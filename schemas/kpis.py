@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -37,4 +37,10 @@ class KpiPoint(SeriesPoint):
 
 
 class KpiSeries(Series[KpiPoint]):
-    pass
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "metric": "nps", "window": "1h", "confidence": 0.95, "group_by": ["channel"], "filters": {},
+        "data": [{"window_start": "2026-05-01T12:00:00Z", "window_end": "2026-05-01T13:00:00Z",
+                  "group": {"channel": "phone"}, "value": 32.5, "n": 240, "ci_low": 22.1, "ci_high": 42.3,
+                  "low_sample": False, "counts": {"promoters": 120, "passives": 78, "detractors": 42}}],
+        "count": 1,
+    }]})

@@ -104,6 +104,9 @@ class _Strict(BaseModel):
 
 
 class WebhookCreate(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"url": "https://hooks.example/cx-pulse", "event_types": ["cx.alert.*", "cx.case.opened.v1"],
+         "filters": {"channel": "phone"}, "description": "On-call alerts"}]})
     url: str = Field(description="http(s) URL the CloudEvents are POSTed to")
     format: BodyFormat = Field(default=BodyFormat.cloudevents,
                                description="Body: the CloudEvent (`cloudevents`) or a Prometheus Alertmanager "
@@ -147,7 +150,7 @@ class WebhookUpdate(_Strict):
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
     filters: dict[str, str] | None = None
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
     format: BodyFormat | None = None
 
     @field_validator("url")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -19,6 +18,7 @@ from core.errors import NoViewCovers
 from warehouse.queries import choose_view
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from alerts.contract import (
     AlertEvent, AlertEventList, AlertPublic, AlertPublicList, RuleCreate, RuleList, RulePublic, SilenceCreate,
@@ -26,7 +26,7 @@ from alerts.contract import (
 )
 from alerts import store as aq
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(prefix="/v1", tags=["alerts"], responses=errors(*SCOPED))
 
 def _public(rule: Rule, updated_at_ms: int) -> RulePublic:
     return RulePublic(**rule.model_dump(), fingerprint=rule.fingerprint(), updated_at=from_ms(updated_at_ms))
@@ -52,7 +52,9 @@ async def _get(services, tenant: str, rule_id: str) -> tuple[Rule, int]:
 
 
 # -- rules --------------------------------------------------------------------------
-@router.post("/alert-rules", response_model=RulePublic, status_code=201, summary="Create an alert rule")
+@router.post("/alert-rules", response_model=RulePublic, status_code=201, summary="Create an alert rule",
+             responses=errors(400, 409,
+                              e409="A rule with this id exists, or the tenant has `alerts.max_rules_per_tenant`"))
 async def create_rule(body: RuleCreate, caller: AdminCaller, services: ServicesDep) -> RulePublic:
     _check_servable(services, body)
     rule = Rule(**{**body.model_dump(), "id": body.id or uuid.uuid4().hex})
@@ -72,12 +74,15 @@ async def list_rules(caller: ReadCaller, services: ServicesDep) -> RuleList:
     return RuleList(data=[_public(r, u) for _, r, u in rows], count=len(rows))
 
 
-@router.get("/alert-rules/{rule_id}", response_model=RulePublic, summary="One alert rule")
+@router.get("/alert-rules/{rule_id}", response_model=RulePublic, summary="One alert rule", responses=errors(404))
 async def get_rule(rule_id: str, caller: ReadCaller, services: ServicesDep) -> RulePublic:
     return _public(*await _get(services, caller.tenant, rule_id))
 
 
-@router.put("/alert-rules/{rule_id}", response_model=RulePublic, summary="Create or replace an alert rule")
+@router.put("/alert-rules/{rule_id}", response_model=RulePublic, summary="Create or replace an alert rule",
+            responses={200: {"description": "The rule was replaced"},
+                       201: {"model": RulePublic, "description": "The rule was created"},
+                       **errors(400, 409, e409="The tenant has `alerts.max_rules_per_tenant` rules")})
 async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: ServicesDep,
                    response: Response,
                    dry_run: Annotated[bool, Query(description="Validate and answer as if stored; store nothing "
@@ -101,7 +106,7 @@ async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: 
     return _public(rule, int(time.time() * 1000))
 
 
-@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete an alert rule")
+@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete an alert rule", responses=errors(404))
 async def delete_rule(rule_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     await _get(services, caller.tenant, rule_id)
     await aq.delete_rules(services.warehouse, caller.tenant, [rule_id])
@@ -118,7 +123,7 @@ async def list_alerts(
     rule_id: str | None = None,
     current: Annotated[bool, Query(description="Current state per alert instead of the history")] = False,
     from_: Annotated[IsoDateTime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    to: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> AlertEventList | AlertPublicList:
     wh = services.warehouse
@@ -145,7 +150,8 @@ def _silence_public(s: Silence, now_ms: int) -> SilencePublic:
                          ends_at=from_ms(s.ends_at_ms), comment=s.comment, created_by=s.created_by, active=s.active(now_ms))
 
 
-@router.post("/silences", response_model=SilencePublic, status_code=201, summary="Create a time-boxed silence")
+@router.post("/silences", response_model=SilencePublic, status_code=201, summary="Create a time-boxed silence",
+             responses=errors(400))
 async def create_silence(body: SilenceCreate, caller: AdminCaller, services: ServicesDep) -> SilencePublic:
     now = int(time.time() * 1000)
     starts = to_ms(body.starts_at) if body.starts_at else now
@@ -172,7 +178,7 @@ async def list_silences(caller: ReadCaller, services: ServicesDep,
     return SilenceList(data=[_silence_public(s, now) for _, s in rows], count=len(rows))
 
 
-@router.delete("/silences/{silence_id}", status_code=204, summary="Expire a silence now")
+@router.delete("/silences/{silence_id}", status_code=204, summary="Expire a silence now", responses=errors(404))
 async def expire_silence(silence_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     rows = await aq.list_silences(services.warehouse, caller.tenant, silence_id=silence_id)
     if not rows:

@@ -13,11 +13,12 @@ from api.audit_trail import audit
 from api.deps import AdminCaller, ServicesDep
 from api.keys import KeyRegistry, refusal
 from api.params import from_ms, to_ms, unprocessable
+from api.responses import SCOPED, errors
 from core.api_keys import hash_token, new_key_id, new_token
 from schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyPublic, ApiKeyRotate
 from warehouse.key_queries import KeyRow, get_key, last_used, list_keys, put_key
 
-router = APIRouter(prefix="/v1", tags=["api-keys"])
+router = APIRouter(prefix="/v1", tags=["api-keys"], responses=errors(*SCOPED))
 
 
 def _public(k: KeyRow, now_ms: int, used_ms: int | None) -> ApiKeyPublic:
@@ -52,6 +53,8 @@ async def _issue(services: ServicesDep, row: KeyRow) -> tuple[KeyRow, str]:
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated,
+             responses=errors(400, 409, e403="The key lacks the `admin` scope, or the body names another tenant",
+                              e409="The tenant has `api.max_keys_per_tenant` usable keys already"),
              summary="Create an API key for the caller's tenant (the key is returned only here)")
 async def create_key(body: ApiKeyCreate, caller: AdminCaller, services: ServicesDep) -> ApiKeyCreated:
     if body.tenant is not None and body.tenant != caller.tenant:
@@ -83,6 +86,7 @@ async def list_api_keys(caller: AdminCaller, services: ServicesDep) -> ApiKeyLis
 
 
 @router.post("/api-keys/{key_id}/rotate", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated,
+             responses=errors(400, 404, 409, e409="The key is revoked or expired already"),
              summary="Replace a key by a new one (returned only here); the old one is revoked, after grace_s")
 async def rotate_key(key_id: str, caller: AdminCaller, services: ServicesDep,
                      body: ApiKeyRotate | None = None) -> ApiKeyCreated:
@@ -101,7 +105,8 @@ async def rotate_key(key_id: str, caller: AdminCaller, services: ServicesDep,
     return ApiKeyCreated(**_public(new, now, None).model_dump(), key=token)
 
 
-@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key now")
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key now",
+               responses=errors(404))
 async def revoke_key(key_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     row = await _existing(services, caller.tenant, key_id)
     now = _keys(services).now_ms()

@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import AdminCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.params import IsoDateTime, from_ms, to_ms
 from schemas.audit import AuditEntryPublic, AuditLog
 from warehouse.audit_queries import audit_entries
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], responses=errors(*SCOPED))
 
 
 @router.get("/audit", response_model=AuditLog, summary="The tenant's audit log")

@@ -16,13 +16,14 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from cases import Case, CaseState, InvalidTransition, acknowledge, case_message, close, is_breached
 from core.topics import notifications_topic
 from schemas.cases import CaseAck, CaseClose, CaseList, CasePublic, CaseStats, DurationStats
 from warehouse import case_queries as cq
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+router = APIRouter(prefix="/v1", tags=["cases"], responses=errors(*SCOPED))
 
 
 def _public(c: Case, now_ms: int) -> CasePublic:
@@ -81,12 +82,13 @@ async def case_stats(
                      time_to_close=DurationStats(**dataclasses.asdict(s.time_to_close)))
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic, summary="One case")
+@router.get("/cases/{case_id}", response_model=CasePublic, summary="One case", responses=errors(404))
 async def get_case(case_id: str, caller: ReadCaller, services: ServicesDep) -> CasePublic:
     return _public(await _get(services, caller.tenant, case_id), int(time.time() * 1000))
 
 
-@router.post("/cases/{case_id}/ack", response_model=CasePublic, summary="Acknowledge an open case")
+@router.post("/cases/{case_id}/ack", response_model=CasePublic, summary="Acknowledge an open case",
+             responses=errors(400, 404, 409, e409="The case's state forbids acknowledging it"))
 async def ack_case(case_id: str, caller: AdminCaller, services: ServicesDep, body: CaseAck | None = None) -> CasePublic:
     case = await _get(services, caller.tenant, case_id)
     now = int(time.time() * 1000)
@@ -100,7 +102,8 @@ async def ack_case(case_id: str, caller: AdminCaller, services: ServicesDep, bod
     return _public(acked, now)
 
 
-@router.post("/cases/{case_id}/close", response_model=CasePublic, summary="Close a case with a resolution note")
+@router.post("/cases/{case_id}/close", response_model=CasePublic, summary="Close a case with a resolution note",
+             responses=errors(400, 404, 409, e409="The case's state forbids closing it"))
 async def close_case(case_id: str, body: CaseClose, caller: AdminCaller, services: ServicesDep) -> CasePublic:
     case = await _get(services, caller.tenant, case_id)
     now = int(time.time() * 1000)

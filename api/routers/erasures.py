@@ -18,13 +18,14 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import AdminCaller, ServicesDep
 from api.params import from_ms
+from api.responses import SCOPED, errors
 from core.topics import erasures_topic
 from ingest.pseudonymize import Pseudonymizer
 from notifications import ErasureCommand, erasure_messages
 from schemas.erasures import ErasureRequest, ErasureStatus
 from warehouse import erasure_queries as eq
 
-router = APIRouter(prefix="/v1", tags=["erasures"])
+router = APIRouter(prefix="/v1", tags=["erasures"], responses=errors(*SCOPED))
 
 _POLL_S = 0.2
 
@@ -38,7 +39,10 @@ def _status(erasure_id: str, parts: list[eq.ErasurePart]) -> ErasureStatus:
 
 
 @router.post("/erasures", response_model=ErasureStatus, summary="Erase one customer's data",
-             responses={202: {"model": ErasureStatus, "description": "Still running: poll the `Location`"}})
+             responses={202: {"model": ErasureStatus, "description": "Still running: poll the `Location`",
+                              "headers": {"Location": {"description": "`/v1/erasures/{id}`",
+                                                       "schema": {"type": "string"}}}},
+                        **errors(400)})
 async def create_erasure(body: ErasureRequest, caller: AdminCaller, services: ServicesDep,
                          response: Response) -> ErasureStatus:
     settings, wh = services.settings, services.warehouse
@@ -65,7 +69,8 @@ async def create_erasure(body: ErasureRequest, caller: AdminCaller, services: Se
         await asyncio.sleep(_POLL_S)
 
 
-@router.get("/erasures/{erasure_id}", response_model=ErasureStatus, summary="An erasure's progress and counts")
+@router.get("/erasures/{erasure_id}", response_model=ErasureStatus, summary="An erasure's progress and counts",
+            responses=errors(404))
 async def read_erasure(erasure_id: str, caller: AdminCaller, services: ServicesDep) -> ErasureStatus:
     parts = await eq.erasure_parts(services.warehouse, caller.tenant, erasure_id)
     if not parts:

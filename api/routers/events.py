@@ -4,6 +4,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 
 from api.deps import IngestCaller, ServicesDep
+from api.openapi import INGEST_OPENAPI
+from api.responses import SCOPED, errors
 from core import metrics
 from ingest.batching import RecordTooLarge
 from ingest.binding import HTTP
@@ -11,7 +13,7 @@ from ingest.pipeline import TooManyEvents
 from ingest.validation import InvalidBody, UnsupportedMediaType
 from schemas.events import IngestResult
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=errors(*SCOPED))
 
 
 @router.post(
@@ -28,12 +30,14 @@ router = APIRouter(prefix="/v1", tags=["events"])
         "field path (a header such as `ce-type` in binary mode). The 202 means the valid ones are safe: flushed to the ingest log and acknowledged by Kafka "
         "(see README, \"What a 202 means\")."
     ),
-    responses={400: {"description": "malformed JSON"}, 413: {"description": "body too large"},
-               415: {"description": "unsupported content type"},
-               503: {"description": "not acknowledged: the service is stopping, or Kafka is down or did not "
-                                    "acknowledge in time; `Retry-After` says when to resend (resending is safe)"},
-               507: {"description": "not acknowledged: the ingest log cannot be written (disk full, or at "
-                                    "`ingest_log.max_bytes`)"}},
+    openapi_extra=INGEST_OPENAPI,
+    responses=errors(
+        400, 413, 415, 503, 507, e400="Malformed JSON, or not the shape its Content-Type declares",
+        e413="Body over `api.max_body_bytes`, more than `api.max_batch_events` events, or a record over "
+             "`kafka.max_record_bytes`",
+        e503="Not acknowledged: the service is stopping, or Kafka is down or did not acknowledge in time; "
+             "`Retry-After` says when to resend (resending is safe); or the warehouse is unavailable",
+        e507="Not acknowledged: the ingest log cannot be written (disk full, or at `ingest_log.max_bytes`)"),
 )
 async def post_events(request: Request, caller: IngestCaller, services: ServicesDep) -> IngestResult:
     settings = services.settings

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.params import FiltersDep, IsoDateTime, from_ms, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
@@ -26,7 +27,11 @@ from schemas.gaps import (
 from warehouse import gap_queries
 from warehouse.gap_queries import TargetRow
 
-router = APIRouter(prefix="/v1", tags=["gaps"])
+#: ``kind`` is a comma-separated subset of the gap kinds; the pattern states the closed set in the document.
+_KINDS = ",".join(k.value for k in GapKind)
+_KINDS_PATTERN = "^(({0})(,({0}))*)?$".format("|".join(k.value for k in GapKind))
+
+router = APIRouter(prefix="/v1", tags=["gaps"], responses=errors(*SCOPED))
 
 @router.get(
     "/gaps",
@@ -47,8 +52,7 @@ async def get_gaps(
     filters: FiltersDep,
     metric: GapMetric = GapMetric.nps,
     window: Literal["1h", "1d", "live"] = "1h",
-    kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
-        "target,segment,baseline,data",
+    kind: Annotated[str, Query(pattern=_KINDS_PATTERN, description=f"Comma-separated, of: {_KINDS}")] = _KINDS,
     dimension: Dimension | None = None,
     at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
@@ -72,7 +76,8 @@ async def get_gaps(
                    data=data, count=len(data))
 
 
-@router.put("/targets", response_model=TargetPublic, summary="Set the target of a metric for a scope and period")
+@router.put("/targets", response_model=TargetPublic, summary="Set the target of a metric for a scope and period",
+            responses=errors(400))
 async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep) -> TargetPublic:
     row = TargetRow(
         metric=body.metric.value, scope={d.value: v for d, v in body.scope.items()}, value=body.value,
@@ -97,10 +102,11 @@ async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMet
 
 
 @router.delete("/targets", status_code=204, summary="Delete the target of a metric for a scope and period",
+               responses=errors(404),
                description="The target is named as it was put: `metric`, `valid_from` and its scope as query "
                f"parameters named like dimensions ({', '.join(DIMENSIONS)}), e.g. `channel=chat`; none = the tenant.")
 async def delete_target(caller: AdminCaller, services: ServicesDep, scope: FiltersDep, metric: GapMetric,
-                        valid_from: datetime) -> Response:
+                        valid_from: IsoDateTime) -> Response:
     if not await gap_queries.delete_target(services.warehouse, caller.tenant, metric.value, scope, to_ms(valid_from)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
     await audit(services, caller, "target.delete", _target_name(metric.value, scope, to_ms(valid_from)))

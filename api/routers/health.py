@@ -10,6 +10,7 @@ from prometheus_client.exposition import choose_encoder
 from datetime import datetime, timezone
 
 from api.deps import Caller, ReadCaller, ServicesDep, authenticate
+from api.responses import SCOPED, errors
 from warehouse import queries
 
 router = APIRouter(tags=["health"])
@@ -20,7 +21,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Ingest accepts, the Kafka broker and the warehouse are usable")
+@router.get("/readyz", summary="Ingest accepts, the Kafka broker and the warehouse are usable",
+            responses={503: {"description": "Not ready: `checks` says which check failed (same body as 200)"}})
 async def readyz(services: ServicesDep, response: Response) -> dict[str, object]:
     admission = services.admission
     checks: dict[str, object] = {
@@ -38,7 +40,7 @@ async def readyz(services: ServicesDep, response: Response) -> dict[str, object]
     return {"status": "ready" if ready else "not ready", "checks": checks}
 
 
-@router.get("/v1/status", summary="Freshness of the caller's KPI windows")
+@router.get("/v1/status", summary="Freshness of the caller's KPI windows", responses=errors(*SCOPED))
 async def tenant_status(caller: ReadCaller, services: ServicesDep) -> dict[str, object]:
     age, latest_ms = await queries.window_freshness(services.warehouse, caller.tenant)
     latest = datetime.fromtimestamp(latest_ms / 1000, tz=timezone.utc).isoformat() if latest_ms else None
@@ -46,7 +48,7 @@ async def tenant_status(caller: ReadCaller, services: ServicesDep) -> dict[str, 
             if age is not None else []}
 
 
-@router.get("/v1/whoami", summary="The tenant and scopes of the caller's API key")
+@router.get("/v1/whoami", summary="The tenant and scopes of the caller's API key", responses=errors(401, 429))
 async def whoami(caller: Annotated[Caller, Depends(authenticate)]) -> dict[str, object]:
     """Lets clients such as `cxpulse rules apply` check that a file's tenant is the key's."""
     return {"tenant": caller.tenant, "scopes": sorted(caller.scopes)}

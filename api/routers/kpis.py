@@ -4,12 +4,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN, kpi_series
 from api.params import KpiRangeDep, time_range, to_ms, view_for
 from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
-router = APIRouter(prefix="/v1", tags=["kpis"])
+router = APIRouter(prefix="/v1", tags=["kpis"], responses=errors(*SCOPED))
 
 
 @router.get(

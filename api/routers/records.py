@@ -7,12 +7,14 @@ and their number is the tile's ``n`` (see :mod:`warehouse.record_queries`).
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import Caller, ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.exports import MEDIA_TYPES, ExportFormat, public_record, stream_export
 from api.kpi_series import DEFAULT_SPAN, bucket_plan
 from api.params import (
@@ -31,7 +33,7 @@ from schemas.drilldown import ResponsePage, TouchpointPage
 from warehouse import record_queries as rq
 from warehouse.tables import Table
 
-router = APIRouter(prefix="/v1", tags=["drill-down"])
+router = APIRouter(prefix="/v1", tags=["drill-down"], responses=errors(*SCOPED))
 
 #: Range of a read without ``from`` or ``window``.
 DEFAULT_RANGE = timedelta(hours=24)
@@ -57,12 +59,18 @@ _DESCRIPTION = (
 )
 
 
-def _selection(request: Request, caller: Caller, table: Table, metric: Metric, window: str | None,
+def _metrics_of(name: str, table: Table) -> type[Enum]:
+    """The metrics whose ``n`` counts rows of ``table``: the ``metric`` values its routes accept."""
+    return Enum(name, {m.name: m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is table}, type=str)
+
+
+ResponseMetric = _metrics_of("ResponseMetric", Table.survey_responses)
+TouchpointMetric = _metrics_of("TouchpointMetric", Table.touchpoints)
+
+
+def _selection(request: Request, caller: Caller, table: Table, metric: Enum, window: str | None,
                from_, to, cursor: str | None) -> tuple[rq.Selection, rq.Position | None]:
-    behind = rq.RECORDS_BEHIND.get(metric)
-    if behind is None or behind[0] is not table:
-        allowed = [m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is table]
-        raise unprocessable("metric", f"{metric.value} is not counted from {table.value}; use one of {allowed}")
+    metric = Metric(metric.value)
     after: rq.Position | None = None
     c: rq.Cursor | None = None
     if cursor:
@@ -116,14 +124,14 @@ async def _export(request: Request, services, selection: rq.Selection, fmt: Expo
 _EXPORT_RESPONSES = {200: {"description": "The rows, streamed: CSV with a header line, or Parquet (a row group per "
                                           f"at most {EXPORT_BLOCK_ROWS} rows)",
                             "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.parquet]: {}}}}
-_RESPONSE_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.survey_responses)
-_TOUCHPOINT_METRICS = ", ".join(m.value for m, (t, _) in rq.RECORDS_BEHIND.items() if t is Table.touchpoints)
+_RESPONSE_METRICS = ", ".join(m.value for m in ResponseMetric)
+_TOUCHPOINT_METRICS = ", ".join(m.value for m in TouchpointMetric)
 
 
 @router.get("/responses", response_model=ResponsePage, summary="Survey answers behind a KPI value",
             description=_DESCRIPTION.format(dims=", ".join(DIMENSIONS), metrics=_RESPONSE_METRICS))
 async def get_responses(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.responses,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetric = ResponseMetric.responses,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, cursor: CursorParam = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> ResponsePage:
@@ -134,7 +142,7 @@ async def get_responses(
 @router.get("/touchpoints", response_model=TouchpointPage, summary="Touchpoints behind a KPI value",
             description=_DESCRIPTION.format(dims=", ".join(DIMENSIONS), metrics=_TOUCHPOINT_METRICS))
 async def get_touchpoints(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.volume,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: TouchpointMetric = TouchpointMetric.volume,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, cursor: CursorParam = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> TouchpointPage:
@@ -145,7 +153,7 @@ async def get_touchpoints(
 @router.get("/responses/export", summary="Survey answers behind a KPI value as CSV or Parquet (streamed)",
             response_class=StreamingResponse, responses=_EXPORT_RESPONSES)
 async def export_responses(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.responses,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetric = ResponseMetric.responses,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
 ) -> StreamingResponse:
     selection, _ = _selection(request, caller, Table.survey_responses, metric, window, from_, to, None)
@@ -155,7 +163,7 @@ async def export_responses(
 @router.get("/touchpoints/export", summary="Touchpoints behind a KPI value as CSV or Parquet (streamed)",
             response_class=StreamingResponse, responses=_EXPORT_RESPONSES)
 async def export_touchpoints(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: Metric = Metric.volume,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: TouchpointMetric = TouchpointMetric.volume,
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
 ) -> StreamingResponse:
     selection, _ = _selection(request, caller, Table.touchpoints, metric, window, from_, to, None)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import deps
 from api.deps import Caller, ServicesDep
+from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
 from api.params import KpiSeriesDep, to_ms, unprocessable, view_for
 from api.routers.gaps import gap_public
@@ -22,7 +23,7 @@ from schemas.gaps import GapMetric
 from core.windows import API_WINDOWS, window_start
 from alerts import store as alert_store
 
-router = APIRouter(prefix="/v1", tags=["stream"])
+router = APIRouter(prefix="/v1", tags=["stream"], responses=errors(*SCOPED))
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 

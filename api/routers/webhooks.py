@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.params import unprocessable
 from core.topics import notifications_topic
 from notifications import replay_message
@@ -27,7 +28,7 @@ from core.errors import DeliveryError, EgressRefused
 from webhooks.egress import EgressPolicy
 from webhooks.signing import generate_secret
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", tags=["webhooks"], responses=errors(*SCOPED))
 
 
 def _public(sub: q.SubscriptionRow) -> WebhookPublic:
@@ -66,7 +67,7 @@ async def _existing(services: ServicesDep, tenant: str, sub_id: str) -> q.Subscr
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated,
-             summary="Create a webhook subscription (the secret is returned only here)")
+             summary="Create a webhook subscription (the secret is returned only here)", responses=errors(400))
 async def create_webhook(body: WebhookCreate, caller: AdminCaller, services: ServicesDep) -> WebhookCreated:
     await _check_egress(services, body.url)
     now = datetime.now(timezone.utc)
@@ -88,12 +89,13 @@ async def list_webhooks(caller: ReadCaller, services: ServicesDep) -> WebhookLis
     return WebhookList(data=[_public(s) for s in subs], count=len(subs))
 
 
-@router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, summary="One webhook subscription")
+@router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, responses=errors(404),
+            summary="One webhook subscription")
 async def get_webhook(webhook_id: str, caller: ReadCaller, services: ServicesDep) -> WebhookPublic:
     return _public(await _existing(services, caller.tenant, webhook_id))
 
 
-@router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic,
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookPublic, responses=errors(400, 404),
               summary="Change a subscription; `enabled: true` re-enables one disabled by a 410")
 async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCaller,
                          services: ServicesDep) -> WebhookPublic:
@@ -121,7 +123,7 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, caller: AdminCall
     return _public(sub)
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404),
                summary="Delete a subscription (soft: its log and dead letters stay)")
 async def delete_webhook(webhook_id: str, caller: AdminCaller, services: ServicesDep) -> Response:
     sub = await _existing(services, caller.tenant, webhook_id)
@@ -130,7 +132,7 @@ async def delete_webhook(webhook_id: str, caller: AdminCaller, services: Service
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryLog,
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryLog, responses=errors(404),
             summary="The delivery log: one row per attempt, newest first")
 async def list_deliveries(
     webhook_id: str, caller: ReadCaller, services: ServicesDep,
@@ -157,7 +159,7 @@ def _dead(r: q.DeadLetterRow) -> DeadLetter:
                       dead_at=_dt(r.dead_at), state=r.state)
 
 
-@router.get("/webhooks/{webhook_id}/dead-letters", response_model=DeadLetterList,
+@router.get("/webhooks/{webhook_id}/dead-letters", response_model=DeadLetterList, responses=errors(404),
             summary="Deliveries that failed for good (replayable)")
 async def list_dead_letters(
     webhook_id: str, caller: ReadCaller, services: ServicesDep,
@@ -170,7 +172,8 @@ async def list_dead_letters(
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED,
-             response_model=ReplayAccepted,
+             response_model=ReplayAccepted, responses=errors(
+                 404, 409, e409="Already replayed successfully, or its subscription is disabled"),
              summary="Deliver a dead letter again (same body and webhook-id), through the delivery agent")
 async def replay_delivery(delivery_id: str, caller: AdminCaller, services: ServicesDep) -> ReplayAccepted:
     wh = services.warehouse

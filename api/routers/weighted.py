@@ -1,17 +1,23 @@
 """GET /v1/kpis/weighted: weighted NPS / CSAT / CES / FCR with Kish's effective sample size."""
 from __future__ import annotations
 
+from enum import Enum
+
 from fastapi import APIRouter
 
 from api.deps import ReadCaller, ServicesDep
+from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN
-from api.params import KpiRangeDep, time_range, to_ms, unprocessable
+from api.params import kpi_range_of, time_range, to_ms
 from api.weighted_series import weighted_series
 from kpi.weighted import WEIGHTED_METRICS
 from core.dimensions import DIMENSIONS
 from schemas.drilldown import WeightedSeries
 
-router = APIRouter(prefix="/v1", tags=["kpis"])
+WeightedMetric = Enum("WeightedMetric", {m.name: m.value for m in WEIGHTED_METRICS}, type=str)
+WeightedRangeDep = kpi_range_of(WeightedMetric, WeightedMetric.nps)
+
+router = APIRouter(prefix="/v1", tags=["kpis"], responses=errors(*SCOPED))
 
 
 @router.get(
@@ -26,10 +32,8 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
         f"dimension ({', '.join(DIMENSIONS)}) can filter or group."
     ),
 )
-async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep) -> WeightedSeries:
+async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: WeightedRangeDep) -> WeightedSeries:
     metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence
-    if metric not in WEIGHTED_METRICS:
-        raise unprocessable("metric", f"no weighted form; use one of {[m.value for m in WEIGHTED_METRICS]}")
     from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
     groups = read.groups()
     points = await weighted_series(
