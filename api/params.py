@@ -11,8 +11,9 @@ from pydantic import BeforeValidator
 
 from kpi.measures import Metric
 from core.dimensions import DIMENSIONS, validate_view
-from core.errors import NoViewCovers
+from core.errors import NoViewCovers, QueryError
 from warehouse import queries
+from warehouse.count_sources import CountSource, choose_source
 
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
@@ -61,6 +62,15 @@ def view_for(views: list[list[str]], needed: set[str], loc: list[str] | str = "g
     try:
         return queries.choose_view(views, needed)
     except NoViewCovers as exc:
+        raise exc.at(loc) from None
+
+
+def source_for(views: list[list[str]], group_by: tuple[str, ...], filters: dict[str, str],
+               loc: list[str] | str = "group_by") -> CountSource:
+    """The stored view that answers a read, else the ledger; a 422 at ``loc`` past the ledger's limit."""
+    try:
+        return choose_source(views, group_by, tuple(filters))
+    except QueryError as exc:
         raise exc.at(loc) from None
 
 

@@ -17,6 +17,10 @@ class Dimension(str, Enum):
 
 DIMENSIONS: tuple[str, ...] = tuple(d.value for d in Dimension)
 
+#: Dimensions one read may group by: a crossing no stored view holds is answered from the ledger
+#: (``warehouse.ledger_counts``), and its groups multiply with every dimension added.
+MAX_GROUP_BY = 4
+
 
 def validate_view(view: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Return the view as a canonical tuple (allowlist order); reject unknown or repeated names."""

@@ -116,5 +116,7 @@ class GapList(BaseModel):
     kinds: list[str]
     dimension: str | None
     filters: dict[str, str]
+    source: str = Field(description="What answered: `view:<name>` (stored windows) or `ledger` (a crossing no "
+                        "stored view holds, counted from the stored events)")
     data: list[GapPublic]
     count: int

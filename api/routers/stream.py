@@ -13,6 +13,7 @@ from api import deps
 from api.deps import Caller, ServicesDep
 from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
 from api.params import KpiSeriesDep, to_ms, unprocessable, view_for
+from warehouse.count_sources import CountSource
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind
@@ -82,8 +83,8 @@ async def get_stream(
         raise unprocessable("from", f"more than {MAX_BUCKETS} buckets; use a later `from` or a larger window")
 
     async def read_kpis():
-        return await kpi_series(wh, tenant, metric, window, first_ms, int(time.time() * 1000), groups, filters, view,
-                                min_sample=settings.api.min_sample, confidence=confidence)
+        return await kpi_series(wh, tenant, metric, window, first_ms, int(time.time() * 1000), groups, filters,
+                                CountSource(view), min_sample=settings.api.min_sample, confidence=confidence)
 
     async def read_alerts(from_ms: int | None):
         return await alert_store.read_history(wh, tenant, from_ms=from_ms,
@@ -105,7 +106,7 @@ async def get_stream(
         async def _read_gaps() -> list[Gap]:
             q = GapQuery(metric=metric, window=gap_window, at_ms=int(time.time() * 1000),
                          kinds=LIVE_KINDS if gap_window == "live" else frozenset(GapKind), scope=filters, dimension=dim)
-            _, found = await evaluate_window(wh, tenant, q, gap_view, settings.stream.views, gs)
+            _, found = await evaluate_window(wh, tenant, q, CountSource(gap_view), settings.stream.views, gs)
             return found
 
         read_gaps = _read_gaps

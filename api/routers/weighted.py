@@ -8,7 +8,7 @@ from api.kpi_series import DEFAULT_SPAN
 from api.params import KpiRangeDep, time_range, to_ms, unprocessable
 from api.weighted_series import weighted_series
 from kpi.weighted import WEIGHTED_METRICS
-from core.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS, MAX_GROUP_BY
 from schemas.drilldown import WeightedSeries
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
         f"{', '.join(m.value for m in WEIGHTED_METRICS)}. Each answer counts with its `weight` (1 when it has "
         "none); `n` is the number of answers (the /v1/kpis `n`), `effective_n` Kish's (Σw)²/Σw², and the "
         "interval and `low_sample` are computed on `effective_n`. Read from the stored answers, so any "
-        f"dimension ({', '.join(DIMENSIONS)}) can filter or group."
+        f"dimension ({', '.join(DIMENSIONS)}) can filter, and up to {MAX_GROUP_BY} group; `source` is `ledger`."
     ),
 )
 async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep) -> WeightedSeries:
@@ -32,9 +32,11 @@ async def get_weighted_kpis(caller: ReadCaller, services: ServicesDep, read: Kpi
         raise unprocessable("metric", f"no weighted form; use one of {[m.value for m in WEIGHTED_METRICS]}")
     from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
     groups = read.groups()
+    if len(groups) > MAX_GROUP_BY:
+        raise unprocessable("group_by", f"at most {MAX_GROUP_BY} dimensions can be grouped by")
     points = await weighted_series(
         services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters,
         min_sample=services.settings.api.min_sample, confidence=confidence,
     )
     return WeightedSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
-                          filters=filters, data=points, count=len(points))
+                          filters=filters, source="ledger", data=points, count=len(points))
