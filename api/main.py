@@ -10,6 +10,7 @@ from api.routers import audit, records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
+from core import dimensions
 from core.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
@@ -20,6 +21,7 @@ def create_api(services: Services) -> FastAPI:
         summary="Live NPS, CSAT, CES and FCR from contact-center events",
     )
     app.state.services = services
+    dimensions.configure(services.settings.custom_dimensions)  # the allowlist of filters, groups and views
     app.add_middleware(HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
     app.include_router(kpis.router)

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from pydantic import BeforeValidator
 
 from kpi.measures import Metric
-from core.dimensions import DIMENSIONS, validate_view
+from core.dimensions import all_dimensions, validate_view
 from core.errors import NoViewCovers, QueryError
 from warehouse import queries
 from warehouse.count_sources import CountSource, choose_source
@@ -92,8 +92,9 @@ def group_by_dims(group_by: str) -> tuple[str, ...]:
 
 
 def dimension_filters(request: Request) -> dict[str, str]:
-    """Query parameters named like a dimension (``channel=chat``): the filters of a KPI read."""
-    return {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    """Query parameters named like a dimension (``channel=chat``, or a custom one): the filters of a KPI read."""
+    known = all_dimensions()
+    return {k: v for k, v in request.query_params.items() if k in known}
 
 
 FiltersDep = Annotated[dict[str, str], Depends(dimension_filters)]

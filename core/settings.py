@@ -23,7 +23,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core.dimensions import validate_view
+from core.dimensions import DIMENSIONS, validate_custom, validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         "generated under `data_dir` when empty.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name (DEBUG, INFO, WARNING, ...).")
+    custom_dimensions: list[str] = Field(
+        default=[],
+        description="Dimensions of this deployment besides the built-in ones (e.g. `account`, `market`, "
+        "`product`): lowercase identifiers, not a built-in or reserved name, at most 32. Events carry them "
+        "as string fields of `data` (at most 128 characters); they filter, group and make views like the "
+        "built-in ones, and adding one needs no migration (the `extra_dims` map column of migration 0013).",
+    )
     kafka: KafkaSettings = Field(default=KafkaSettings(), description="Kafka broker and topics.")
     warehouse: WarehouseSettings = Field(default=WarehouseSettings(), description="ClickHouse / chDB warehouse.")
     stream: StreamSettings = Field(
@@ -83,8 +90,9 @@ class Settings(BaseSettings):
         if self.api.keys_file:
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
+        custom = validate_custom(self.custom_dimensions)
         for view in self.stream.views:
-            validate_view(view)
+            validate_view(view, DIMENSIONS + custom)
         return self
 
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core import dimensions
 from core.settings import Settings
 from ingest.pseudonymize import Pseudonymizer
 from warehouse.client import Warehouse
@@ -30,6 +31,7 @@ class Worker:
         from core.windows import WindowSize
 
         settings = self.settings
+        dimensions.configure(settings.custom_dimensions)  # the writer and the reads name them
         app = create_app(settings, self.bootstrap)
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.dimensions import MAX_GROUP_BY, validate_view
+from core.dimensions import MAX_GROUP_BY, dim_sql, validate_view
 from kpi.counts import KpiCounts
 from warehouse.client import Warehouse
 from warehouse.queries import WindowRow
@@ -86,15 +86,15 @@ def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
                               "hi": _ceil_to(to_s * 1000, size_ms)}
     for i, (dim, value) in enumerate(sorted(filters.items())):
         validate_view([dim])  # the only identifiers from a request
-        where.append(f"{dim} = {{f{i}:String}}")
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
         params[f"f{i}"] = value
-    keys = ", ".join(["bucket", *group_by])
+    keys = ", ".join(["bucket", *map(dim_sql, group_by)])
     out = []
     for table, counters in COUNTER_SQL.items():
         aggregates = ", ".join(counters.values())
         out.append((table, (
             f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, "
-            f"{''.join(d + ', ' for d in group_by)}{aggregates} FROM {table.value} FINAL "
+            f"{''.join(dim_sql(d) + ', ' for d in group_by)}{aggregates} FROM {table.value} FINAL "
             f"WHERE {' AND '.join(where)} GROUP BY {keys}"), params))
     return out
 

@@ -30,7 +30,7 @@ import orjson
 
 from kpi.measures import Metric
 from kpi.weighted import answer_field
-from core.dimensions import DIMENSIONS, validate_view
+from core.dimensions import DIMENSIONS, dim_sql, validate_view
 from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_COLUMNS, Table
 
@@ -133,7 +133,7 @@ def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
     for i, (dim, value) in enumerate(selection.filters):
         validate_view([dim])  # the only identifiers from a request
-        where.append(f"{dim} = {{f{i}:String}}")
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
         params[f"f{i}"] = value
     return where, params
 
@@ -218,9 +218,9 @@ def weighted_answers_sql(selection: Selection, base_ms: int, group_by: tuple[str
     group_by = validate_view(list(group_by))
     where, params = _where(selection)
     params["base"] = base_ms
-    keys = ", ".join(["bucket", *group_by, column])
+    keys = ", ".join(["bucket", *map(dim_sql, group_by), column])
     sql = (f"SELECT time_ms - positiveModulo(time_ms, {{base:Int64}}) AS bucket, "
-           f"{', '.join([*group_by, column])}, count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) "
+           f"{', '.join([*map(dim_sql, group_by), column])}, count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) "
            f"FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}")
     return sql, params
 

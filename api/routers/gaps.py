@@ -11,7 +11,7 @@ from api.params import FiltersDep, IsoDateTime, from_ms, source_for, to_ms, unpr
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
-from core.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import (
     GapList,
     GapMetric,
@@ -51,7 +51,7 @@ async def get_gaps(
     window: Literal["1h", "1d", "live"] = "1h",
     kind: Annotated[str, Query(description="Comma-separated: target,segment,baseline,data")] =
         "target,segment,baseline,data",
-    dimension: Dimension | None = None,
+    dimension: Annotated[str | None, Query(description="A built-in or custom dimension")] = None,
     at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
 ) -> GapList:
@@ -59,7 +59,9 @@ async def get_gaps(
         kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
     except ValueError:
         raise unprocessable("kind", f"kinds are {[k.value for k in GapKind]}") from None
-    dim = dimension.value if dimension else None
+    dim = dimension or None
+    if dim is not None and dim not in all_dimensions():
+        raise unprocessable("dimension", f"unknown dimension {dim!r}; allowed: {list(all_dimensions())}")
     if dim is not None and dim in filters:
         raise unprocessable("dimension", f"{dim!r} is also a filter")
     views = services.settings.stream.views
