@@ -91,7 +91,7 @@ class Settings(BaseSettings):
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         custom = validate_custom(self.custom_dimensions)
-        for view in self.stream.views:
+        for view in [*self.stream.views, *self.stream.pending_views]:
             validate_view(view, DIMENSIONS + custom)
         return self
 

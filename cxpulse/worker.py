@@ -36,7 +36,7 @@ class Worker:
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(
             warehouse=self.warehouse,
-            views=[tuple(v) for v in settings.stream.views],
+            views=list(dict.fromkeys(tuple(v) for v in [*settings.stream.views, *settings.stream.pending_views])),
             sizes=[WindowSize(s) for s in settings.stream.window_sizes],
             grace_ms=settings.stream.grace_s * 1000,
             interaction_cache=settings.stream.interaction_cache,

@@ -66,11 +66,14 @@ class KpiWriter:
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
 
-    async def flush(self) -> FlushStats:
-        """Write everything buffered: windows first, then the ledger. Retries until stored."""
+    async def flush(self, version: int | None = None) -> FlushStats:
+        """Write everything buffered: windows first, then the ledger. Retries until stored.
+
+        ``version``: the rows' version, the clock by default (``warehouse.view_backfill`` writes
+        the lowest one)."""
         stats = FlushStats()
         started = time.perf_counter()
-        version = time.time_ns()
+        version = time.time_ns() if version is None else version
         try:
             if self._windows:
                 body = b"\n".join(_window_row(u, version) for u in self._windows)
