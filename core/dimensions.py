@@ -43,6 +43,8 @@ RESERVED = frozenset({
     "attributes", "extra_dims", "extra_key", "size", "view", "shard", "version", "window_start", "value",
     "id", "type", "data", "specversion", "datacontenttype", "customer_id", "survey_id", "answers", "comment",
     "weight", "via", "wait_s", "handle_s", "resolved", "first_contact", "transferred", "abandoned", "converted",
+    "nps", "csat", "ces", "fcr", "overrides", "attributed", "kafka_partition", "kafka_offset", "ingested_at",
+    "updated_at", "event_key",
 })
 MAX_CUSTOM = 32
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
-from core.dimensions import Dimension
+from core.dimensions import all_dimensions
 
 
 class GapMetric(str, Enum):
@@ -28,12 +28,20 @@ ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
 class TargetBase(BaseModel):
     metric: GapMetric
-    scope: dict[Dimension, ScopeValue] = Field(
-        default={}, description="Dimension values the target applies to; {} = the whole tenant")
+    scope: dict[str, ScopeValue] = Field(
+        default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7)")
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null = open-ended")
+
+    @field_validator("scope")
+    @classmethod
+    def _known_dimensions(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(all_dimensions()))
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(all_dimensions())}")
+        return v
 
     @field_validator("value")
     @classmethod

@@ -30,12 +30,12 @@ import orjson
 
 from kpi.measures import Metric
 from kpi.weighted import answer_field
-from core.dimensions import DIMENSIONS, dim_sql, validate_view
+from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
-    "COLUMNS", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
+    "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
     "decode_cursor", "encode_cursor", "page_sql", "read_page", "row_names", "stream_rows", "stream_sql",
     "weighted_answers", "weighted_answers_sql",
 ]
@@ -53,10 +53,16 @@ RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
 }
 
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
-#: Columns a drill-down row carries, per table (the stored customer is already a pseudonym).
+#: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
+#: the custom dimensions (:func:`columns`).
 COLUMNS: dict[Table, tuple[str, ...]] = {
     t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
 }
+
+
+def columns(table: Table) -> tuple[str, ...]:
+    """:data:`COLUMNS` of ``table`` and one per custom dimension (``core.dimensions``), in that order."""
+    return (*COLUMNS[table], *custom_dimensions())
 _KEYSET = ("time_ms", "event_key", "source", "event_id")
 MAX_PAGE = 10_000
 
@@ -139,7 +145,8 @@ def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
 
 
 def _select(selection: Selection, where: list[str]) -> str:
-    cols = ", ".join(["event_key", *COLUMNS[selection.table]])
+    # A custom dimension is read from the map under its own name (an identifier no column has).
+    cols = ", ".join(["event_key", *COLUMNS[selection.table], *(f"{dim_sql(d)} AS {d}" for d in custom_dimensions())])
     return (f"SELECT {cols} FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} "
             f"ORDER BY {', '.join(_KEYSET)}")
 
@@ -183,7 +190,7 @@ async def read_page(wh: Warehouse, selection: Selection, after: Position | None,
 
 def row_names(table: Table) -> list[str]:
     """Column names of the rows :func:`read_page` and :func:`stream_rows` return."""
-    return ["event_key", *COLUMNS[table]]
+    return ["event_key", *columns(table)]
 
 
 async def stream_rows(wh: Warehouse, selection: Selection,

@@ -83,7 +83,7 @@ async def get_gaps(
 @router.put("/targets", response_model=TargetPublic, summary="Set the target of a metric for a scope and period")
 async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep) -> TargetPublic:
     row = TargetRow(
-        metric=body.metric.value, scope={d.value: v for d, v in body.scope.items()}, value=body.value,
+        metric=body.metric.value, scope=dict(body.scope), value=body.value,
         valid_from_ms=to_ms(body.valid_from), valid_to_ms=to_ms(body.valid_to) if body.valid_to else None,
     )
     await gap_queries.put_target(services.warehouse, caller.tenant, row)

@@ -18,7 +18,7 @@ from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
-from core.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import GapMetric
 from core.windows import API_WINDOWS, window_start
 from alerts import store as alert_store
@@ -66,7 +66,8 @@ async def get_stream(
     gaps_window: Annotated[Literal["1h", "1d", "live"] | None, Query(
         description="Gaps: their window (default `window`); `live` = the last minutes, as gap alert rules see them"
     )] = None,
-    dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
+    dimension: Annotated[str | None, Query(description="Gaps: the (built-in or custom) dimension whose values are "
+                                                       "compared")] = None,
     interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,
     last_event_id: Annotated[str | None, Header(description="Resume alert events after this event id")] = None,
 ) -> StreamingResponse:
@@ -97,7 +98,9 @@ async def get_stream(
             raise unprocessable("window", "gaps need window 1h or 1d, or gaps_window")
         if metric.value not in {m.value for m in GapMetric}:
             raise unprocessable("metric", f"gaps are evaluated for {[m.value for m in GapMetric]}")
-        dim = dimension.value if dimension else None
+        dim = dimension or None
+        if dim is not None and dim not in all_dimensions():
+            raise unprocessable("dimension", f"unknown dimension {dim!r}; allowed: {list(all_dimensions())}")
         if dim is not None and dim in filters:
             raise unprocessable("dimension", f"{dim!r} is also a filter")
         gap_view = view_for(settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")

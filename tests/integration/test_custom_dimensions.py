@@ -104,7 +104,7 @@ def test_custom_dimensions_in_views_filters_and_the_ledger(chdb_dsn: str, custom
                 assert got == naive(committed, size.ms, group, {}) and got
 
             settings = Settings(custom_dimensions=CUSTOM)
-            settings.api.keys = {"k": ApiKey(tenant=TENANT, scopes=["read"])}
+            settings.api.keys = {"k": ApiKey(tenant=TENANT, scopes=["read", "admin"])}
             settings.stream.views = [list(v) for v in VIEWS]
             app = create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api",
@@ -129,6 +129,28 @@ def test_custom_dimensions_in_views_filters_and_the_ledger(chdb_dsn: str, custom
                                      and t["interaction_id"] == x["interaction_id"]), {}), **x["dims"]}.get("account")
                         == "acme"}
                 assert r.status_code == 200 and {x["id"] for x in r.json()["data"]} == want and want
+                assert {x["dims"]["account"] for x in r.json()["data"]} == {"acme"}  # rows carry it too
+                r = await client.get("/v1/responses/export", params={
+                    "metric": "nps", "account": "acme", "format": "csv",
+                    "from": "2026-11-02T00:00:00Z", "to": "2026-11-06T00:00:00Z"})
+                lines = r.text.splitlines()
+                column = lines[0].split(",").index("account")
+                assert r.status_code == 200 and lines[0].split(",")[-2:] == ["account", "market"]
+                assert len(lines) - 1 == len(want) and {x.split(",")[column] for x in lines[1:]} == {"acme"}
+                target = {"metric": "nps", "scope": {"account": "acme"}, "value": 50,
+                          "valid_from": "2026-11-01T00:00:00Z"}
+                assert (await client.put("/v1/targets", json=target)).status_code == 200
+                listed = (await client.get("/v1/targets")).json()["data"]
+                assert [t["scope"] for t in listed] == [{"account": "acme"}]
+                r = (await client.get("/v1/gaps", params={"metric": "nps", "window": "1d", "dimension": "account",
+                                                          "kind": "target", "at": "2026-11-03T00:00:00Z",
+                                                          "significant_only": "false"})).json()
+                cell = naive(committed, DAY_MS, ("account",), {})[(T0 // 1000, ("acme",))]
+                [gap] = [g for g in r["data"] if g["scope"] == {"account": "acme"}]
+                assert r["source"] == "view:account" and gap["observed"]["n"] == cell.nps_n > 0
+                assert gap["reference"]["value"] == 50
+                bad = await client.put("/v1/targets", json={**target, "scope": {"shoe_size": "9"}})
+                assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "scope"]
                 r = await client.get("/v1/kpis", params={**q, "group_by": "shoe_size"})
                 assert r.status_code == 422
 
