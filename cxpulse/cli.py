@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core import dimensions
+
 
 def _settings():
     from core.settings import Settings
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = _settings()
+    dimensions.configure(settings.custom_dimensions)  # every command validates scopes and views against them
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
@@ -124,12 +127,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _backfill_view(settings, args: argparse.Namespace) -> int:
-    from core import dimensions
     from core.windows import WindowSize
     from warehouse.client import Warehouse
     from warehouse.view_backfill import backfill_view
 
-    dimensions.configure(settings.custom_dimensions)
     view = [d for d in args.view.split(",") if d]
     pending = [sorted(v) for v in settings.stream.pending_views]
     if sorted(view) not in pending and sorted(view) not in [sorted(v) for v in settings.stream.views]:

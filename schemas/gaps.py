@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
 from core.dimensions import all_dimensions
 
@@ -26,22 +26,24 @@ _RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0)}  # the rest
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
 
+def _known_dimension(name: str) -> str:
+    if name not in all_dimensions():
+        raise ValueError(f"unknown dimension {name!r}; allowed: {list(all_dimensions())}")
+    return name
+
+
+#: A built-in or custom dimension (``core.dimensions``), checked when read: the error names the key.
+DimensionName = Annotated[str, AfterValidator(_known_dimension)]
+
+
 class TargetBase(BaseModel):
     metric: GapMetric
-    scope: dict[str, ScopeValue] = Field(
+    scope: dict[DimensionName, ScopeValue] = Field(
         default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7)")
     valid_from: AwareDatetime
     valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null = open-ended")
-
-    @field_validator("scope")
-    @classmethod
-    def _known_dimensions(cls, v: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(v) - set(all_dimensions()))
-        if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(all_dimensions())}")
-        return v
 
     @field_validator("value")
     @classmethod
