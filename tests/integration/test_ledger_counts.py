@@ -199,7 +199,7 @@ def streams(draw) -> tuple[list[list[dict]], int]:
     return batches, draw(st.integers(0, 4))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=streams())
 async def test_view_and_ledger_answer_the_same_for_any_arrival_order(chdb_dsn: str, stream) -> None:
     batches, restart_after = stream
