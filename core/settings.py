@@ -91,8 +91,11 @@ class Settings(BaseSettings):
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         custom = validate_custom(self.custom_dimensions)
-        for view in [*self.stream.views, *self.stream.pending_views]:
-            validate_view(view, DIMENSIONS + custom)
+        # Canonical order (built-in then custom, allowlist order): the worker names a view's rows by it
+        # and reads look them up by it (``warehouse.queries.choose_view``), so both must agree.
+        allowed = DIMENSIONS + custom
+        self.stream.views = [list(validate_view(v, allowed)) for v in self.stream.views]
+        self.stream.pending_views = [list(validate_view(v, allowed)) for v in self.stream.pending_views]
         return self
 
     @classmethod
