@@ -7,6 +7,7 @@ import copy
 import random
 
 import httpx
+import orjson
 import pytest
 
 from api.deps import Services
@@ -14,7 +15,7 @@ from api.main import create_api
 from core import dimensions
 from core.settings import ApiKey, Settings
 from core.windows import DAY_MS, MINUTE_MS, WindowSize
-from ingest.validation import validate_items
+from ingest.validation import validate_items, validate_raw_message
 from stream_processors.checkpoint import Checkpointer
 from tests.conftest import migrated_warehouse
 from tests.integration.test_ledger_counts import FROM_S, TENANT, TO_S, T0, answer, invitation, naive, rows_of, tp
@@ -47,6 +48,13 @@ def test_custom_dimensions_come_from_data_and_bad_values_are_rejected_at_their_p
         ({"channel": "chat", "account": "acme-corp"}, {"note": "kept"}), ({"channel": "chat"}, {})]
     plain, _ = validate_items(items[:1], "t1", lambda t, c: c)  # not configured: an attribute, as before
     assert (plain[0]["dims"], plain[0]["attributes"]) == ({"channel": "chat"}, {"account": "acme-corp", "note": "kept"})
+
+
+def test_the_raw_topic_takes_custom_dimensions_too() -> None:
+    value = orjson.dumps([{**_event("r1", account="acme"), "tenant": "t1"}, {**_event("r2", account=["x"]), "tenant": "t1"}])
+    records, rejected = validate_raw_message(value, None, lambda t, c: c, custom=tuple(CUSTOM))
+    assert [r["dims"] for r in records] == [{"channel": "chat", "account": "acme"}]
+    assert [(r.index, r.path) for r in rejected] == [(1, "data.account")]
 
 
 @pytest.mark.parametrize("bad", [["Account"], ["channel"], ["from"], ["a-b"], ["x", "x"], ["extra_dims"]])
