@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from gaps.detect import GAP_METRICS, VOLUME_METRICS
 from kpi.measures import Metric
-from core.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS, all_dimensions
 
 __all__ = ["RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
            "fingerprint"]
@@ -83,9 +83,9 @@ class GapRuleSpec(BaseModel):
     @field_validator("dimensions")
     @classmethod
     def _known_dimensions(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - set(DIMENSIONS))
+        unknown = sorted(set(v) - set(all_dimensions()))
         if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(DIMENSIONS)}")
+            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(all_dimensions())}")
         if len(set(v)) != len(v):
             raise ValueError("dimensions must be distinct")
         return v
@@ -141,10 +141,11 @@ class RuleSpec(BaseModel):
     @field_validator("scope")
     @classmethod
     def _known_dimensions(cls, v: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(v) - set(DIMENSIONS))
+        known = all_dimensions()  # built-in and custom (``custom_dimensions``)
+        unknown = sorted(set(v) - set(known))
         if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(DIMENSIONS)}")
-        return {d: v[d] for d in DIMENSIONS if d in v}
+            raise ValueError(f"unknown dimension(s) {unknown}; allowed: {list(known)}")
+        return {d: v[d] for d in known if d in v}
 
     @field_validator("window")
     @classmethod

@@ -10,6 +10,7 @@ from kpi.counts import KpiCounts
 from core.windows import BucketPlan
 from warehouse import queries
 from warehouse.client import Warehouse
+from warehouse.count_sources import CountSource
 from warehouse.series import rolled_counts
 
 __all__ = ["current_counts"]
@@ -20,5 +21,5 @@ async def current_counts(wh: Warehouse, tenant: str, window: str, views: list[li
     """Counts of the window ending with the bucket that holds ``now_ms`` (the current, partial bucket)."""
     plan = BucketPlan.current(window, now_ms)
     view = queries.choose_view(views, set(scope))
-    points = (await rolled_counts(wh, tenant, plan, view, (), scope)).get(())
+    points = (await rolled_counts(wh, tenant, plan, CountSource(view), (), scope)).get(())
     return points[-1][1] if points else KpiCounts()

@@ -45,6 +45,7 @@ class Services:
             partitions=s.kafka.partitions, max_record_bytes=s.kafka.max_record_bytes,
             max_events=s.api.max_batch_events,
             horizon=TimeHorizon.from_clock(s.api.max_future_s, s.api.max_event_age_days),
+            custom_dimensions=tuple(s.custom_dimensions),
         )
 
 

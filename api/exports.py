@@ -1,7 +1,7 @@
 """Drill-down rows as API records and as streamed CSV / Parquet.
 
 One flat row shape serves both exports: the record's columns in ledger order
-(:data:`warehouse.record_queries.COLUMNS`) with ``event_id`` as ``id`` and
+(:func:`warehouse.record_queries.columns`, custom dimensions last) with ``event_id`` as ``id`` and
 ``time_ms`` as ``time`` (UTC). Exports are encoded block by block as the
 warehouse streams them, so memory stays at a few blocks whatever the
 selection's size: CSV as text chunks, Parquet as one row group per block
@@ -21,9 +21,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.dimensions import DIMENSIONS
 from schemas.drilldown import ResponseRecord, TouchpointRecord
-from warehouse.record_queries import COLUMNS
+from core.dimensions import all_dimensions
+from warehouse.record_queries import columns
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = ["ExportFormat", "MEDIA_TYPES", "export_columns", "public_record", "stream_export"]
@@ -45,13 +45,13 @@ _ARROW_OF_CH = {
 
 
 def export_columns(table: Table) -> list[str]:
-    return [_RENAMED.get(c, c) for c in COLUMNS[table]]
+    return [_RENAMED.get(c, c) for c in columns(table)]
 
 
 def _arrow_schema(table: Table) -> pa.Schema:
     specific = dict(LEDGER_COLUMNS[table])
     fields = []
-    for column, name in zip(COLUMNS[table], export_columns(table)):
+    for column, name in zip(columns(table), export_columns(table)):
         if column == "time_ms":
             fields.append(pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=False))
         else:
@@ -66,7 +66,7 @@ def _time(ms: int) -> datetime:
 def _flat(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """A warehouse row under its export names, time as a datetime, empty optional text as null."""
     out: dict[str, Any] = {}
-    for column in COLUMNS[table]:
+    for column in columns(table):
         value = row[column]
         if column == "time_ms":
             value = _time(value)
@@ -79,7 +79,7 @@ def _flat(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 def public_record(table: Table, row: dict[str, Any]) -> ResponseRecord | TouchpointRecord:
     """A warehouse row as the API's record model (dimensions nested, overrides parsed)."""
     flat = _flat(table, row)
-    dims = {d: flat.pop(d) for d in DIMENSIONS}
+    dims = {d: flat.pop(d) for d in all_dimensions()}
     flat["dims"] = {d: v for d, v in dims.items() if v}
     if table is Table.survey_responses:
         flat["overrides"] = orjson.loads(flat["overrides"]) if flat["overrides"] else {}
@@ -148,13 +148,13 @@ async def stream_export(table: Table, blocks: AsyncIterator[Sequence[Sequence[An
     column at a time (the per-row dicts of the page API cost ~3x more per exported row).
     """
     schema = _arrow_schema(table)
-    columns = list(zip(COLUMNS[table], schema.types))
+    typed = list(zip(columns(table), schema.types))
     if fmt is ExportFormat.csv:
         yield _csv_chunk([schema.names])
         async for block in blocks:
             if block:
                 by_column = list(zip(*block))[1:]  # [0] is event_key
-                yield _csv_chunk(zip(*(_csv_column(c, t, v) for (c, t), v in zip(columns, by_column))))
+                yield _csv_chunk(zip(*(_csv_column(c, t, v) for (c, t), v in zip(typed, by_column))))
         return
     sink = _Drain()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
@@ -164,7 +164,7 @@ async def stream_export(table: Table, blocks: AsyncIterator[Sequence[Sequence[An
                 continue
             by_column = list(zip(*block))[1:]
             writer.write_table(pa.Table.from_arrays(
-                [_parquet_column(c, t, v) for (c, t), v in zip(columns, by_column)], schema=schema))
+                [_parquet_column(c, t, v) for (c, t), v in zip(typed, by_column)], schema=schema))
             chunk = sink.take()
             if chunk:
                 yield chunk

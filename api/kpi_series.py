@@ -1,6 +1,7 @@
 """The KPI series of ``GET /v1/kpis``, as a function the live stream reuses.
 
-Reads the tumbling windows of one stored view (:func:`warehouse.series.rolled_counts`)
+Reads the tumbling windows of one stored view, or the ledger for a crossing no view holds
+(:func:`warehouse.series.rolled_counts`),
 and turns them into :class:`~schemas.kpis.KpiPoint` values per bucket and group; rolling
 windows (``24h``, ``7d``, ``28d``) sum the tumbling hours/days ending at each bucket.
 The buckets are a :class:`core.windows.BucketPlan` capped at ``MAX_BUCKETS``.
@@ -17,6 +18,7 @@ from schemas.kpis import KpiPoint
 from core.errors import TooManyBuckets
 from core.windows import BucketPlan
 from warehouse.client import Warehouse
+from warehouse.count_sources import CountSource
 from warehouse.series import rolled_counts
 
 __all__ = ["MAX_BUCKETS", "BucketPlan", "TooManyBuckets", "bucket_plan", "kpi_series"]
@@ -37,13 +39,13 @@ def bucket_plan(window: str, from_ms_: int, to_ms_: int) -> BucketPlan:
 
 async def kpi_series(
     wh: Warehouse, tenant: str, metric: Metric, window: str, from_ms_: int, to_ms_: int,
-    groups: tuple[str, ...], filters: dict[str, str], view: tuple[str, ...], *, min_sample: int,
+    groups: tuple[str, ...], filters: dict[str, str], source: CountSource, *, min_sample: int,
     confidence: float,
 ) -> list[KpiPoint]:
     """Points of ``metric`` for the buckets starting in [``from_ms_``, ``to_ms_``), by start then group."""
     plan = bucket_plan(window, from_ms_, to_ms_)
     points: list[KpiPoint] = []
-    for group, rolled in (await rolled_counts(wh, tenant, plan, view, groups, filters)).items():
+    for group, rolled in (await rolled_counts(wh, tenant, plan, source, groups, filters)).items():
         for start, counts in rolled:
             if counts.is_zero():
                 continue

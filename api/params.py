@@ -10,9 +10,10 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from core.isotime import IsoDateTime as _IsoDateTime
 
 from kpi.measures import Metric
-from core.dimensions import DIMENSIONS, validate_view
-from core.errors import NoViewCovers
+from core.dimensions import all_dimensions, validate_view
+from core.errors import NoViewCovers, QueryError
 from warehouse import queries
+from warehouse.count_sources import CountSource, choose_source
 
 
 #: A date-time query parameter: ISO-8601 only (``core.isotime``); naive times are UTC (``utc``).
@@ -54,6 +55,15 @@ def view_for(views: list[list[str]], needed: set[str], loc: list[str] | str = "g
         raise exc.at(loc) from None
 
 
+def source_for(views: list[list[str]], group_by: tuple[str, ...], filters: dict[str, str],
+               loc: list[str] | str = "group_by") -> CountSource:
+    """The stored view that answers a read, else the ledger; a 422 at ``loc`` past the ledger's limit."""
+    try:
+        return choose_source(views, group_by, tuple(filters))
+    except QueryError as exc:
+        raise exc.at(loc) from None
+
+
 def time_range(from_: datetime | None, to: datetime | None, span: timedelta) -> tuple[datetime, datetime]:
     """``from``/``to`` in UTC: ``to`` defaults to now, ``from`` to ``to - span``; a 422 unless from < to."""
     to_dt = utc(to) if to else datetime.now(timezone.utc)
@@ -72,8 +82,9 @@ def group_by_dims(group_by: str) -> tuple[str, ...]:
 
 
 def dimension_filters(request: Request) -> dict[str, str]:
-    """Query parameters named like a dimension (``channel=chat``): the filters of a KPI read."""
-    return {k: v for k, v in request.query_params.items() if k in DIMENSIONS}
+    """Query parameters named like a dimension (``channel=chat``, or a custom one): the filters of a KPI read."""
+    known = all_dimensions()
+    return {k: v for k, v in request.query_params.items() if k in known}
 
 
 FiltersDep = Annotated[dict[str, str], Depends(dimension_filters)]

@@ -104,6 +104,12 @@ class StreamSettings(BaseModel):
         description="Views kept as windowed state: each is a list of allowlisted dimensions "
         "(`[]` = overall), from the allowlist in `core/dimensions.py`.",
     )
+    pending_views: list[list[str]] = Field(
+        default=[],
+        description="Views being added: the worker keeps them like `views` but reads do not use them (a "
+        "crossing they hold is answered from the ledger) until `cxpulse views backfill` has written their "
+        "history; then move them to `views`.",
+    )
     window_sizes: list[Literal["1m", "1h", "1d"]] = Field(
         default=["1m", "1h", "1d"],
         description="Tumbling window sizes kept as state (rolling windows are answered from them).",

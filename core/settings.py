@@ -23,7 +23,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core.dimensions import validate_view
+from core.dimensions import DIMENSIONS, validate_custom, validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         "generated under `data_dir` when empty.",
     )
     log_level: str = Field(default="INFO", description="Python logging level name (DEBUG, INFO, WARNING, ...).")
+    custom_dimensions: list[str] = Field(
+        default=[],
+        description="Dimensions of this deployment besides the built-in ones (e.g. `account`, `market`, "
+        "`product`): lowercase identifiers, not a built-in or reserved name, at most 32. Events carry them "
+        "as string fields of `data` (at most 128 characters); they filter, group and make views like the "
+        "built-in ones, and adding one needs no migration (the `extra_dims` map column of migration 0013).",
+    )
     kafka: KafkaSettings = Field(default=KafkaSettings(), description="Kafka broker and topics.")
     warehouse: WarehouseSettings = Field(default=WarehouseSettings(), description="ClickHouse / chDB warehouse.")
     stream: StreamSettings = Field(
@@ -87,8 +94,12 @@ class Settings(BaseSettings):
         if self.api.keys_file:
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
-        for view in self.stream.views:
-            validate_view(view)
+        custom = validate_custom(self.custom_dimensions)
+        # Canonical order (built-in then custom, allowlist order): the worker names a view's rows by it
+        # and reads look them up by it (``warehouse.queries.choose_view``), so both must agree.
+        allowed = DIMENSIONS + custom
+        self.stream.views = [list(validate_view(v, allowed)) for v in self.stream.views]
+        self.stream.pending_views = [list(validate_view(v, allowed)) for v in self.stream.pending_views]
         for tenant in [None, *self.retention.tenants]:
             if self.retention.days("ledger_days", tenant) <= self.api.max_event_age_days:
                 raise ValueError(

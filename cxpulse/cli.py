@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core import dimensions
+
 
 def _settings():
     from core.settings import Settings
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("api", help="HTTP API only")
     mig = sub.add_parser("migrate", help="apply warehouse migrations")
     mig.add_argument("--dry-run", action="store_true")
+    bf = sub.add_parser("backfill-view", help="write a view's history from the ledger (a view in stream.pending_views)")
+    bf.add_argument("view", help="comma-separated dimensions, e.g. journey_step,segment ('' = overall)")
+    bf.add_argument("--tenant", action="append", help="only this tenant (repeatable); default every tenant")
     rp = sub.add_parser("replay", help="import historical events (NDJSON, CSV, Parquet) through the API")
     rp.add_argument("file", type=Path)
     rp.add_argument("--api", help="API base URL (default: this machine's configured API)")
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = _settings()
+    dimensions.configure(settings.custom_dimensions)  # every command validates scopes and views against them
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         for stmt in statements:
             print(stmt.strip() + ";\n")
         print(f"{len(statements)} statement(s) {'pending' if args.dry_run else 'applied'}")
+    elif args.command == "backfill-view":
+        sys.exit(asyncio.run(_backfill_view(settings, args)))
     elif args.command == "replay":
         sys.exit(asyncio.run(_replay(settings, args)))
     elif args.command == "simulate":
@@ -134,6 +142,27 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(3600)
         except KeyboardInterrupt:
             broker.stop()
+
+
+async def _backfill_view(settings, args: argparse.Namespace) -> int:
+    from core.windows import WindowSize
+    from warehouse.client import Warehouse
+    from warehouse.view_backfill import backfill_view
+
+    view = [d for d in args.view.split(",") if d]
+    pending = [sorted(v) for v in settings.stream.pending_views]
+    if sorted(view) not in pending and sorted(view) not in [sorted(v) for v in settings.stream.views]:
+        print(f"{args.view!r} is in neither stream.pending_views nor stream.views: add it to pending_views and "
+              "restart the worker first, so no event reaches a window between the backfill and the worker", file=sys.stderr)
+        return 2
+    wh = Warehouse.open(settings.warehouse_dsn, settings.warehouse.database)
+
+    def report(p) -> None:
+        print(f"{p.tenant}: day {p.days_done}/{p.days_total} ({p.day_ms // 1000}), {p.rows} rows", flush=True)
+
+    rows = await backfill_view(wh, view, [WindowSize(s) for s in settings.stream.window_sizes], args.tenant, report)
+    print(f"backfilled {rows} window rows; move the view to stream.views to read from it")
+    return 0
 
 
 def _api_key(settings, explicit: str | None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core import dimensions
 from core.settings import Settings
 from ingest.pseudonymize import Pseudonymizer
 from warehouse.client import Warehouse
@@ -31,11 +32,12 @@ class Worker:
         from core.windows import WindowSize
 
         settings = self.settings
+        dimensions.configure(settings.custom_dimensions)  # the writer and the reads name them
         app = create_app(settings, self.bootstrap)
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(
             warehouse=self.warehouse,
-            views=[tuple(v) for v in settings.stream.views],
+            views=list(dict.fromkeys(tuple(v) for v in [*settings.stream.views, *settings.stream.pending_views])),
             sizes=[WindowSize(s) for s in settings.stream.window_sizes],
             grace_ms=settings.stream.grace_s * 1000,
             interaction_cache=settings.stream.interaction_cache,

@@ -40,6 +40,7 @@ from kpi.measures import Metric
 from core.windows import DAY_MS, MINUTE_MS, WindowSize, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
+from warehouse.count_sources import CountSource, read_counts
 from warehouse.gap_queries import TargetRow
 
 WEEK_MS = 7 * DAY_MS
@@ -125,15 +126,14 @@ def detect_all(
 
 
 async def evaluate(
-    wh: Warehouse, tenant: str, q: GapQuery, view: tuple[str, ...], baseline_periods: int, th: Thresholds,
+    wh: Warehouse, tenant: str, q: GapQuery, source: CountSource, baseline_periods: int, th: Thresholds,
 ) -> tuple[Window, list[Gap]]:
-    """Read the window and its baseline (one query) and the targets, then detect."""
+    """Read the window and its baseline (one read, of a stored view or the ledger) and the targets, then detect."""
     win = evaluation_window(q.window, q.at_ms)
     period = baseline_period_ms(q.window)
     first = win.start_ms - baseline_periods * period
     group_by = (q.dimension,) if q.dimension else ()
-    rows = await queries.read_windows(wh, tenant, q.window, view, group_by, q.scope, first // 1000,
-                                      win.end_ms // 1000)
+    rows = await read_counts(wh, tenant, q.window, source, group_by, q.scope, first // 1000, win.end_ms // 1000)
     by_start: dict[int, dict[str, KpiCounts]] = {}
     for r in rows:
         start = r.window_start * 1000
@@ -177,18 +177,19 @@ async def evaluate_live(wh: Warehouse, tenant: str, q: GapQuery, views: list[lis
     return Window(frame.end_ms - spec.longest_ms, frame.end_ms), gaps
 
 
-async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, view: tuple[str, ...], views: list[list[str]],
+async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, source: CountSource, views: list[list[str]],
                           gap_settings: Any) -> tuple[Window, list[Gap]]:
     """The gaps of ``q.window``: ``live`` (kinds outside ``LIVE_KINDS`` are not evaluated), ``1h`` or ``1d``.
 
-    ``view`` serves the hourly/daily windows; ``views`` (all stored views) the live frame.
+    ``source`` (a stored view, or the ledger for a crossing no view holds) serves the hourly/daily
+    windows; ``views`` (all stored views) the live frame, which needs a view.
     ``gap_settings`` is :class:`core.settings.GapSettings`.
     """
     gs = gap_settings
     if q.window == "live":
         return await evaluate_live(wh, tenant, replace(q, kinds=q.kinds & LIVE_KINDS), views, LiveSpec.from_settings(gs))
     periods = gs.baseline_weeks if q.window == "1h" else gs.baseline_days
-    return await evaluate(wh, tenant, q, view, periods, Thresholds.from_settings(gs))
+    return await evaluate(wh, tenant, q, source, periods, Thresholds.from_settings(gs))
 
 
 def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],

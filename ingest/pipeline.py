@@ -40,6 +40,8 @@ class BatchSpec:
     #: Event times accepted, with the server clock read when the request arrived
     #: (None: the default horizon around the clock of the validating process).
     horizon: TimeHorizon | None = None
+    #: ``custom_dimensions`` of the settings: the ``data`` fields that are dimensions, not attributes.
+    custom_dimensions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -71,7 +73,8 @@ def prepare_batch(body: bytes, content_type: str, spec: BatchSpec,
     items = [binary_event(HTTP, attributes, content_type, body)] if binary else parse_body(body, content_type)
     if len(items) > spec.max_events:
         raise TooManyEvents(f"batch of {len(items)} events exceeds {spec.max_events}")
-    records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key), spec.horizon)
+    records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key), spec.horizon,
+                                        spec.custom_dimensions)
     if binary:
         rejected = [_in_headers(rejection) for rejection in rejected]
     messages = group_for_kafka(records, spec.topics, spec.partitions, spec.max_record_bytes)

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from core.dimensions import DIMENSIONS
-from schemas.events import SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent
+from schemas.events import MAX_DIMENSION_CHARS, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent
 from schemas.records import Record
 
-__all__ = ["Pseudonymize", "event_to_record"]
+__all__ = ["Pseudonymize", "custom_dimension_error", "event_to_record"]
 
 #: ``(tenant, customer_id) -> pseudonym``; ``ingest.pseudonymize.Pseudonymizer`` in production.
 Pseudonymize = Callable[[str, str], str]
@@ -22,8 +22,12 @@ def event_to_record(
     event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
     tenant: str,
     pseudonymizer: Pseudonymize,
+    custom: tuple[str, ...] = (),
 ) -> Record:
-    """Flatten a validated event into the record documented in ``schemas/records.py``."""
+    """Flatten a validated event into the record documented in ``schemas/records.py``.
+
+    ``custom``: the deployment's custom dimensions; on touchpoints and answers, those ``data``
+    fields are dimensions (checked by :func:`custom_dimension_error`), not attributes."""
     data = event.data
     customer_id = data.customer_id
     record: Record = {
@@ -38,6 +42,11 @@ def event_to_record(
         "dims": {},
         "attributes": data.attributes,
     }
+    if custom and not isinstance(event, SurveyInvitationEvent):
+        attributes = record["attributes"]  # a fresh dict (``_OpenData.attributes``)
+        moved = {name: attributes.pop(name) for name in custom if attributes.get(name) is not None}
+    else:
+        moved = None
     if isinstance(event, TouchpointEvent):
         record["dims"] = _dims(data)
         record["wait_s"] = data.wait_s
@@ -60,7 +69,27 @@ def event_to_record(
     else:
         record["survey_id"] = data.survey_id
         record["via"] = data.via.value if data.via is not None else None
+    if moved:
+        record["dims"].update(moved)
     return record
+
+
+def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+                           custom: tuple[str, ...]) -> tuple[str, str] | None:
+    """(path, error) of the first custom dimension of ``data`` that is not a string of at most
+    ``MAX_DIMENSION_CHARS`` characters, else None. Invitations carry no dimensions: not checked."""
+    if isinstance(event, SurveyInvitationEvent):
+        return None
+    extra = event.data.__pydantic_extra__ or {}
+    for name in custom:
+        value = extra.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"data.{name}", "a dimension value must be a string"
+        if len(value) > MAX_DIMENSION_CHARS:
+            return f"data.{name}", f"String should have at most {MAX_DIMENSION_CHARS} characters"
+    return None
 
 
 def _dims(data: Any) -> dict[str, str]:

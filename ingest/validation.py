@@ -53,7 +53,7 @@ from ingest.binding import (
     kafka_headers,
     structured_media_type,
 )
-from ingest.records import Pseudonymize, event_to_record
+from ingest.records import Pseudonymize, custom_dimension_error, event_to_record
 from schemas.events import CLOUD_EVENT_ADAPTER, Rejection
 from schemas.records import EventType, Record
 
@@ -192,7 +192,8 @@ def _parse_ndjson(body: bytes) -> list[Any]:
 
 
 def validate_items(
-    items: Sequence[Any], tenant: str, pseudonymizer: Pseudonymize, horizon: TimeHorizon | None = None
+    items: Sequence[Any], tenant: str, pseudonymizer: Pseudonymize, horizon: TimeHorizon | None = None,
+    custom: tuple[str, ...] = (),
 ) -> tuple[list[Record], list[Rejection]]:
     """Validate each decoded item on its own; return the accepted records and the rejections.
 
@@ -221,10 +222,14 @@ def validate_items(
         if time_error is not None:
             rejections.append(Rejection(index=index, path="time", error=time_error))
             continue
+        bad = custom_dimension_error(event, custom) if custom else None
+        if bad is not None:
+            rejections.append(Rejection(index=index, path=bad[0], error=bad[1]))
+            continue
         if event.id in seen:
             continue
         seen.add(event.id)
-        records.append(event_to_record(event, tenant, pseudonymizer))
+        records.append(event_to_record(event, tenant, pseudonymizer, custom))
     return records, rejections
 
 
@@ -233,6 +238,7 @@ def validate_raw_message(
     headers: Headers,
     pseudonymizer: Pseudonymize,
     horizon: TimeHorizon | None = None,
+    custom: tuple[str, ...] = (),
 ) -> tuple[list[Record], list[RawRejection]]:
     """Validate a message a producer wrote straight to the raw topic, in either Kafka content mode.
 
@@ -255,7 +261,7 @@ def validate_raw_message(
     try:
         if structured_media_type(content_type) is None and is_binary(attributes):
             item = binary_event(KAFKA, attributes, content_type, raw)
-            return _validate_raw_items([item], attributes.get(TENANT), pseudonymizer, horizon, raw)
+            return _validate_raw_items([item], attributes.get(TENANT), pseudonymizer, horizon, raw, custom)
     except IngestError as exc:  # not JSON: the content-type or the data
         path = CONTENT_TYPE if isinstance(exc, UnsupportedMediaType) else "data"
         tenant = attributes.get(TENANT)
@@ -272,12 +278,12 @@ def validate_raw_message(
     else:
         error = "a raw message must be a CloudEvent JSON object or an array of them"
         return [], [RawRejection(index=0, path="", error=error, raw=raw)]
-    return _validate_raw_items(items, attributes.get(TENANT), pseudonymizer, horizon, None)
+    return _validate_raw_items(items, attributes.get(TENANT), pseudonymizer, horizon, None, custom)
 
 
 def _validate_raw_items(
     items: Sequence[Any], default_tenant: str | None, pseudonymizer: Pseudonymize, horizon: TimeHorizon,
-    binary_value: bytes | None,
+    binary_value: bytes | None, custom: tuple[str, ...] = (),
 ) -> tuple[list[Record], list[RawRejection]]:
     """The events of one raw message; ``binary_value`` is the message value of a binary-mode event."""
     records: list[Record] = []
@@ -310,10 +316,14 @@ def _validate_raw_items(
         if time_error is not None:
             reject(index, "time", time_error, tenant, item)
             continue
+        bad = custom_dimension_error(event, custom) if custom else None
+        if bad is not None:
+            reject(index, bad[0], bad[1], tenant, item)
+            continue
         if (tenant, event.id) in seen:
             continue
         seen.add((tenant, event.id))
-        records.append(event_to_record(event, tenant, pseudonymizer))
+        records.append(event_to_record(event, tenant, pseudonymizer, custom))
     return records, rejections
 
 

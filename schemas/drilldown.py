@@ -52,6 +52,7 @@ class _PageBase(BaseModel):
     window_start: datetime = Field(description="Records with window_start <= time < window_end")
     window_end: datetime
     filters: dict[str, str]
+    source: str = Field("ledger", description="What answered: always `ledger` (the stored events), for any filters")
     count: int = Field(description="Records on this page")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 

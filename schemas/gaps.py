@@ -5,9 +5,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from core.dimensions import Dimension
+from core.dimensions import all_dimensions
 from core.isotime import IsoAwareDateTime
 
 
@@ -35,10 +35,20 @@ _RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0), GapMetric.w
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
 
+def _known_dimension(name: str) -> str:
+    if name not in all_dimensions():
+        raise ValueError(f"unknown dimension {name!r}; allowed: {list(all_dimensions())}")
+    return name
+
+
+#: A built-in or custom dimension (``core.dimensions``), checked when read: the error names the key.
+DimensionName = Annotated[str, AfterValidator(_known_dimension)]
+
+
 class TargetBase(BaseModel):
     metric: GapMetric
-    scope: dict[Dimension, ScopeValue] = Field(
-        default={}, description="Dimension values the target applies to; {} = the whole tenant")
+    scope: dict[DimensionName, ScopeValue] = Field(
+        default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7, wait and handle time in seconds, pos_neg_ratio as "
                          "positive experiences per negative one, default 3)")
@@ -128,5 +138,7 @@ class GapList(BaseModel):
     kinds: list[str]
     dimension: str | None
     filters: dict[str, str]
+    source: str = Field(description="What answered: `view:<name>` (stored windows) or `ledger` (a crossing no "
+                        "stored view holds, counted from the stored events)")
     data: list[GapPublic]
     count: int

@@ -23,6 +23,8 @@ class Series(BaseModel, Generic[P]):
     confidence: float
     group_by: list[str]
     filters: dict[str, str]
+    source: str = Field(description="What answered: `view:<name>` (stored windows) or `ledger` (a crossing no "
+                        "stored view holds, counted from the stored events with the same rules)")
     data: list[P]
     count: int
 

@@ -12,7 +12,8 @@ Every record has:
 (event time, UTC epoch milliseconds), ``subject`` (str | None),
 ``interaction_id`` (str, "" if none), ``customer`` (keyed-hash pseudonym,
 "" if none), ``dims`` (dimension name -> str; only the dimensions the event
-carries; the allowlist is ``core.dimensions.DIMENSIONS``), ``attributes``
+carries; the allowlist is ``core.dimensions.all_dimensions()``: the built-in ones and the
+configured ``custom_dimensions``, taken from ``data``), ``attributes``
 (unknown ``data`` fields, kept verbatim).
 
 Touchpoint records add ``wait_s``, ``handle_s`` (float | None) and

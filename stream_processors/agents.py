@@ -78,7 +78,8 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             accepted: list[Record] = []
             for event in events:
                 msg = event.message
-                records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer)
+                records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer,
+                                                              custom=tuple(settings.custom_dimensions))
                 accepted.extend(records)
                 for rej in rejections:
                     await send_dead_letter(publisher, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)

@@ -53,7 +53,7 @@ async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) ->
     if metric is not None:
         where.append("metric = {metric:String}")
         params["metric"] = metric
-    cols = ["metric", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms"]
+    cols = ["metric", *DIMENSIONS, "value", "valid_from_ms", "valid_to_ms", "scope_key"]
     res = await wh.aquery(
         f"SELECT {', '.join(cols)} FROM {Table.kpi_targets.value} FINAL WHERE {' AND '.join(where)} "
         "ORDER BY metric, scope_key, valid_from_ms",
@@ -61,10 +61,20 @@ async def list_targets(wh: Warehouse, tenant: str, metric: str | None = None) ->
     )
     n = len(DIMENSIONS)
     return [
-        TargetRow(r[0], {d: v for d, v in zip(DIMENSIONS, r[1:1 + n]) if v}, float(r[1 + n]), int(r[2 + n]),
-                  None if r[3 + n] is None else int(r[3 + n]))
+        TargetRow(r[0], {**{d: v for d, v in zip(DIMENSIONS, r[1:1 + n]) if v}, **_custom_scope(r[-1])},
+                  float(r[1 + n]), int(r[2 + n]), None if r[3 + n] is None else int(r[3 + n]))
         for r in res.result_rows
     ]
+
+
+def _custom_scope(key: str) -> dict[str, str]:
+    """The custom dimensions of a scope, from its ``scope_key`` (they have no column of their own)."""
+    out = {}
+    for part in key.split("\x1f") if key else ():
+        name, _, value = part.partition("=")
+        if name not in DIMENSIONS:
+            out[name] = value
+    return out
 
 
 async def delete_target(wh: Warehouse, tenant: str, metric: str, scope: dict[str, str], valid_from_ms: int) -> bool:

@@ -10,7 +10,7 @@ import orjson
 
 from kpi.counts import FIELDS as COUNTER_FIELDS
 from kpi.counts import KpiCounts
-from core.dimensions import DIMENSIONS, validate_view, view_name
+from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view, view_name
 from core.errors import NoViewCovers
 from schemas.records import ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, OFFSET, SHARD, EventType, Record
 from warehouse.client import Warehouse
@@ -49,7 +49,10 @@ async def touchpoint_dims(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> dic
         return {}
     tenants = sorted({k[0] for k in keys})
     iids = sorted({k[1] for k in keys})
-    dims_sql = ", ".join(f"argMax({d}, time_ms)" for d in DIMENSIONS)
+    # The custom dimensions' map only when there are some: without it the read is answered from the
+    # by_interaction projection (0009), which holds the built-in dimensions only.
+    extra = bool(custom_dimensions())
+    dims_sql = ", ".join([*(f"argMax({d}, time_ms)" for d in DIMENSIONS), *(["argMax(extra_dims, time_ms)"] * extra)])
     res = await wh.aquery(
         f"SELECT tenant, interaction_id, {dims_sql} FROM {Table.touchpoints.value} "
         "WHERE tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)} "
@@ -60,7 +63,10 @@ async def touchpoint_dims(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> dic
     out: dict[tuple[str, str], dict[str, str]] = {}
     for row in res.result_rows:
         if (row[0], row[1]) in wanted:
-            out[(row[0], row[1])] = {d: v for d, v in zip(DIMENSIONS, row[2:]) if v}
+            dims = {d: v for d, v in zip(DIMENSIONS, row[2:]) if v}
+            if extra:
+                dims.update((d, v) for d, v in row[-1].items() if v)
+            out[(row[0], row[1])] = dims
     return out
 
 
@@ -92,7 +98,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
     if not keys:
         return []
     table = Table.survey_invitations
-    cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
     res = await wh.aquery(
         f"SELECT {', '.join(cols)} FROM {table.value} WHERE kafka_partition = {{shard:UInt16}} "
         "AND tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)}",
@@ -176,7 +182,7 @@ async def ledger_records_in(
         keys = sorted({k for (k,) in in_range.result_rows})
         if not keys:
             continue
-        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
         # 2. Their rows by primary key. Not FINAL (it would scan the partition): the latest version of
         # each event is kept below, as FINAL would; `attributed` changes between versions, so it is
         # tested on the latest only.
@@ -246,6 +252,7 @@ async def answered_without(wh: Warehouse, tenant: str, interaction_ids: Iterable
 # (re-versioned) when its touchpoint arrives, so every stored field must survive the trip.
 _LEDGER_READ_HEAD = ("tenant", "event_key", "source", "event_id", "time_ms", "interaction_id", "subject", "customer",
                      "attributes")
+_DIM_COLUMNS = (*DIMENSIONS, "extra_dims")
 
 
 def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
@@ -258,7 +265,8 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
         OFFSET: values["kafka_offset"], EVENT_KEY: values["event_key"],
     }
     effective = {d: values[d] for d in DIMENSIONS if values[d]}
-    for c in cols[len(_LEDGER_READ_HEAD) + len(DIMENSIONS):-2]:  # up to kafka_offset, version
+    effective.update((d, v) for d, v in values["extra_dims"].items() if v)
+    for c in cols[len(_LEDGER_READ_HEAD) + len(_DIM_COLUMNS):-2]:  # up to kafka_offset, version
         rec[c] = values[c]
     if etype == EventType.touchpoint.value:
         rec["dims"] = effective
@@ -300,9 +308,9 @@ async def read_windows(
     params: dict[str, Any] = {"tenant": tenant, "size": size, "view": view_name(view), "from": from_s, "to": to_s}
     for i, (dim, value) in enumerate(sorted(filters.items())):
         validate_view([dim])
-        where.append(f"{dim} = {{f{i}:String}}")
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
         params[f"f{i}"] = value
-    keys = ", ".join(["toUnixTimestamp(window_start)", *group_by])
+    keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by)])
     sums = ", ".join(f"sum({f})" for f in COUNTER_FIELDS)
     res = await wh.aquery(
         f"SELECT {keys}, {sums} FROM {Table.kpi_windows.value} FINAL "

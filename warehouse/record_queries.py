@@ -31,12 +31,12 @@ import orjson
 from kpi.counts import EXPERIENCE_BOUNDS
 from kpi.measures import Metric
 from kpi.weighted import answer_field
-from core.dimensions import DIMENSIONS, validate_view
+from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
-    "COLUMNS", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
+    "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
     "decode_cursor", "encode_cursor", "page_sql", "read_page", "row_names", "stream_rows", "stream_sql",
     "weighted_answers", "weighted_answers_sql",
 ]
@@ -64,10 +64,16 @@ RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
 }
 
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
-#: Columns a drill-down row carries, per table (the stored customer is already a pseudonym).
+#: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
+#: the custom dimensions (:func:`columns`).
 COLUMNS: dict[Table, tuple[str, ...]] = {
     t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
 }
+
+
+def columns(table: Table) -> tuple[str, ...]:
+    """:data:`COLUMNS` of ``table`` and one per custom dimension (``core.dimensions``), in that order."""
+    return (*COLUMNS[table], *custom_dimensions())
 _KEYSET = ("time_ms", "event_key", "source", "event_id")
 MAX_PAGE = 10_000
 
@@ -144,13 +150,14 @@ def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
     for i, (dim, value) in enumerate(selection.filters):
         validate_view([dim])  # the only identifiers from a request
-        where.append(f"{dim} = {{f{i}:String}}")
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
         params[f"f{i}"] = value
     return where, params
 
 
 def _select(selection: Selection, where: list[str]) -> str:
-    cols = ", ".join(["event_key", *COLUMNS[selection.table]])
+    # A custom dimension is read from the map under its own name (an identifier no column has).
+    cols = ", ".join(["event_key", *COLUMNS[selection.table], *(f"{dim_sql(d)} AS {d}" for d in custom_dimensions())])
     return (f"SELECT {cols} FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} "
             f"ORDER BY {', '.join(_KEYSET)}")
 
@@ -194,7 +201,7 @@ async def read_page(wh: Warehouse, selection: Selection, after: Position | None,
 
 def row_names(table: Table) -> list[str]:
     """Column names of the rows :func:`read_page` and :func:`stream_rows` return."""
-    return ["event_key", *COLUMNS[table]]
+    return ["event_key", *columns(table)]
 
 
 async def stream_rows(wh: Warehouse, selection: Selection,
@@ -229,9 +236,9 @@ def weighted_answers_sql(selection: Selection, base_ms: int, group_by: tuple[str
     group_by = validate_view(list(group_by))
     where, params = _where(selection)
     params["base"] = base_ms
-    keys = ", ".join(["bucket", *group_by, column])
+    keys = ", ".join(["bucket", *map(dim_sql, group_by), column])
     sql = (f"SELECT time_ms - positiveModulo(time_ms, {{base:Int64}}) AS bucket, "
-           f"{', '.join([*group_by, column])}, count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) "
+           f"{', '.join([*map(dim_sql, group_by), column])}, count(), sum(ifNull(weight, 1.0)), sum(pow(ifNull(weight, 1.0), 2)) "
            f"FROM {selection.table.value} FINAL WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}")
     return sql, params
 

@@ -44,7 +44,7 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0014)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
@@ -124,7 +124,7 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
 
 LEDGER_BASE_COLUMNS = (
     "tenant", "event_key", "source", "event_id", "time_ms", "subject", "interaction_id", "customer",
-    *DIMENSIONS,
+    *DIMENSIONS, "extra_dims",
 )
 LEDGER_META_COLUMNS = ("attributes", "kafka_partition", "kafka_offset", "version")
 
@@ -133,7 +133,9 @@ def ledger_insert_columns(table: Table) -> tuple[str, ...]:
     return (*LEDGER_BASE_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), *LEDGER_META_COLUMNS)
 
 
-WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "shard")
+# extra_dims / extra_key: the custom dimensions (``core.dimensions``, migration 0013), a map and its
+# canonical text, which is part of the sort key (a Map cannot be).
+WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "extra_key", "extra_dims", "shard")
 WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, *COUNTER_FIELDS, "version")
 
 
@@ -144,6 +146,7 @@ _TIME = "DateTime64(3, 'UTC')"
 _TENANT = "tenant LowCardinality(String)"
 _DIMS = ", ".join(f"{d} LowCardinality(String)" for d in DIMENSIONS)
 _LOW = "LowCardinality(String)"
+_EXTRA = "extra_dims Map(LowCardinality(String), String)"
 
 
 def _ledger_columns(table: Table) -> str:
@@ -153,7 +156,7 @@ def _ledger_columns(table: Table) -> str:
     # by event key (migration 0007). by_interaction: below.
     return (f"{_TENANT}, event_key UInt64, source String, event_id String, time_ms Int64, "
             f"time {_TIME} MATERIALIZED fromUnixTimestamp64Milli(time_ms), subject String, interaction_id String, "
-            f"customer String, {_DIMS}, {specific}, attributes String, kafka_partition UInt16, kafka_offset UInt64, "
+            f"customer String, {_DIMS}, {_EXTRA}, {specific}, attributes String, kafka_partition UInt16, kafka_offset UInt64, "
             f"version UInt64, ingested_at {_TIME} DEFAULT now64(3), "
             "INDEX idx_time time_ms TYPE minmax GRANULARITY 4, "
             "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
@@ -181,10 +184,12 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     **{t: (_ledger_columns(t), _LEDGER_ENGINE) for t in LEDGER_TABLES},
     Table.kpi_windows: (
         # Answers are integers, so every counter (sums of squares too) is an exact integer.
-        f"{_TENANT}, size {_LOW}, view {_LOW}, window_start DateTime('UTC'), {_DIMS}, shard UInt16, "
+        f"{_TENANT}, size {_LOW}, view {_LOW}, window_start DateTime('UTC'), {_DIMS}, extra_key String, {_EXTRA}, "
+        "shard UInt16, "
         f"{', '.join(f'{f} Int64' for f in COUNTER_FIELDS)}, version UInt64, updated_at {_TIME} DEFAULT now64(3)",
         "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
-        f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard)"),
+        f"PRIMARY KEY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard) "
+        f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard, extra_key)"),
     Table.webhook_subscriptions: (
         f"{_TENANT}, id String, url String, event_types Array(String), filters Map(String, String), secret String, "
         f"description String, enabled Bool, disabled_reason String, created_at {_TIME}, updated_at {_TIME}, "

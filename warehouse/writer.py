@@ -22,7 +22,7 @@ import orjson
 
 from core import metrics
 from kpi.counts import KpiCounts
-from core.dimensions import DIMENSIONS
+from core.dimensions import DIMENSIONS, custom_dimensions
 from schemas.records import ATTRIBUTED, EVENT_KEY, OFFSET, SHARD, Record, effective_dims
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
@@ -66,11 +66,14 @@ class KpiWriter:
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
 
-    async def flush(self) -> FlushStats:
-        """Write everything buffered: windows first, then the ledger. Retries until stored."""
+    async def flush(self, version: int | None = None) -> FlushStats:
+        """Write everything buffered: windows first, then the ledger. Retries until stored.
+
+        ``version``: the rows' version, the clock by default (``warehouse.view_backfill`` writes
+        the lowest one)."""
         stats = FlushStats()
         started = time.perf_counter()
-        version = time.time_ns()
+        version = time.time_ns() if version is None else version
         try:
             if self._windows:
                 body = b"\n".join(_window_row(u, version) for u in self._windows)
@@ -103,10 +106,18 @@ class KpiWriter:
 
 
 def _window_row(u: WindowUpdate, version: int) -> bytes:
-    """One JSONCompactEachRow line in ``WINDOW_INSERT_COLUMNS`` order."""
+    """One JSONCompactEachRow line in ``WINDOW_INSERT_COLUMNS`` order.
+
+    Custom dimensions of the view go to ``extra_dims`` and, as canonical text, to ``extra_key``
+    (part of the sort key, so cells differing only in them stay distinct rows)."""
     dims = u.dims
+    extra = {d: dims[d] for d in custom_dimensions() if d in dims}
+    key = "\x1f".join(f"{d}={v}" for d, v in extra.items())
     return orjson.dumps([u.tenant, u.size, u.view, u.window_start_s, *[dims.get(d, "") for d in DIMENSIONS],
-                         u.shard, *u.counts.as_tuple(), version])
+                         key, extra, u.shard, *u.counts.as_tuple(), version])
+
+
+_NO_EXTRA: dict[str, str] = {}
 
 
 def _ledger_encoder(table: Table, version: int):
@@ -126,13 +137,16 @@ def _ledger_encoder(table: Table, version: int):
         else:
             getters.append(lambda r, n=name: r.get(n))
 
+    custom = custom_dimensions()  # usually none: then no per-record work for them
+
     def encode(r: Record) -> bytes:
         dims = effective_dims(r)
         attributes = r.get("attributes")
+        extra = {d: dims[d] for d in custom if d in dims} if custom else _NO_EXTRA
         return orjson.dumps([
             r["tenant"], r[EVENT_KEY], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
             r.get("interaction_id") or "", r.get("customer") or "",
-            *[dims.get(d, "") for d in DIMENSIONS],
+            *[dims.get(d, "") for d in DIMENSIONS], extra,
             *[get(r) for get in getters],
             orjson.dumps(attributes).decode() if attributes else "",
             r[SHARD], r[OFFSET], version,

@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
-from api.params import FiltersDep, IsoDateTime, from_ms, to_ms, unprocessable, utc, view_for
+from api.params import FiltersDep, IsoDateTime, from_ms, source_for, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
-from core.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import (
     GapList,
     GapMetric,
@@ -25,6 +25,7 @@ from schemas.gaps import (
     TargetPublic,
 )
 from warehouse import gap_queries
+from warehouse.count_sources import CountSource
 from warehouse.gap_queries import TargetRow
 
 #: ``kind`` is a comma-separated subset of the gap kinds; the pattern states the closed set in the document.
@@ -43,7 +44,9 @@ router = APIRouter(prefix="/v1", tags=["gaps"], responses=errors(*SCOPED))
         "the dimension whose values are compared (segment gaps) and checked one by one (target, baseline, "
         "data gaps). Baseline: `1h` = the same hour of the previous weeks, `1d` = the previous days. "
         "`live`: baseline and data gaps of the last minutes (rolling lengths `gaps.live_lengths_min`) against "
-        "the scope's own history, as gap alert rules see them; target and segment kinds are not evaluated live."
+        "the scope's own history, as gap alert rules see them; target and segment kinds are not evaluated live. "
+        "`1h`/`1d` are read from a stored view holding the scope's and `dimension`'s dimensions, else from the "
+        "ledger (same counts); `live` needs a stored view. `source` says which answered."
     ),
 )
 async def get_gaps(
@@ -53,7 +56,7 @@ async def get_gaps(
     metric: GapMetric = GapMetric.nps,
     window: Literal["1h", "1d", "live"] = "1h",
     kind: Annotated[str, Query(pattern=_KINDS_PATTERN, description=f"Comma-separated, of: {_KINDS}")] = _KINDS,
-    dimension: Dimension | None = None,
+    dimension: Annotated[str | None, Query(description="A built-in or custom dimension")] = None,
     at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
 ) -> GapList:
@@ -61,26 +64,32 @@ async def get_gaps(
         kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
     except ValueError:
         raise unprocessable("kind", f"kinds are {[k.value for k in GapKind]}") from None
-    dim = dimension.value if dimension else None
+    dim = dimension or None
+    if dim is not None and dim not in all_dimensions():
+        raise unprocessable("dimension", f"unknown dimension {dim!r}; allowed: {list(all_dimensions())}")
     if dim is not None and dim in filters:
         raise unprocessable("dimension", f"{dim!r} is also a filter")
-    view = view_for(services.settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
+    views = services.settings.stream.views
+    if window == "live":  # the live frame reads minutes: a stored view only
+        source = CountSource(view_for(views, set(filters) | ({dim} if dim else set()), "dimension"))
+    else:
+        source = source_for(views, (dim,) if dim else (), filters, "dimension")
     gs = services.settings.gaps
     at_dt = utc(at) if at else datetime.now(timezone.utc)
     q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000),
                  kinds=kinds & LIVE_KINDS if window == "live" else kinds, scope=filters, dimension=dim)
-    win, gaps = await evaluate_window(services.warehouse, caller.tenant, q, view, services.settings.stream.views, gs)
+    win, gaps = await evaluate_window(services.warehouse, caller.tenant, q, source, views, gs)
     data = [gap_public(g) for g in gaps if g.significant or not significant_only]
     return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
                    confidence=gs.confidence, kinds=sorted(k.value for k in q.kinds), dimension=dim, filters=filters,
-                   data=data, count=len(data))
+                   source=source.name, data=data, count=len(data))
 
 
 @router.put("/targets", response_model=TargetPublic, summary="Set the target of a metric for a scope and period",
             responses=errors(400))
 async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep) -> TargetPublic:
     row = TargetRow(
-        metric=body.metric.value, scope={d.value: v for d, v in body.scope.items()}, value=body.value,
+        metric=body.metric.value, scope=dict(body.scope), value=body.value,
         valid_from_ms=to_ms(body.valid_from), valid_to_ms=to_ms(body.valid_to) if body.valid_to else None,
     )
     await gap_queries.put_target(services.warehouse, caller.tenant, row)

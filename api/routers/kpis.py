@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from api.deps import ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN, kpi_series
-from api.params import KpiRangeDep, time_range, to_ms, view_for
+from api.params import KpiRangeDep, source_for, time_range, to_ms
 from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 
@@ -20,18 +20,21 @@ router = APIRouter(prefix="/v1", tags=["kpis"], responses=errors(*SCOPED))
     description=(
         "Any other query parameter named like a dimension "
         f"({', '.join(DIMENSIONS)}) filters on it, e.g. `channel=chat`. Rolling windows "
-        "(`24h`, `7d`, `28d`) sum the tumbling hours/days ending at each bucket."
+        "(`24h`, `7d`, `28d`) sum the tumbling hours/days ending at each bucket. A stored view answers when "
+        "it holds every grouped and filtered dimension; any other crossing (up to 4 `group_by` dimensions, any "
+        "filters) is answered from the ledger with the same counts a view would hold. `source` says which "
+        "answered (`view:<name>` or `ledger`)."
     ),
 )
 async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep) -> KpiSeries:
     metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence
     from_dt, to_dt = time_range(read.from_, read.to, DEFAULT_SPAN[window])
     groups = read.groups()
-    view = view_for(services.settings.stream.views, set(groups) | set(filters))
+    source = source_for(services.settings.stream.views, groups, filters)
 
     points = await kpi_series(
-        services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters, view,
+        services.warehouse, caller.tenant, metric, window, to_ms(from_dt), to_ms(to_dt), groups, filters, source,
         min_sample=services.settings.api.min_sample, confidence=confidence,
     )
     return KpiSeries(metric=metric.value, window=window, confidence=confidence, group_by=list(groups),
-                     filters=filters, data=points, count=len(points))
+                     filters=filters, source=source.name, data=points, count=len(points))

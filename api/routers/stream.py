@@ -14,11 +14,12 @@ from api.deps import Caller, ServicesDep
 from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN, MAX_BUCKETS, kpi_series
 from api.params import KpiSeriesDep, to_ms, unprocessable, view_for
+from warehouse.count_sources import CountSource
 from api.routers.gaps import gap_public
 from api.stream import AlertCursor, Sources, Streamer, __doc__ as STREAM_DOC
 from gaps.detect import Gap, GapKind
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
-from core.dimensions import DIMENSIONS, Dimension
+from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import GapMetric
 from core.windows import API_WINDOWS, window_start
 from alerts import store as alert_store
@@ -66,7 +67,8 @@ async def get_stream(
     gaps_window: Annotated[Literal["1h", "1d", "live"] | None, Query(
         description="Gaps: their window (default `window`); `live` = the last minutes, as gap alert rules see them"
     )] = None,
-    dimension: Annotated[Dimension | None, Query(description="Gaps: the dimension whose values are compared")] = None,
+    dimension: Annotated[str | None, Query(description="Gaps: the (built-in or custom) dimension whose values are "
+                                                       "compared")] = None,
     interval: Annotated[float, Query(ge=0.5, le=300, description="Seconds between polls")] = 5.0,
     last_event_id: Annotated[str | None, Header(description="Resume alert events after this event id")] = None,
 ) -> StreamingResponse:
@@ -83,8 +85,8 @@ async def get_stream(
         raise unprocessable("from", f"more than {MAX_BUCKETS} buckets; use a later `from` or a larger window")
 
     async def read_kpis():
-        return await kpi_series(wh, tenant, metric, window, first_ms, int(time.time() * 1000), groups, filters, view,
-                                min_sample=settings.api.min_sample, confidence=confidence)
+        return await kpi_series(wh, tenant, metric, window, first_ms, int(time.time() * 1000), groups, filters,
+                                CountSource(view), min_sample=settings.api.min_sample, confidence=confidence)
 
     async def read_alerts(from_ms: int | None):
         return await alert_store.read_history(wh, tenant, from_ms=from_ms,
@@ -97,7 +99,9 @@ async def get_stream(
             raise unprocessable("window", "gaps need window 1h or 1d, or gaps_window")
         if metric.value not in {m.value for m in GapMetric}:
             raise unprocessable("metric", f"gaps are evaluated for {[m.value for m in GapMetric]}")
-        dim = dimension.value if dimension else None
+        dim = dimension or None
+        if dim is not None and dim not in all_dimensions():
+            raise unprocessable("dimension", f"unknown dimension {dim!r}; allowed: {list(all_dimensions())}")
         if dim is not None and dim in filters:
             raise unprocessable("dimension", f"{dim!r} is also a filter")
         gap_view = view_for(settings.stream.views, set(filters) | ({dim} if dim else set()), "dimension")
@@ -106,7 +110,7 @@ async def get_stream(
         async def _read_gaps() -> list[Gap]:
             q = GapQuery(metric=metric, window=gap_window, at_ms=int(time.time() * 1000),
                          kinds=LIVE_KINDS if gap_window == "live" else frozenset(GapKind), scope=filters, dimension=dim)
-            _, found = await evaluate_window(wh, tenant, q, gap_view, settings.stream.views, gs)
+            _, found = await evaluate_window(wh, tenant, q, CountSource(gap_view), settings.stream.views, gs)
             return found
 
         read_gaps = _read_gaps

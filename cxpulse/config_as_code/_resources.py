@@ -8,7 +8,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from alerts.rules import Rule
-from core.dimensions import DIMENSIONS
+from core.dimensions import all_dimensions
 from schemas.gaps import TargetIn
 
 Record = dict[str, Any]  # one rule or target as ``model_dump(mode="json")``, normalized
@@ -110,7 +110,7 @@ class _Targets(Resource):
 
     def record(self, item: BaseModel) -> Record:
         rec = item.model_dump(mode="json")
-        rec["scope"] = {d: rec["scope"][d] for d in DIMENSIONS if d in rec["scope"]}
+        rec["scope"] = {d: rec["scope"][d] for d in all_dimensions() if d in rec["scope"]}
         rec["valid_from"], rec["valid_to"] = _iso_ms(item.valid_from), _iso_ms(item.valid_to)
         return rec
 

@@ -76,7 +76,9 @@ async def test_bad_input_gets_precise_errors_and_good_items_survive(stack: httpx
     r = await client.get("/v1/kpis", params={"metric": "nps", "group_by": "shoe_size"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "group_by"]
     r = await client.get("/v1/kpis", params={"metric": "nps", "group_by": "queue,team"})
-    assert r.status_code == 422  # no stored view covers queue x team
+    assert (r.status_code, r.json()["source"]) == (200, "ledger")  # no stored view covers queue x team
+    r = await client.get("/v1/kpis", params={"metric": "nps", "group_by": "queue,team,site,region,journey_step"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "group_by"]  # the ledger groups <= 4
 
     for _ in range(100):
         if await _volume(client) == 4:  # nd-1, nd-2, ok-1, ok-2

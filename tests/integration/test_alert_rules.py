@@ -44,7 +44,7 @@ _version = iter(range(1, 10**9))
 def put_window(wh: Warehouse, start_ms: int, dims: dict[str, str], size: str = "1h", **counts: int) -> None:
     view = "*".join(d for d in DIMENSIONS if d in dims) or "overall"
     c = KpiCounts(**counts)
-    row = [TENANT, size, view, start_ms // 1000, *[dims.get(d, "") for d in DIMENSIONS], 0, *c.as_tuple(),
+    row = [TENANT, size, view, start_ms // 1000, *[dims.get(d, "") for d in DIMENSIONS], "", {}, 0, *c.as_tuple(),
            next(_version)]
     wh.raw_insert(Table.kpi_windows.value, WINDOW_INSERT_COLUMNS, orjson.dumps(row) + b"\n", fmt="JSONCompactEachRow")
 

@@ -100,10 +100,16 @@ def test_statements_without_an_engine_are_untouched():
     ) for stmt in (
         f"ALTER TABLE {t} ADD PROJECTION IF NOT EXISTS by_interaction ({select} ORDER BY tenant, interaction_id)",
         f"ALTER TABLE {t} MATERIALIZE PROJECTION by_interaction")]
+    extra_dims = [  # 0013
+        *(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS extra_dims Map(LowCardinality(String), String) AFTER region"
+          for t in ("touchpoints", "survey_responses", "survey_invitations")),
+        "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS extra_key String AFTER region, ADD COLUMN IF NOT EXISTS "
+        "extra_dims Map(LowCardinality(String), String) AFTER extra_key, MODIFY ORDER BY (tenant, size, view, "
+        "window_start, channel, journey_step, segment, queue, team, agent_id, site, region, shard, extra_key)"]
     assert others == ["ALTER TABLE webhook_subscriptions ADD COLUMN IF NOT EXISTS "
                       "format LowCardinality(String) DEFAULT 'cloudevents'", *projection,
                       "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS invitations_answered Int64 DEFAULT 0 "
-                      "AFTER fcr_yes", *by_interaction, *m0014_touchpoint_outcomes.operations]
+                      "AFTER fcr_yes", *by_interaction, *extra_dims, *m0014_touchpoint_outcomes.operations]
     assert [mig.replicated_ddl(s) for s in others] == others
 
 
