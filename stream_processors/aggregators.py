@@ -20,6 +20,7 @@ from typing import Iterable
 
 from kpi.counts import KpiCounts, add_record
 from core.dimensions import view_name
+from core.pipeline_settings import StreamSettings
 from schemas.records import EventType, Record, effective_dims
 from core.windows import WindowSize, closed_before, window_start
 
@@ -29,6 +30,11 @@ NEVER = -(2**62)
 
 _TOUCHPOINT = EventType.touchpoint.value
 
+# The defaults of the settings, read from them so a state built without the worker (tests, benches)
+# behaves as the worker does, and a changed default changes both.
+CLOSED_CELLS_KEPT: int = StreamSettings.model_fields["closed_window_cells"].default
+INTERACTION_CACHE: int = StreamSettings.model_fields["interaction_cache"].default
+
 
 @dataclass
 class ShardState:
@@ -36,10 +42,10 @@ class ShardState:
     views: list[tuple[str, ...]]
     sizes: list[WindowSize]
     grace_ms: int
-    interaction_cache_size: int = 200_000
+    interaction_cache_size: int = INTERACTION_CACHE
     #: cells of closed windows kept in memory (0: drop every window as soon as it closes). The worker
-    #: passes ``stream.closed_window_cells``.
-    closed_cells_kept: int = 0
+    #: passes ``stream.closed_window_cells``, whose default this is.
+    closed_cells_kept: int = CLOSED_CELLS_KEPT
     watermark_ms: int = NEVER
     windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
     #: window -> cells changed since the last commit.

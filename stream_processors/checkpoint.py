@@ -28,7 +28,7 @@ from typing import Sequence
 from core import metrics
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
-from stream_processors.aggregators import ShardState, WindowKey, is_touchpoint
+from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
@@ -61,9 +61,10 @@ class Checkpointer:
     views: list[tuple[str, ...]]
     sizes: list[WindowSize]
     grace_ms: int
-    interaction_cache: int = 200_000
-    #: per shard; the worker passes ``stream.closed_window_cells`` (0 here: every closed window is reloaded).
-    closed_cells_kept: int = 0
+    interaction_cache: int = INTERACTION_CACHE
+    #: per shard; the worker passes ``stream.closed_window_cells``, whose default this is (0: every closed
+    #: window is reloaded from the ledger).
+    closed_cells_kept: int = CLOSED_CELLS_KEPT
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -19,8 +19,10 @@ VIEWS = [(), ("channel",), ("channel", "team")]
 
 
 def state(grace_ms: int = 10 * MINUTE_MS, views=VIEWS, sizes=SIZES, cache: int = 1000) -> ShardState:
+    # No closed cells kept: these tests are about windows closing and being reloaded
+    # (keeping them is tests/unit/test_closed_windows.py's subject).
     return ShardState(shard=0, views=list(views), sizes=list(sizes), grace_ms=grace_ms,
-                      interaction_cache_size=cache)
+                      interaction_cache_size=cache, closed_cells_kept=0)
 
 
 def record(type_: str, t: int, i: int = 0, dims: dict | None = None, **fields) -> dict:
