@@ -65,6 +65,10 @@ class ShardState:
         self._staged: dict[tuple[str, int], dict[CellKey, KpiCounts]] = {}
         self._view_dims = sorted({d for v in self.views for d in v})
         self._cell_cache: dict[tuple[str | None, ...], list[CellKey]] = {}
+        #: one shared dict per distinct set of touchpoint dimensions: the interaction cache holds
+        #: ``interaction_cache_size`` entries whose dimensions repeat a lot, and a dict of 8 values
+        #: each is most of an entry's ~1 KB (cached dicts are never mutated: readers copy them).
+        self._shared_dims: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         #: every window in memory, least recently loaded or updated first (the eviction order).
         self._touched: OrderedDict[WindowKey, None] = OrderedDict()
         #: closed windows in memory after the last ``evict_closed``.
@@ -190,7 +194,13 @@ class ShardState:
     # -- attribution ------------------------------------------------------------
     def remember_interaction(self, tenant: str, interaction_id: str, dims: dict[str, str]) -> None:
         key = (tenant, interaction_id)
-        self.interactions[key] = dims
+        signature = tuple(sorted(dims.items()))
+        shared = self._shared_dims.get(signature)
+        if shared is None:
+            if len(self._shared_dims) > 100_000:
+                self._shared_dims.clear()
+            shared = self._shared_dims[signature] = dict(dims)
+        self.interactions[key] = shared
         self.interactions.move_to_end(key)
         while len(self.interactions) > self.interaction_cache_size:
             self.interactions.popitem(last=False)
