@@ -130,7 +130,7 @@ async def evaluate(
     first = win.start_ms - baseline_periods * period
     group_by = (q.dimension,) if q.dimension else ()
     rows = await queries.read_windows(wh, tenant, q.window, view, group_by, q.scope, first // 1000,
-                                      win.end_ms // 1000)
+                                      win.end_ms // 1000, step_s=period // 1000)
     by_start: dict[int, dict[str, KpiCounts]] = {}
     for r in rows:
         start = r.window_start * 1000
