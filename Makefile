@@ -56,7 +56,7 @@ bench-history: $(STAMP)
 	$(PY) -m bench.history
 
 ## p50/p99 of the board's and /v1/kpis queries and of ledger crossings over 10 M answers loaded by
-## ClickHouse itself (bench/scale_data.py; ~30-60 min of loading on 2 busy cores, ~15 GB of disk).
+## ClickHouse itself (bench/scale_data.py; ~45 min of loading on 2 busy cores, 1.6 GB of disk).
 bench-queries: $(STAMP)
 	$(PY) -m bench.queries
 
