@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BOARD  := api/board_static/index.html
 NPM_STAMP := board/node_modules/.installed
 
-.PHONY: setup board demo up test test-unit test-integration bench bench-history evaluate schemas lint clean
+.PHONY: setup board demo up test test-unit test-integration bench bench-history bench-queries soak evaluate schemas lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,14 +44,25 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -q tests/integration tests/e2e
 
-## End-to-end throughput and POST->visible latency of the embedded stack, then history behind the watermark.
+## End-to-end throughput and POST->visible latency of the embedded stack, history behind the watermark,
+## then the board's and /v1/kpis queries over 10 M stored answers.
 bench: $(STAMP)
 	$(PY) -m bench.e2e
 	$(PY) -m bench.history
+	$(PY) -m bench.queries
 
 ## Commit rate of history ten days behind the watermark vs in-order traffic (worker commit path, chDB; ~2 min).
 bench-history: $(STAMP)
 	$(PY) -m bench.history
+
+## p50/p99 of the board's and /v1/kpis queries and of ledger crossings over 10 M answers loaded by
+## ClickHouse itself (bench/scale_data.py; ~45 min of loading on 2 busy cores, 1.6 GB of disk).
+bench-queries: $(STAMP)
+	$(PY) -m bench.queries
+
+## RSS of every process of the embedded stack at 5k events/s offered, each minute (SOAK_MINUTES, default 60).
+soak: $(STAMP)
+	$(PY) -m bench.soak
 
 ## Detection quality of live gap alerts vs naive thresholds on simulated incidents (real stack; ~30 min on 2 cores).
 evaluate: $(STAMP)

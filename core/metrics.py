@@ -46,6 +46,14 @@ CLOSED_WINDOW_READS = Counter(
 CLOSED_WINDOWS_HELD = Gauge(
     "cxpulse_closed_windows_held", "Closed windows kept in memory for late events (stream.closed_window_cells)")
 PENDING_ATTRIBUTION = Gauge("cxpulse_pending_attribution", "Answers waiting for their touchpoint")
+# The rest of the worker's memory, each bounded by a setting (or by the grace), so a soak can tell a leak
+# from a full cache.
+WINDOWS_HELD = Gauge("cxpulse_windows_held", "Windows in memory, open and closed (open ones are bounded by stream.grace_s)")
+WINDOW_CELLS_HELD = Gauge("cxpulse_window_cells_held", "Counter cells of the windows in memory")
+INTERACTION_CACHE = Gauge(
+    "cxpulse_interaction_cache_entries", "Interactions whose touchpoint dimensions are cached (stream.interaction_cache per shard)")
+ANSWERED_CACHE = Gauge(
+    "cxpulse_answered_cache_entries", "Interactions known to have an answer, cached (stream.interaction_cache per shard)")
 CONSUMER_LAG = Gauge("cxpulse_consumer_lag", "Records behind the high watermark", ["topic", "partition"])
 SINK_BATCH_ROWS = Histogram(
     "cxpulse_sink_batch_rows", "Rows per warehouse flush",

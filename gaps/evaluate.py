@@ -133,7 +133,8 @@ async def evaluate(
     period = baseline_period_ms(q.window)
     first = win.start_ms - baseline_periods * period
     group_by = (q.dimension,) if q.dimension else ()
-    rows = await read_counts(wh, tenant, q.window, source, group_by, q.scope, first // 1000, win.end_ms // 1000)
+    rows = await read_counts(wh, tenant, q.window, source, group_by, q.scope, first // 1000, win.end_ms // 1000,
+                             step_s=period // 1000)
     by_start: dict[int, dict[str, KpiCounts]] = {}
     for r in rows:
         start = r.window_start * 1000

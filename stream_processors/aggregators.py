@@ -20,6 +20,7 @@ from typing import Iterable
 
 from kpi.counts import KpiCounts, add_record
 from core.dimensions import view_name
+from core.pipeline_settings import StreamSettings
 from schemas.records import EventType, Record, effective_dims
 from core.windows import WindowSize, closed_before, window_start
 
@@ -29,6 +30,11 @@ NEVER = -(2**62)
 
 _TOUCHPOINT = EventType.touchpoint.value
 
+# The defaults of the settings, read from them so a state built without the worker (tests, benches)
+# behaves as the worker does, and a changed default changes both.
+CLOSED_CELLS_KEPT: int = StreamSettings.model_fields["closed_window_cells"].default
+INTERACTION_CACHE: int = StreamSettings.model_fields["interaction_cache"].default
+
 
 @dataclass
 class ShardState:
@@ -36,10 +42,10 @@ class ShardState:
     views: list[tuple[str, ...]]
     sizes: list[WindowSize]
     grace_ms: int
-    interaction_cache_size: int = 200_000
+    interaction_cache_size: int = INTERACTION_CACHE
     #: cells of closed windows kept in memory (0: drop every window as soon as it closes). The worker
-    #: passes ``stream.closed_window_cells``.
-    closed_cells_kept: int = 0
+    #: passes ``stream.closed_window_cells``, whose default this is.
+    closed_cells_kept: int = CLOSED_CELLS_KEPT
     watermark_ms: int = NEVER
     windows: dict[WindowKey, dict[CellKey, KpiCounts]] = field(default_factory=dict)
     #: window -> cells changed since the last commit.
@@ -59,6 +65,10 @@ class ShardState:
         self._staged: dict[tuple[str, int], dict[CellKey, KpiCounts]] = {}
         self._view_dims = sorted({d for v in self.views for d in v})
         self._cell_cache: dict[tuple[str | None, ...], list[CellKey]] = {}
+        #: one shared dict per distinct set of touchpoint dimensions: the interaction cache holds
+        #: ``interaction_cache_size`` entries whose dimensions repeat a lot, and a dict of 8 values
+        #: each is most of an entry's ~1 KB (cached dicts are never mutated: readers copy them).
+        self._shared_dims: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         #: every window in memory, least recently loaded or updated first (the eviction order).
         self._touched: OrderedDict[WindowKey, None] = OrderedDict()
         #: closed windows in memory after the last ``evict_closed``.
@@ -184,7 +194,13 @@ class ShardState:
     # -- attribution ------------------------------------------------------------
     def remember_interaction(self, tenant: str, interaction_id: str, dims: dict[str, str]) -> None:
         key = (tenant, interaction_id)
-        self.interactions[key] = dims
+        signature = tuple(sorted(dims.items()))
+        shared = self._shared_dims.get(signature)
+        if shared is None:
+            if len(self._shared_dims) > 100_000:
+                self._shared_dims.clear()
+            shared = self._shared_dims[signature] = dict(dims)
+        self.interactions[key] = shared
         self.interactions.move_to_end(key)
         while len(self.interactions) > self.interaction_cache_size:
             self.interactions.popitem(last=False)

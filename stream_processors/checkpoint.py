@@ -29,7 +29,7 @@ from typing import Sequence
 from core import metrics
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
-from stream_processors.aggregators import ShardState, WindowKey, is_touchpoint
+from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
@@ -62,9 +62,10 @@ class Checkpointer:
     views: list[tuple[str, ...]]
     sizes: list[WindowSize]
     grace_ms: int
-    interaction_cache: int = 200_000
-    #: per shard; the worker passes ``stream.closed_window_cells`` (0 here: every closed window is reloaded).
-    closed_cells_kept: int = 0
+    interaction_cache: int = INTERACTION_CACHE
+    #: per shard; the worker passes ``stream.closed_window_cells``, whose default this is (0: every closed
+    #: window is reloaded from the ledger).
+    closed_cells_kept: int = CLOSED_CELLS_KEPT
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -160,9 +161,8 @@ class Checkpointer:
 
         for state in self.shards.values():  # 7
             state.evict_closed()
-        _observe_commit(result, stats, time.perf_counter() - started,
-                        sum(len(v) for s in self.shards.values() for v in s.pending.values()),
-                        sum(s.closed_windows_held for s in self.shards.values()))
+        _observe_commit(result, stats, time.perf_counter() - started)
+        _observe_memory(self.shards.values())
         return result
 
     def add_dirty_windows(self) -> None:
@@ -347,7 +347,7 @@ class Checkpointer:
             state.remember_answered(t, i)
 
 
-def _observe_commit(result, stats, seconds: float, pending: int, closed_windows: int) -> None:
+def _observe_commit(result, stats, seconds: float) -> None:
     """One stored batch on ``core.metrics``: what ``apply`` did and what the writer stored."""
     metrics.RECORDS_PROCESSED.inc(result.applied)
     metrics.DUPLICATES_SKIPPED.inc(result.duplicates)
@@ -356,6 +356,16 @@ def _observe_commit(result, stats, seconds: float, pending: int, closed_windows:
     metrics.SINK_BATCH_ROWS.observe(stats.ledger_rows + stats.window_rows)
     metrics.SINK_LATENCY.observe(stats.seconds)
     metrics.COMMIT_LATENCY.observe(seconds)
-    metrics.PENDING_ATTRIBUTION.set(pending)
-    metrics.CLOSED_WINDOWS_HELD.set(closed_windows)
     metrics.SINK_LAST_SUCCESS.set(time.time())
+
+
+def _observe_memory(shards) -> None:
+    """What the shard states hold after a commit, on ``core.metrics``: every one is bounded (a setting, or the
+    grace for open windows), so a soak tells a leak from a full cache (``make soak``)."""
+    shards = list(shards)
+    metrics.PENDING_ATTRIBUTION.set(sum(len(v) for s in shards for v in s.pending.values()))
+    metrics.CLOSED_WINDOWS_HELD.set(sum(s.closed_windows_held for s in shards))
+    metrics.WINDOWS_HELD.set(sum(len(s.windows) for s in shards))
+    metrics.WINDOW_CELLS_HELD.set(sum(len(w) for s in shards for w in s.windows.values()))
+    metrics.INTERACTION_CACHE.set(sum(len(s.interactions) for s in shards))
+    metrics.ANSWERED_CACHE.set(sum(len(s.answered) for s in shards))

@@ -59,14 +59,17 @@ def choose_source(views: list[list[str]], group_by: Sequence[str], filtered: Seq
 
 async def read_counts(
     wh: Warehouse, tenant: str, size: str, source: CountSource, group_by: tuple[str, ...],
-    filters: dict[str, str], from_s: int, to_s: int,
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
 ) -> list[WindowRow]:
     """Counters per (window of ``size`` starting in [``from_s``, ``to_s``), group), from ``source``.
+
+    ``step_s``: only the windows starting at ``from_s + k * step_s`` are needed (gap baselines compare a
+    few periods); a view reads only those, the ledger path may return the others too.
 
     Cells holding nothing (every counter zero: an answer that moved to its touchpoint's
     dimensions leaves one behind in a view) are left out, so both paths return the same rows.
     """
     if source.view is None:
         return await ledger_windows(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s)
-    rows = await queries.read_windows(wh, tenant, size, source.view, group_by, filters, from_s, to_s)
+    rows = await queries.read_windows(wh, tenant, size, source.view, group_by, filters, from_s, to_s, step_s=step_s)
     return [r for r in rows if not r.counts.is_zero()]

@@ -62,11 +62,12 @@ COUNTER_SQL: dict[Table, dict[str, str]] = {
         "tp_transferred_n": "countIf(transferred IS NOT NULL)",
         "tp_transferred": "countIf(transferred = true)",
         "tp_wait_n": "countIf(wait_s IS NOT NULL)",
-        "tp_wait_ds": f"sumIf({_WAIT_DS}, wait_s IS NOT NULL)",
-        "tp_wait_ds2": f"sumIf({_WAIT_DS} * {_WAIT_DS}, wait_s IS NOT NULL)",
+        # sum over a Nullable is NULL when nothing is summed: ifNull makes it the 0 a counter holds
+        "tp_wait_ds": f"sumIf(ifNull({_WAIT_DS}, 0), wait_s IS NOT NULL)",
+        "tp_wait_ds2": f"sumIf(ifNull({_WAIT_DS} * {_WAIT_DS}, 0), wait_s IS NOT NULL)",
         "tp_handle_n": f"countIf({_HANDLED})",
-        "tp_handle_ds": f"sumIf({_HANDLE_DS}, {_HANDLED})",
-        "tp_handle_ds2": f"sumIf({_HANDLE_DS} * {_HANDLE_DS}, {_HANDLED})",
+        "tp_handle_ds": f"sumIf(ifNull({_HANDLE_DS}, 0), {_HANDLED})",
+        "tp_handle_ds2": f"sumIf(ifNull({_HANDLE_DS} * {_HANDLE_DS}, 0), {_HANDLED})",
     },
     Table.survey_responses: {
         "responses": "count()",
@@ -92,6 +93,16 @@ COUNTER_SQL: dict[Table, dict[str, str]] = {
 }
 
 
+# Every version of a ledger row has its event's time (a re-attributed answer keeps it; a resend
+# with another time is a duplicate, never stored), so (1) the time range may filter rows before
+# FINAL merges their versions (PREWHERE: a day's rows of a month reach the merge, not the month),
+# and (2) versions never span partitions (by month of event time), so FINAL merges within each and
+# skips partitions already merged to one part. Measured at 10 M answers (bench.queries): 2.1 s ->
+# 0.37 s for a day, 2.6 s -> 0.95 s for 28 days, the same rows.
+_IN_RANGE = "PREWHERE time_ms >= {lo:Int64} AND time_ms < {hi:Int64}"
+_FINAL_BY_PARTITION = "do_not_merge_across_partitions_select_final = 1"
+
+
 def _ceil_to(ms: int, size_ms: int) -> int:
     return -((-ms) // size_ms) * size_ms
 
@@ -110,7 +121,7 @@ def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
     group_by = validate_view(list(group_by))
     if len(group_by) > MAX_GROUP_BY:
         raise ValueError(f"at most {MAX_GROUP_BY} dimensions can be grouped by")
-    where = ["tenant = {tenant:String}", "time_ms >= {lo:Int64}", "time_ms < {hi:Int64}"]
+    where = ["tenant = {tenant:String}"]
     params: dict[str, Any] = {"tenant": tenant, "size": size_ms, "lo": _ceil_to(from_s * 1000, size_ms),
                               "hi": _ceil_to(to_s * 1000, size_ms)}
     for i, (dim, value) in enumerate(sorted(filters.items())):
@@ -124,8 +135,8 @@ def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
         aggregates = ", ".join(counters.values())
         out.append((table, (
             f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, {''.join(k + ', ' for k in grouped)}"
-            f"{aggregates} FROM {table.value} FINAL "
-            f"WHERE {' AND '.join(where)} GROUP BY {keys}"), params))
+            f"{aggregates} FROM {table.value} FINAL {_IN_RANGE} "
+            f"WHERE {' AND '.join(where)} GROUP BY {keys} SETTINGS {_FINAL_BY_PARTITION}"), params))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import random
 from collections import defaultdict
 
@@ -48,10 +49,11 @@ def _base(type_: str, eid: str, t: int, iid: str, dims: dict, shard: int) -> dic
             "_offset": next(_offsets)}
 
 
-def tp(eid, t, iid, dims, *, first_contact=None, resolved=None, shard=0) -> dict:
+def tp(eid, t, iid, dims, *, first_contact=None, resolved=None, shard=0, wait_s=None, handle_s=None,
+       transferred=None, abandoned=None, converted=None) -> dict:
     return _base(TP, eid, t, iid, dims, shard) | {
-        "wait_s": None, "handle_s": None, "resolved": resolved, "first_contact": first_contact,
-        "transferred": None, "abandoned": None, "converted": None}
+        "wait_s": wait_s, "handle_s": handle_s, "resolved": resolved, "first_contact": first_contact,
+        "transferred": transferred, "abandoned": abandoned, "converted": converted}
 
 
 def answer(eid, t, iid, overrides=None, *, nps=None, csat=None, ces=None, fcr=None, shard=0) -> dict:
@@ -85,6 +87,16 @@ def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: 
             c.touchpoints += 1
             c.tp_first_contact += r["first_contact"] is True
             c.tp_first_contact_resolved += r["first_contact"] is True and r["resolved"] is True
+            for flag in ("converted", "abandoned", "transferred"):
+                if r[flag] is not None:
+                    setattr(c, f"tp_{flag}_n", getattr(c, f"tp_{flag}_n") + 1)
+                    setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
+            for field, seconds in (("wait", r["wait_s"]), ("handle", None if r["abandoned"] else r["handle_s"])):
+                if seconds is not None:
+                    ds = math.floor(seconds * 10 + 0.5)  # whole deciseconds, half up
+                    setattr(c, f"tp_{field}_n", getattr(c, f"tp_{field}_n") + 1)
+                    setattr(c, f"tp_{field}_ds", getattr(c, f"tp_{field}_ds") + ds)
+                    setattr(c, f"tp_{field}_ds2", getattr(c, f"tp_{field}_ds2") + ds * ds)
         elif r["type"] == INV:
             c.invitations += 1
             c.invitations_answered += bool(r["interaction_id"]) and r["interaction_id"] in answered
@@ -106,6 +118,12 @@ def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: 
             if r["fcr"] is not None:
                 c.fcr_n += 1
                 c.fcr_yes += r["fcr"] is True
+            # one experience per answer: negative if any score is (NPS 0-6, CSAT 1-2, CES 1-3), else
+            # positive if any is (NPS 9-10, CSAT 4-5, CES 6-7)
+            scores = [(r["nps"], 6, 9), (r["csat"], 2, 4), (r["ces"], 3, 6)]
+            negative = any(v is not None and v <= neg for v, neg, _ in scores)
+            c.answers_negative += negative
+            c.answers_positive += not negative and any(v is not None and v >= pos for v, _, pos in scores)
     return dict(out)
 
 
@@ -179,7 +197,12 @@ def streams(draw) -> tuple[list[list[dict]], int]:
         if iid and draw(st.booleans()):
             records.append(tp(f"tp-{i}", at(), iid, _dims(value, VALUES), shard=shard,
                               first_contact=draw(st.sampled_from([None, True, False])),
-                              resolved=draw(st.sampled_from([None, True, False]))))
+                              resolved=draw(st.sampled_from([None, True, False])),
+                              # half-decisecond ties included: both paths round them up
+                              wait_s=draw(st.none() | st.sampled_from([0.0, 0.05, 12.25, 61.5, 3600.0])),
+                              handle_s=draw(st.none() | st.floats(0, 5000, allow_nan=False)),
+                              **{f: draw(st.sampled_from([None, True, False]))
+                                 for f in ("transferred", "abandoned", "converted")}))
         for j in range(draw(st.integers(0, 3))):
             records.append(answer(
                 f"sr-{i}-{j}", at(), iid, _dims(value, ("team", "segment")) if draw(st.booleans()) else {},
@@ -219,7 +242,10 @@ async def test_view_and_ledger_agree_on_a_busy_stream_with_late_and_replayed_eve
         if iid and i % 5:
             dims = {d: rng.choice(vs) for d, vs in VALUES.items() if rng.random() < 0.85}
             records.append(tp(f"btp-{i}", when, iid, dims, shard=shard, first_contact=rng.choice([None, True, False]),
-                              resolved=rng.choice([None, True, False])))
+                              resolved=rng.choice([None, True, False]),
+                              wait_s=rng.choice([None, round(rng.uniform(0, 900), 2)]),
+                              handle_s=rng.choice([None, round(rng.uniform(0, 1800), 1)]),
+                              **{f: rng.choice([None, True, False]) for f in ("transferred", "abandoned", "converted")}))
         for j in range(rng.randrange(3)):
             late = rng.choice([-HOUR_MS, 0, 5 * MINUTE_MS, DAY_MS + HOUR_MS])  # before it, with it, days later
             records.append(answer(

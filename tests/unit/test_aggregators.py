@@ -19,8 +19,10 @@ VIEWS = [(), ("channel",), ("channel", "team")]
 
 
 def state(grace_ms: int = 10 * MINUTE_MS, views=VIEWS, sizes=SIZES, cache: int = 1000) -> ShardState:
+    # No closed cells kept: these tests are about windows closing and being reloaded
+    # (keeping them is tests/unit/test_closed_windows.py's subject).
     return ShardState(shard=0, views=list(views), sizes=list(sizes), grace_ms=grace_ms,
-                      interaction_cache_size=cache)
+                      interaction_cache_size=cache, closed_cells_kept=0)
 
 
 def record(type_: str, t: int, i: int = 0, dims: dict | None = None, **fields) -> dict:
@@ -258,6 +260,19 @@ def test_interaction_cache_is_a_bounded_lru() -> None:
     assert s.interaction_dims("acme", "i3") == {"channel": "3"}
     assert s.interaction_dims("other", "i3") is None  # keyed by tenant too
     assert list(s.interactions) == [("acme", "i2"), ("acme", "i0"), ("acme", "i3")]  # oldest first
+
+
+def test_interaction_cache_shares_equal_dimension_sets() -> None:
+    s = state(cache=10)
+    given_dims = {"channel": "chat", "team": "t1"}
+    s.remember_interaction("acme", "i1", given_dims)
+    s.remember_interaction("acme", "i2", {"team": "t1", "channel": "chat"})
+    s.remember_interaction("acme", "i3", {"channel": "voice", "team": "t1"})
+    one, two, three = (s.interaction_dims("acme", i) for i in ("i1", "i2", "i3"))
+    assert one == two == {"channel": "chat", "team": "t1"} and one is two
+    assert three == {"channel": "voice", "team": "t1"} and three is not one
+    given_dims["channel"] = "email"  # the record's own dict is not the cached one
+    assert s.interaction_dims("acme", "i1") == {"channel": "chat", "team": "t1"}
 
 
 @given(st.lists(st.integers(0, 20), max_size=200), st.integers(1, 10))
