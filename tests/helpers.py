@@ -9,6 +9,55 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 
+def count_record(c: Any, r: dict[str, Any]) -> None:
+    """Add one pipeline record (``schemas.records`` shape) to the counters ``c`` (a ``KpiCounts``),
+    written out from the counting rules of the docs, not from ``kpi.counts``. Invitations are
+    counted by the caller (whether one is answered depends on the other records)."""
+    if r["type"] == "cx.touchpoint.v1":
+        c.touchpoints += 1
+        if r.get("first_contact") is True:
+            c.tp_first_contact += 1
+            c.tp_first_contact_resolved += r.get("resolved") is True
+        for flag in ("converted", "abandoned", "transferred"):  # n: the touchpoints stating the flag
+            if r.get(flag) is not None:
+                setattr(c, f"tp_{flag}_n", getattr(c, f"tp_{flag}_n") + 1)
+                setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
+        # Durations in whole deciseconds, half up; an abandoned contact has no handle time.
+        for name, seconds in (("wait", r.get("wait_s")),
+                              ("handle", None if r.get("abandoned") is True else r.get("handle_s"))):
+            if seconds is not None:
+                ds = math.floor(seconds * 10 + 0.5)
+                setattr(c, f"tp_{name}_n", getattr(c, f"tp_{name}_n") + 1)
+                setattr(c, f"tp_{name}_ds", getattr(c, f"tp_{name}_ds") + ds)
+                setattr(c, f"tp_{name}_ds2", getattr(c, f"tp_{name}_ds2") + ds * ds)
+        return
+    assert r["type"] == "cx.survey.response.v1", r["type"]
+    nps, csat, ces, fcr = r.get("nps"), r.get("csat"), r.get("ces"), r.get("fcr")
+    c.responses += 1
+    if nps is not None:
+        c.nps_n += 1
+        c.promoters += nps >= 9
+        c.passives += 7 <= nps <= 8
+        c.detractors += nps <= 6
+    if csat is not None:
+        c.csat_n += 1
+        c.csat_sum += csat
+        c.csat_top2 += csat >= 4
+    if ces is not None:
+        c.ces_n += 1
+        c.ces_sum += ces
+        c.ces_sumsq += ces ** 2
+    if fcr is not None:
+        c.fcr_n += 1
+        c.fcr_yes += fcr is True
+    # One experience per answer: negative if any score is (NPS 0-6, CSAT 1-2, CES 1-3), else
+    # positive if any is (NPS 9-10, CSAT 4-5, CES 6-7).
+    scores = [(nps, 6, 9), (csat, 2, 4), (ces, 3, 6)]
+    negative = any(v is not None and v <= neg for v, neg, _ in scores)
+    c.answers_negative += negative
+    c.answers_positive += not negative and any(v is not None and v >= pos for v, _, pos in scores)
+
+
 def parse_ms(value: str) -> int:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 

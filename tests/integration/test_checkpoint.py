@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from collections import defaultdict
 
 import pytest
@@ -23,6 +22,7 @@ from warehouse import queries
 from warehouse.client import Warehouse
 from warehouse.tables import Table
 from tests.conftest import migrated_warehouse
+from tests.helpers import count_record
 
 pytestmark = pytest.mark.integration
 
@@ -90,40 +90,11 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
         dims = r["dims"] if r["type"] == TP else {**tp_dims.get((r["tenant"], r["interaction_id"]), {}),
                                                    **r["dims"]}
         c = out[(r["time_ms"] // size_ms * size_ms // 1000, tuple(dims.get(d, "") for d in group))]
-        if r["type"] == TP:
-            c.touchpoints += 1
-            if r["first_contact"] is True:
-                c.tp_first_contact += 1
-                c.tp_first_contact_resolved += r["resolved"] is True
-            for flag in ("converted", "abandoned", "transferred"):
-                if r[flag] is not None:
-                    setattr(c, f"tp_{flag}_n", getattr(c, f"tp_{flag}_n") + 1)
-                    setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
-            for name, seconds in (("wait", r["wait_s"]), ("handle", None if r["abandoned"] else r["handle_s"])):
-                if seconds is not None:
-                    ds = math.floor(seconds * 10 + 0.5)
-                    setattr(c, f"tp_{name}_n", getattr(c, f"tp_{name}_n") + 1)
-                    setattr(c, f"tp_{name}_ds", getattr(c, f"tp_{name}_ds") + ds)
-                    setattr(c, f"tp_{name}_ds2", getattr(c, f"tp_{name}_ds2") + ds * ds)
-        elif r["type"] == INV:
+        if r["type"] == INV:
             c.invitations += 1
             c.invitations_answered += (r["tenant"], r["interaction_id"]) in answered
         else:
-            c.responses += 1
-            if r["nps"] is not None:
-                c.nps_n += 1
-                c.promoters += r["nps"] >= 9
-                c.passives += 7 <= r["nps"] <= 8
-                c.detractors += r["nps"] <= 6
-            if r["csat"] is not None:
-                c.csat_n += 1
-                c.csat_sum += r["csat"]
-                c.csat_top2 += r["csat"] >= 4
-            # One experience per answer: negative if any score is, else positive if any is (no ces here).
-            negative = (r["nps"] is not None and r["nps"] <= 6) or (r["csat"] is not None and r["csat"] <= 2)
-            positive = (r["nps"] is not None and r["nps"] >= 9) or (r["csat"] is not None and r["csat"] >= 4)
-            c.answers_negative += negative
-            c.answers_positive += positive and not negative
+            count_record(c, r)
     return dict(out)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import random
 from collections import defaultdict
 
@@ -23,6 +22,7 @@ from kpi.counts import FIELDS, KpiCounts
 from schemas.records import EventType
 from stream_processors.checkpoint import Checkpointer
 from tests.conftest import migrated_warehouse
+from tests.helpers import count_record
 from warehouse.client import Warehouse
 from warehouse.count_sources import LEDGER, CountSource, choose_source, read_counts
 from warehouse.ledger_counts import COUNTER_SQL, ledger_windows
@@ -83,47 +83,11 @@ def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: 
         if any(dims.get(k, "") != v for k, v in filters.items()):
             continue
         c = out[(r["time_ms"] // size_ms * size_ms // 1000, tuple(dims.get(d, "") for d in group))]
-        if r["type"] == TP:
-            c.touchpoints += 1
-            c.tp_first_contact += r["first_contact"] is True
-            c.tp_first_contact_resolved += r["first_contact"] is True and r["resolved"] is True
-            for flag in ("converted", "abandoned", "transferred"):
-                if r[flag] is not None:
-                    setattr(c, f"tp_{flag}_n", getattr(c, f"tp_{flag}_n") + 1)
-                    setattr(c, f"tp_{flag}", getattr(c, f"tp_{flag}") + (r[flag] is True))
-            for field, seconds in (("wait", r["wait_s"]), ("handle", None if r["abandoned"] else r["handle_s"])):
-                if seconds is not None:
-                    ds = math.floor(seconds * 10 + 0.5)  # whole deciseconds, half up
-                    setattr(c, f"tp_{field}_n", getattr(c, f"tp_{field}_n") + 1)
-                    setattr(c, f"tp_{field}_ds", getattr(c, f"tp_{field}_ds") + ds)
-                    setattr(c, f"tp_{field}_ds2", getattr(c, f"tp_{field}_ds2") + ds * ds)
-        elif r["type"] == INV:
+        if r["type"] == INV:
             c.invitations += 1
             c.invitations_answered += bool(r["interaction_id"]) and r["interaction_id"] in answered
         else:
-            c.responses += 1
-            if r["nps"] is not None:
-                c.nps_n += 1
-                c.promoters += r["nps"] >= 9
-                c.passives += 7 <= r["nps"] <= 8
-                c.detractors += r["nps"] <= 6
-            if r["csat"] is not None:
-                c.csat_n += 1
-                c.csat_sum += r["csat"]
-                c.csat_top2 += r["csat"] >= 4
-            if r["ces"] is not None:
-                c.ces_n += 1
-                c.ces_sum += r["ces"]
-                c.ces_sumsq += r["ces"] ** 2
-            if r["fcr"] is not None:
-                c.fcr_n += 1
-                c.fcr_yes += r["fcr"] is True
-            # one experience per answer: negative if any score is (NPS 0-6, CSAT 1-2, CES 1-3), else
-            # positive if any is (NPS 9-10, CSAT 4-5, CES 6-7)
-            scores = [(r["nps"], 6, 9), (r["csat"], 2, 4), (r["ces"], 3, 6)]
-            negative = any(v is not None and v <= neg for v, neg, _ in scores)
-            c.answers_negative += negative
-            c.answers_positive += not negative and any(v is not None and v >= pos for v, _, pos in scores)
+            count_record(c, r)
     return dict(out)
 
 
