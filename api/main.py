@@ -26,7 +26,7 @@ def create_api(services: Services) -> FastAPI:
         summary="Live NPS, CSAT, CES and FCR from contact-center events",
     )
     app.state.services = services
-    if services is not None:  # None: an app without services (probes only)
+    if services is not None and services.settings is not None:  # None: an app without services (probes only)
         dimensions.configure(services.settings.custom_dimensions)  # the allowlist of filters, groups and views
     app.add_middleware(HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
