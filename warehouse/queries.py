@@ -217,7 +217,7 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
     out: list[Record] = []
     params = {"shard": shard, "tenant": tenant, "customer": customer}
     for table, etype in TYPE_OF_TABLE.items():
-        cols = [*_LEDGER_READ_HEAD, *DIMENSIONS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
         res = await wh.aquery(
             f"SELECT {', '.join(cols)} FROM {table.value} WHERE tenant = {{tenant:String}} "
             "AND customer = {customer:String} AND kafka_partition = {shard:UInt16}", params)
