@@ -19,17 +19,18 @@ class ApiKeyCreate(BaseModel):
     expires_at: datetime | None = Field(default=None, description="From then on the key is refused; none: never")
     tenant: str | None = Field(
         default=None, description="If given, the caller's own tenant: an admin key creates keys for its tenant only")
+    # strict: `false` or "5" are not numbers (schemathesis: a schema-violating request must be refused)
     rate_per_s: float | None = Field(
-        default=None, ge=0, description="This key's own rate limit (requests/s per API process; 0: none); "
+        default=None, ge=0, strict=True, description="This key's own rate limit (requests/s per API process; 0: none); "
         "none: `api.rate_limit.requests_per_s`")
-    burst: int | None = Field(default=None, ge=0, le=1_000_000,
+    burst: int | None = Field(default=None, ge=0, le=1_000_000, strict=True,
                               description="This key's own bucket size; none: `api.rate_limit.burst`")
 
 
 class ApiKeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_s: int = Field(default=0, ge=0, le=7 * 86_400,
+    grace_s: int = Field(default=0, ge=0, le=7 * 86_400, strict=True,
                          description="How long the old key keeps working (0: refused at once)")
 
 
