@@ -19,8 +19,8 @@ Every table starts its sort key with ``tenant``: every query the API makes is sc
 each reads one contiguous range.
 
 Ledger tables hold every accepted event once: ``ReplacingMergeTree(version)`` keyed by
-(tenant, event_key, source, event_id) makes a replayed insert harmless, and a later version (a
-survey answer re-attributed to its touchpoint) replaces the earlier. Event time is stored as
+(tenant, day of event time, event_key, source, event_id) makes a replayed insert harmless, and a
+later version (a survey answer re-attributed to its touchpoint, at its event's time) replaces the earlier. Event time is stored as
 ``time_ms`` (Int64, inserted without conversion) with a materialized ``time`` for humans and SQL.
 
 ``kpi_windows`` holds additive KPI counters per (tenant, size, view, window, dimension values,
@@ -44,7 +44,7 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0019)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
@@ -162,7 +162,8 @@ def _ledger_columns(table: Table) -> str:
             "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
             "PROJECTION by_time (SELECT tenant, kafka_partition, time_ms, event_key "
             "ORDER BY tenant, kafka_partition, time_ms), "
-            f"PROJECTION by_interaction ({_BY_INTERACTION[table]})")
+            f"PROJECTION by_interaction ({_BY_INTERACTION[table]}), "
+            f"PROJECTION by_key ({_BY_KEY})")
 
 
 # by_interaction: the invitation join's reads by (tenant, interaction_id), each answered from the
@@ -174,8 +175,15 @@ _BY_INTERACTION = {
 }
 
 
+# by_key: the lookups by event key alone (the worker's dedup, ``queries.stored_events``), since the
+# table's own order puts the event's day first (migration 0019).
+_BY_KEY = "SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key"
+
+# The day of event time after tenant: a time range is a contiguous read of its days (a crossing
+# answered from the ledger, ``ledger_counts``), FINAL included. Every version of a row has its
+# event's time, so its versions share the sort key and replace each other (migration 0019).
 _LEDGER_ENGINE = ("ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) "
-                  "ORDER BY (tenant, event_key, source, event_id) "
+                  "ORDER BY (tenant, intDiv(time_ms, 86400000), event_key, source, event_id) "
                   # `rebuild` keeps the projection right through ReplacingMergeTree merges.
                   "SETTINGS deduplicate_merge_projection_mode = 'rebuild'")
 
