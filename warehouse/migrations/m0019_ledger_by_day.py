@@ -47,7 +47,7 @@ def _rebuild(table: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {new} AS {table} {_ENGINE}",
         # Never exchange back: a table left by an interrupted run holds the previous rows.
         f"SELECT throwIf(count() != 1, 'migration 0019: {new} exists without the new sort key: it holds the ledger "
-        f"of {table} from an interrupted run; copy its rows into {table} and drop it') FROM system.tables "
+        f"of {table} from an interrupted run; copy its rows into {table} and drop it') AS ok FROM system.tables "
         f"WHERE database = currentDatabase() AND name = '{new}' AND sorting_key LIKE '%intDiv(time_ms, 86400000)%'",
         f"ALTER TABLE {new} ADD PROJECTION IF NOT EXISTS by_key ({_BY_KEY})",
         f"INSERT INTO {new} SELECT * FROM {table}",
