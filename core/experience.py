@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 __all__ = ["DEFAULT_BOUNDS", "METRICS", "SCALES", "Bounds", "ExperienceBounds", "ExperienceSettings",
            "validate_bounds"]
@@ -79,9 +79,24 @@ class ExperienceBounds(BaseModel):
     positive_min: float | None = Field(description="Lowest positive score (inclusive); null: never positive.")
 
 
-def _field(metric: str, description: str) -> object:
+def _bounds_model(metric: str, name: str) -> type[ExperienceBounds]:
+    """:class:`ExperienceBounds` with ``metric``'s defaults, so one bound can be set alone (an env variable)."""
     neg, pos = DEFAULT_BOUNDS[metric]
-    return Field(default=ExperienceBounds(negative_max=neg, positive_min=pos), description=description)
+    lo, hi = SCALES[metric]
+    return create_model(
+        name, __base__=ExperienceBounds,
+        negative_max=(float | None, Field(default=neg, description=f"Highest negative score (inclusive, on "
+                                          f"{lo:g}..{hi:g}); null: never negative.")),
+        positive_min=(float | None, Field(default=pos, description=f"Lowest positive score (inclusive, on "
+                                          f"{lo:g}..{hi:g}); null: never positive.")),
+    )
+
+
+NpsBounds = _bounds_model("nps", "NpsBounds")
+CsatBounds = _bounds_model("csat", "CsatBounds")
+CesBounds = _bounds_model("ces", "CesBounds")
+ReviewBounds = _bounds_model("review", "ReviewBounds")
+MentionScoreBounds = _bounds_model("mention_score", "MentionScoreBounds")
 
 
 class ExperienceSettings(BaseModel):
@@ -91,12 +106,14 @@ class ExperienceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    nps: ExperienceBounds = _field("nps", "NPS 0-10: detractors 0-6 negative, promoters 9-10 positive.")
-    csat: ExperienceBounds = _field("csat", "CSAT 1-5: 1-2 negative, 4-5 positive.")
-    ces: ExperienceBounds = _field("ces", "CES 1-7: 1-3 negative, 6-7 positive.")
-    review: ExperienceBounds = _field("review", "Review ratings 1-5 (`cx.signal.v1`): 1-2 negative, 4-5 positive.")
-    mention_score: ExperienceBounds = _field(
-        "mention_score", "Mention sentiment scores -1..1 (`cx.signal.v1`): <= -0.05 negative, >= 0.05 positive.")
+    nps: NpsBounds = Field(default=NpsBounds(), description="NPS 0-10: detractors 0-6 negative, promoters 9-10 positive.")
+    csat: CsatBounds = Field(default=CsatBounds(), description="CSAT 1-5: 1-2 negative, 4-5 positive.")
+    ces: CesBounds = Field(default=CesBounds(), description="CES 1-7: 1-3 negative, 6-7 positive.")
+    review: ReviewBounds = Field(default=ReviewBounds(),
+                                 description="Review ratings 1-5 (`cx.signal.v1`): 1-2 negative, 4-5 positive.")
+    mention_score: MentionScoreBounds = Field(
+        default=MentionScoreBounds(),
+        description="Mention sentiment scores -1..1 (`cx.signal.v1`): <= -0.05 negative, >= 0.05 positive.")
 
     @model_validator(mode="after")
     def _in_scale(self) -> "ExperienceSettings":
