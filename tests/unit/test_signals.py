@@ -13,7 +13,9 @@ from scipy import stats as sps
 
 from core.experience import DEFAULT_BOUNDS, ExperienceSettings, validate_bounds
 from core.settings import Settings
-from ingest.validation import TimeHorizon, validate_items
+import orjson
+
+from ingest.validation import TimeHorizon, validate_items, validate_raw_message
 from kpi.counts import KpiCounts, add_record, configure_experience, contribution, experience_bounds
 from kpi.measures import Metric, measure
 from tests.helpers import DEFAULT_EXPERIENCE, count_record
@@ -83,6 +85,16 @@ def test_each_rule_rejects_with_the_exact_field(data, path, message) -> None:
     records, rejected = validate([event(base("like"), 0), event(data, 1)])
     assert [r["id"] for r in records] == ["s0"]
     assert [(x.index, x.path, x.error) for x in rejected] == [(1, path, message)]
+
+
+def test_the_raw_topic_dead_letters_a_broken_signal_with_its_reason() -> None:
+    good = event(base("mention", score=0.4, customer_id="c-9")) | {"tenant": "acme"}
+    bad = event(base("review"), 1) | {"tenant": "acme"}
+    records, rejected = validate_raw_message(orjson.dumps([good, bad]), [("content-type", b"application/json")],
+                                             lambda t, c: f"p:{t}:{c}", HORIZON)
+    assert [(r["id"], r["tenant"], r["customer"], r["score"]) for r in records] == [("s0", "acme", "p:acme:c-9", 0.4)]
+    assert [(x.index, x.path, x.error, x.tenant, orjson.loads(x.raw)) for x in rejected] == [
+        (1, "data.rating", "a review needs a rating (1 to 5)", "acme", bad)]
 
 
 # -- counters ---------------------------------------------------------------------------
