@@ -239,3 +239,47 @@ def test_one_bound_can_be_set_alone_and_bad_ones_stop_the_start(monkeypatch) -> 
             ExperienceSettings.model_validate(bad)
     with pytest.raises(ValueError, match="unknown experience metric"):
         configure_experience({"nsp": (1, 2)})
+
+
+# -- gaps and rules -------------------------------------------------------------------------
+def _reviews(ratings: list[int]) -> KpiCounts:
+    c = KpiCounts()
+    for r in ratings:
+        add_record(c, rec("review", rating=r))
+    return c
+
+
+def test_gaps_test_signal_metrics_like_the_survey_ones() -> None:
+    from gaps.detect import Window, compare, target_gap
+
+    a, b = [1, 2, 2, 3, 1, 2, 4, 1] * 5, [4, 5, 5, 3, 4, 5, 4, 5] * 5
+    welch = compare(Metric.review_rating, _reviews(a), _reviews(b))
+    ref = sps.ttest_ind(a, b, equal_var=False)
+    assert welch.difference == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
+    assert welch.p_value == pytest.approx(ref.pvalue)
+    # Negative share: 30 of 40 vs 8 of 40; lower is better, so the first is the worse (gap < 0).
+    worse, better = KpiCounts(sig_polar_n=40, sig_negative=30), KpiCounts(sig_polar_n=40, sig_negative=8)
+    pooled = 38 / 80
+    z = (30 / 40 - 8 / 40) / math.sqrt(pooled * (1 - pooled) * (2 / 40))
+    share = compare(Metric.signal_negative_share, worse, better)
+    assert share.difference == pytest.approx(100 * (30 / 40 - 8 / 40))
+    assert share.p_value == pytest.approx(2 * sps.norm.sf(abs(z)))
+    window = Window(T, T + 3_600_000)
+    missed = target_gap(Metric.signal_negative_share, worse, 20.0, scope={}, window=window)
+    assert missed.significant and missed.gap == pytest.approx(-(75.0 - 20.0))
+    met = target_gap(Metric.review_rating, _reviews(b), 3.0, scope={}, window=window)
+    assert not met.significant and met.gap > 0
+
+
+def test_alert_rules_take_the_signal_metrics() -> None:
+    from alerts.rules import RuleSpec
+    from schemas.gaps import GapMetric
+
+    assert {"review_rating", "signal_negative_share"} <= {m.value for m in GapMetric}
+    share = RuleSpec(name="negative reviews", metric="signal_negative_share", condition="above", threshold=25)
+    assert share.has_sample_size
+    silent = RuleSpec(name="no signals", metric="signal_volume", condition="below", threshold=1)
+    assert not silent.has_sample_size  # a count: fires on silence
+    gap = RuleSpec(name="rating drop", metric="review_rating", condition="gap",
+                   gap={"kind": "baseline", "dimensions": ["site"]})
+    assert gap.gap is not None
