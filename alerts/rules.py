@@ -32,7 +32,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from gaps.detect import GAP_METRICS, VOLUME_METRICS
-from kpi.measures import Metric
+from kpi.measures import COUNT_METRICS, Metric
 from core.dimensions import DIMENSIONS, all_dimensions
 
 __all__ = ["RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
@@ -185,9 +185,9 @@ class RuleSpec(BaseModel):
     # -- predicates ------------------------------------------------------------
     @property
     def has_sample_size(self) -> bool:
-        """Whether ``min_n`` guards the metric: a count (volume, responses) is never a small sample,
-        and "volume below 1" must be able to fire on silence."""
-        return self.metric not in VOLUME_METRICS
+        """Whether ``min_n`` guards the metric: a count (volume, responses, signal volume, engagement) is
+        never a small sample, and "volume below 1" must be able to fire on silence."""
+        return self.metric not in COUNT_METRICS
 
     def breaching(self, value: float) -> bool:
         return value < self.threshold if self.condition is Condition.below else value > self.threshold

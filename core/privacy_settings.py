@@ -38,8 +38,8 @@ class RetentionSettings(BaseModel):
     )
     comment_days: int = Field(
         default=365, ge=1, le=_MAX_DAYS,
-        description="Days the free-text `comment` of a survey answer (and of the case it opened) is kept after "
-        "the answer's time; then it is cleared (empty / null) and the scores stay.",
+        description="Days the free-text `comment` of a survey answer (and of the case it opened) and the `text` "
+        "of a signal are kept after the event's time; then they are cleared (empty / null) and the scores stay.",
     )
     delivery_log_days: int = Field(
         default=90, ge=1, le=_MAX_DAYS,

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.experience import ExperienceSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(
         default=RetentionSettings(), description="Storage limitation: how long personal data is kept (ClickHouse TTL).")
     erasure: ErasureSettings = Field(default=ErasureSettings(), description="Erasure of one customer's data.")
+    experience: ExperienceSettings = Field(
+        default=ExperienceSettings(),
+        description="Positive and negative experiences per metric (the positive:negative ratio, the share of "
+        "negative signals). Stored windows keep the definition in force when they were counted.")
 
     @field_validator("pseudonym_key")
     @classmethod

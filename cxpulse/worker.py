@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from core import dimensions
+from kpi.counts import configure_experience
 from core.settings import Settings
 from ingest.pseudonymize import Pseudonymizer
 from warehouse.client import Warehouse
@@ -33,6 +34,7 @@ class Worker:
 
         settings = self.settings
         dimensions.configure(settings.custom_dimensions)  # the writer and the reads name them
+        configure_experience(settings.experience.bounds())  # positive / negative experiences
         app = create_app(settings, self.bootstrap)
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(

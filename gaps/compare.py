@@ -22,12 +22,14 @@ _PROPORTION_FIELDS: dict[Metric, tuple[str, str]] = {
     Metric.conversion_rate: ("tp_converted", "tp_converted_n"),
     Metric.abandonment_rate: ("tp_abandoned", "tp_abandoned_n"),
     Metric.transfer_rate: ("tp_transferred", "tp_transferred_n"),
+    Metric.signal_negative_share: ("sig_negative", "sig_polar_n"),
 }
 #: The (n, sum, sum of squares) counters of each mean KPI, and the unit they are counted in.
 _MEAN_FIELDS: dict[Metric, tuple[tuple[str, str, str], float]] = {
     Metric.ces: (("ces_n", "ces_sum", "ces_sumsq"), 1.0),
     Metric.wait_time: (("tp_wait_n", "tp_wait_ds", "tp_wait_ds2"), 0.1),  # deciseconds
     Metric.handle_time: (("tp_handle_n", "tp_handle_ds", "tp_handle_ds2"), 0.1),
+    Metric.review_rating: (("sig_reviews", "sig_rating_sum", "sig_rating_sumsq"), 1.0),
 }
 
 
@@ -35,7 +37,8 @@ def proportion_counts(metric: Metric, c: KpiCounts) -> tuple[int, int]:
     """(successes, trials) of a proportion KPI (CSAT top-2-box, FCR, response rate, the touchpoint
     outcome rates); for ``pos_neg_ratio``, of its positive share (positive, positive + negative)."""
     if metric is Metric.pos_neg_ratio:
-        return int(c.answers_positive), int(c.answers_positive + c.answers_negative)
+        positive, negative = c.answers_positive + c.sig_positive, c.answers_negative + c.sig_negative
+        return int(positive), int(positive + negative)
     x, n = _PROPORTION_FIELDS[metric]
     return int(getattr(c, x)), int(getattr(c, n))
 

@@ -92,6 +92,8 @@ GAP_METRICS: dict[Metric, float] = {
     Metric.wait_time: 600.0,
     Metric.handle_time: 1800.0,
     Metric.pos_neg_ratio: 10.0,
+    Metric.review_rating: 4.0,
+    Metric.signal_negative_share: 100.0,
 }
 #: Targets that apply to every scope that has none of its own (seed 002: leaders deliver 15 positive
 #: experiences for 5 negative ones, 3:1).

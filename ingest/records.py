@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from core.dimensions import DIMENSIONS
-from schemas.events import MAX_DIMENSION_CHARS, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent
+from schemas.events import (
+    MAX_DIMENSION_CHARS, SignalEvent, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent,
+)
 from schemas.records import Record
 
 __all__ = ["Pseudonymize", "custom_dimension_error", "event_to_record"]
@@ -19,15 +21,17 @@ _ONE_MS = timedelta(milliseconds=1)
 
 
 def event_to_record(
-    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent,
     tenant: str,
     pseudonymizer: Pseudonymize,
     custom: tuple[str, ...] = (),
 ) -> Record:
     """Flatten a validated event into the record documented in ``schemas/records.py``.
 
-    ``custom``: the deployment's custom dimensions; on touchpoints and answers, those ``data``
-    fields are dimensions (checked by :func:`custom_dimension_error`), not attributes."""
+    ``custom``: the deployment's custom dimensions; on touchpoints, answers and signals, those ``data``
+    fields are dimensions (checked by :func:`custom_dimension_error`), not attributes. A signal's
+    ``location`` is its ``site``, and its ``platform`` and ``brand`` are also dimensions when the
+    deployment lists them in ``custom``."""
     data = event.data
     customer_id = data.customer_id
     record: Record = {
@@ -66,6 +70,21 @@ def event_to_record(
         record["fcr"] = answers.fcr
         record["comment"] = data.comment
         record["weight"] = data.weight
+    elif isinstance(event, SignalEvent):
+        dims = _dims_of(data, _SIGNAL_DIMENSIONS)
+        if data.location is not None:
+            dims["site"] = data.location
+        for name in ("platform", "brand"):
+            if name in custom:
+                dims[name] = getattr(data, name)
+        record["dims"] = dims
+        record["kind"] = data.kind.value
+        record["rating"] = data.rating
+        record["sentiment"] = data.sentiment.value if data.sentiment is not None else None
+        record["score"] = data.score
+        record["platform"] = data.platform
+        record["brand"] = data.brand
+        record["text"] = data.text
     else:
         record["survey_id"] = data.survey_id
         record["via"] = data.via.value if data.via is not None else None
@@ -74,7 +93,7 @@ def event_to_record(
     return record
 
 
-def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent,
                            custom: tuple[str, ...]) -> tuple[str, str] | None:
     """(path, error) of the first custom dimension of ``data`` that is not a string of at most
     ``MAX_DIMENSION_CHARS`` characters, else None. Invitations carry no dimensions: not checked."""
@@ -92,9 +111,17 @@ def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | Survey
     return None
 
 
+#: The built-in dimensions a signal may carry besides ``location`` (its ``site``).
+_SIGNAL_DIMENSIONS = ("channel", "journey_step", "segment", "region")
+
+
 def _dims(data: Any) -> dict[str, str]:
+    return _dims_of(data, DIMENSIONS)
+
+
+def _dims_of(data: Any, names: tuple[str, ...]) -> dict[str, str]:
     dims: dict[str, str] = {}
-    for name in DIMENSIONS:
+    for name in names:
         value = getattr(data, name)
         if value is not None:
             dims[name] = value.value if name == "channel" else value

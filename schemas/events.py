@@ -39,6 +39,8 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -59,6 +61,10 @@ __all__ = [
     "TouchpointEvent",
     "SurveyResponseEvent",
     "SurveyInvitationEvent",
+    "SignalKind",
+    "Sentiment",
+    "SignalData",
+    "SignalEvent",
     "CloudEvent",
     "CLOUD_EVENT_ADAPTER",
     "Rejection",
@@ -203,6 +209,96 @@ class SurveyInvitationData(_OpenData):
     via: InvitationVia | None = None
 
 
+class SignalKind(str, Enum):
+    review = "review"
+    mention = "mention"
+    like = "like"
+    share = "share"
+    comment = "comment"
+
+
+class Sentiment(str, Enum):
+    positive = "positive"
+    neutral = "neutral"
+    negative = "negative"
+
+
+NonEmptyDimensionStr = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_DIMENSION_CHARS,
+                                            description=f"1 to {MAX_DIMENSION_CHARS} characters.")]
+
+
+class SignalData(_OpenData):
+    """A social or review signal: a review with its rating, a mention with its sentiment, a like, a
+    share or a comment, on a platform, about a brand. Its dimensions are its own (no interaction):
+    ``location`` is the ``site`` dimension; ``channel``, ``journey_step``, ``segment`` and ``region``
+    are optional. ``rating`` (1-5) is required on a review and refused on the others; a mention carries
+    exactly one of ``sentiment`` (a label) or ``score`` (-1..1, e.g. a compound sentiment score), the
+    others neither. ``platform`` and ``brand`` are bounded strings; a deployment that lists them in
+    ``custom_dimensions`` groups and filters by them like any dimension."""
+
+    # The kind rules of the validators below, for JSON Schema readers.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"kind": {"const": "review"}}},
+         "then": {"required": ["rating"], "not": {"anyOf": [{"required": ["sentiment"]}, {"required": ["score"]}]}}},
+        {"if": {"properties": {"kind": {"const": "mention"}}},
+         "then": {"oneOf": [{"required": ["sentiment"]}, {"required": ["score"]}], "not": {"required": ["rating"]}}},
+        {"if": {"properties": {"kind": {"enum": ["like", "share", "comment"]}}},
+         "then": {"not": {"anyOf": [{"required": ["rating"]}, {"required": ["sentiment"]}, {"required": ["score"]}]}}},
+    ]})
+
+    kind: SignalKind
+    platform: NonEmptyDimensionStr
+    brand: NonEmptyDimensionStr
+    location: DimensionStr | None = None
+    customer_id: IdStr | None = None
+    channel: Channel | None = None
+    journey_step: DimensionStr | None = None
+    segment: DimensionStr | None = None
+    region: DimensionStr | None = None
+    text: Annotated[str, Field(strict=True, max_length=MAX_COMMENT_CHARS)] | None = None
+    # validate_default: the kind rules below run when the field is absent too.
+    rating: Annotated[int, Field(strict=True, ge=1, le=5)] | None = Field(default=None, validate_default=True)
+    sentiment: Sentiment | None = Field(default=None, validate_default=True)
+    score: Annotated[float, Field(strict=True, ge=-1.0, le=1.0, allow_inf_nan=False)] | None = Field(
+        default=None, validate_default=True)
+
+    @field_validator("rating", mode="after")
+    @classmethod
+    def _rating_on_reviews(cls, v: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind is SignalKind.review and v is None:
+            raise ValueError("a review needs a rating (1 to 5)")
+        if kind is not None and kind is not SignalKind.review and v is not None:
+            raise ValueError(f"only a review has a rating, not a {kind.value}")
+        return v
+
+    @field_validator("sentiment", mode="after")
+    @classmethod
+    def _sentiment_on_mentions(cls, v: Sentiment | None, info: ValidationInfo) -> Sentiment | None:
+        kind = info.data.get("kind")
+        if kind is not None and kind is not SignalKind.mention and v is not None:
+            raise ValueError(f"only a mention has a sentiment, not a {kind.value}")
+        return v
+
+    @field_validator("score", mode="after")
+    @classmethod
+    def _score_on_mentions(cls, v: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("kind")
+        if kind is not None and kind is not SignalKind.mention and v is not None:
+            raise ValueError(f"only a mention has a score, not a {kind.value}")
+        if kind is SignalKind.mention and "sentiment" in info.data:  # absent: sentiment itself failed
+            if v is None and info.data["sentiment"] is None:
+                raise ValueError("a mention needs a sentiment (positive, neutral, negative) or a score (-1 to 1)")
+            if v is not None and info.data["sentiment"] is not None:
+                raise ValueError("a mention carries a sentiment or a score, not both")
+        return v
+
+    @property
+    def interaction_id(self) -> None:
+        """Signals belong to no interaction (records carry ``interaction_id`` "")."""
+        return None
+
+
 class _Envelope(BaseModel):
     """CloudEvents 1.0 required and optional context attributes; extensions are ignored."""
 
@@ -241,13 +337,20 @@ class SurveyInvitationEvent(_Envelope):
     data: SurveyInvitationData
 
 
+class SignalEvent(_Envelope):
+    """``cx.signal.v1``: a review, mention, like, share or comment about a brand on a platform."""
+
+    type: Literal["cx.signal.v1"]
+    data: SignalData
+
+
 CloudEvent = Annotated[
-    Union[TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent],
+    Union[TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent],
     Field(discriminator="type"),
 ]
 
 #: Built once: constructing a TypeAdapter compiles a validator and is far too slow per request.
-CLOUD_EVENT_ADAPTER: TypeAdapter[TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent] = (
+CLOUD_EVENT_ADAPTER: TypeAdapter[TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent] = (
     TypeAdapter(CloudEvent)
 )
 

@@ -26,11 +26,14 @@ class GapMetric(str, Enum):
     wait_time = "wait_time"
     handle_time = "handle_time"
     pos_neg_ratio = "pos_neg_ratio"
+    review_rating = "review_rating"  # cx.signal.v1: mean review rating 1..5
+    signal_negative_share = "signal_negative_share"  # % of reviews and mentions that are negative; lower is better
 
 
 # The rest are percentages. Durations in seconds up to the 30 days a touchpoint may carry.
 _RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0), GapMetric.wait_time: (0.0, 2_592_000.0),
-          GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0)}
+          GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0),
+          GapMetric.review_rating: (1.0, 5.0)}
 
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -50,8 +53,8 @@ class TargetBase(BaseModel):
     scope: dict[DimensionName, ScopeValue] = Field(
         default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
-                         "percentages 0..100, CES 1..7, wait and handle time in seconds, pos_neg_ratio as "
-                         "positive experiences per negative one, default 3)")
+                         "percentages 0..100, CES 1..7, review rating 1..5, wait and handle time in seconds, pos_neg_ratio "
+                         "as positive experiences per negative one, default 3)")
     valid_from: IsoAwareDateTime
     valid_to: IsoAwareDateTime | None = Field(default=None, description="Exclusive; null = open-ended")
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from schemas.events import (
     CLOUD_EVENT_ADAPTER,
     IngestResult,
+    SignalEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
     TouchpointEvent,
@@ -45,6 +46,7 @@ def render_schemas() -> dict[str, bytes]:
         (EventType.touchpoint, TouchpointEvent),
         (EventType.survey_response, SurveyResponseEvent),
         (EventType.survey_invitation, SurveyInvitationEvent),
+        (EventType.signal, SignalEvent),
     ):
         documents[event_type.value] = _with_header(model.model_json_schema(), None, None)
     return {

@@ -21,7 +21,11 @@ Touchpoint records add ``wait_s``, ``handle_s`` (float | None) and
 (bool | None). Survey-response records add ``survey_id``, ``nps`` (0-10),
 ``csat`` (1-5), ``ces`` (1-7) (int | None), ``fcr`` (bool | None),
 ``comment`` (str | None), ``weight`` (float | None); their ``dims`` are the
-respondent's overrides. Invitation records add ``survey_id`` and ``via``.
+respondent's overrides. Invitation records add ``survey_id`` and ``via``. Signal records
+(``cx.signal.v1``) add ``kind`` (review, mention, like, share, comment), ``rating`` (1-5, reviews),
+``sentiment`` (positive, neutral, negative) and ``score`` (-1..1) (mentions, one of them),
+``platform``, ``brand`` and ``text`` (str | None); their ``dims`` are their own (``location`` is
+``site``), as a touchpoint's.
 
 While the stream processor handles a record it adds *processing annotations*,
 keys starting with ``_`` that never travel in a Kafka message (see
@@ -99,6 +103,7 @@ class EventType(str, Enum):
     touchpoint = "cx.touchpoint.v1"
     survey_response = "cx.survey.response.v1"
     survey_invitation = "cx.survey.invitation.v1"
+    signal = "cx.signal.v1"
 
 
 def partition_bucket(tenant: str, record: Record, buckets: int) -> int:

@@ -12,9 +12,11 @@ any dimensions gives what a view of those dimensions would hold, cell for cell.
 an answer with the same tenant and non-empty interaction id is stored, whatever its time (the
 join of ``stream_processors.checkpoint``); here it is that join, as one ``IN`` subquery.
 
-:data:`COUNTER_SQL` is the one place mapping each counter of ``kpi.counts.FIELDS`` to its
+:func:`counter_sql` is the one place mapping each counter of ``kpi.counts.FIELDS`` to its
 aggregate over one ledger table, and the ledger's reads are built from it alone (a test checks every counter is fed exactly once, and that the
-results equal the stored views on generated streams). A new counter is one entry here.
+results equal the stored views on generated streams). A new counter is one entry here. The
+positive / negative conditions are built from ``kpi.counts.experience_bounds()`` (the configured
+definition, ``core.experience``) on every call, so a process counts both ways by the same one.
 
 Values are bound (``{name:Type}``); identifiers come from :class:`Table`, the fixed map below and
 the dimension allowlist.
@@ -25,12 +27,12 @@ import asyncio
 from typing import Any
 
 from core.dimensions import MAX_GROUP_BY, dim_sql, validate_view
-from kpi.counts import EXPERIENCE_BOUNDS, KpiCounts
+from kpi.counts import KpiCounts, experience_bounds
 from warehouse.client import Warehouse
 from warehouse.queries import WindowRow
 from warehouse.tables import Table
 
-__all__ = ["COUNTER_SQL", "ledger_cells", "ledger_windows", "ledger_windows_sql"]
+__all__ = ["counter_sql", "experience_sql", "ledger_cells", "ledger_windows", "ledger_windows_sql"]
 
 # The answers' interaction ids are narrowed to those of the invitations in range before the set is
 # built: the set of every answered interaction of the tenant cost 2.5x more at 1 M events.
@@ -43,54 +45,101 @@ _ANSWERED = (f"interaction_id IN (SELECT interaction_id FROM {Table.survey_respo
 _WAIT_DS = "toInt64(floor(wait_s * 10 + 0.5))"
 _HANDLE_DS = "toInt64(floor(handle_s * 10 + 0.5))"
 _HANDLED = "handle_s IS NOT NULL AND ifNull(abandoned, false) = false"  # an abandoned contact has no handle time
-# One experience per answer: negative if any score is negative, else positive if any is positive.
-# ifNull: a missing score is "not negative", not NULL (NOT NULL would hide the positive ones).
-_NEGATIVE = " OR ".join(f"ifNull({a} <= {neg}, false)" for a, (neg, _) in EXPERIENCE_BOUNDS.items())
-_POSITIVE = " OR ".join(f"ifNull({a} >= {pos}, false)" for a, (_, pos) in EXPERIENCE_BOUNDS.items())
 
-#: Ledger table -> {counter: its aggregate over the table's rows}, as ``kpi.counts.add_record``
-#: counts a record of that table. Nullable answers: a comparison with NULL is NULL, not counted.
-COUNTER_SQL: dict[Table, dict[str, str]] = {
-    Table.touchpoints: {
-        "touchpoints": "count()",
-        "tp_first_contact": "countIf(first_contact = true)",
-        "tp_first_contact_resolved": "countIf(first_contact = true AND resolved = true)",
-        "tp_converted_n": "countIf(converted IS NOT NULL)",
-        "tp_converted": "countIf(converted = true)",
-        "tp_abandoned_n": "countIf(abandoned IS NOT NULL)",
-        "tp_abandoned": "countIf(abandoned = true)",
-        "tp_transferred_n": "countIf(transferred IS NOT NULL)",
-        "tp_transferred": "countIf(transferred = true)",
-        "tp_wait_n": "countIf(wait_s IS NOT NULL)",
-        # sum over a Nullable is NULL when nothing is summed: ifNull makes it the 0 a counter holds
-        "tp_wait_ds": f"sumIf(ifNull({_WAIT_DS}, 0), wait_s IS NOT NULL)",
-        "tp_wait_ds2": f"sumIf(ifNull({_WAIT_DS} * {_WAIT_DS}, 0), wait_s IS NOT NULL)",
-        "tp_handle_n": f"countIf({_HANDLED})",
-        "tp_handle_ds": f"sumIf(ifNull({_HANDLE_DS}, 0), {_HANDLED})",
-        "tp_handle_ds2": f"sumIf(ifNull({_HANDLE_DS} * {_HANDLE_DS}, 0), {_HANDLED})",
-    },
-    Table.survey_responses: {
-        "responses": "count()",
-        "nps_n": "countIf(nps IS NOT NULL)",
-        "promoters": "countIf(nps >= 9)",
-        "passives": "countIf(nps >= 7 AND nps <= 8)",
-        "detractors": "countIf(nps <= 6)",
-        "csat_n": "countIf(csat IS NOT NULL)",
-        "csat_sum": "sum(toInt64(ifNull(csat, 0)))",
-        "csat_top2": "countIf(csat >= 4)",
-        "ces_n": "countIf(ces IS NOT NULL)",
-        "ces_sum": "sum(toInt64(ifNull(ces, 0)))",
-        "ces_sumsq": "sum(toInt64(ifNull(ces, 0)) * toInt64(ifNull(ces, 0)))",
-        "fcr_n": "countIf(fcr IS NOT NULL)",
-        "fcr_yes": "countIf(fcr = true)",
-        "answers_negative": f"countIf({_NEGATIVE})",
-        "answers_positive": f"countIf(NOT ({_NEGATIVE}) AND ({_POSITIVE}))",
-    },
-    Table.survey_invitations: {
-        "invitations": "count()",
-        "invitations_answered": f"countIf(interaction_id != '' AND {_ANSWERED})",
-    },
-}
+
+def _at_most(column: str, bound: float | None) -> str | None:
+    return None if bound is None else f"ifNull({column} <= {bound!r}, false)"
+
+
+def _at_least(column: str, bound: float | None) -> str | None:
+    return None if bound is None else f"ifNull({column} >= {bound!r}, false)"
+
+
+def _any(terms: list[str | None]) -> str:
+    kept = [t for t in terms if t is not None]
+    return f"({' OR '.join(kept)})" if kept else "false"
+
+
+def experience_sql() -> dict[str, str]:
+    """The row conditions of the experience counters under the bounds in force (``kpi.counts``):
+    ``answer_negative`` / ``answer_positive`` on ``survey_responses``, ``signal_negative`` /
+    ``signal_positive`` on ``signals``. Bounds are validated numbers (``core.experience``), written as
+    literals (``repr``: the exact float)."""
+    b = experience_bounds()
+    answers = ("nps", "csat", "ces")
+    # One experience per answer: negative if any score is negative, else positive if any is positive.
+    # ifNull: a missing score is "not negative", not NULL (NOT NULL would hide the positive ones).
+    negative = _any([_at_most(a, b[a][0]) for a in answers])
+    positive = _any([_at_least(a, b[a][1]) for a in answers])
+    # A review by its rating; a mention by its label when it has one, else by its score.
+    def signal(label: str, review: str | None, score: str | None) -> str:
+        return (f"((kind = 'review' AND {review or 'false'}) OR (kind = 'mention' AND "
+                f"if(sentiment != '', sentiment = '{label}', {score or 'false'})))")
+    return {
+        "answer_negative": negative,
+        "answer_positive": f"(NOT {negative} AND {positive})",
+        "signal_negative": signal("negative", _at_most("rating", b["review"][0]),
+                                  _at_most("score", b["mention_score"][0])),
+        "signal_positive": signal("positive", _at_least("rating", b["review"][1]),
+                                  _at_least("score", b["mention_score"][1])),
+    }
+
+
+def counter_sql() -> dict[Table, dict[str, str]]:
+    """Ledger table -> {counter: its aggregate over the table's rows}, as ``kpi.counts.add_record``
+    counts a record of that table. Nullable answers: a comparison with NULL is NULL, not counted."""
+    experience = experience_sql()
+    return {
+        Table.touchpoints: {
+            "touchpoints": "count()",
+            "tp_first_contact": "countIf(first_contact = true)",
+            "tp_first_contact_resolved": "countIf(first_contact = true AND resolved = true)",
+            "tp_converted_n": "countIf(converted IS NOT NULL)",
+            "tp_converted": "countIf(converted = true)",
+            "tp_abandoned_n": "countIf(abandoned IS NOT NULL)",
+            "tp_abandoned": "countIf(abandoned = true)",
+            "tp_transferred_n": "countIf(transferred IS NOT NULL)",
+            "tp_transferred": "countIf(transferred = true)",
+            "tp_wait_n": "countIf(wait_s IS NOT NULL)",
+            # sum over a Nullable is NULL when nothing is summed: ifNull makes it the 0 a counter holds
+            "tp_wait_ds": f"sumIf(ifNull({_WAIT_DS}, 0), wait_s IS NOT NULL)",
+            "tp_wait_ds2": f"sumIf(ifNull({_WAIT_DS} * {_WAIT_DS}, 0), wait_s IS NOT NULL)",
+            "tp_handle_n": f"countIf({_HANDLED})",
+            "tp_handle_ds": f"sumIf(ifNull({_HANDLE_DS}, 0), {_HANDLED})",
+            "tp_handle_ds2": f"sumIf(ifNull({_HANDLE_DS} * {_HANDLE_DS}, 0), {_HANDLED})",
+        },
+        Table.survey_responses: {
+            "responses": "count()",
+            "nps_n": "countIf(nps IS NOT NULL)",
+            "promoters": "countIf(nps >= 9)",
+            "passives": "countIf(nps >= 7 AND nps <= 8)",
+            "detractors": "countIf(nps <= 6)",
+            "csat_n": "countIf(csat IS NOT NULL)",
+            "csat_sum": "sum(toInt64(ifNull(csat, 0)))",
+            "csat_top2": "countIf(csat >= 4)",
+            "ces_n": "countIf(ces IS NOT NULL)",
+            "ces_sum": "sum(toInt64(ifNull(ces, 0)))",
+            "ces_sumsq": "sum(toInt64(ifNull(ces, 0)) * toInt64(ifNull(ces, 0)))",
+            "fcr_n": "countIf(fcr IS NOT NULL)",
+            "fcr_yes": "countIf(fcr = true)",
+            "answers_negative": f"countIf({experience['answer_negative']})",
+            "answers_positive": f"countIf({experience['answer_positive']})",
+        },
+        Table.survey_invitations: {
+            "invitations": "count()",
+            "invitations_answered": f"countIf(interaction_id != '' AND {_ANSWERED})",
+        },
+        Table.signals: {
+            "sig_n": "count()",
+            "sig_reviews": "countIf(kind = 'review')",
+            "sig_rating_sum": "sumIf(toInt64(ifNull(rating, 0)), kind = 'review')",
+            "sig_rating_sumsq": "sumIf(toInt64(ifNull(rating, 0)) * toInt64(ifNull(rating, 0)), kind = 'review')",
+            "sig_polar_n": "countIf(kind IN ('review', 'mention'))",
+            "sig_negative": f"countIf({experience['signal_negative']})",
+            "sig_positive": f"countIf({experience['signal_positive']})",
+            "sig_engagement": "countIf(kind IN ('like', 'share', 'comment'))",
+        },
+    }
 
 
 # Every version of a ledger row has its event's time (a re-attributed answer keeps it; a resend
@@ -110,7 +159,7 @@ def _ceil_to(ms: int, size_ms: int) -> int:
 def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], filters: dict[str, str],
                        from_s: int, to_s: int, by_shard: bool = False) -> list[tuple[Table, str, dict[str, Any]]]:
     """Per ledger table, one query: per (tumbling window of ``size_ms`` starting in [``from_s``,
-    ``to_s``), group) the counters :data:`COUNTER_SQL` gives the table, in its order.
+    ``to_s``), group) the counters :func:`counter_sql` gives the table, in its order.
 
     A window starting at or after ``from`` and before ``to`` holds exactly the event times in
     [ceil(from), ceil(to)) on the window grid, so the time condition is a plain range.
@@ -131,7 +180,7 @@ def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
     grouped = [*(["kafka_partition"] * by_shard), *map(dim_sql, group_by)]
     keys = ", ".join(["bucket", *grouped])
     out = []
-    for table, counters in COUNTER_SQL.items():
+    for table, counters in counter_sql().items():
         aggregates = ", ".join(counters.values())
         out.append((table, (
             f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, {''.join(k + ', ' for k in grouped)}"
@@ -161,8 +210,9 @@ async def ledger_cells(
     results = await asyncio.gather(*(wh.aquery(sql, params) for _, sql, params in queries))
     cells: dict[tuple[int, int, tuple[str, ...]], KpiCounts] = {}
     k = 1 + by_shard
+    fed = counter_sql()
     for (table, _, _), res in zip(queries, results):
-        names = tuple(COUNTER_SQL[table])
+        names = tuple(fed[table])
         for r in res.result_rows:
             key = (int(r[0]) // 1000, int(r[1]) if by_shard else -1, tuple(r[k:k + g]))
             counts = cells.get(key)

@@ -268,8 +268,11 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
     effective.update((d, v) for d, v in values["extra_dims"].items() if v)
     for c in cols[len(_LEDGER_READ_HEAD) + len(_DIM_COLUMNS):-2]:  # up to kafka_offset, version
         rec[c] = values[c]
-    if etype == EventType.touchpoint.value:
+    if etype == EventType.touchpoint.value or etype == EventType.signal.value:
         rec["dims"] = effective
+        if etype == EventType.signal.value:  # stored as '' when absent; records say None
+            rec["sentiment"] = rec["sentiment"] or None
+            rec["text"] = rec["text"] or None
     else:
         rec["dims"] = orjson.loads(rec.pop("overrides")) if rec.get("overrides") else {}
         rec[EFFECTIVE_DIMS] = effective

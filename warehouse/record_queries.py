@@ -22,17 +22,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from kpi.counts import EXPERIENCE_BOUNDS
 from kpi.measures import Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
+from warehouse.ledger_counts import experience_sql
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: The ledger rows behind each metric's ``n`` (see ``kpi.counts.add_record``): table and row condition.
-RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
+_STATIC_BEHIND: dict[Metric, tuple[Table, str]] = {
     Metric.nps: (Table.survey_responses, "nps IS NOT NULL"),
     Metric.csat: (Table.survey_responses, "csat IS NOT NULL"),
     Metric.csat_mean: (Table.survey_responses, "csat IS NOT NULL"),
@@ -57,11 +57,29 @@ RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
     Metric.wait_time: (Table.touchpoints, "wait_s IS NOT NULL"),
     # An abandoned contact has no handle time (kpi.counts).
     Metric.handle_time: (Table.touchpoints, "handle_s IS NOT NULL AND ifNull(abandoned, false) = false"),
-    # The answers that are an experience, positive or negative; a NULL score compares as NULL, never true.
-    Metric.pos_neg_ratio: (Table.survey_responses, "(" + " OR ".join(
-        [f"{a} <= {neg}" for a, (neg, _) in EXPERIENCE_BOUNDS.items()]
-        + [f"{a} >= {pos}" for a, (_, pos) in EXPERIENCE_BOUNDS.items()]) + ")"),
 }
+
+
+class _RecordsBehind(Mapping[Metric, tuple[Table, str]]):
+    """:data:`_STATIC_BEHIND` and ``pos_neg_ratio``: the answers that are an experience, positive or
+    negative, under the definition in force (``core.experience``), so its condition is built when read.
+    The signals a ratio also counts (``cx.signal.v1``) have no drill-down yet: it lists the answers."""
+
+    def __getitem__(self, metric: Metric) -> tuple[Table, str]:
+        if metric is Metric.pos_neg_ratio:
+            e = experience_sql()
+            return Table.survey_responses, f"({e['answer_negative']} OR {e['answer_positive']})"
+        return _STATIC_BEHIND[metric]
+
+    def __iter__(self) -> Iterator[Metric]:
+        yield from _STATIC_BEHIND
+        yield Metric.pos_neg_ratio
+
+    def __len__(self) -> int:
+        return len(_STATIC_BEHIND) + 1
+
+
+RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
 
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
@@ -99,7 +117,7 @@ class Selection:
            filters: dict[str, str] | None = None) -> Selection:
         metric = Metric(metric)
         if metric not in RECORDS_BEHIND:
-            raise ValueError(f"{metric.value}: its n counts invitations, which have no drill-down")
+            raise ValueError(f"{metric.value}: its n counts invitations or signals, which have no drill-down")
         items = tuple(sorted((filters or {}).items()))
         validate_view([d for d, _ in items])
         return cls(tenant, metric, int(from_ms), int(to_ms), items)

@@ -44,11 +44,13 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0018)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
     kpi_windows = "kpi_windows"
+    # social and review signals, cx.signal.v1 (0018)
+    signals = "signals"
     # webhooks (0002, 0006)
     webhook_subscriptions = "webhook_subscriptions"
     webhook_deliveries = "webhook_deliveries"
@@ -95,12 +97,13 @@ def event_key(tenant: str, source: str, event_id: str) -> int:
 
 
 # -- what writers insert ---------------------------------------------------------------
-LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations)
+LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations, Table.signals)
 #: The ledger table of each event type (``EventType`` values, as records carry them), and back.
 TABLE_OF_TYPE = {
     EventType.touchpoint.value: Table.touchpoints,
     EventType.survey_response.value: Table.survey_responses,
     EventType.survey_invitation.value: Table.survey_invitations,
+    EventType.signal.value: Table.signals,
 }
 TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
 
@@ -119,6 +122,12 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
     ),
     Table.survey_invitations: (
         ("survey_id", "String"), ("via", "LowCardinality(String)"), ("attributed", "Bool"),
+    ),
+    # Dimensions are the signal's own, as a touchpoint's: no overrides, always attributed.
+    Table.signals: (
+        ("kind", "LowCardinality(String)"), ("rating", "Nullable(UInt8)"), ("sentiment", "LowCardinality(String)"),
+        ("score", "Nullable(Float64)"), ("platform", "LowCardinality(String)"), ("brand", "LowCardinality(String)"),
+        ("text", "String"),
     ),
 }
 
@@ -161,12 +170,13 @@ def _ledger_columns(table: Table) -> str:
             "INDEX idx_time time_ms TYPE minmax GRANULARITY 4, "
             "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
             "PROJECTION by_time (SELECT tenant, kafka_partition, time_ms, event_key "
-            "ORDER BY tenant, kafka_partition, time_ms), "
-            f"PROJECTION by_interaction ({_BY_INTERACTION[table]})")
+            "ORDER BY tenant, kafka_partition, time_ms)"
+            + (f", PROJECTION by_interaction ({_BY_INTERACTION[table]})" if table in _BY_INTERACTION else ""))
 
 
 # by_interaction: the invitation join's reads by (tenant, interaction_id), each answered from the
-# projection alone, so they do not scan the tenant's ledger every batch (migration 0009).
+# projection alone, so they do not scan the tenant's ledger every batch (migration 0009). Signals
+# have no interaction: no such projection.
 _BY_INTERACTION = {
     Table.survey_responses: "SELECT tenant, interaction_id ORDER BY tenant, interaction_id",
     Table.touchpoints: f"SELECT tenant, interaction_id, time_ms, {', '.join(DIMENSIONS)} ORDER BY tenant, interaction_id",

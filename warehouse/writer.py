@@ -132,7 +132,7 @@ def _ledger_encoder(table: Table, version: int):
             getters.append(lambda r: orjson.dumps(r["dims"]).decode() if r.get("dims") else "")
         elif name == "attributed":
             getters.append(lambda r: bool(r.get(ATTRIBUTED)))
-        elif name in ("comment", "survey_id", "via"):
+        elif name in ("comment", "survey_id", "via", "kind", "sentiment", "platform", "brand", "text"):
             getters.append(lambda r, n=name: r.get(n) or "")
         else:
             getters.append(lambda r, n=name: r.get(n))

@@ -18,6 +18,11 @@ export const TILES = [
   { metric: "transfer_rate", label: "Transfers", unit: "%", digits: 1, lower: true },
   { metric: "wait_time", label: "Mean wait", unit: "s", digits: 0, lower: true },
   { metric: "handle_time", label: "Mean handle time", unit: "s", digits: 0, lower: true },
+  // Social and review signals (cx.signal.v1)
+  { metric: "review_rating", label: "Review rating", unit: "mean", digits: 2 },
+  { metric: "signal_negative_share", label: "Negative signals", unit: "%", digits: 1, lower: true },
+  { metric: "signal_volume", label: "Signals", unit: "count", digits: 0 },
+  { metric: "engagement", label: "Engagement", unit: "count", digits: 0 },
 ];
 
 /** Targets every scope has without one of its own (gaps/detect.py DEFAULT_TARGETS): 3:1. */

@@ -24,7 +24,7 @@ export const HEAT_DIMS = ["channel", "segment", "journey_step", "team", "queue"]
 
 /** Metrics `/v1/gaps` evaluates (schemas/gaps.py GapMetric): the heatmap's choices. */
 export const GAP_METRICS = ["nps", "csat", "ces", "fcr", "response_rate", "pos_neg_ratio", "conversion_rate",
-  "abandonment_rate", "transfer_rate", "wait_time", "handle_time"];
+  "abandonment_rate", "transfer_rate", "wait_time", "handle_time", "review_rating", "signal_negative_share"];
 
 export const PANELS = ["tiles", "heatmap", "alerts", "cases"];
 

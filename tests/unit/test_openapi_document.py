@@ -39,7 +39,8 @@ def test_ingest_documents_a_body_per_content_type_with_its_schema_and_binary_hea
     assert {"touchpoint", "response", "invitation"} <= set(content["application/cloudevents+json"]["examples"])
     cloud_event = DOC["components"]["schemas"]["CloudEvent"]
     assert {r["$ref"] for r in cloud_event["oneOf"]} == {
-        f"#/components/schemas/{m}" for m in ("TouchpointEvent", "SurveyResponseEvent", "SurveyInvitationEvent")}
+        f"#/components/schemas/{m}" for m in ("TouchpointEvent", "SurveyResponseEvent", "SurveyInvitationEvent",
+                                                   "SignalEvent")}
     assert {p["name"] for p in op["parameters"]} >= {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time"}
     assert {"400", "413", "415", "503", "507"} <= set(op["responses"])
 
