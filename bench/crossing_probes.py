@@ -18,7 +18,7 @@ from core.dimensions import validate_view
 from warehouse.client import Warehouse
 from warehouse.tables import Table
 
-__all__ = ["joined_attribution", "product_ledger", "stored_attribution"]
+__all__ = ["joined_attribution", "product_ledger", "product_view", "stored_attribution"]
 
 _NPS = "count(), countIf(nps >= 9), countIf(nps <= 6)"
 #: Every version of a ledger row has its event's time, so (1) the time range filters before FINAL
@@ -73,3 +73,12 @@ async def product_ledger(wh: Warehouse, tenant: str, metric: str, dims: tuple[st
     from warehouse.ledger_counts import ledger_windows
 
     return await ledger_windows(wh, tenant, DAY_MS, tuple(dims), {}, from_ms // 1000, to_ms // 1000)
+
+
+async def product_view(wh: Warehouse, tenant: str, metric: str, dims: tuple[str, ...], from_ms: int, to_ms: int):
+    """The same read answered by a stored view holding ``dims`` (``warehouse.count_sources.read_counts``,
+    what ``/v1/kpis`` runs when one covers the query): the view-answered crossing to compare with."""
+    from warehouse.count_sources import CountSource, read_counts
+
+    return await read_counts(wh, tenant, "1d", CountSource.of_view(dims), tuple(dims), {}, from_ms // 1000,
+                             to_ms // 1000)

@@ -188,6 +188,14 @@ async def measure(wh: Warehouse, settings: Settings, args: argparse.Namespace, n
             rows.append({"query": name, "target_p99_ms": BOARD_P99_MS if name.startswith("board") else None, **r})
             _print_row(rows[-1])
     now_ms = int(now.timestamp() * 1000)
+    # The view-answered crossing first (channel x segment is a default view), then the ledger-answered ones.
+    view_dims = ("channel", "segment")
+    for days in (1, 7, 28):
+        r = await time_call(crossing_mod.product_view, (wh, TENANT, "nps", view_dims, now_ms - days * 86_400_000,
+                                                        now_ms), args.crossing_repeat, 1)
+        rows.append({"query": f"view: /v1/kpis crossing (product), channel x segment, {days} d",
+                     "target_p99_ms": None, **r})
+        _print_row(rows[-1])
     for name, fn in crossings(args.crossing):
         for days in (1, 7, 28):
             r = await time_call(fn, (wh, TENANT, "nps", ("queue", "site"), now_ms - days * 86_400_000, now_ms),

@@ -56,7 +56,7 @@ def _common(tenant: str, kind: str, time_sql: str, partitions: int) -> dict[str,
         "event_id": f"concat('{kind}-', toString(n))", "time_ms": time_sql, "subject": "''",
         "interaction_id": "concat('i-', toString(n))",
         "customer": "hex(cityHash64(n % 2000000, 'customer'))",
-        **_DIM_SQL, "attributes": "''", "kafka_partition": f"toUInt16(cityHash64(n, 'shard') % {partitions})",
+        **_DIM_SQL, "extra_dims": "map()", "attributes": "''", "kafka_partition": f"toUInt16(cityHash64(n, 'shard') % {partitions})",
         "kafka_offset": "toUInt64(n)", "version": "toUInt64(1)",
     }
 
