@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.panel_settings import PanelSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(
         default=RetentionSettings(), description="Storage limitation: how long personal data is kept (ClickHouse TTL).")
     erasure: ErasureSettings = Field(default=ErasureSettings(), description="Erasure of one customer's data.")
+    panel: PanelSettings = Field(
+        default=PanelSettings(), description="Panel health: respondent rule, quality flags, gaming detection.")
 
     @field_validator("pseudonym_key")
     @classmethod

@@ -66,6 +66,7 @@ def event_to_record(
         record["fcr"] = answers.fcr
         record["comment"] = data.comment
         record["weight"] = data.weight
+        record["duration_s"] = data.duration_s
     else:
         record["survey_id"] = data.survey_id
         record["via"] = data.via.value if data.via is not None else None

@@ -32,6 +32,11 @@ once. It is *negative* if any score it carries is negative (NPS 0-6, CSAT 1-2, C
 CES 4-5, FCR alone): ``answers_negative`` and ``answers_positive``. A mixed answer (NPS 10 and
 CSAT 1) is negative: one bad moment outweighs a good one.
 
+Panel health (``kpi.panel``): an answer whose ``flags`` carry ``REPEAT`` (the respondent rule: the
+same customer answered the same survey less than the cooldown before) counts in no counter at all,
+not even ``responses``; the stream moves an answer in and out of the counts as its flag changes.
+Quality flags do not change the counters.
+
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
 as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
@@ -41,6 +46,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from kpi.panel import REPEAT
 
 __all__ = ["EXPERIENCE_BOUNDS", "FIELDS", "MAX_DURATION_S", "KpiCounts", "add_record", "contribution"]
 
@@ -346,6 +353,8 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             raise ValueError(f"csat answer {csat!r} is outside 1..5")
         if ces is not None and ces not in _CES_VALUES:
             raise ValueError(f"ces answer {ces!r} is outside 1..7")
+        if (record.get("flags") or 0) & REPEAT:  # the respondent rule: kept in the ledger, counted nowhere
+            return
         target.responses += sign
         if nps is not None:
             target.nps_n += sign

@@ -116,6 +116,7 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
         ("survey_id", "String"), ("nps", "Nullable(UInt8)"), ("csat", "Nullable(UInt8)"),
         ("ces", "Nullable(UInt8)"), ("fcr", "Nullable(Bool)"), ("comment", "String"),
         ("weight", "Nullable(Float64)"), ("overrides", "String"), ("attributed", "Bool"),
+        ("duration_s", "Nullable(Float64)"), ("flags", "UInt8"),  # 0017: panel health (``kpi.panel``)
     ),
     Table.survey_invitations: (
         ("survey_id", "String"), ("via", "LowCardinality(String)"), ("attributed", "Bool"),
