@@ -27,10 +27,11 @@ class PanelSettings(BaseModel):
     """Respondent rule and quality flags of answers (``kpi.panel``), invitation rules, gaming detection."""
 
     cooldown_days: float = Field(
-        default=30.0, ge=0, le=3660,
+        default=0.0, ge=0, le=3660,
         description="Respondent rule: an answer of a customer to a survey less than this many days (event time) "
         "after the same customer's previous answer to the same survey is a *repeat*: kept in the ledger with "
-        "flag `repeat` and not counted in any KPI. 0 turns the rule off.",
+        "flag `repeat` and not counted in any KPI. 0 (the default) turns the rule off; e.g. 30 turns it on. "
+        "Changing it applies to answers committed afterwards (stored flags are not recomputed).",
     )
     min_duration_s: float = Field(
         default=10.0, ge=0, le=86_400,
