@@ -1,8 +1,9 @@
-"""Panel health: the respondent rule, quality flags, contact fatigue and gaming detection.
+"""Panel health: the respondent rule and the quality flags of answers.
 
 Per tenant like retention (``core.privacy_settings``): ``tenants`` overrides any value for one
 tenant; a value left out is the deployment's default. The rules themselves are pure functions in
-``kpi.panel`` (flags) and ``gaps.gaming`` (gaming); this is only their configuration.
+``kpi.panel``; this is only their configuration. (Gaming detection, ``gaps.gaming``, uses the gap
+settings' confidence.)
 """
 from __future__ import annotations
 
@@ -18,13 +19,10 @@ class PanelOverrides(BaseModel):
 
     cooldown_days: float | None = Field(default=None, ge=0, le=3660)
     min_duration_s: float | None = Field(default=None, ge=0, le=86_400)
-    max_invitations: int | None = Field(default=None, ge=0)
-    invitation_days: float | None = Field(default=None, gt=0, le=3660)
-    complaint_quiet_days: float | None = Field(default=None, ge=0, le=3660)
 
 
 class PanelSettings(BaseModel):
-    """Respondent rule and quality flags of answers (``kpi.panel``), invitation rules, gaming detection."""
+    """Respondent rule and quality flags of answers (``kpi.panel``)."""
 
     cooldown_days: float = Field(
         default=0.0, ge=0, le=3660,
@@ -40,18 +38,6 @@ class PanelSettings(BaseModel):
     straight_lining_min_aspects: int = Field(
         default=3, ge=2, le=100,
         description="Quality flag `straight_lining`: an answer rating at least this many aspects, all with the same score.",
-    )
-    max_invitations: int = Field(
-        default=3, ge=0,
-        description="Contact fatigue: at most this many invitations per customer in `invitation_days` (not yet served).",
-    )
-    invitation_days: float = Field(default=30.0, gt=0, le=3660, description="The window of `max_invitations`, days.")
-    complaint_quiet_days: float = Field(
-        default=14.0, ge=0, le=3660, description="Contact fatigue: no invitation within this many days after a complaint.")
-    gaming_alpha: float = Field(
-        default=0.05, gt=0, lt=0.5,
-        description="Gaming detection (`GET /v1/gaps?kind=gaming`): family-wise error level over the agents "
-        "(or teams) tested, Holm's step-down correction.",
     )
     tenants: dict[str, PanelOverrides] = Field(
         default={},
