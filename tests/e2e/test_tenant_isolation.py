@@ -120,6 +120,10 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/gaps", {"metric": "nps", "team": b.team, "significant_only": "false"},
              check=lambda r: all(g["observed"]["n"] == 0 for g in r["data"])),
         Call("GET", "/v1/gaps", {"metric": "nps", "dimension": "team", "significant_only": "false"})],
+    ("GET", "/v1/panel/quality"): lambda a, b: [
+        Call("GET", "/v1/panel/quality", {"team": b.team}, check=lambda r: [g["answers"] for g in r["data"]] == [0]),
+        Call("GET", "/v1/panel/quality", {"group_by": "team"},
+             check=lambda r: [(g["group"], g["answers"]) for g in r["data"]] == [({"team": a.team}, 3)])],
     ("GET", "/v1/targets"): lambda a, b: [
         Call("GET", "/v1/targets", check=lambda r: [t["scope"] for t in r["data"]] == [{"team": a.team}])],
     ("PUT", "/v1/targets"): lambda a, b: [

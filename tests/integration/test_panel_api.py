@@ -1,0 +1,142 @@
+"""Panel health through the API over chDB, after a real ``Checkpointer`` commit: flag counts
+(``GET /v1/panel/quality``), ``GET /v1/kpis?exclude_flagged=true``, and ``GET /v1/gaps?kind=gaming``
+finding the one planted gaming agent among 20 honest ones, with the p-values computed here."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import random
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from api.deps import Services
+from api.main import create_api
+from core.panel_settings import PanelSettings
+from core.settings import ApiKey, Settings
+from core.windows import DAY_MS, MINUTE_MS, WindowSize
+from kpi.counts import KpiCounts
+from stream_processors.checkpoint import Checkpointer
+from tests.conftest import migrated_warehouse
+from tests.integration.test_panel_flags import COOLDOWN_DAYS, SR, T0, TENANT, TP, expected_quality, expected_repeats, generate
+from tests.unit.test_gaming import independent_p
+
+pytestmark = pytest.mark.integration
+
+KEY = "k-panel"
+VIEWS = [[], ["channel"], ["agent_id"]]
+GAME_DAY = T0 + 120 * DAY_MS
+INV = "cx.survey.invitation.v1"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def agents_stream(rng: random.Random) -> list[dict]:
+    """21 agents x 200 contacts on one day: each contact invited with the agent's share, every invited
+    customer answers; the gamer invites a quarter of them, the happy ones."""
+    plan = {f"a{i:02d}": (0.5, 0.45, 0.25) for i in range(20)} | {"gamer": (0.25, 0.8, 0.05)}
+    out = []
+    for name, (share, p_pro, p_det) in plan.items():
+        for k in range(200):
+            iid = f"g-{name}-{k}"
+            t = GAME_DAY + rng.randrange(DAY_MS - 10 * MINUTE_MS)
+            base = {"tenant": TENANT, "source": "/game", "subject": None, "interaction_id": iid,
+                    "customer": f"gc-{iid}", "attributes": {}, "_shard": rng.randrange(3), "_offset": 0}
+            out.append(base | {"type": TP, "id": f"tp-{iid}", "time_ms": t, "dims": {"agent_id": name},
+                               "wait_s": None, "handle_s": None, "resolved": None, "first_contact": None,
+                               "transferred": None, "abandoned": None, "converted": None})
+            if rng.random() < share:
+                out.append(base | {"type": INV, "id": f"inv-{iid}", "time_ms": t + MINUTE_MS, "dims": {},
+                                   "survey_id": "s2", "via": "email"})
+                u = rng.random()
+                nps = rng.choice([9, 10]) if u < p_pro else rng.choice(range(0, 7)) if u < p_pro + p_det else rng.choice([7, 8])
+                out.append(base | {"type": SR, "id": f"sr-{iid}", "time_ms": t + 2 * MINUTE_MS, "dims": {},
+                                   "survey_id": "s2", "nps": nps, "csat": None, "ces": None, "fcr": None,
+                                   "comment": None, "weight": None, "duration_s": None})
+    return out
+
+
+def _api(wh):
+    settings = Settings()
+    settings.api.keys = {KEY: ApiKey(tenant=TENANT, scopes=["read"])}
+    settings.stream.views = VIEWS
+    settings.gaps.min_n = 30
+    return create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]  # reads only
+
+
+def test_panel_health_api(chdb_dsn: str) -> None:
+    panel_records = generate(11)
+    game = agents_stream(random.Random(5))
+    records = [*panel_records, *game]
+    random.Random(3).shuffle(records)
+    with migrated_warehouse(chdb_dsn, "papi") as wh:
+        ck = Checkpointer(warehouse=wh, views=[tuple(v) for v in VIEWS], sizes=[WindowSize.hour, WindowSize.day],
+                          grace_ms=10 * MINUTE_MS, panel=PanelSettings(cooldown_days=COOLDOWN_DAYS, min_duration_s=10))
+
+        async def run() -> None:
+            for i in range(0, len(records), 400):
+                await ck.commit(copy.deepcopy(records[i:i + 400]))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_api(wh)), base_url="http://t",
+                                         headers={"Authorization": f"Bearer {KEY}"}) as c:
+                # -- quality flags per scope
+                answers = [r for r in panel_records if r["type"] == SR]
+                repeats = expected_repeats(panel_records)
+                r = await c.get("/v1/panel/quality", params={"from": _iso(T0 - DAY_MS), "to": _iso(T0 + 100 * DAY_MS)})
+                assert r.status_code == 200, r.text
+                (row,) = r.json()["data"]
+                assert row["answers"] == len(answers)
+                assert row["repeat"]["count"] == len(repeats)
+                for flag in ("too_fast", "contradictory", "straight_lining"):
+                    assert row[flag]["count"] == sum(flag in expected_quality(a) for a in answers), flag
+                flagged = {a["id"] for a in answers if expected_quality(a)}
+                assert row["any_quality"]["count"] == len(flagged) > 0
+                assert math.isclose(row["any_quality"]["share"], len(flagged) / len(answers))
+
+                # -- exclude_flagged: NPS n over the panel's 90 days without repeats, and without flagged too
+                params = {"metric": "nps", "window": "28d", "from": _iso(T0 + 27 * DAY_MS), "to": _iso(T0 + 28 * DAY_MS)}
+                in_28d = [a for a in answers if T0 <= a["time_ms"] < T0 + 28 * DAY_MS]
+                plain = (await c.get("/v1/kpis", params=params)).json()
+                unflagged = (await c.get("/v1/kpis", params=params | {"exclude_flagged": "true"})).json()
+                assert plain["source"] == "view:overall" and unflagged["source"] == "ledger"
+                assert plain["data"][0]["n"] == sum(a["id"] not in repeats for a in in_28d)
+                assert unflagged["data"][0]["n"] == sum(a["id"] not in repeats | flagged for a in in_28d)
+
+                # -- gaming: only the planted agent, with its exact p-value
+                r = await c.get("/v1/gaps", params={"metric": "nps", "window": "1d", "kind": "gaming",
+                                                    "dimension": "agent_id", "significant_only": "false",
+                                                    "at": _iso(GAME_DAY + DAY_MS)})
+                assert r.status_code == 200, r.text
+                gaps = r.json()["data"]
+                assert [g["segment"] for g in gaps if g["significant"]] == ["gamer"]
+                assert len(gaps) == 21 and all(g["kind"] == "gaming" and g["comparisons"] == 21 for g in gaps)
+                counts: dict[str, KpiCounts] = {}
+                for rec in game:
+                    agent = rec["interaction_id"].split("-")[1]
+                    c_ = counts.setdefault(agent, KpiCounts())
+                    if rec["type"] == TP:
+                        c_.touchpoints += 1
+                    elif rec["type"] == INV:
+                        c_.invitations += 1
+                    else:
+                        c_.nps_n += 1
+                        c_.promoters += rec["nps"] >= 9
+                        c_.passives += 7 <= rec["nps"] <= 8
+                        c_.detractors += rec["nps"] <= 6
+                total = KpiCounts()
+                for v in counts.values():
+                    total.add(v)
+                for g in gaps:
+                    rest = total.copy()
+                    rest.subtract(counts[g["segment"]])
+                    assert math.isclose(g["p_value"], independent_p(counts[g["segment"]], rest), rel_tol=1e-9,
+                                        abs_tol=1e-15), g["segment"]
+                # the default kinds do not include gaming
+                r = await c.get("/v1/gaps", params={"metric": "nps", "window": "1d", "dimension": "agent_id",
+                                                    "significant_only": "false", "at": _iso(GAME_DAY + DAY_MS)})
+                assert "gaming" not in r.json()["kinds"]
+
+        asyncio.run(run())
