@@ -140,3 +140,70 @@ def test_panel_health_api(chdb_dsn: str) -> None:
                 assert "gaming" not in r.json()["kinds"]
 
         asyncio.run(run())
+
+
+def test_response_rate_targets_per_segment_and_level(chdb_dsn: str) -> None:
+    """Issue 14 item 5, response-rate targets: the existing targets already hold them. A target per segment
+    (and per segment within a team, the "level") is shown against the observed response rate with its gap."""
+    rng = random.Random(9)
+    day = T0 + 200 * DAY_MS
+    records = []
+    for k in range(600):
+        iid = f"rr-{k}"
+        seg, team = rng.choice(["vip", "std"]), rng.choice(["t1", "t2"])
+        t = day + rng.randrange(DAY_MS - 10 * MINUTE_MS)
+        base = {"tenant": TENANT, "source": "/rr", "subject": None, "interaction_id": iid, "customer": f"rc-{k}",
+                "attributes": {}, "_shard": rng.randrange(3), "_offset": 0}
+        records.append(base | {"type": TP, "id": f"tp-{iid}", "time_ms": t, "dims": {"segment": seg, "team": team},
+                               "wait_s": None, "handle_s": None, "resolved": None, "first_contact": None,
+                               "transferred": None, "abandoned": None, "converted": None})
+        records.append(base | {"type": INV, "id": f"inv-{iid}", "time_ms": t + MINUTE_MS, "dims": {},
+                               "survey_id": "s3", "via": "sms"})
+        if rng.random() < (0.3 if seg == "vip" else 0.6):
+            records.append(base | {"type": SR, "id": f"sr-{iid}", "time_ms": t + 2 * MINUTE_MS, "dims": {},
+                                   "survey_id": "s3", "nps": 8, "csat": None, "ces": None, "fcr": None,
+                                   "comment": None, "weight": None, "duration_s": None})
+    invited = {(r["dims"]["segment"], r["dims"]["team"], r["interaction_id"]) for r in records if r["type"] == TP}
+    answered = {r["interaction_id"] for r in records if r["type"] == SR}
+
+    def rate(seg: str, team: str | None = None) -> tuple[float, int]:
+        inv = [i for s, t, i in invited if s == seg and team in (None, t)]
+        return 100.0 * sum(i in answered for i in inv) / len(inv), len(inv)
+
+    with migrated_warehouse(chdb_dsn, "prr") as wh:
+        ck = Checkpointer(warehouse=wh, views=[(), ("segment",), ("segment", "team")], sizes=[WindowSize.day],
+                          grace_ms=10 * MINUTE_MS)
+        settings = Settings()
+        settings.api.keys = {KEY: ApiKey(tenant=TENANT, scopes=["read", "admin"])}
+        settings.stream.views = [[], ["segment"], ["segment", "team"]]
+
+        async def run() -> None:
+            await ck.commit(copy.deepcopy(records))
+            app = create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                         headers={"Authorization": f"Bearer {KEY}"}) as c:
+                for scope, value in (({"segment": "vip"}, 50.0), ({"segment": "vip", "team": "t1"}, 45.0),
+                                     ({"segment": "std"}, 55.0)):
+                    r = await c.put("/v1/targets", json={"metric": "response_rate", "scope": scope, "value": value,
+                                                         "valid_from": _iso(day - DAY_MS)})
+                    assert r.status_code == 200, r.text
+                at = _iso(day + DAY_MS)
+                whole = (await c.get("/v1/gaps", params={"metric": "response_rate", "window": "1d", "kind": "target",
+                                                         "dimension": "segment", "significant_only": "false",
+                                                         "at": at})).json()["data"]
+                level = (await c.get("/v1/gaps", params={"metric": "response_rate", "window": "1d", "kind": "target",
+                                                         "dimension": "segment", "team": "t1",
+                                                         "significant_only": "false", "at": at})).json()["data"]
+                got = {tuple(sorted(g["scope"].items())): g for g in [*whole, *level]}
+                for scope, target, team in ((("segment", "vip"),), 50.0, None), ((("segment", "std"),), 55.0, None), \
+                                           ((("segment", "vip"), ("team", "t1")), 45.0, "t1"):
+                    g = got[scope]
+                    observed, n = rate(dict(scope)["segment"], team)
+                    assert g["reference"] == {"kind": "target", "value": target, "n": None, "ci_low": None,
+                                              "ci_high": None, "periods": None}
+                    assert g["observed"]["n"] == n and math.isclose(g["observed"]["value"], observed)
+                    assert math.isclose(g["gap"], observed - target)
+                    assert g["significant"] == (g["observed"]["ci_high"] < target)
+                assert got[(("segment", "vip"),)]["significant"]  # 30 % answered against a 50 % target
+
+        asyncio.run(run())
