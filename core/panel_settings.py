@@ -1,4 +1,4 @@
-"""Panel health: the respondent rule and the quality flags of answers.
+"""Panel health: the respondent rule, the quality flags of answers and the contact-fatigue rules.
 
 Per tenant like retention (``core.privacy_settings``): ``tenants`` overrides any value for one
 tenant; a value left out is the deployment's default. The rules themselves are pure functions in
@@ -19,10 +19,13 @@ class PanelOverrides(BaseModel):
 
     cooldown_days: float | None = Field(default=None, ge=0, le=3660)
     min_duration_s: float | None = Field(default=None, ge=0, le=86_400)
+    max_invitations: int | None = Field(default=None, ge=0, le=10_000)
+    invitation_days: float | None = Field(default=None, gt=0, le=3660)
+    complaint_quiet_days: float | None = Field(default=None, ge=0, le=3660)
 
 
 class PanelSettings(BaseModel):
-    """Respondent rule and quality flags of answers (``kpi.panel``)."""
+    """Respondent rule and quality flags of answers, contact-fatigue rules of invitations (``kpi.panel``)."""
 
     cooldown_days: float = Field(
         default=0.0, ge=0, le=3660,
@@ -39,6 +42,19 @@ class PanelSettings(BaseModel):
         default=3, ge=2, le=100,
         description="Quality flag `straight_lining`: an answer rating at least this many aspects, all with the same score.",
     )
+    max_invitations: int = Field(
+        default=3, ge=0, le=10_000,
+        description="Contact fatigue (`GET /v1/invitations/check`): a customer may be invited while fewer than this "
+        "many invitations (`cx.survey.invitation.v1`, event time) were sent to them in the last `invitation_days`.",
+    )
+    invitation_days: float = Field(default=30.0, gt=0, le=3660, description="The period of `max_invitations`, days.")
+    complaint_quiet_days: float = Field(
+        default=14.0, ge=0, le=3660,
+        description="Contact fatigue: no invitation within this many days after the customer's last complaint, a "
+        "touchpoint whose `journey_step` is one of `complaint_journey_steps`. 0 turns the rule off.",
+    )
+    complaint_journey_steps: list[str] = Field(
+        default=["complaint"], description="The `journey_step` values of touchpoints that are complaints.")
     tenants: dict[str, PanelOverrides] = Field(
         default={},
         description='Per-tenant overrides, e.g. `{"acme": {"cooldown_days": 90}}`; a value left out is the default above.',

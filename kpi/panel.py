@@ -25,13 +25,20 @@ Quality flags (``QUALITY``), counted per scope and optionally excluded from ``GE
 
 ``CONTRADICTORY`` (8) — NPS and CSAT contradict each other: NPS >= 9 with CSAT 1, or NPS <= 1 with
 CSAT 5.
+
+Contact fatigue (:func:`contact_verdicts`, ``GET /v1/invitations/check``): a customer may be invited
+now iff every rule allows it: ``max_invitations`` — fewer than N invitations with event time in
+(now − D days, now]; ``complaint_quiet`` — no complaint (a touchpoint whose journey step is a
+configured complaint step) with event time in (now − K days, now]; ``opt_out`` — the customer has
+not opted out (``PUT /v1/opt-outs/{customer_id}``).
 """
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONTRADICTORY", "FLAG_BITS", "QUALITY", "REPEAT", "STRAIGHT_LINING", "TOO_FAST", "flag_names",
+__all__ = ["CONTRADICTORY", "RuleVerdict", "contact_verdicts", "FLAG_BITS", "QUALITY", "REPEAT", "STRAIGHT_LINING", "TOO_FAST", "flag_names",
            "quality_flags", "repeats"]
 
 REPEAT = 1
@@ -94,3 +101,37 @@ def repeats(answers: Iterable[tuple[Hashable, int, tuple, Hashable]], cooldown_m
 def flag_names(flags: int) -> list[str]:
     """The names of the bits set in ``flags``, in :data:`FLAG_BITS` order."""
     return [name for name, bit in FLAG_BITS.items() if flags & bit]
+
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """One contact-fatigue rule: whether it allows an invitation now, and what it counted."""
+
+    rule: str  # max_invitations | complaint_quiet | opt_out
+    allowed: bool
+    count: int | None = None  # invitations, or complaints, in the rule's period
+    limit: int | None = None
+    days: float | None = None
+    last_ms: int | None = None  # the latest invitation / complaint in the period, or the opt-out time
+
+
+def contact_verdicts(now_ms: int, invitation_ms: Iterable[int], complaint_ms: Iterable[int],
+                     opted_out_ms: int | None, *, max_invitations: int, invitation_days: float,
+                     complaint_quiet_days: float) -> list[RuleVerdict]:
+    """The three rules of the module docstring, in that order; times after ``now_ms`` are ignored."""
+    def within(times: Iterable[int], days: float) -> list[int]:
+        lo = now_ms - days * _DAY_MS
+        return sorted(t for t in times if lo < t <= now_ms)
+
+    invited = within(invitation_ms, invitation_days)
+    complaints = within(complaint_ms, complaint_quiet_days) if complaint_quiet_days > 0 else []
+    return [
+        RuleVerdict("max_invitations", len(invited) < max_invitations, len(invited), max_invitations,
+                    invitation_days, invited[-1] if invited else None),
+        RuleVerdict("complaint_quiet", not complaints, len(complaints), None, complaint_quiet_days,
+                    complaints[-1] if complaints else None),
+        RuleVerdict("opt_out", opted_out_ms is None, None, None, None, opted_out_ms),
+    ]

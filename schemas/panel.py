@@ -1,4 +1,5 @@
-"""Panel health contract: answer flag counts per scope (``GET /v1/panel/quality``)."""
+"""Panel health contract: answer flag counts per scope (``GET /v1/panel/quality``), contact-fatigue
+checks (``GET /v1/invitations/check``) and opt-outs (``PUT|DELETE /v1/opt-outs/{customer_id}``)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,3 +34,25 @@ class QualityReport(BaseModel):
     count: int
 
     model_config = {"populate_by_name": True}
+
+
+class RuleVerdictPublic(BaseModel):
+    rule: str = Field(description="max_invitations | complaint_quiet | opt_out")
+    allowed: bool
+    count: int | None = Field(description="Invitations (max_invitations) or complaints (complaint_quiet) in the period")
+    limit: int | None = Field(description="max_invitations: the most invitations allowed in the period")
+    days: float | None = Field(description="The rule's period, days before `at`")
+    last: datetime | None = Field(description="Latest invitation / complaint in the period, or when the customer opted out")
+
+
+class InvitationCheck(BaseModel):
+    customer: str = Field(description="The customer's pseudonym (as ingest stores it), never the raw id")
+    at: datetime
+    allowed: bool = Field(description="Whether the customer may be surveyed now: every rule allows it")
+    rules: list[RuleVerdictPublic]
+
+
+class OptOutPublic(BaseModel):
+    customer: str = Field(description="The customer's pseudonym")
+    opted_out: bool
+    at: datetime | None = Field(description="When the customer opted out")

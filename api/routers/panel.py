@@ -1,18 +1,26 @@
-"""/v1/panel/quality: answer flags per scope (panel health, ``kpi.panel``), from the ledger."""
+"""Panel health (``kpi.panel``): answer flags per scope (``/v1/panel/quality``, from the ledger), the
+contact-fatigue check (``/v1/invitations/check``) and opt-outs (``/v1/opt-outs/{customer_id}``, admin,
+audited). Customer ids are pseudonymized as ingest does before any lookup. No SQL here."""
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from api.deps import ReadCaller, ServicesDep
-from api.params import (ConfidenceParam, FiltersDep, FromParam, GroupByParam, ToParam, group_by_dims, time_range,
-                        to_ms, unprocessable)
+from api.audit_trail import audit
+from api.deps import AdminCaller, ReadCaller, ServicesDep
+from api.params import (ConfidenceParam, FiltersDep, FromParam, GroupByParam, IsoDateTime, ToParam, from_ms,
+                        group_by_dims, time_range, to_ms, unprocessable, utc)
 from api.responses import SCOPED, errors
 from core.dimensions import DIMENSIONS, MAX_GROUP_BY
+from core.windows import DAY_MS
+from ingest.pseudonymize import Pseudonymizer
 from kpi import stats
-from kpi.panel import FLAG_BITS
-from schemas.panel import FlagShare, QualityGroup, QualityReport
+from kpi.panel import FLAG_BITS, contact_verdicts
+from schemas.events import MAX_ID_CHARS
+from schemas.panel import FlagShare, InvitationCheck, OptOutPublic, QualityGroup, QualityReport, RuleVerdictPublic
 from warehouse import panel_queries
 
 router = APIRouter(prefix="/v1", tags=["panel"], responses=errors(*SCOPED))
@@ -55,3 +63,69 @@ async def get_quality(caller: ReadCaller, services: ServicesDep, filters: Filter
             for values, n, flags, quality in rows]
     return QualityReport(from_=from_dt, to=to_dt, group_by=list(groups), filters=filters, confidence=confidence,
                          data=data, count=len(data))
+
+
+# -- contact fatigue ----------------------------------------------------------------
+CustomerIdQuery = Annotated[str, Query(min_length=1, max_length=MAX_ID_CHARS,
+                                       description="The customer id as producers send it (pseudonymized here)")]
+CustomerIdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS,
+                                     description="The customer id as producers send it (pseudonymized here)")]
+
+
+def _pseudonym(services, tenant: str, customer_id: str) -> str:
+    return Pseudonymizer(services.settings.pseudonym_key.encode())(tenant, customer_id)
+
+
+@router.get(
+    "/invitations/check",
+    response_model=InvitationCheck,
+    summary="Whether a customer may be surveyed now under the tenant's contact-fatigue rules",
+    description=(
+        "The customer id is pseudonymized as ingest does, then three rules are checked at `at` (default now): "
+        "`max_invitations` (fewer than `panel.max_invitations` invitations in the last `panel.invitation_days` "
+        "days, by event time), `complaint_quiet` (no touchpoint whose `journey_step` is one of "
+        "`panel.complaint_journey_steps` in the last `panel.complaint_quiet_days` days) and `opt_out` (no opt-out, "
+        "`PUT /v1/opt-outs/{customer_id}`). `allowed` is true iff every rule allows it; each rule gives its counts."
+    ),
+)
+async def check_invitation(caller: ReadCaller, services: ServicesDep, customer_id: CustomerIdQuery,
+                           at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
+                           ) -> InvitationCheck:
+    tenant, wh, panel = caller.tenant, services.warehouse, services.settings.panel
+    customer = _pseudonym(services, tenant, customer_id)
+    at_dt = utc(at) if at else datetime.now(timezone.utc)
+    now = to_ms(at_dt)
+    inv_days = panel.value("invitation_days", tenant)
+    quiet_days = panel.value("complaint_quiet_days", tenant)
+    invitations = await panel_queries.invitation_times(wh, tenant, customer, int(now - inv_days * DAY_MS), now + 1)
+    complaints = await panel_queries.complaint_times(wh, tenant, customer, panel.complaint_journey_steps,
+                                                     int(now - quiet_days * DAY_MS), now + 1)
+    opted = await panel_queries.opt_out(wh, tenant, customer)
+    verdicts = contact_verdicts(now, invitations, complaints, opted,
+                                max_invitations=panel.value("max_invitations", tenant), invitation_days=inv_days,
+                                complaint_quiet_days=quiet_days)
+    return InvitationCheck(customer=customer, at=at_dt, allowed=all(v.allowed for v in verdicts), rules=[
+        RuleVerdictPublic(rule=v.rule, allowed=v.allowed, count=v.count, limit=v.limit, days=v.days,
+                          last=from_ms(v.last_ms)) for v in verdicts])
+
+
+@router.put("/opt-outs/{customer_id}", response_model=OptOutPublic, summary="A customer asks not to be surveyed",
+            responses=errors(400))
+async def put_opt_out(customer_id: CustomerIdPath, caller: AdminCaller, services: ServicesDep) -> OptOutPublic:
+    customer = _pseudonym(services, caller.tenant, customer_id)
+    now = time.time_ns() // 1_000_000
+    await panel_queries.set_opt_out(services.warehouse, caller.tenant, customer, True, now, caller.key_id)
+    await audit(services, caller, "opt_out.put", customer)
+    return OptOutPublic(customer=customer, opted_out=True, at=from_ms(now))
+
+
+@router.delete("/opt-outs/{customer_id}", status_code=204, summary="Withdraw a customer's opt-out",
+               responses=errors(404))
+async def delete_opt_out(customer_id: CustomerIdPath, caller: AdminCaller, services: ServicesDep) -> Response:
+    customer = _pseudonym(services, caller.tenant, customer_id)
+    if await panel_queries.opt_out(services.warehouse, caller.tenant, customer) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the customer has not opted out")
+    await panel_queries.set_opt_out(services.warehouse, caller.tenant, customer, False, time.time_ns() // 1_000_000,
+                                    caller.key_id)
+    await audit(services, caller, "opt_out.delete", customer)
+    return Response(status_code=204)

@@ -207,3 +207,79 @@ def test_response_rate_targets_per_segment_and_level(chdb_dsn: str) -> None:
                 assert got[(("segment", "vip"),)]["significant"]  # 30 % answered against a 50 % target
 
         asyncio.run(run())
+
+
+def test_invitation_check_counts_invitations_complaints_and_opt_outs(chdb_dsn: str) -> None:
+    """Contact fatigue: each rule's verdict and counts, computed here from the committed events; opt-outs
+    are audited, and the customer id is looked up as ingest pseudonymizes it."""
+    from ingest.pseudonymize import Pseudonymizer
+
+    settings = Settings(pseudonym_key="panel-test-key-0123456789")
+    settings.api.keys = {KEY: ApiKey(tenant=TENANT, scopes=["read", "admin"])}
+    settings.panel = PanelSettings(max_invitations=2, invitation_days=30, complaint_quiet_days=14)
+    pseudo = Pseudonymizer(settings.pseudonym_key.encode())
+    now = T0 + 300 * DAY_MS
+    rng = random.Random(4)
+    plan = {  # raw id -> (invitation ages in days, complaint ages in days)
+        "fresh": ([], []),
+        "one": ([3.0], []),
+        "tired": ([1.0, 29.5], []),
+        "old": ([31.0, 45.0, 60.0], [20.0]),
+        "angry": ([2.0], [13.9]),
+        "future": ([-1.0, -2.0], [-3.0]),  # after `at`: not counted
+    }
+    records = []
+    for raw, (inv_ages, complaint_ages) in plan.items():
+        customer = pseudo(TENANT, raw)
+        for k, age in enumerate(inv_ages):
+            iid = f"f-{raw}-i{k}"
+            records.append({"tenant": TENANT, "source": "/f", "subject": None, "interaction_id": iid,
+                            "customer": customer, "attributes": {}, "_shard": rng.randrange(3), "_offset": 0,
+                            "type": INV, "id": f"inv-{iid}", "time_ms": int(now - age * DAY_MS), "dims": {},
+                            "survey_id": "s4", "via": "email"})
+        for k, age in enumerate(complaint_ages):
+            iid = f"f-{raw}-c{k}"
+            for step in ("complaint", "purchase"):  # only the complaint step counts
+                records.append({"tenant": TENANT, "source": "/f", "subject": None, "interaction_id": f"{iid}-{step}",
+                                "customer": customer, "attributes": {}, "_shard": rng.randrange(3), "_offset": 0,
+                                "type": TP, "id": f"tp-{iid}-{step}", "time_ms": int(now - age * DAY_MS),
+                                "dims": {"journey_step": step}, "wait_s": None, "handle_s": None, "resolved": None,
+                                "first_contact": None, "transferred": None, "abandoned": None, "converted": None})
+
+    def expect(raw: str, opted: bool) -> tuple[bool, list[tuple]]:
+        inv = [a for a in plan[raw][0] if 0 <= a < 30]
+        comp = [a for a in plan[raw][1] if 0 <= a < 14]
+        rules = [("max_invitations", len(inv) < 2, len(inv)), ("complaint_quiet", not comp, len(comp)),
+                 ("opt_out", not opted, None)]
+        return all(r[1] for r in rules), rules
+
+    with migrated_warehouse(chdb_dsn, "pfat") as wh:
+        ck = Checkpointer(warehouse=wh, views=[()], sizes=[WindowSize.day], grace_ms=10 * MINUTE_MS)
+
+        async def run() -> None:
+            await ck.commit(copy.deepcopy(records))
+            app = create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                         headers={"Authorization": f"Bearer {KEY}"}) as c:
+                async def check(raw: str, opted: bool) -> None:
+                    r = await c.get("/v1/invitations/check", params={"customer_id": raw, "at": _iso(now)})
+                    assert r.status_code == 200, r.text
+                    body = r.json()
+                    allowed, rules = expect(raw, opted)
+                    assert body["customer"] == pseudo(TENANT, raw) and body["allowed"] is allowed, raw
+                    assert [(x["rule"], x["allowed"], x["count"]) for x in body["rules"]] == rules, raw
+
+                for raw in plan:
+                    await check(raw, False)
+                assert (await c.put("/v1/opt-outs/fresh")).json()["opted_out"] is True
+                await check("fresh", True)
+                assert (await c.delete("/v1/opt-outs/fresh")).status_code == 204
+                await check("fresh", False)
+                assert (await c.delete("/v1/opt-outs/fresh")).status_code == 404
+                audit = (await c.get("/v1/audit")).json()
+                actions = [(e["action"], e["target"]) for e in audit["data"] if e["action"].startswith("opt_out")]
+                assert sorted(actions) == [("opt_out.delete", pseudo(TENANT, "fresh")),
+                                           ("opt_out.put", pseudo(TENANT, "fresh"))]
+                assert (await c.get("/v1/invitations/check", params={"customer_id": ""})).status_code == 422
+
+        asyncio.run(run())
