@@ -32,7 +32,8 @@ class PanelSettings(BaseModel):
         description="Respondent rule: an answer of a customer to a survey less than this many days (event time) "
         "after the same customer's previous answer to the same survey is a *repeat*: kept in the ledger with "
         "flag `repeat` and not counted in any KPI. 0 (the default) turns the rule off; e.g. 30 turns it on. "
-        "Changing it applies to answers committed afterwards (stored flags are not recomputed).",
+        "Changing it applies to answers committed afterwards (stored flags are not recomputed). Exact with one "
+        "worker holding every partition (`cxpulse up`, one `cxpulse worker`); not supported with several workers yet.",
     )
     min_duration_s: float = Field(
         default=10.0, ge=0, le=86_400,
