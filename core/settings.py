@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
 from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
 from core.experience import ExperienceSettings
+from core.panel_settings import PanelSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
         default=ExperienceSettings(),
         description="Positive and negative experiences per metric (the positive:negative ratio, the share of "
         "negative signals). Stored windows keep the definition in force when they were counted.")
+    panel: PanelSettings = Field(
+        default=PanelSettings(), description="Panel health: respondent rule, quality flags, gaming detection.")
 
     @field_validator("pseudonym_key")
     @classmethod

@@ -68,6 +68,7 @@ class GapKind(str, Enum):
     segment = "segment"
     baseline = "baseline"
     data = "data"
+    gaming = "gaming"  # ``gaps.gaming``: few contacts surveyed, scores above the peers'
 
 
 class DataStatus(str, Enum):

@@ -12,7 +12,8 @@ with two weeks of history has a two-week baseline, not two empty weeks).
 
 Scopes: the filtered scope, and with a ``dimension`` each of its values seen
 in the window or the baseline (the unknown value '' is left out). Segment
-gaps compare the values with each other; baseline and data gaps run per
+gaps compare the values with each other, gaming gaps (``gaps.gaming``) each
+value's surveyed share and score with its peers' (Holm over the values); baseline and data gaps run per
 scope with a Bonferroni guard over the scopes; targets apply to the scope
 whose dimensions they name exactly.
 """
@@ -34,6 +35,7 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
+from gaps.gaming import gaming_gaps
 from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import Metric
@@ -112,6 +114,9 @@ def detect_all(
     if GapKind.segment in q.kinds and q.dimension:
         gaps.extend(segment_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
                                  thresholds=th, total=scopes[0][1]))
+    if GapKind.gaming in q.kinds and q.dimension:
+        gaps.extend(gaming_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
+                                thresholds=th, total=scopes[0][1]))
     if GapKind.baseline in q.kinds and history:
         for scope, counts, hist in scopes:
             gaps.append(baseline_gap(q.metric, counts, hist, scope=scope, window=win, thresholds=th,

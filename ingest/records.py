@@ -70,6 +70,7 @@ def event_to_record(
         record["fcr"] = answers.fcr
         record["comment"] = data.comment
         record["weight"] = data.weight
+        record["duration_s"] = data.duration_s
     elif isinstance(event, SignalEvent):
         dims = _dims_of(data, _SIGNAL_DIMENSIONS)
         if data.location is not None:

@@ -48,6 +48,11 @@ counts likes, shares and comments (one signal each). Signals join the positive:n
 through ``sig_positive`` / ``sig_negative`` (``kpi.measures``), kept apart from
 ``answers_positive`` / ``answers_negative`` so the survey-only figures stay readable.
 
+Panel health (``kpi.panel``): an answer whose ``flags`` carry ``REPEAT`` (the respondent rule: the
+same customer answered the same survey less than the cooldown before) counts in no counter at all,
+not even ``responses``; the stream moves an answer in and out of the counts as its flag changes.
+Quality flags do not change the counters.
+
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
 as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
@@ -59,6 +64,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.experience import DEFAULT_BOUNDS, Bounds, validate_bounds
+from kpi.panel import REPEAT
 
 __all__ = ["FIELDS", "MAX_DURATION_S", "SIGNAL_KINDS", "SIGNAL_SENTIMENTS", "KpiCounts", "add_record",
            "configure_experience", "contribution", "experience_bounds"]
@@ -445,6 +451,8 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             raise ValueError(f"csat answer {csat!r} is outside 1..5")
         if ces is not None and ces not in _CES_VALUES:
             raise ValueError(f"ces answer {ces!r} is outside 1..7")
+        if (record.get("flags") or 0) & REPEAT:  # the respondent rule: kept in the ledger, counted nowhere
+            return
         target.responses += sign
         if nps is not None:
             target.nps_n += sign

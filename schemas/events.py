@@ -78,6 +78,8 @@ MAX_ID_CHARS = 256
 MAX_SOURCE_CHARS = 1024
 MAX_DIMENSION_CHARS = 128
 MAX_COMMENT_CHARS = 4000
+#: Longest survey completion time an answer may state (``duration_s``): one day.
+MAX_ANSWER_DURATION_S = 86_400
 
 
 class Channel(str, Enum):
@@ -190,6 +192,8 @@ class SurveyResponseData(_OpenData):
     answers: SurveyAnswers
     comment: Annotated[str, Field(strict=True, max_length=MAX_COMMENT_CHARS)] | None = None
     weight: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+    duration_s: Annotated[float, Field(strict=True, ge=0, le=MAX_ANSWER_DURATION_S, allow_inf_nan=False)] | None = Field(
+        default=None, description="Seconds the respondent took to complete the survey (quality flag `too_fast`).")
     channel: Channel | None = None
     journey_step: DimensionStr | None = None
     segment: DimensionStr | None = None

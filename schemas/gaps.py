@@ -102,7 +102,7 @@ class ObservedValue(BaseModel):
 
 
 class ReferenceValue(BaseModel):
-    kind: str = Field(description="target | rest (scope minus the segment) | baseline (past periods summed) | "
+    kind: str = Field(description="target | rest (scope minus the segment) | peers (gaming: the same) | baseline (past periods summed) | "
                       "expected (mean volume per baseline period)")
     value: float | None
     n: int | None = Field(description="Answers behind the reference (total events for `expected`)")
@@ -112,7 +112,7 @@ class ReferenceValue(BaseModel):
 
 
 class GapPublic(BaseModel):
-    kind: str = Field(description="target | segment | baseline | data")
+    kind: str = Field(description="target | segment | baseline | data | gaming")
     metric: str
     scope: dict[str, str]
     window_start: datetime
@@ -130,6 +130,12 @@ class GapPublic(BaseModel):
     segment: str | None = None
     comparisons: int | None = None
     status: str | None = Field(default=None, description="Data gaps: ok | low | silent")
+    surveyed_share: float | None = Field(default=None, description="Gaming gaps: invitations / touchpoints of the segment")
+    peer_surveyed_share: float | None = Field(default=None, description="Gaming gaps: the same share of its peers")
+    p_share: float | None = Field(default=None, description="Gaming gaps: one-sided p of a lower surveyed share")
+    p_score: float | None = Field(default=None, description="Gaming gaps: one-sided p of a higher score")
+    p_adjusted: float | None = Field(default=None, description="Gaming gaps: Holm-adjusted p_value")
+    correction: str | None = Field(default=None, description="Gaming gaps: the multiple-testing correction (holm)")
 
 
 class GapList(BaseModel):

@@ -19,7 +19,7 @@ from warehouse.client import Warehouse
 from warehouse.ledger_counts import ledger_windows
 from warehouse.queries import WindowRow
 
-__all__ = ["LEDGER", "CountSource", "choose_source", "read_counts"]
+__all__ = ["LEDGER", "LEDGER_UNFLAGGED", "CountSource", "choose_source", "read_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class CountSource:
     """A stored view (its dimensions, canonical order), or the ledger (``view is None``)."""
 
     view: tuple[str, ...] | None
+    #: ledger only: leave out answers with a quality flag (``kpi.panel.QUALITY``; the cells count them)
+    exclude_flagged: bool = False
 
     @property
     def name(self) -> str:
@@ -39,6 +41,8 @@ class CountSource:
 
 
 LEDGER = CountSource(None)
+#: The ledger without quality-flagged answers (``GET /v1/kpis?exclude_flagged=true``).
+LEDGER_UNFLAGGED = CountSource(None, exclude_flagged=True)
 
 
 def choose_source(views: list[list[str]], group_by: Sequence[str], filtered: Sequence[str] = ()) -> CountSource:
@@ -70,6 +74,7 @@ async def read_counts(
     dimensions leaves one behind in a view) are left out, so both paths return the same rows.
     """
     if source.view is None:
-        return await ledger_windows(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s)
+        return await ledger_windows(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s,
+                                    exclude_flagged=source.exclude_flagged)
     rows = await queries.read_windows(wh, tenant, size, source.view, group_by, filters, from_s, to_s, step_s=step_s)
     return [r for r in rows if not r.counts.is_zero()]

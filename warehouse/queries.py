@@ -235,6 +235,40 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
     return out
 
 
+async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]], from_ms: int,
+                           to_ms: int) -> list[Record]:
+    """Stored answers of (tenant, customer, survey_id) with ``from_ms <= time_ms < to_ms``, every shard,
+    latest version of each, in time order: the neighbours the respondent rule compares a new answer
+    with (``kpi.panel.repeats``)."""
+    groups = {g for g in groups if g[1]}
+    if not groups:
+        return []
+    table = Table.survey_responses
+    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    res = await wh.aquery(
+        f"SELECT {', '.join(cols)}, kafka_partition FROM {table.value} WHERE tenant IN {{tenants:Array(String)}} "
+        "AND customer IN {customers:Array(String)} AND survey_id IN {surveys:Array(String)} "
+        "AND time_ms >= {lo:Int64} AND time_ms < {hi:Int64}",
+        {"tenants": sorted({g[0] for g in groups}), "customers": sorted({g[1] for g in groups}),
+         "surveys": sorted({g[2] for g in groups}), "lo": from_ms, "hi": to_ms})
+    latest: dict[tuple[int, str, str], tuple] = {}
+    survey = cols.index("survey_id")
+    for row in res.result_rows:
+        if (row[0], row[7], row[survey]) not in groups:  # tenant, customer, survey_id
+            continue
+        key = (row[1], row[2], row[3])  # event_key, source, event_id
+        kept = latest.get(key)
+        if kept is None or row[-2] > kept[-2]:  # version (kafka_partition is last)
+            latest[key] = row
+    out = []
+    for row in latest.values():
+        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
+        rec[SHARD] = row[-1]
+        out.append(rec)
+    out.sort(key=lambda r: r["time_ms"])
+    return out
+
+
 async def answered_without(wh: Warehouse, tenant: str, interaction_ids: Iterable[str], customer: str) -> set[str]:
     """Which of ``interaction_ids`` have a stored answer of a customer other than ``customer`` (an erasure's
     check: an invitation stays answered after the erased customer's answers are gone only then)."""

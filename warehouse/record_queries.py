@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from kpi.panel import REPEAT
 from kpi.measures import Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
@@ -81,11 +82,14 @@ class _RecordsBehind(Mapping[Metric, tuple[Table, str]]):
 
 RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
 
+#: Panel health columns (migration 0017) are not part of a drill-down row yet.
+_PANEL_COLUMNS = frozenset({"duration_s", "flags"})
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
 #: the custom dimensions (:func:`columns`).
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
+    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS))
+    for t in (Table.survey_responses, Table.touchpoints)
 }
 
 
@@ -165,6 +169,8 @@ def decode_cursor(token: str) -> Cursor:
 def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}",
              RECORDS_BEHIND[selection.metric][1]]
+    if selection.table is Table.survey_responses:  # a repeat (respondent rule) is behind no value
+        where.append(f"bitAnd(flags, {REPEAT}) = 0")
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
     for i, (dim, value) in enumerate(selection.filters):
         validate_view([dim])  # the only identifiers from a request

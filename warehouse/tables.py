@@ -74,6 +74,8 @@ class Table(str, Enum):
     # one customer's data erased, per part, and the identities of the events erased (0012)
     erasures = "erasures"
     erased_events = "erased_events"
+    # customers who asked not to be surveyed (0017)
+    panel_opt_outs = "panel_opt_outs"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -119,6 +121,7 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
         ("survey_id", "String"), ("nps", "Nullable(UInt8)"), ("csat", "Nullable(UInt8)"),
         ("ces", "Nullable(UInt8)"), ("fcr", "Nullable(Bool)"), ("comment", "String"),
         ("weight", "Nullable(Float64)"), ("overrides", "String"), ("attributed", "Bool"),
+        ("duration_s", "Nullable(Float64)"), ("flags", "UInt8"),  # 0017: panel health (``kpi.panel``)
     ),
     Table.survey_invitations: (
         ("survey_id", "String"), ("via", "LowCardinality(String)"), ("attributed", "Bool"),
@@ -269,6 +272,9 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.erased_events: (  # identities only: a replayed delivery of an erased event is skipped by the dedup
         f"{_TENANT}, event_key UInt64, source String, event_id String, erasure_id String, at_ms Int64",
         "ReplacingMergeTree ORDER BY (tenant, event_key, source, event_id)"),
+    Table.panel_opt_outs: (  # a pseudonym, never the raw id; the latest row per customer says opted out or not
+        f"{_TENANT}, customer String, opted_out Bool, at_ms Int64, actor String, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, customer)"),
 }
 
 

@@ -132,6 +132,8 @@ def _ledger_encoder(table: Table, version: int):
             getters.append(lambda r: orjson.dumps(r["dims"]).decode() if r.get("dims") else "")
         elif name == "attributed":
             getters.append(lambda r: bool(r.get(ATTRIBUTED)))
+        elif name == "flags":
+            getters.append(lambda r: r.get("flags") or 0)
         elif name in ("comment", "survey_id", "via", "kind", "sentiment", "platform", "brand", "text"):
             getters.append(lambda r, n=name: r.get(n) or "")
         else:

@@ -11,6 +11,7 @@ from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
 from api.params import FiltersDep, IsoDateTime, from_ms, source_for, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
+from gaps.gaming import GamingGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
 from kpi.measures import Metric
 from core.dimensions import DIMENSIONS, all_dimensions
@@ -31,6 +32,8 @@ from warehouse.gap_queries import TargetRow
 #: ``kind`` is a comma-separated subset of the gap kinds; the pattern states the closed set in the document.
 _KINDS = ",".join(k.value for k in GapKind)
 _KINDS_PATTERN = "^(({0})(,({0}))*)?$".format("|".join(k.value for k in GapKind))
+#: Evaluated unless ``kind`` names others: every kind but ``gaming``, which is asked for by name.
+_DEFAULT_KINDS = ",".join(k.value for k in GapKind if k is not GapKind.gaming)
 
 router = APIRouter(prefix="/v1", tags=["gaps"], responses=errors(*SCOPED))
 
@@ -55,7 +58,11 @@ async def get_gaps(
     filters: FiltersDep,
     metric: GapMetric = GapMetric.nps,
     window: Literal["1h", "1d", "live"] = "1h",
-    kind: Annotated[str, Query(pattern=_KINDS_PATTERN, description=f"Comma-separated, of: {_KINDS}")] = _KINDS,
+    kind: Annotated[str, Query(pattern=_KINDS_PATTERN, description=(
+        f"Comma-separated, of: {_KINDS}. Default: all but `gaming`. `gaming` (needs `dimension`, e.g. "
+        "`agent_id` or `team`): each value whose surveyed share of contacts (invitations / touchpoints) is "
+        "below its peers' while its score is above theirs; p-value of the intersection-union test (the larger "
+        "of the two one-sided p-values), Holm-corrected over the values tested (`p_adjusted` < `alpha`)."))] = _DEFAULT_KINDS,
     dimension: Annotated[str | None, Query(description="A built-in or custom dimension")] = None,
     at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
@@ -140,8 +147,10 @@ def gap_public(g: Gap) -> GapPublic:
                                  periods=r.periods),
         gap=g.gap, p_value=g.p_value, alpha=g.alpha, significant=g.significant, low_sample=g.low_sample,
         severity=g.severity,
-        dimension=g.dimension if isinstance(g, SegmentGap) else None,
-        segment=g.segment if isinstance(g, SegmentGap) else None,
+        dimension=g.dimension if isinstance(g, (SegmentGap, GamingGap)) else None,
+        segment=g.segment if isinstance(g, (SegmentGap, GamingGap)) else None,
         comparisons=getattr(g, "comparisons", None),
         status=g.status.value if isinstance(g, DataGap) else None,
+        **({"surveyed_share": g.surveyed_share, "peer_surveyed_share": g.peer_surveyed_share, "p_share": g.p_share,
+            "p_score": g.p_score, "p_adjusted": g.p_adjusted, "correction": "holm"} if isinstance(g, GamingGap) else {}),
     )

@@ -120,6 +120,19 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/gaps", {"metric": "nps", "team": b.team, "significant_only": "false"},
              check=lambda r: all(g["observed"]["n"] == 0 for g in r["data"])),
         Call("GET", "/v1/gaps", {"metric": "nps", "dimension": "team", "significant_only": "false"})],
+    ("GET", "/v1/panel/quality"): lambda a, b: [
+        Call("GET", "/v1/panel/quality", {"team": b.team}, check=lambda r: [g["answers"] for g in r["data"]] == [0]),
+        Call("GET", "/v1/panel/quality", {"group_by": "team"},
+             check=lambda r: [(g["group"], g["answers"]) for g in r["data"]] == [({"team": a.team}, 3)])],
+    ("GET", "/v1/invitations/check"): lambda a, b: [  # B's customer id is another pseudonym in A
+        Call("GET", "/v1/invitations/check", {"customer_id": f"{b.tag}-cust-1"},
+             check=lambda r: [x["count"] for x in r["rules"]] == [0, 0, None] and r["allowed"]),
+        Call("GET", "/v1/invitations/check", {"customer_id": f"{a.tag}-cust-1"},
+             check=lambda r: r["rules"][0]["count"] == 1)],
+    ("PUT", "/v1/opt-outs/{customer_id}"): lambda a, b: [
+        Call("PUT", f"/v1/opt-outs/{b.tag}-cust-2", own=True, check=lambda r: r["opted_out"] is True)],
+    ("DELETE", "/v1/opt-outs/{customer_id}"): lambda a, b: [
+        Call("DELETE", f"/v1/opt-outs/{b.tag}-cust-3", expect=404)],
     ("GET", "/v1/targets"): lambda a, b: [
         Call("GET", "/v1/targets", check=lambda r: [t["scope"] for t in r["data"]] == [{"team": a.team}])],
     ("PUT", "/v1/targets"): lambda a, b: [

@@ -160,8 +160,16 @@ def test_survey_response_record_is_exact() -> None:
         "time_ms": TIME_MS, "subject": None, "interaction_id": "", "customer": "",
         "dims": {"channel": "app", "team": "t1"}, "attributes": {"lang": "de"},
         "survey_id": "s-1", "nps": 9, "csat": None, "ces": None, "fcr": True,
-        "comment": "fast", "weight": 1.5,
+        "comment": "fast", "weight": 1.5, "duration_s": None,
     }]
+
+
+def test_survey_duration_is_kept_and_bounded() -> None:
+    records, rejections = validate([response(answers={"nps": 9}, duration_s=42.5)])
+    assert rejections == [] and records[0]["duration_s"] == 42.5
+    for bad in (-1, 86_400.5, "12", True):
+        _, rejections = validate([response(answers={"nps": 9}, duration_s=bad)])
+        assert [r.path for r in rejections] == ["data.duration_s"], bad
 
 
 def test_survey_invitation_record_is_exact() -> None:

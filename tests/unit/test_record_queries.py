@@ -66,6 +66,7 @@ def test_page_sql_binds_every_value() -> None:
     assert sql == (
         "SELECT event_key, " + ", ".join(rq.COLUMNS[Table.survey_responses]) + " FROM survey_responses FINAL "
         "WHERE tenant = {tenant:String} AND time_ms >= {from:Int64} AND time_ms < {to:Int64} AND nps IS NOT NULL "
+        "AND bitAnd(flags, 1) = 0 "  # a repeat (respondent rule, kpi.panel) is behind no value
         "AND channel = {f0:String} AND segment = {f1:String} "
         "AND (time_ms, event_key, source, event_id) > ({a_t:Int64}, {a_k:UInt64}, {a_s:String}, {a_i:String}) "
         "ORDER BY time_ms, event_key, source, event_id LIMIT {limit:UInt32}"
