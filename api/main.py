@@ -15,7 +15,7 @@ from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
 from api.openapi import install as install_openapi
-from core import dimensions
+from core import aspects, dimensions
 from core.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
@@ -28,6 +28,7 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     if services is not None and services.settings is not None:  # None: an app without services (probes only)
         dimensions.configure(services.settings.custom_dimensions)  # the allowlist of filters, groups and views
+        aspects.configure(services.settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
     app.add_middleware(HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
     app.include_router(kpis.router)
