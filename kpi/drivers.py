@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from kpi import stats
 
-__all__ = ["AspectChange", "Driver", "PairSums", "driver", "explain_change", "fisher_interval", "pearson", "rank",
-           "slope"]
+__all__ = ["AspectChange", "Driver", "PairSums", "driver", "explain_change", "fisher_interval", "merge", "pearson",
+           "rank", "slope"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,11 @@ class PairSums:
         return PairSums(self.n + other.n, self.sx + other.sx, self.sy + other.sy, self.sxx + other.sxx,
                         self.syy + other.syy, self.sxy + other.sxy)
 
+    def __sub__(self, other: PairSums) -> PairSums:
+        """The pairs of ``self`` not in ``other`` (e.g. a scope minus one of its segments)."""
+        return PairSums(self.n - other.n, self.sx - other.sx, self.sy - other.sy, self.sxx - other.sxx,
+                        self.syy - other.syy, self.sxy - other.sxy)
+
     @classmethod
     def of(cls, pairs) -> PairSums:
         """From an iterable of (x, y)."""
@@ -57,6 +62,15 @@ class PairSums:
             syy += y * y
             sxy += x * y
         return cls(n, sx, sy, sxx, syy, sxy)
+
+
+def merge(*parts: Mapping[str, PairSums]) -> dict[str, PairSums]:
+    """{aspect: PairSums} summed over ``parts`` (periods, or segments of a scope)."""
+    out: dict[str, PairSums] = {}
+    for part in parts:
+        for aspect, s in part.items():
+            out[aspect] = out.get(aspect, PairSums()) + s
+    return out
 
 
 def pearson(s: PairSums) -> float | None:
@@ -136,6 +150,8 @@ class AspectChange:
     change: float  # mean_now - mean_before, in aspect points
     slope: float  # outcome points per aspect point (current period)
     explained: float  # change * slope, in outcome points (the outcome's unit: 0-10 or 1-5 scores)
+    n_now: int = 0  # answers with both scores, in the period observed
+    n_before: int = 0  # ... and in the reference
 
 
 def explain_change(before: Mapping[str, PairSums], now: Mapping[str, PairSums], min_n: int = 2) -> list[AspectChange]:
@@ -150,5 +166,5 @@ def explain_change(before: Mapping[str, PairSums], now: Mapping[str, PairSums], 
         if k is None:
             continue
         mb, mc = b.sx / b.n, c.sx / c.n
-        out.append(AspectChange(aspect, mb, mc, mc - mb, k, (mc - mb) * k))
+        out.append(AspectChange(aspect, mb, mc, mc - mb, k, (mc - mb) * k, c.n, b.n))
     return sorted(out, key=lambda a: (-abs(a.explained), a.aspect))

@@ -178,3 +178,70 @@ def test_aspect_kpis_and_drivers_against_independent_computations(chdb_dsn: str)
                 assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "metric"]
 
         asyncio.run(run())
+
+
+def test_an_nps_gap_lists_the_aspect_whose_change_explains_it(chdb_dsn: str) -> None:
+    """Day 1 is the baseline; on day 2 the vip segment of after-sales waits longer (wait_time 1-2 instead of
+    3-5) and its NPS drops with it; friendliness stays as it was. The segment gap and the baseline gap of
+    vip both name wait_time first, with the mean change and slope computed here from the records."""
+    rng = random.Random(5)
+    records = []
+    for i in range(600):
+        day = i % 2  # 0: baseline day, 1: the day evaluated
+        when = T0 + (1 + day) * DAY_MS + rng.randrange(DAY_MS)
+        segment = rng.choice(["vip", "std"])
+        dims = {"channel": "chat", "journey_step": "after_sales", "segment": segment}
+        records.append(tp(f"gtp-{i}", when, f"g{i}", dims))
+        slow = day == 1 and segment == "vip"
+        wait = rng.randint(1, 2) if slow else rng.randint(3, 5)
+        r = answer(f"gsr-{i}", when + MINUTE_MS, f"g{i}", nps=max(0, min(10, 2 * wait + rng.choice([-1, 0, 1]))))
+        r["aspects"] = {"wait_time": wait, "friendliness": rng.randint(1, 5)}
+        records.append(r)
+    evaluated = (T0 + 2 * DAY_MS, T0 + 3 * DAY_MS)
+    with migrated_warehouse(chdb_dsn, "gexp") as wh:
+        aspect_config.configure(ASPECTS)
+        ck = Checkpointer(warehouse=wh, views=[[], ["channel"]], sizes=list(WindowSize), grace_ms=10 * MINUTE_MS)
+
+        def pairs(lo, hi, match):
+            return {name: [(a["aspects"][name], a["nps"]) for a, dims in _answers_in(records, lo, hi, {})
+                           if match(dims) and name in a["aspects"]] for name in ("wait_time", "friendliness")}
+
+        def expected(observed, reference):
+            out = {}
+            for name in observed:
+                xs, ys = zip(*observed[name])
+                before = statistics.fmean(x for x, _ in reference[name])
+                change = statistics.fmean(xs) - before
+                out[name] = (change, statistics.linear_regression(xs, ys).slope, len(xs), len(reference[name]))
+            return out
+
+        async def run() -> None:
+            for i in range(0, len(records), 80):
+                await ck.commit([copy.deepcopy(r) for r in records[i:i + 80]])
+            app = _api(wh, [[], ["channel"]])
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g",
+                                         headers={"Authorization": f"Bearer {KEY}"}) as c:
+                q = {"metric": "nps", "window": "1d", "at": "2026-11-05T00:00:00Z", "dimension": "segment",
+                     "journey_step": "after_sales", "significant_only": "false"}
+                r = await c.get("/v1/gaps", params=q)
+                assert r.status_code == 200, r.text
+                gaps = r.json()["data"]
+                vip = {g["kind"]: g for g in gaps if g["scope"].get("segment") == "vip"}
+                assert vip["segment"]["gap"] < 0 and vip["segment"]["significant"]
+                is_vip = lambda d: d.get("segment") == "vip"  # noqa: E731
+                seg = expected(pairs(*evaluated, is_vip), pairs(*evaluated, lambda d: not is_vip(d)))
+                base = expected(pairs(*evaluated, is_vip), pairs(T0 + DAY_MS, T0 + 2 * DAY_MS, is_vip))
+                for kind, want in (("segment", seg), ("baseline", base)):
+                    got = vip[kind]["explained_by_aspects"]
+                    assert [e["aspect"] for e in got][0] == "wait_time" and got[0]["label"] == "Wait time"
+                    for e in got:
+                        change, slope, n_obs, n_ref = want[e["aspect"]]
+                        assert (e["change"], e["slope"]) == (pytest.approx(change), pytest.approx(slope))
+                        assert e["explained"] == pytest.approx(change * slope)
+                        assert (e["n_observed"], e["n_reference"]) == (n_obs, n_ref)
+                    assert got[0]["change"] < -1.5 and got[0]["explained"] < 0
+                    assert abs(got[0]["explained"]) > 3 * max(abs(e["explained"]) for e in got[1:])
+                q["metric"] = "ces"  # not an outcome aspects explain
+                assert all(g["explained_by_aspects"] is None for g in (await c.get("/v1/gaps", params=q)).json()["data"])
+
+        asyncio.run(run())
