@@ -3,8 +3,8 @@ independent count, and the ledger answers any crossing with the same counters as
 
 Streams are committed through the real ``Checkpointer`` into chDB (answers before their touchpoint,
 moved when it arrives, restarts rebuilding state from the ledger, late answers reloading closed
-windows, replays, an erasure-style retraction through the stream side), then every view and grouping
-is read with ``aspects=True`` from the stored windows and from the ledger.
+windows, replays, an erasure by the shard owner), then every view and grouping is read with
+``aspects=True`` from the stored windows and from the ledger.
 """
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 
 from core import aspects as aspect_config
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS
+from notifications.erasure import ErasureCommand
+from stream_processors.erasure import erase_shard
 from tests.conftest import migrated_warehouse
 from tests.integration.test_ledger_counts import (
-    FROM_S, SIZES, SR, TENANT, TO_S, T0, VALUES, VIEWS, _offsets, answer, commit_all, groupings, invitation, naive,
-    rows_of, streams, tp,
+    FROM_S, SIZES, SR, TENANT, TO_S, T0, VALUES, VIEWS, _offsets, answer, checkpointer, commit_all, groupings,
+    invitation, naive, rows_of, streams, tp,
 )
 from warehouse.count_sources import LEDGER, CountSource, choose_source, read_counts
 from warehouse.ledger_counts import ledger_aspect_cells
@@ -176,3 +178,27 @@ async def test_a_retraction_rewrites_the_stored_aspect_row_as_zero(chdb_dsn: str
                                  aspects=True)
         assert aspects_of(view) == naive_aspects(committed, HOUR_MS, ("channel",), {}) == {
             ((T0 + HOUR_MS) // 1000, ("chat",)): {"wait_time": [1, 2, 4, 0]}}
+
+
+async def test_an_erasure_retracts_the_customers_aspects(chdb_dsn: str) -> None:
+    """The shard owner's erasure (``stream_processors.erasure``) retracts the erased answers' scores from
+    ``aspect_windows`` as from every counter: the views then equal the count of what remains."""
+    rng = random.Random(3)
+    records = []
+    for i in range(40):
+        shard, who = i % 2, ("alice" if i % 3 == 0 else "bob")
+        when = T0 + rng.randrange(2 * DAY_MS)
+        records.append(tp(f"etp-{i}", when, f"e{i}", {"channel": rng.choice(VALUES["channel"])}, shard=shard)
+                       | {"customer": who})
+        records.append(rate(answer(f"esr-{i}", when + MINUTE_MS, f"e{i}", nps=rng.randrange(11), shard=shard), rng)
+                       | {"customer": who})
+    with migrated_warehouse(chdb_dsn, "aspe") as wh:
+        ck = checkpointer(wh)
+        await ck.commit(copy.deepcopy(records))
+        before = await assert_aspects_agree(wh, records)
+        for shard in (0, 1):
+            await erase_shard(ck, ErasureCommand(tenant=TENANT, erasure_id="er-a", customer="alice",
+                                                 requested_at_ms=T0 + 5 * DAY_MS, actor="test", shards=2), shard)
+        left = [r for r in records if r["customer"] != "alice"]
+        after = await assert_aspects_agree(wh, left)
+        assert 0 < after < before
