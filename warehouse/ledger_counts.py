@@ -189,12 +189,19 @@ def ledger_aspects_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
     top2 = top2_thresholds()
     if not top2:
         return None
-    (_, sql, params), = [q for q in ledger_windows_sql(tenant, size_ms, group_by, filters, from_s, to_s, by_shard)
-                         if q[0] is Table.survey_responses]
     group_by = validate_view(list(group_by))
-    grouped = [*(["kafka_partition"] * by_shard), *map(dim_sql, group_by)]
+    if len(group_by) > MAX_GROUP_BY:
+        raise ValueError(f"at most {MAX_GROUP_BY} dimensions can be grouped by")
     names = sorted(top2)
-    where = sql.split(" WHERE ", 1)[1].split(" GROUP BY ", 1)[0]
+    where = ["tenant = {tenant:String}", "a_name IN {a_names:Array(String)}"]
+    params: dict[str, Any] = {"tenant": tenant, "size": size_ms, "lo": _ceil_to(from_s * 1000, size_ms),
+                              "hi": _ceil_to(to_s * 1000, size_ms), "a_names": names,
+                              "a_mins": [top2[n] for n in names]}
+    for i, (dim, value) in enumerate(sorted(filters.items())):
+        validate_view([dim])  # the only identifiers from a request
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
+        params[f"f{i}"] = value
+    grouped = [*(["kafka_partition"] * by_shard), *map(dim_sql, group_by)]
     score = "toInt64(a_score)"
     aggregates = (f"count(), sum({score}), sum({score} * {score}), "
                   "countIf(a_score >= transform(a_name, {a_names:Array(String)}, {a_mins:Array(UInt8)}, 255))")
@@ -202,9 +209,9 @@ def ledger_aspects_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
         f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, {''.join(k + ', ' for k in grouped)}"
         f"a_name, {aggregates} FROM {Table.survey_responses.value} FINAL "
         "ARRAY JOIN mapKeys(aspects) AS a_name, mapValues(aspects) AS a_score "
-        f"{_IN_RANGE} WHERE {where} AND a_name IN {{a_names:Array(String)}} "
+        f"{_IN_RANGE} WHERE {' AND '.join(where)} "
         f"GROUP BY {', '.join(['bucket', *grouped, 'a_name'])} SETTINGS {_FINAL_BY_PARTITION}")
-    return query, {**params, "a_names": names, "a_mins": [top2[n] for n in names]}
+    return query, params
 
 
 async def ledger_aspect_cells(
