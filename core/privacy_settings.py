@@ -3,7 +3,7 @@
 Retention is ClickHouse TTL (``warehouse.retention`` turns these settings into ``ALTER TABLE …
 MODIFY TTL`` statements that the migrate step applies after the numbered migrations), per tenant:
 ``tenants`` overrides any of the three periods for one tenant. Aggregated KPI counters
-(``kpi_windows``) hold no personal data and are kept.
+(``kpi_windows``, ``aspect_windows``) hold no personal data and are kept.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from core import dimensions
+from core import aspects, dimensions
 from kpi.counts import configure_experience
 
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings()
     dimensions.configure(settings.custom_dimensions)  # every command validates scopes and views against them
     configure_experience(settings.experience.bounds())  # positive / negative experiences
+    aspects.configure(settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))

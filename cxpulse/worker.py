@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core import dimensions
+from core import aspects, dimensions
 from kpi.counts import configure_experience
 from core.settings import Settings
 from ingest.pseudonymize import Pseudonymizer
@@ -35,6 +35,7 @@ class Worker:
         settings = self.settings
         dimensions.configure(settings.custom_dimensions)  # the writer and the reads name them
         configure_experience(settings.experience.bounds())  # positive / negative experiences
+        aspects.configure(settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
         app = create_app(settings, self.bootstrap)
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(

@@ -5,13 +5,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from core.aspects import AspectSpec
 from core.dimensions import DIMENSIONS
 from schemas.events import (
     MAX_DIMENSION_CHARS, SignalEvent, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent,
 )
 from schemas.records import Record
 
-__all__ = ["Pseudonymize", "custom_dimension_error", "event_to_record"]
+__all__ = ["Pseudonymize", "aspect_error", "custom_dimension_error", "event_to_record"]
 
 #: ``(tenant, customer_id) -> pseudonym``; ``ingest.pseudonymize.Pseudonymizer`` in production.
 Pseudonymize = Callable[[str, str], str]
@@ -70,6 +71,8 @@ def event_to_record(
         record["fcr"] = answers.fcr
         record["comment"] = data.comment
         record["weight"] = data.weight
+        if answers.aspects:
+            record["aspects"] = dict(answers.aspects)
         record["duration_s"] = data.duration_s
     elif isinstance(event, SignalEvent):
         dims = _dims_of(data, _SIGNAL_DIMENSIONS)
@@ -114,6 +117,23 @@ def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | Survey
 
 #: The built-in dimensions a signal may carry besides ``location`` (its ``site``).
 _SIGNAL_DIMENSIONS = ("channel", "journey_step", "segment", "region")
+
+
+def aspect_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+                 specs: dict[str, AspectSpec]) -> tuple[str, str] | None:
+    """(path, error) of the first rated aspect of an answer that is not configured or is outside its
+    scale, else None (``core.aspects``; the schema already made every score a strict integer)."""
+    if not isinstance(event, SurveyResponseEvent) or not event.data.answers.aspects:
+        return None
+    for name, score in event.data.answers.aspects.items():
+        spec = specs.get(name)
+        path = f"data.answers.aspects.{name}"
+        if spec is None:
+            known = ", ".join(sorted(specs)) or "none configured"
+            return path, f"unknown aspect {name!r}; configured: {known}"
+        if not spec.min <= score <= spec.max:
+            return path, f"score {score} is outside the scale {spec.min}..{spec.max} of aspect {name!r}"
+    return None
 
 
 def _dims(data: Any) -> dict[str, str]:

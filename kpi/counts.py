@@ -53,6 +53,14 @@ same customer answered the same survey less than the cooldown before) counts in 
 not even ``responses``; the stream moves an answer in and out of the counts as its flag changes.
 Quality flags do not change the counters.
 
+Rated aspects (``core.aspects``): ``aspects`` maps an aspect name to its four additive counters
+``[n, sum, sum of squares, top-2 count]`` (scores ``>= top2_min``) over the answers rating it.
+They are not columns of ``kpi_windows`` (aspects are configured, not fixed): the writer stores
+them in ``aspect_windows`` (migration 0015) next to the cell's row. Only configured aspects count
+(a score of an aspect removed from the configuration stays in the ledger, uncounted). ``None``
+when no answer of the cell rated an aspect; an entry retracted to zero stays (the writer then
+rewrites its stored row as zero).
+
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
 as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
@@ -63,6 +71,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.aspects import top2_thresholds
 from core.experience import DEFAULT_BOUNDS, Bounds, validate_bounds
 from kpi.panel import REPEAT
 
@@ -226,6 +235,8 @@ class KpiCounts:
     sig_negative: int = 0
     sig_positive: int = 0
     sig_engagement: int = 0
+    #: aspect -> [n, sum, sumsq, top2] (module docstring); not in ``FIELDS``
+    aspects: dict[str, list[int]] | None = None
 
     # -- merging -----------------------------------------------------------
     def add(self, other: KpiCounts) -> None:
@@ -270,6 +281,22 @@ class KpiCounts:
         self.sig_negative += other.sig_negative
         self.sig_positive += other.sig_positive
         self.sig_engagement += other.sig_engagement
+        if other.aspects:
+            self._merge_aspects(other.aspects, 1)
+
+    def _merge_aspects(self, other: dict[str, list[int]], sign: int) -> None:
+        mine = self.aspects
+        if mine is None:
+            mine = self.aspects = {}
+        for name, (n, total, sumsq, top2) in other.items():
+            cell = mine.get(name)
+            if cell is None:
+                mine[name] = [sign * n, sign * total, sign * sumsq, sign * top2]
+            else:
+                cell[0] += sign * n
+                cell[1] += sign * total
+                cell[2] += sign * sumsq
+                cell[3] += sign * top2
 
     def subtract(self, other: KpiCounts) -> None:
         """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
@@ -313,6 +340,8 @@ class KpiCounts:
         self.sig_negative -= other.sig_negative
         self.sig_positive -= other.sig_positive
         self.sig_engagement -= other.sig_engagement
+        if other.aspects:
+            self._merge_aspects(other.aspects, -1)
 
     def __add__(self, other: object) -> KpiCounts:
         if not isinstance(other, KpiCounts):
@@ -323,11 +352,14 @@ class KpiCounts:
 
     # -- inspection and conversion ----------------------------------------
     def copy(self) -> KpiCounts:
-        return KpiCounts(*self.as_tuple())
+        out = KpiCounts(*self.as_tuple())
+        if self.aspects is not None:
+            out.aspects = {name: list(c) for name, c in self.aspects.items()}
+        return out
 
     def is_zero(self) -> bool:
-        """True when every counter is zero (e.g. a fully retracted window)."""
-        return not any(self.as_tuple())
+        """True when every counter is zero (e.g. a fully retracted window), the aspects' too."""
+        return not any(self.as_tuple()) and not (self.aspects and any(any(c) for c in self.aspects.values()))
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Counter values in :data:`FIELDS` order (ClickHouse column order)."""
@@ -375,7 +407,7 @@ class KpiCounts:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """``{field: value}`` in :data:`FIELDS` order."""
+        """``{field: value}`` in :data:`FIELDS` order (the aspects are not fields)."""
         return dict(zip(FIELDS, self.as_tuple()))
 
     @classmethod
@@ -483,6 +515,24 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
         elif ((nps is not None and nps >= _NPS_POSITIVE_MIN) or (csat is not None and csat >= _CSAT_POSITIVE_MIN)
                 or (ces is not None and ces >= _CES_POSITIVE_MIN)):
             target.answers_positive += sign
+        rated = record.get("aspects")
+        if rated:
+            top2 = top2_thresholds()
+            cells = target.aspects
+            for name, score in rated.items():
+                threshold = top2.get(name)
+                if threshold is None:
+                    continue  # not configured (any more): kept in the ledger, not counted
+                if cells is None:
+                    cells = target.aspects = {}
+                cell = cells.get(name)
+                if cell is None:
+                    cell = cells[name] = [0, 0, 0, 0]
+                cell[0] += sign
+                cell[1] += sign * score
+                cell[2] += sign * score * score
+                if score >= threshold:
+                    cell[3] += sign
     elif typ == _INVITATION:
         target.invitations += sign
         if record.get("_answered") is True:

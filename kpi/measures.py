@@ -14,7 +14,7 @@ from typing import Any
 from kpi import stats
 from kpi.counts import KpiCounts
 
-__all__ = ["COUNT_METRICS", "LOWER_IS_BETTER", "KpiValue", "Metric", "measure", "ratio_interval", "rolling", "sample_size",
+__all__ = ["ASPECT_COUNTERS", "COUNT_METRICS", "LOWER_IS_BETTER", "AspectMetric", "KpiValue", "Metric", "measure", "ratio_interval", "rolling", "sample_size",
            "sample_size_counter"]
 
 
@@ -40,6 +40,50 @@ class Metric(str, Enum):
     review_rating = "review_rating"  # mean review rating 1..5, Student t interval
     signal_negative_share = "signal_negative_share"  # negative / reviews and mentions %, Wilson; lower is better
     engagement = "engagement"  # likes + shares + comments; no interval
+
+
+@dataclass(frozen=True, slots=True)
+class AspectMetric:
+    """A rated aspect as a metric (``core.aspects``): ``aspect:<name>`` is the mean score (Student t
+    interval), ``aspect_top2:<name>`` the share of scores in the top-2 box in % (Wilson interval).
+    Higher is better. Its counters are ``KpiCounts.aspects[name]`` (n, sum, sumsq, top2)."""
+
+    kind: str  # "mean" | "top2"
+    name: str
+
+    @property
+    def value(self) -> str:
+        return f"{'aspect' if self.kind == 'mean' else 'aspect_top2'}:{self.name}"
+
+    @classmethod
+    def parse(cls, metric: str) -> AspectMetric | None:
+        """The aspect metric ``metric`` spells, or None (the name is not checked against the configuration)."""
+        for prefix, kind in (("aspect:", "mean"), ("aspect_top2:", "top2")):
+            if metric.startswith(prefix):
+                return cls(kind, metric[len(prefix):])
+        return None
+
+
+#: The counters of an aspect metric, as ``KpiValue.counts`` names them.
+ASPECT_COUNTERS = ("n", "sum", "sumsq", "top2")
+
+
+def _measure_aspect(metric: AspectMetric, counts: KpiCounts, min_sample: int, confidence: float) -> KpiValue:
+    n, total, sumsq, top2 = (counts.aspects or {}).get(metric.name) or (0, 0, 0, 0)
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    if n > 0:
+        if metric.kind == "mean":
+            value = total / n
+            if n >= 2:
+                ci = stats.mean_interval(n, total, sumsq, confidence)
+        else:
+            value = 100.0 * top2 / n
+            if 0 <= top2 <= n:
+                ci = _pct(stats.wilson_interval(top2, n, confidence))
+    low, high = ci if ci is not None else (None, None)
+    return KpiValue(metric, value, int(n), low, high, n < min_sample,  # type: ignore[arg-type]
+                    dict(zip(ASPECT_COUNTERS, (n, total, sumsq, top2))))
 
 
 #: Metrics where a lower value is the better one; every other rate or mean is higher-is-better.
@@ -143,7 +187,7 @@ def _pct(x: tuple[float, float]) -> tuple[float, float]:
 
 
 def measure(
-    metric: Metric | str,
+    metric: Metric | AspectMetric | str,
     counts: KpiCounts,
     min_sample: int = 30,
     confidence: float = 0.95,
@@ -155,6 +199,8 @@ def measure(
     (``volume``, ``responses``) are always defined (0 when empty), have no
     interval and are never ``low_sample``.
     """
+    if isinstance(metric, AspectMetric):
+        return _measure_aspect(metric, counts, min_sample, confidence)
     metric = Metric(metric)
     names = _COUNTERS[metric]
     used = {name: getattr(counts, name) for name in names}

@@ -44,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.aspects import MAX_ASPECTS, MAX_SCORE
 from kpi.counts import MAX_DURATION_S
 
 __all__ = [
@@ -80,6 +81,8 @@ MAX_DIMENSION_CHARS = 128
 MAX_COMMENT_CHARS = 4000
 #: Longest survey completion time an answer may state (``duration_s``): one day.
 MAX_ANSWER_DURATION_S = 86_400
+MAX_ASPECTS_PER_ANSWER = MAX_ASPECTS
+MAX_ASPECT_SCORE = MAX_SCORE
 
 
 class Channel(str, Enum):
@@ -162,24 +165,32 @@ class TouchpointData(_OpenData):
     converted: Flag | None = None
 
 
+#: Scores of one rated aspect: strict integers (the configured scale is checked by ingest).
+AspectScore = Annotated[int, Field(strict=True, ge=0, le=MAX_ASPECT_SCORE)]
+
+
 class SurveyAnswers(BaseModel):
     """The scores of one response. Closed (unknown keys are errors): a typo like
     ``nsp`` must fail loudly instead of becoming a response without a score."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"anyOf": [{"required": [name]} for name in ("nps", "csat", "ces", "fcr")]},
+        json_schema_extra={"anyOf": [{"required": [name]} for name in ("nps", "csat", "ces", "fcr", "aspects")]},
     )
 
     nps: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
     csat: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
     ces: Annotated[int, Field(strict=True, ge=1, le=7)] | None = None
     fcr: Flag | None = None
+    aspects: Annotated[dict[str, AspectScore], Field(max_length=MAX_ASPECTS_PER_ANSWER)] | None = Field(
+        default=None,
+        description="Rated aspects, `{name: integer score}`; each name and scale must be configured "
+        "(`aspects` setting), else the item is rejected at `data.answers.aspects.<name>`.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "SurveyAnswers":
-        if self.nps is None and self.csat is None and self.ces is None and self.fcr is None:
-            raise ValueError("at least one of nps, csat, ces, fcr is required")
+        if self.nps is None and self.csat is None and self.ces is None and self.fcr is None and not self.aspects:
+            raise ValueError("at least one of nps, csat, ces, fcr, aspects is required")
         return self
 
 

@@ -111,6 +111,21 @@ class ReferenceValue(BaseModel):
     periods: int | None = Field(description="Baseline periods used")
 
 
+class AspectExplanation(BaseModel):
+    """How much a rated aspect's change accounts for an NPS or CSAT gap (``gaps.aspect_explain``)."""
+
+    aspect: str
+    label: str
+    mean_observed: float = Field(description="The aspect's mean score in the observed answers")
+    mean_reference: float = Field(description="... in the reference answers (the rest of the scope, or the baseline)")
+    change: float = Field(description="mean_observed − mean_reference, in aspect points (e.g. wait_time −1.8)")
+    slope: float = Field(description="Outcome score points per aspect point in the observed answers (least squares)")
+    explained: float = Field(description="change × slope: the outcome score change the aspect accounts for "
+                             "(NPS 0-10 or CSAT 1-5 score points, not NPS points)")
+    n_observed: int = Field(description="Observed answers carrying the aspect and the outcome")
+    n_reference: int = Field(description="Reference answers carrying the aspect and the outcome")
+
+
 class GapPublic(BaseModel):
     kind: str = Field(description="target | segment | baseline | data | gaming")
     metric: str
@@ -136,6 +151,10 @@ class GapPublic(BaseModel):
     p_score: float | None = Field(default=None, description="Gaming gaps: one-sided p of a higher score")
     p_adjusted: float | None = Field(default=None, description="Gaming gaps: Holm-adjusted p_value")
     correction: str | None = Field(default=None, description="Gaming gaps: the multiple-testing correction (holm)")
+    explained_by_aspects: list[AspectExplanation] | None = Field(
+        default=None, description="NPS and CSAT segment and baseline gaps (`1h`, `1d`), when rated aspects are "
+        "configured: the aspects whose change between the observed and the reference answers accounts for the "
+        "most of the outcome's change, largest |explained| first (at most 3)")
 
 
 class GapList(BaseModel):

@@ -21,6 +21,7 @@ import faust
 import orjson
 
 from core import metrics
+from core.aspects import validate_specs
 from core.settings import Settings
 from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
@@ -39,6 +40,7 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
     batch, within = settings.stream.batch_records, settings.stream.batch_within_s
     typed_names = set(topics.typed_names)
     publisher = AppPublisher(app)
+    aspect_specs = validate_specs(settings.aspect_inputs())
 
     @app.agent(topics.typed, name="kpi-windows")
     async def kpi_windows(stream: faust.StreamT) -> None:
@@ -79,7 +81,8 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             for event in events:
                 msg = event.message
                 records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer,
-                                                              custom=tuple(settings.custom_dimensions))
+                                                              custom=tuple(settings.custom_dimensions),
+                                                              aspects=aspect_specs)
                 accepted.extend(records)
                 for rej in rejections:
                     await send_dead_letter(publisher, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)

@@ -8,6 +8,10 @@ its row now stores: its touchpoint's with the respondent's overrides on top, or 
 overrides while it waits for its touchpoint, as the cells count it). So grouping the ledger by
 any dimensions gives what a view of those dimensions would hold, cell for cell.
 
+Rated aspects (``kpi.counts``, ``aspect_windows`` on the view side): the answers' ``aspects`` map,
+one row per (answer, configured aspect) by ``ARRAY JOIN``, gives (n, sum, sum of squares, top-2)
+per cell and aspect as ``add_record`` counts them (:func:`ledger_aspects_sql`).
+
 ``invitations_answered`` is not stored on the stream side either: an invitation is answered iff
 an answer with the same tenant and non-empty interaction id is stored, whatever its time (the
 join of ``stream_processors.checkpoint``); here it is that join, as one ``IN`` subquery.
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from core.aspects import top2_thresholds
 from core.dimensions import MAX_GROUP_BY, dim_sql, validate_view
 from kpi.counts import KpiCounts, experience_bounds
 from kpi.panel import QUALITY, REPEAT
@@ -37,7 +42,8 @@ from warehouse.client import Warehouse
 from warehouse.queries import WindowRow
 from warehouse.tables import Table
 
-__all__ = ["counter_sql", "experience_sql", "ledger_cells", "ledger_windows", "ledger_windows_sql"]
+__all__ = ["counter_sql", "experience_sql", "ledger_aspect_cells", "ledger_aspects_sql", "ledger_cells",
+           "ledger_windows", "ledger_windows_sql"]
 
 # The answers' interaction ids are narrowed to those of the invitations in range before the set is
 # built: the set of every answered interaction of the tenant cost 2.5x more at 1 M events.
@@ -232,3 +238,58 @@ async def ledger_cells(
             for name, value in zip(names, r[k + g:]):
                 setattr(counts, name, int(value))
     return cells
+
+
+def ledger_aspects_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], filters: dict[str, str],
+                       from_s: int, to_s: int, by_shard: bool = False,
+                       exclude_flagged: bool = False) -> tuple[str, dict[str, Any]] | None:
+    """One query: per (window, group, configured aspect) the aspect's [n, sum, sumsq, top2] over the
+    answers rating it, as ``kpi.counts.add_record`` counts them; None when no aspect is configured.
+
+    The configured names and top-2 thresholds are bound arrays (``transform`` maps a name to its
+    threshold); an aspect no longer configured is not counted, as on the stream side."""
+    top2 = top2_thresholds()
+    if not top2:
+        return None
+    group_by = validate_view(list(group_by))
+    if len(group_by) > MAX_GROUP_BY:
+        raise ValueError(f"at most {MAX_GROUP_BY} dimensions can be grouped by")
+    names = sorted(top2)
+    where = ["tenant = {tenant:String}", "a_name IN {a_names:Array(String)}", _COUNTED_ANSWERS[exclude_flagged]]
+    params: dict[str, Any] = {"tenant": tenant, "size": size_ms, "lo": _ceil_to(from_s * 1000, size_ms),
+                              "hi": _ceil_to(to_s * 1000, size_ms), "a_names": names,
+                              "a_mins": [top2[n] for n in names]}
+    for i, (dim, value) in enumerate(sorted(filters.items())):
+        validate_view([dim])  # the only identifiers from a request
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
+        params[f"f{i}"] = value
+    grouped = [*(["kafka_partition"] * by_shard), *map(dim_sql, group_by)]
+    score = "toInt64(a_score)"
+    aggregates = (f"count(), sum({score}), sum({score} * {score}), "
+                  "countIf(a_score >= transform(a_name, {a_names:Array(String)}, {a_mins:Array(UInt8)}, 255))")
+    query = (
+        f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, {''.join(k + ', ' for k in grouped)}"
+        f"a_name, {aggregates} FROM {Table.survey_responses.value} FINAL "
+        "ARRAY JOIN mapKeys(aspects) AS a_name, mapValues(aspects) AS a_score "
+        f"{_IN_RANGE} WHERE {' AND '.join(where)} "
+        f"GROUP BY {', '.join(['bucket', *grouped, 'a_name'])} SETTINGS {_FINAL_BY_PARTITION}")
+    return query, params
+
+
+async def ledger_aspect_cells(
+    wh: Warehouse, tenant: str, size_ms: int, group_by: tuple[str, ...], filters: dict[str, str],
+    from_s: int, to_s: int, by_shard: bool = False, exclude_flagged: bool = False,
+) -> dict[tuple[int, int, tuple[str, ...]], dict[str, list[int]]]:
+    """{(window start s, shard or -1, group values): {aspect: [n, sum, sumsq, top2]}} from the ledger
+    (never a repeat under the respondent rule; ``exclude_flagged``: no quality-flagged answer either)."""
+    built = ledger_aspects_sql(tenant, size_ms, group_by, filters, from_s, to_s, by_shard, exclude_flagged)
+    if built is None:
+        return {}
+    g = len(validate_view(list(group_by)))
+    k = 1 + by_shard
+    res = await wh.aquery(*built)
+    out: dict[tuple[int, int, tuple[str, ...]], dict[str, list[int]]] = {}
+    for r in res.result_rows:
+        key = (int(r[0]) // 1000, int(r[1]) if by_shard else -1, tuple(r[k:k + g]))
+        out.setdefault(key, {})[r[k + g]] = [int(v) for v in r[k + g + 1:]]
+    return out

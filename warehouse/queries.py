@@ -367,6 +367,41 @@ async def read_windows(
     ]
 
 
+async def read_aspect_windows(
+    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
+) -> dict[tuple[int, tuple[str, ...]], dict[str, list[int]]]:
+    """The rated aspects' counters of a view (``aspect_windows``), summed like :func:`read_windows`:
+    {(window start s, group values): {aspect: [n, sum, sumsq, top2]}}, aspects with n = 0 left out."""
+    view = validate_view(list(view))
+    group_by = validate_view(list(group_by))
+    where = [
+        "tenant = {tenant:String}", "size = {size:String}", "view = {view:String}",
+        "window_start >= toDateTime({from:Int64}, 'UTC')", "window_start < toDateTime({to:Int64}, 'UTC')",
+    ]
+    params: dict[str, Any] = {"tenant": tenant, "size": size, "view": view_name(view), "from": from_s, "to": to_s}
+    for i, (dim, value) in enumerate(sorted(filters.items())):
+        validate_view([dim])
+        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
+        params[f"f{i}"] = value
+    if step_s:
+        where.append("(toInt64(toUnixTimestamp(window_start)) - {from:Int64}) % {step:Int64} = 0")
+        params["step"] = int(step_s)
+    keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by), "aspect"])
+    res = await wh.aquery(
+        f"SELECT {keys}, sum(n), sum(sum), sum(sumsq), sum(top2) FROM {Table.aspect_windows.value} FINAL "
+        f"WHERE {' AND '.join(where)} GROUP BY {keys}",
+        params,
+    )
+    g = len(group_by)
+    out: dict[tuple[int, tuple[str, ...]], dict[str, list[int]]] = {}
+    for r in res.result_rows:
+        counters = [int(v) for v in r[g + 2:]]
+        if any(counters):
+            out.setdefault((int(r[0]), tuple(r[1:1 + g])), {})[r[1 + g]] = counters
+    return out
+
+
 async def window_freshness(wh: Warehouse, tenant: str, size: str | None = None,
                            view: tuple[str, ...] | None = None) -> tuple[float | None, int | None]:
     """(seconds since the tenant's windows were last written, latest event time in ms).

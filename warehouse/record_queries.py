@@ -87,8 +87,10 @@ _PANEL_COLUMNS = frozenset({"duration_s", "flags"})
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
 #: the custom dimensions (:func:`columns`).
+#: The rated aspects' map (0015) is not a drill-down column yet: the record models and the exports' flat
+#: columns have no place for it.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS))
+    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS and c != "aspects"))
     for t in (Table.survey_responses, Table.touchpoints)
 }
 

@@ -44,13 +44,15 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0018)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0015, 0018)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
     kpi_windows = "kpi_windows"
     # social and review signals, cx.signal.v1 (0018)
     signals = "signals"
+    # the rated aspects' counters per window cell (0015)
+    aspect_windows = "aspect_windows"
     # webhooks (0002, 0006)
     webhook_subscriptions = "webhook_subscriptions"
     webhook_deliveries = "webhook_deliveries"
@@ -122,6 +124,7 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
         ("ces", "Nullable(UInt8)"), ("fcr", "Nullable(Bool)"), ("comment", "String"),
         ("weight", "Nullable(Float64)"), ("overrides", "String"), ("attributed", "Bool"),
         ("duration_s", "Nullable(Float64)"), ("flags", "UInt8"),  # 0017: panel health (``kpi.panel``)
+        ("aspects", "Map(LowCardinality(String), UInt8)"),
     ),
     Table.survey_invitations: (
         ("survey_id", "String"), ("via", "LowCardinality(String)"), ("attributed", "Bool"),
@@ -149,6 +152,9 @@ def ledger_insert_columns(table: Table) -> tuple[str, ...]:
 # canonical text, which is part of the sort key (a Map cannot be).
 WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "extra_key", "extra_dims", "shard")
 WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, *COUNTER_FIELDS, "version")
+#: ``aspect_windows`` (0015): a ``kpi_windows`` cell's key plus the aspect, and its four counters.
+ASPECT_COUNTERS = ("n", "sum", "sumsq", "top2")
+ASPECT_WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, "aspect", *ASPECT_COUNTERS, "version")
 
 
 # -- the schema of today ---------------------------------------------------------------
@@ -203,6 +209,12 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
         "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
         f"PRIMARY KEY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard) "
         f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard, extra_key)"),
+    Table.aspect_windows: (  # kpi_windows' key plus the aspect; integer scores, so exact Int64 sums
+        f"{_TENANT}, size {_LOW}, view {_LOW}, window_start DateTime('UTC'), {_DIMS}, extra_key String, {_EXTRA}, "
+        f"shard UInt16, aspect {_LOW}, n Int64, sum Int64, sumsq Int64, top2 Int64, version UInt64, "
+        f"updated_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
+        f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard, extra_key, aspect)"),
     Table.webhook_subscriptions: (
         f"{_TENANT}, id String, url String, event_types Array(String), filters Map(String, String), secret String, "
         f"description String, enabled Bool, disabled_reason String, created_at {_TIME}, updated_at {_TIME}, "

@@ -11,11 +11,14 @@ from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
 from api.params import FiltersDep, IsoDateTime, from_ms, source_for, to_ms, unprocessable, utc, view_for
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
+from core import aspects as aspect_config
+from gaps.aspect_explain import explained_by_aspects
 from gaps.gaming import GamingGap
-from gaps.evaluate import LIVE_KINDS, GapQuery, evaluate_window
+from gaps.evaluate import LIVE_KINDS, GapQuery, baseline_period_ms, evaluate_window
 from kpi.measures import Metric
 from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import (
+    AspectExplanation,
     GapList,
     GapMetric,
     GapPublic,
@@ -86,7 +89,18 @@ async def get_gaps(
     q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000),
                  kinds=kinds & LIVE_KINDS if window == "live" else kinds, scope=filters, dimension=dim)
     win, gaps = await evaluate_window(services.warehouse, caller.tenant, q, source, views, gs)
-    data = [gap_public(g) for g in gaps if g.significant or not significant_only]
+    shown = [g for g in gaps if g.significant or not significant_only]
+    data = [gap_public(g) for g in shown]
+    if window != "live":
+        specs = aspect_config.aspects()
+        explained = await explained_by_aspects(services.warehouse, caller.tenant, q.metric, filters, dim, win,
+                                               baseline_period_ms(window), shown)
+        for public, changes in zip(data, explained):
+            if changes is not None:
+                public.explained_by_aspects = [AspectExplanation(
+                    aspect=c.aspect, label=specs[c.aspect].label if c.aspect in specs else c.aspect,
+                    mean_observed=c.mean_now, mean_reference=c.mean_before, change=c.change, slope=c.slope,
+                    explained=c.explained, n_observed=c.n_now, n_reference=c.n_before) for c in changes]
     return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
                    confidence=gs.confidence, kinds=sorted(k.value for k in q.kinds), dimension=dim, filters=filters,
                    source=source.name, data=data, count=len(data))

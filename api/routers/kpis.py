@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from api.deps import ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
 from api.kpi_series import DEFAULT_SPAN, kpi_series
-from api.params import KpiRangeDep, source_for, time_range, to_ms
+from api.params import KpisRangeDep, source_for, time_range, to_ms
 from core.dimensions import DIMENSIONS
 from schemas.kpis import KpiSeries
 from warehouse.count_sources import LEDGER_UNFLAGGED
@@ -26,12 +26,14 @@ router = APIRouter(prefix="/v1", tags=["kpis"], responses=errors(*SCOPED))
         "(`24h`, `7d`, `28d`) sum the tumbling hours/days ending at each bucket. A stored view answers when "
         "it holds every grouped and filtered dimension; any other crossing (up to 4 `group_by` dimensions, any "
         "filters) is answered from the ledger with the same counts a view would hold. `source` says which "
-        "answered (`view:<name>` or `ledger`). `exclude_flagged=true` leaves out the survey answers with a "
-        "quality flag (straight-lining, too fast, contradictory; `GET /v1/panel/quality`) and is answered from "
-        "the ledger. Repeats under the respondent rule (`panel.cooldown_days`) are never counted."
+        "answered (`view:<name>` or `ledger`). `metric=aspect:<name>` reads a configured rated aspect's mean "
+        "(`aspect_top2:<name>` its top-2-box %); its `counts` are n, sum, sumsq and top2. `exclude_flagged=true` "
+        "leaves out the survey answers with a quality flag (straight-lining, too fast, contradictory; "
+        "`GET /v1/panel/quality`) and is answered from the ledger. Repeats under the respondent rule "
+        "(`panel.cooldown_days`) are never counted."
     ),
 )
-async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpiRangeDep,
+async def get_kpis(caller: ReadCaller, services: ServicesDep, read: KpisRangeDep,
                    exclude_flagged: Annotated[bool, Query(
                        description="Leave out quality-flagged answers (read from the ledger)")] = False) -> KpiSeries:
     metric, window, filters, confidence = read.metric, read.window, read.filters, read.confidence

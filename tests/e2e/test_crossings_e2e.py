@@ -1,22 +1,27 @@
-"""Any crossing and a custom dimension on the real stack (HTTP -> ingest pool -> Kafka -> Faust -> chDB -> API).
+"""Any crossing, a custom dimension, a rated aspect and its driver ranking on the real stack (HTTP -> ingest
+pool -> Kafka -> Faust -> chDB -> API).
 
 A generated day: touchpoints with a custom dimension (``account``), answers before their
 touchpoint and later, some overriding ``account`` or ``segment``, invitations. Checked against
 counts computed here: journey step x segment x site (no view holds it: the ledger answers),
 account within a channel (a configured ``channel*account`` view answers) and account x segment
 (the ledger again). Social and review signals (``cx.signal.v1``) of the same day, with ``brand`` a
-custom dimension: their counters by site and by brand x site, and the review rating's value.
+custom dimension: their counters by site and by brand x site, and the review rating's value. Answers rate ``wait_time`` (which NPS is built from) and ``friendliness`` (noise):
+the aspect's counters per account x segment (ledger) and ``GET /v1/drivers`` (wait_time first, exact n
+and r) are checked against the facts too.
 """
 from __future__ import annotations
 
 import asyncio
 import random
+import statistics
 from collections import defaultdict
 
 import httpx
 import pytest
 
-from core import dimensions
+from core import aspects, dimensions
+from core.settings import AspectConfig
 from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.e2e]
@@ -30,8 +35,10 @@ def settings(tmp_path, broker, chdb_dsn):
     s = make_settings(tmp_path, broker.bootstrap, chdb_dsn)
     s.custom_dimensions = ["account", "brand"]
     s.stream.views = [*s.stream.views, ["channel", "account"]]
+    s.aspects = {"wait_time": AspectConfig(label="Wait time", min=1, max=5), "friendliness": AspectConfig()}
     yield s
     dimensions.configure([])  # create_api installed it for this process
+    aspects.configure({})
 
 
 def _day() -> tuple[list[dict], list[dict]]:
@@ -49,11 +56,14 @@ def _day() -> tuple[list[dict], list[dict]]:
         facts.append(("tp", iid, dims))
         if rng.random() < 0.8:
             own = rng.choice([{}, {}, {"account": "initech"}, {"segment": "vip"}])
-            nps = rng.randrange(11)
+            wait = rng.randint(1, 5)
+            nps = max(0, min(10, 2 * wait + rng.choice([-1, 0, 1])))  # wait_time drives NPS
+            rated = {"wait_time": wait, "friendliness": rng.randint(1, 5)}
             at = max(0, minute + rng.choice([-1, 5, 60]))
             events.append(_event(f"sr-{i}", "cx.survey.response.v1", at,
-                                 {"interaction_id": iid, "survey_id": "s", "answers": {"nps": nps}, **own}))
-            facts.append(("sr", iid, own, nps))
+                                 {"interaction_id": iid, "survey_id": "s", "answers": {"nps": nps, "aspects": rated},
+                                  **own}))
+            facts.append(("sr", iid, own, nps, rated))
     for i in range(60):  # signals: no interaction, their own dimensions (location is the site)
         minute = rng.randrange(1, 23 * 60)
         kind = rng.choice(["review", "review", "mention", "like", "share", "comment"])
@@ -163,3 +173,20 @@ async def test_a_crossing_no_view_holds_and_a_custom_dimension_are_exact(stack: 
     [point] = r.json()["data"]
     reviews = [f[3]["rating"] for f in facts if f[0] == "sig" and f[3]["kind"] == "review"]
     assert (point["n"], point["value"]) == (len(reviews), pytest.approx(sum(reviews) / len(reviews)))
+    # The rated aspect, from the ledger (no view holds account x segment), and the driver ranking.
+    tp_dims = {f[1]: f[2] for f in facts if f[0] == "tp"}
+    rated = [({**tp_dims[f[1]], **f[2]}, f[3], f[4]) for f in facts if f[0] == "sr"]
+    got_source, means = await _read(stack, "aspect:wait_time", "account,segment")
+    want: dict = defaultdict(lambda: {"n": 0, "sum": 0, "sumsq": 0, "top2": 0})
+    for dims, _, scores in rated:
+        c = want[(dims.get("account", ""), dims.get("segment", ""))]
+        w = scores["wait_time"]
+        c["n"], c["sum"], c["sumsq"], c["top2"] = c["n"] + 1, c["sum"] + w, c["sumsq"] + w * w, c["top2"] + (w >= 4)
+    assert got_source == "ledger" and means == dict(want) and len(want) >= 3
+    r = await stack.get("/v1/drivers", params={"metric": "nps", "from": f"{DAY}T00:00:00Z", "to": "2026-11-04T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    ranking = r.json()["data"]
+    assert [d["aspect"] for d in ranking] == ["wait_time", "friendliness"]
+    for d in ranking:
+        xs, ys = [s[d["aspect"]] for _, _, s in rated], [nps for _, nps, _ in rated]
+        assert d["n"] == len(xs) and abs(d["r"] - statistics.correlation(xs, ys)) < 1e-12

@@ -104,6 +104,10 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "team": b.team}, check=_no_n),
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "group_by": "team"},
              check=lambda r: sum(p["n"] for p in r["data"]) == 3)],
+    # The two tenants' answers rate no aspect (none is configured here): B's filter gives no driver, and the
+    # driver SQL is scoped like the weighted read (tests/integration/test_drivers_api.py checks its values).
+    ("GET", "/v1/drivers"): lambda a, b: [
+        Call("GET", "/v1/drivers", {"metric": "nps", "team": b.team}, check=_none)],
     ("GET", "/v1/responses"): lambda a, b: [
         Call("GET", "/v1/responses", {"team": b.team}, check=_none),
         Call("GET", "/v1/responses", {"metric": "nps"}, check=_has(3))],

@@ -225,7 +225,7 @@ def test_each_item_is_judged_independently_with_exact_paths() -> None:
         (5, "id", "String should have at least 1 character"),
         (6, "", "an event must be a JSON object"),
         (7, "data.channel", "Input should be 'phone', 'chat', 'email', 'web', 'store', 'social' or 'app'"),
-        (8, "data.answers", "at least one of nps, csat, ces, fcr is required"),
+        (8, "data.answers", "at least one of nps, csat, ces, fcr, aspects is required"),
         (9, "data.answers.csat", "Input should be a valid integer"),
         (10, "data", "must be a JSON object"),
     ]

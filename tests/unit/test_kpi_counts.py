@@ -55,7 +55,8 @@ def test_fields_order_is_the_column_contract():
         "sig_n", "sig_reviews", "sig_rating_sum", "sig_rating_sumsq", "sig_polar_n", "sig_negative", "sig_positive",
         "sig_engagement",
     )
-    assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == FIELDS
+    # the counters, then the rated aspects' map (not a column of kpi_windows: aspect_windows)
+    assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == (*FIELDS, "aspects")
 
 
 def test_slotted_and_zero_by_default():

@@ -15,7 +15,7 @@ import pytest
 from warehouse import migrate as mig
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
-from warehouse.migrations import MIGRATIONS, m0014_touchpoint_outcomes, m0017_panel_flags, m0018_signals
+from warehouse.migrations import MIGRATIONS, m0014_touchpoint_outcomes, m0015_aspects, m0017_panel_flags, m0018_signals
 from warehouse.tables import create_migrations_ledger
 
 #: Table -> (engine clause the migrations write, engine clause on a Replicated database).
@@ -26,6 +26,7 @@ ENGINES = {
     "survey_responses": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "survey_invitations": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "kpi_windows": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "aspect_windows": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "webhook_subscriptions": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "webhook_deliveries": ("MergeTree", "ReplicatedMergeTree"),
     "webhook_dead_letters": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
@@ -112,7 +113,7 @@ def test_statements_without_an_engine_are_untouched():
                       "format LowCardinality(String) DEFAULT 'cloudevents'", *projection,
                       "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS invitations_answered Int64 DEFAULT 0 "
                       "AFTER fcr_yes", *by_interaction, *extra_dims, *m0014_touchpoint_outcomes.operations,
-                      *m0017_panel_flags.operations[:1], *m0018_signals.operations[1:]]
+                      m0015_aspects.operations[0], *m0017_panel_flags.operations[:1], *m0018_signals.operations[1:]]
     assert [mig.replicated_ddl(s) for s in others] == others
 
 

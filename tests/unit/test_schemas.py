@@ -251,7 +251,7 @@ def test_at_least_one_answer_is_required() -> None:
         CLOUD_EVENT_ADAPTER.validate_python(response({}))
     (error,) = info.value.errors()
     assert error["loc"] == ("cx.survey.response.v1", "data", "answers")
-    assert error["msg"] == "Value error, at least one of nps, csat, ces, fcr is required"
+    assert error["msg"] == "Value error, at least one of nps, csat, ces, fcr, aspects is required"
     assert errors(response({"nps": None, "fcr": None})) == [
         (("cx.survey.response.v1", "data", "answers"), "value_error")
     ]
