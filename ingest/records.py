@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from core.dimensions import DIMENSIONS
-from schemas.events import MAX_DIMENSION_CHARS, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent
+from schemas.events import (
+    MAX_DIMENSION_CHARS, OutcomeEvent, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent,
+)
 from schemas.records import Record
 
 __all__ = ["Pseudonymize", "custom_dimension_error", "event_to_record"]
@@ -19,7 +21,7 @@ _ONE_MS = timedelta(milliseconds=1)
 
 
 def event_to_record(
-    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | OutcomeEvent,
     tenant: str,
     pseudonymizer: Pseudonymize,
     custom: tuple[str, ...] = (),
@@ -37,7 +39,7 @@ def event_to_record(
         "type": event.type,
         "time_ms": (event.time - _EPOCH) // _ONE_MS,
         "subject": event.subject,
-        "interaction_id": data.interaction_id or "",
+        "interaction_id": getattr(data, "interaction_id", None) or "",
         "customer": pseudonymizer(tenant, customer_id) if customer_id is not None else "",
         "dims": {},
         "attributes": data.attributes,
@@ -66,6 +68,14 @@ def event_to_record(
         record["fcr"] = answers.fcr
         record["comment"] = data.comment
         record["weight"] = data.weight
+    elif isinstance(event, OutcomeEvent):
+        record["dims"] = _dims(data)
+        record["kind"] = data.kind.value
+        record["amount"] = format(data.amount, "f")  # decimal text: exact through JSON and into Decimal(18, 4)
+        record["currency"] = data.currency
+        # The account is an identifier of the customer's organisation: pseudonymized like the customer.
+        record["account"] = pseudonymizer(tenant, data.account_id) if data.account_id is not None else ""
+        record["product"] = data.product
     else:
         record["survey_id"] = data.survey_id
         record["via"] = data.via.value if data.via is not None else None
@@ -74,7 +84,7 @@ def event_to_record(
     return record
 
 
-def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent,
+def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | OutcomeEvent,
                            custom: tuple[str, ...]) -> tuple[str, str] | None:
     """(path, error) of the first custom dimension of ``data`` that is not a string of at most
     ``MAX_DIMENSION_CHARS`` characters, else None. Invitations carry no dimensions: not checked."""

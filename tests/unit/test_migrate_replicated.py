@@ -42,6 +42,8 @@ ENGINES = {
     "api_key_usage": ("ReplacingMergeTree(last_used_at_ms)", "ReplicatedReplacingMergeTree(last_used_at_ms)"),
     "erasures": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "erased_events": ("ReplacingMergeTree", "ReplicatedReplacingMergeTree"),
+    "outcomes": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "program_costs": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
 }
 
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
