@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
-from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.domain_settings import AlertSettings, CaseSettings, GapSettings, OutcomeSettings, WebhookSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(
         default=RetentionSettings(), description="Storage limitation: how long personal data is kept (ClickHouse TTL).")
     erasure: ErasureSettings = Field(default=ErasureSettings(), description="Erasure of one customer's data.")
+    outcomes: OutcomeSettings = Field(
+        default=OutcomeSettings(), description="Business outcomes joined to the experience; revenue at risk, ROI.")
 
     @field_validator("pseudonym_key")
     @classmethod
