@@ -41,6 +41,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -246,10 +247,10 @@ def _upper_currency(value: Any) -> Any:
     return value
 
 
+_AMOUNT_DOC = f"Non-negative amount in `currency`, at most {MAX_AMOUNT:,}, at most 4 decimal places; a JSON number."
 Amount = Annotated[Decimal, BeforeValidator(_strict_amount),
-                   Field(ge=0, le=MAX_AMOUNT, decimal_places=4, allow_inf_nan=False,
-                         description=f"Non-negative amount in `currency`, at most {MAX_AMOUNT:,}, at most "
-                                     "4 decimal places; a JSON number.")]
+                   Field(ge=0, le=MAX_AMOUNT, decimal_places=4, allow_inf_nan=False, description=_AMOUNT_DOC),
+                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_AMOUNT, "description": _AMOUNT_DOC})]
 Currency = Annotated[str, BeforeValidator(_upper_currency),
                      Field(description="ISO 4217 currency code (three capital letters).",
                            json_schema_extra={"pattern": "^[A-Z]{3}$"})]

@@ -22,6 +22,7 @@ from schemas.events import (
     IngestResult,
     SurveyInvitationEvent,
     SurveyResponseEvent,
+    OutcomeEvent,
     TouchpointEvent,
 )
 from schemas.records import EventType
@@ -45,6 +46,7 @@ def render_schemas() -> dict[str, bytes]:
         (EventType.touchpoint, TouchpointEvent),
         (EventType.survey_response, SurveyResponseEvent),
         (EventType.survey_invitation, SurveyInvitationEvent),
+        (EventType.outcome, OutcomeEvent),
     ):
         documents[event_type.value] = _with_header(model.model_json_schema(), None, None)
     return {

@@ -16,6 +16,7 @@ from schemas.events import (
     IngestResult,
     InvitationVia,
     Rejection,
+    OutcomeEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
     TouchpointEvent,
@@ -52,6 +53,7 @@ def test_checked_in_schema_files_equal_what_the_models_generate() -> None:
     rendered = generate.render_schemas()
     assert sorted(rendered) == [
         "cloudevent.schema.json",
+        "cx.outcome.v1.schema.json",
         "cx.survey.invitation.v1.schema.json",
         "cx.survey.response.v1.schema.json",
         "cx.touchpoint.v1.schema.json",
@@ -93,6 +95,7 @@ def test_union_schema_discriminates_on_type() -> None:
     document = orjson.loads(generate.render_schemas()["cloudevent.schema.json"])
     assert document["discriminator"] == {
         "mapping": {
+            "cx.outcome.v1": "#/$defs/OutcomeEvent",
             "cx.survey.invitation.v1": "#/$defs/SurveyInvitationEvent",
             "cx.survey.response.v1": "#/$defs/SurveyResponseEvent",
             "cx.touchpoint.v1": "#/$defs/TouchpointEvent",
@@ -118,7 +121,7 @@ def test_union_schema_discriminates_on_type() -> None:
 
 def test_event_models_cover_exactly_the_record_event_types() -> None:
     literals = {m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent)}
+                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, OutcomeEvent)}
     assert literals == {t.value for t in EventType}
 
 
