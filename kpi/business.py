@@ -19,12 +19,13 @@ Formulas (n = customers of the group; intervals two-sided at ``confidence``):
   (``stats.proportion_diff_test``), Welch's t for revenue per customer (``stats.welch_t_test``).
 * revenue at risk = R_D × max(0, c_D − c_P): the detractors' revenue R_D times their excess churn
   rate over promoters; its interval is R_D × max(0, ·) of the Newcombe interval of c_D − c_P.
-* retained revenue (ROI) = N × Σ_k (s_k(B) − s_k) × c_k × r_k over k in promoter, passive,
-  detractor: the revenue the period did not lose because its NPS mix (shares s_k of its N answered
-  customers) differs from the baseline's (s_k(B)), at the period's churn rate c_k and revenue per
-  customer r_k of each category. Because Σ_k (s_k(B) − s_k) = 0, only the churn *differentials*
-  between categories matter (adding a constant to every c_k changes nothing when r_k are equal).
-  ROI = (retained revenue − cost) / cost.
+* retained revenue (ROI) = N × Σ_k (s_k(B) − s_k) × c_k × v_k over k in promoter, passive,
+  detractor: the revenue the period did not lose to churn because its NPS mix (shares s_k of its N
+  answered customers) differs from the baseline's (s_k(B)), at the period's churn rate c_k and mean
+  lost value per churned customer v_k (the ``amount`` of their ``churn`` outcomes) of each
+  category; c_k × v_k is the category's lost revenue per customer. Because Σ_k (s_k(B) − s_k) = 0,
+  only the *differentials* between categories matter (adding a constant to every c_k changes
+  nothing when the v_k are equal). ROI = (retained revenue − cost) / cost.
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ class GroupCounts:
     revenue: Decimal = Decimal(0)
     #: Σ of each customer's revenue squared (for the t interval)
     revenue_sumsq: float = 0.0
+    #: Σ amount of the customers' ``churn`` outcomes: the contract value lost
+    lost_revenue: Decimal = Decimal(0)
 
     def __add__(self, other: "GroupCounts") -> "GroupCounts":
         return GroupCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -196,13 +199,15 @@ class Retained:
     value: float
     customers: int
     baseline_customers: int
-    #: category -> (share in the period, share in the baseline, churn rate, revenue per customer, term)
+    #: category -> (share in the period, share in the baseline, churn rate, lost value per churned customer,
+    #: term)
     terms: dict[str, tuple[float, float, float, float, float]]
 
 
 def retained_revenue(period: Mapping[str, GroupCounts], baseline: Mapping[str, GroupCounts]) -> Retained | None:
-    """N × Σ_k (s_k(B) − s_k) × c_k × r_k over the answered categories; None unless every answered
-    category has customers in the period (its c_k and r_k) and both periods have answered customers."""
+    """N × Σ_k (s_k(B) − s_k) × c_k × v_k over the answered categories; None unless every answered
+    category has customers in the period (its c_k and v_k) and both periods have answered customers.
+    A category without churn has c_k = 0 (v_k is then reported as 0)."""
     n = sum(period.get(k, GroupCounts()).customers for k in ANSWERED_CATEGORIES)
     n_b = sum(baseline.get(k, GroupCounts()).customers for k in ANSWERED_CATEGORIES)
     if n <= 0 or n_b <= 0 or any(period.get(k, GroupCounts()).customers <= 0 for k in ANSWERED_CATEGORIES):
@@ -212,9 +217,10 @@ def retained_revenue(period: Mapping[str, GroupCounts], baseline: Mapping[str, G
     for k in ANSWERED_CATEGORIES:
         c = period[k]
         share, share_b = c.customers / n, baseline.get(k, GroupCounts()).customers / n_b
-        churn, revenue = c.churned / c.customers, float(c.revenue) / c.customers
-        term = n * (share_b - share) * churn * revenue
-        terms[k] = (share, share_b, churn, revenue, term)
+        churn = c.churned / c.customers
+        lost_per_churner = float(c.lost_revenue) / c.churned if c.churned else 0.0
+        term = n * (share_b - share) * float(c.lost_revenue) / c.customers  # = N Δs c_k v_k
+        terms[k] = (share, share_b, churn, lost_per_churner, term)
         value += term
     return Retained(value, n, n_b, terms)
 

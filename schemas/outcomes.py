@@ -161,8 +161,9 @@ class RoiTerm(BaseModel):
     share: float = Field(description="s_k: the category's share of the period's answered customers")
     baseline_share: float = Field(description="s_k(B): its share in the baseline period")
     churn_rate: float = Field(description="c_k in the period")
-    revenue_per_customer: float = Field(description="r_k in the period")
-    retained_revenue: float = Field(description="N × (s_k(B) − s_k) × c_k × r_k")
+    lost_per_churned_customer: float = Field(description="v_k: mean `amount` of the category's churn outcomes "
+                                             "per churned customer in the period (0 without churn)")
+    retained_revenue: float = Field(description="N × (s_k(B) − s_k) × c_k × v_k")
 
 
 class RoiReport(BaseModel):

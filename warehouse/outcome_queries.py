@@ -73,40 +73,44 @@ def _expr(name: str) -> str:
 
 
 def _answers(score: str) -> str:
-    """The latest answer carrying ``score`` per customer, as the ASOF join's right side."""
-    return (f"(SELECT customer, time_ms AS {score}_time, toInt64(time_ms) AS {score}_t, assumeNotNull({score}) "
-            f"AS {score} FROM {Table.survey_responses.value} FINAL WHERE tenant = {{tenant:String}} "
+    """Every answer carrying ``score`` that a period's outcome may link to, as an ASOF join's right side."""
+    return (f"(SELECT customer AS r_customer, time_ms AS r_{score}_time, assumeNotNull({score}) AS r_{score} "
+            f"FROM {Table.survey_responses.value} FINAL WHERE tenant = {{tenant:String}} "
             f"AND {score} IS NOT NULL AND customer != '' AND time_ms < {{to:Int64}} "
             f"AND time_ms >= {{from:Int64}} - {{horizon:Int64}})")
 
 
+_SCORES = ("nps", "csat", "ces")
+
+
 def _joined(filters: dict[str, str]) -> str:
-    """One row per deduplicated outcome of the period with its linked experience (``*_t`` = -1: none)."""
+    """One row per deduplicated outcome of the period with its linked experience: ``<score>_t`` (the
+    linked answer's time, -1 for none) and ``<score>``; ``tp_t``, ``tp_channel``, ``tp_journey_step``.
+
+    Unmatched rows of an ASOF LEFT JOIN carry the column defaults (time 0), and a match older than the
+    horizon is no match either (the ASOF match is the latest at or before the outcome, so no other
+    answer could be inside the horizon)."""
     where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}", "customer != ''"]
     for i, name in enumerate(filters):
         where.append(f"{dim_sql(name)} = {{f{i}:String}}")
     dims = ", ".join(dim_sql(d) + f" AS {d}" for d in all_dimensions())
     outcomes = (f"(SELECT customer, time_ms, event_id, kind, amount, currency, product, {dims} "
                 f"FROM {Table.outcomes.value} FINAL WHERE {' AND '.join(where)})")
-    touchpoints = (f"(SELECT customer, time_ms AS tp_time, toInt64(time_ms) AS tp_t0, channel AS tp_channel, "
-                   f"journey_step AS tp_journey_step FROM {Table.touchpoints.value} FINAL "
+    touchpoints = (f"(SELECT customer AS r_customer, time_ms AS r_tp_time, channel AS r_tp_channel, "
+                   f"journey_step AS r_tp_journey_step FROM {Table.touchpoints.value} FINAL "
                    "WHERE tenant = {tenant:String} AND customer != '' AND time_ms < {to:Int64} "
                    "AND time_ms >= {from:Int64} - {horizon:Int64})")
-    # Unmatched ASOF rows carry defaults (time 0); a match older than the horizon is no match either.
-    linked = ", ".join(
-        f"if({s}_time > 0 AND {s}_time >= o.time_ms - {{horizon:Int64}}, {s}_t, -1) AS {s}_t, {s}.{s} AS {s}"
-        for s in ("nps", "csat", "ces"))
     own = ", ".join(f"o.{c} AS {c}" for c in ("customer", "time_ms", "event_id", "kind", "amount", "currency",
                                                "product", *all_dimensions()))
-    return (
-        f"SELECT {own}, {linked}, if(tp_time > 0 AND tp_time >= o.time_ms - {{horizon:Int64}}, tp_t0, -1) AS tp_t, "
-        "tp_channel, tp_journey_step "
-        f"FROM {outcomes} AS o "
-        f"ASOF LEFT JOIN {_answers('nps')} AS nps ON o.customer = nps.customer AND o.time_ms >= nps.nps_time "
-        f"ASOF LEFT JOIN {_answers('csat')} AS csat ON o.customer = csat.customer AND o.time_ms >= csat.csat_time "
-        f"ASOF LEFT JOIN {_answers('ces')} AS ces ON o.customer = ces.customer AND o.time_ms >= ces.ces_time "
-        f"ASOF LEFT JOIN {touchpoints} AS t ON o.customer = t.customer AND o.time_ms >= t.tp_time"
-    )
+    inside = "j_{s}.r_{s}_time > 0 AND j_{s}.r_{s}_time >= o.time_ms - {{horizon:Int64}}"
+    linked = ", ".join(
+        f"if({inside.format(s=s)}, j_{s}.r_{s}_time, -1) AS {s}_t, j_{s}.r_{s} AS {s}" for s in (*_SCORES, "tp"))
+    linked = linked.replace("j_tp.r_tp AS tp", "j_tp.r_tp_channel AS tp_channel, j_tp.r_tp_journey_step AS "
+                            "tp_journey_step")
+    joins = " ".join(
+        f"ASOF LEFT JOIN {_answers(s) if s != 'tp' else touchpoints} AS j_{s} "
+        f"ON o.customer = j_{s}.r_customer AND o.time_ms >= j_{s}.r_{s}_time" for s in (*_SCORES, "tp"))
+    return f"SELECT {own}, {linked} FROM {outcomes} AS o {joins}"
 
 
 _REVENUE_KINDS = ("purchase", "renewal", "upgrade", "downgrade")
@@ -132,23 +136,26 @@ async def customers_by_group(
         "countIf(kind = 'churn') > 0 AS churned, countIf(kind IN ('renewal', 'churn')) > 0 AS decided, "
         "countIf(kind = 'renewal') > 0 AND countIf(kind = 'churn') = 0 AS retained, "
         "countIf(kind IN ('purchase', 'upgrade')) > 0 AS converted, "
-        f"toDecimal128({revenue}, 4) AS revenue FROM ({per_outcome}) GROUP BY customer"
+        f"toDecimal128({revenue}, 4) AS revenue, "
+        "toDecimal128(sumIf(amount, currency = {currency:String} AND kind = 'churn'), 4) AS lost "
+        f"FROM ({per_outcome}) GROUP BY customer"
     )
     sql = (f"SELECT g, count(), sum(churned), sum(decided), sum(retained), sum(converted), "
-           f"toString(sum(revenue)), sum(toFloat64(revenue) * toFloat64(revenue)) FROM ({per_customer}) GROUP BY g")
+           f"toString(sum(revenue)), sum(toFloat64(revenue) * toFloat64(revenue)), toString(sum(lost)) "
+           f"FROM ({per_customer}) GROUP BY g")
     params: dict[str, Any] = {"tenant": tenant, "from": from_ms, "to": to_ms, "horizon": horizon_ms,
                               "currency": currency or ""}
     for i, name in enumerate(filters):
         params[f"f{i}"] = filters[name]
     res = await wh.aquery(sql, params)
     out: dict[tuple[tuple[str, ...], str], GroupCounts] = {}
-    for g, n, churned, decided, retained, converted, rev, rev2 in res.result_rows:
+    for g, n, churned, decided, retained, converted, rev, rev2, lost in res.result_rows:
         values = tuple(str(v) for v in g)
         key = (values[:-1], values[-1])
         assert values[-1] in NPS_CATEGORIES
         out[key] = GroupCounts(customers=int(n), churned=int(churned), decided=int(decided),
                                retained=int(retained), converted=int(converted),
-                               revenue=Decimal(rev), revenue_sumsq=float(rev2))
+                               revenue=Decimal(rev), revenue_sumsq=float(rev2), lost_revenue=Decimal(lost))
     return out
 
 

@@ -167,21 +167,23 @@ async def _cost_list(services, tenant: str) -> ProgramCostList:
 # -- ROI ------------------------------------------------------------------------------------
 
 ROI_METHOD = (
-    "retained_revenue = N × Σ_k (s_k(B) − s_k) × c_k × r_k over k in promoter, passive, detractor: N answered "
+    "retained_revenue = N × Σ_k (s_k(B) − s_k) × c_k × v_k over k in promoter, passive, detractor: N answered "
     "customers of the period (customers whose latest outcome has an NPS answer within the horizon), s_k and "
-    "s_k(B) the category's share of them in the period and in the baseline, c_k and r_k the period's churn "
-    "rate and revenue per customer of the category. It is the revenue the period's churn would have cost with "
-    "the baseline's NPS mix minus what it costs with its own; since the shares sum to 1 in both periods, only "
-    "the churn differentials between categories count. cost = Σ monthly program costs in `currency` × the "
-    "share of each month inside [from, to). roi = (retained_revenue − cost) / cost."
+    "s_k(B) the category's share of them in the period and in the baseline (default: the period of the same "
+    "length before `from`), c_k the period's churn rate of the category and v_k its mean lost value per "
+    "churned customer (the `amount` of their churn outcomes). It is the revenue the period's churn would have "
+    "cost with the baseline's NPS mix minus what it cost with its own; since the shares sum to 1 in both "
+    "periods, only the differences between categories count. cost = Σ monthly program costs in `currency` × "
+    "the share of each month inside [from, to). roi = (retained_revenue − cost) / cost."
 )
 ROI_ASSUMPTIONS = [
     "The churn and revenue differences between NPS categories are caused by the experience (not by what "
     "drives both, e.g. price or product), and hold in the baseline as in the period.",
     "Only the change of NPS mix is credited; customers without an answer in the horizon are left out of N.",
     "The answered customers of both periods are comparable populations (same sampling of who is surveyed).",
-    "Revenue and costs are in one currency; no discounting, no lag between the experience and the outcome "
-    "beyond the join's horizon.",
+    "Churn outcomes carry the contract value lost as their `amount` (0 counts as nothing lost). Revenue "
+    "and costs are in one currency; no discounting, no lag between the experience and the outcome beyond "
+    "the join's horizon.",
     "A point estimate: no interval is given (it combines six proportions and three means); read it with the "
     "per-category n and the intervals of GET /v1/outcomes?group_by=nps_category.",
 ]
@@ -220,7 +222,7 @@ async def get_roi(
     value = retained.value if retained is not None else None
     roi = (value - float(cost)) / float(cost) if value is not None and cost > 0 else None
     terms = [] if retained is None else [
-        RoiTerm(category=k, share=t[0], baseline_share=t[1], churn_rate=t[2], revenue_per_customer=t[3],
+        RoiTerm(category=k, share=t[0], baseline_share=t[1], churn_rate=t[2], lost_per_churned_customer=t[3],
                 retained_revenue=t[4]) for k, t in retained.terms.items()]
     return RoiReport.model_validate({
         "from": from_dt, "to": to_dt, "baseline_from": b_from, "baseline_to": b_to, "currency": chosen,
