@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 from core.dimensions import all_dimensions, dim_sql
-from kpi.business import GroupCounts, NPS_CATEGORIES
+from kpi.business import GroupCounts
 from kpi.counts import EXPERIENCE_BOUNDS
 from warehouse.client import Warehouse
 from warehouse.tables import Table, next_version
@@ -151,11 +151,9 @@ async def customers_by_group(
     out: dict[tuple[tuple[str, ...], str], GroupCounts] = {}
     for g, n, churned, decided, retained, converted, rev, rev2, lost in res.result_rows:
         values = tuple(str(v) for v in g)
-        key = (values[:-1], values[-1])
-        assert values[-1] in NPS_CATEGORIES
-        out[key] = GroupCounts(customers=int(n), churned=int(churned), decided=int(decided),
-                               retained=int(retained), converted=int(converted),
-                               revenue=Decimal(rev), revenue_sumsq=float(rev2), lost_revenue=Decimal(lost))
+        out[(values[:-1], values[-1])] = GroupCounts(
+            customers=int(n), churned=int(churned), decided=int(decided), retained=int(retained),
+            converted=int(converted), revenue=Decimal(rev), revenue_sumsq=float(rev2), lost_revenue=Decimal(lost))
     return out
 
 
