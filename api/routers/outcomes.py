@@ -143,7 +143,7 @@ def _fields(obj) -> dict:
 # -- program costs --------------------------------------------------------------------------
 
 @router.put("/costs", response_model=ProgramCostList, summary="Set the experience program's cost per month",
-            description="Each month given replaces that month's cost (audited); the others are kept. "
+            responses=errors(400), description="Each month given replaces that month's cost (audited); the others are kept. "
             "The answer lists the tenant's costs.")
 async def put_costs(body: ProgramCostsIn, caller: AdminCaller, services: ServicesDep) -> ProgramCostList:
     costs = [ProgramCost(c.period, c.amount, c.currency, c.note) for c in body.costs]
