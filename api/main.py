@@ -10,7 +10,7 @@ from starlette.routing import Match
 
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
-from api.routers import api_keys, audit, drivers, erasures, panel, records, weighted
+from api.routers import api_keys, audit, drivers, erasures, outcomes, panel, records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
@@ -46,6 +46,7 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(api_keys.router)
     app.include_router(erasures.router)
+    app.include_router(outcomes.router)
     app.include_router(health.router)
     mount_board(app)
     install_openapi(app)

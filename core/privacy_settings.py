@@ -31,7 +31,8 @@ class RetentionSettings(BaseModel):
 
     ledger_days: int = Field(
         default=3660, ge=1, le=_MAX_DAYS,
-        description="Days an event stays in the ledger (`touchpoints`, `survey_responses`, `survey_invitations`) "
+        description="Days an event stays in the ledger (`touchpoints`, `survey_responses`, `survey_invitations`, "
+        "`outcomes`) "
         "after its event time; then its row is deleted with its pseudonymized customer id. Window counters stay. "
         "Must exceed `api.max_event_age_days` (late events older than that are refused, so no window is ever "
         "rebuilt from a ledger that expired under it).",

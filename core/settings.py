@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.aspects import validate_specs
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
-from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.domain_settings import AlertSettings, CaseSettings, GapSettings, OutcomeSettings, WebhookSettings
 from core.experience import ExperienceSettings
 from core.panel_settings import PanelSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
@@ -114,6 +114,8 @@ class Settings(BaseSettings):
         "negative signals). Stored windows keep the definition in force when they were counted.")
     panel: PanelSettings = Field(
         default=PanelSettings(), description="Panel health: respondent rule, quality flags, gaming detection.")
+    outcomes: OutcomeSettings = Field(
+        default=OutcomeSettings(), description="Business outcomes joined to the experience; revenue at risk, ROI.")
 
     @field_validator("pseudonym_key")
     @classmethod

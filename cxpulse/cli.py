@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
     rp.add_argument("--batch", type=int, default=1000)
     rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
+    rp.add_argument("--mapping", choices=["crm-outcomes"],
+                    help="read a CRM export CSV (id,time,customer_id,kind,amount,currency,...) as cx.outcome.v1")
     sm = sub.add_parser("simulate", help="post the demo's simulated contact-centre traffic to the API, with incidents")
     sm.add_argument("--api", help="API base URL (default: this machine's configured API)")
     sm.add_argument("--key", action="append", default=[], metavar="[TENANT=]KEY",
@@ -244,11 +246,11 @@ async def _replay(settings, args: argparse.Namespace) -> int:
         print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
         return 2
     base = args.api or f"http://{settings.api.host}:{settings.api.port}"
-    total = count_rows(args.file)
+    total = count_rows(args.file, args.mapping)
     done = 0 if args.restart else load_state(args.file).rows_done
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
         with tqdm(total=total, initial=min(done, total), unit="row", desc=args.file.name) as bar:
-            summary = await replay(args.file, client, args.batch, args.restart, progress=bar)
+            summary = await replay(args.file, client, args.batch, args.restart, progress=bar, mapping=args.mapping)
     print(f"{summary.rows_done}/{summary.rows_total} rows done (resumed from row {summary.resumed_from}): "
           f"{summary.accepted} accepted, {summary.rejected} rejected"
           + (f" -> {summary.rejects_file}" if summary.rejected else ""))

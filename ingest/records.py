@@ -8,7 +8,7 @@ from typing import Any
 from core.aspects import AspectSpec
 from core.dimensions import DIMENSIONS
 from schemas.events import (
-    MAX_DIMENSION_CHARS, SignalEvent, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent,
+    MAX_DIMENSION_CHARS, OutcomeEvent, SignalEvent, SurveyInvitationEvent, SurveyResponseEvent, TouchpointEvent,
 )
 from schemas.records import Record
 
@@ -22,7 +22,7 @@ _ONE_MS = timedelta(milliseconds=1)
 
 
 def event_to_record(
-    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent,
+    event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent | OutcomeEvent,
     tenant: str,
     pseudonymizer: Pseudonymize,
     custom: tuple[str, ...] = (),
@@ -42,7 +42,7 @@ def event_to_record(
         "type": event.type,
         "time_ms": (event.time - _EPOCH) // _ONE_MS,
         "subject": event.subject,
-        "interaction_id": data.interaction_id or "",
+        "interaction_id": getattr(data, "interaction_id", None) or "",
         "customer": pseudonymizer(tenant, customer_id) if customer_id is not None else "",
         "dims": {},
         "attributes": data.attributes,
@@ -89,6 +89,14 @@ def event_to_record(
         record["platform"] = data.platform
         record["brand"] = data.brand
         record["text"] = data.text
+    elif isinstance(event, OutcomeEvent):
+        record["dims"] = _dims(data)
+        record["kind"] = data.kind.value
+        record["amount"] = format(data.amount, "f")  # decimal text: exact through JSON and into Decimal(18, 4)
+        record["currency"] = data.currency
+        # The account is an identifier of the customer's organisation: pseudonymized like the customer.
+        record["account"] = pseudonymizer(tenant, data.account_id) if data.account_id is not None else ""
+        record["product"] = data.product
     else:
         record["survey_id"] = data.survey_id
         record["via"] = data.via.value if data.via is not None else None
@@ -97,7 +105,7 @@ def event_to_record(
     return record
 
 
-def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent,
+def custom_dimension_error(event: TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent | OutcomeEvent,
                            custom: tuple[str, ...]) -> tuple[str, str] | None:
     """(path, error) of the first custom dimension of ``data`` that is not a string of at most
     ``MAX_DIMENSION_CHARS`` characters, else None. Invitations carry no dimensions: not checked."""

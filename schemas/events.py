@@ -27,7 +27,9 @@ Rules worth knowing, and why:
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
@@ -41,6 +43,7 @@ from pydantic import (
     TypeAdapter,
     ValidationInfo,
     field_validator,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -66,6 +69,10 @@ __all__ = [
     "Sentiment",
     "SignalData",
     "SignalEvent",
+    "OutcomeKind",
+    "MAX_AMOUNT",
+    "OutcomeData",
+    "OutcomeEvent",
     "CloudEvent",
     "CLOUD_EVENT_ADAPTER",
     "Rejection",
@@ -314,6 +321,75 @@ class SignalData(_OpenData):
         return None
 
 
+class OutcomeKind(str, Enum):
+    """What happened to the customer's business: the CRM's event, one word."""
+
+    purchase = "purchase"
+    renewal = "renewal"
+    upgrade = "upgrade"
+    downgrade = "downgrade"
+    churn = "churn"
+    refund = "refund"
+
+
+#: Largest ``amount`` of one outcome: 10^12 in the event's currency. With 4 decimal places it fits
+#: ``Decimal(18, 4)`` (the ledger column) and a sum of a million of them stays exact in ``Decimal(38, 4)``.
+MAX_AMOUNT = 10 ** 12
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _strict_amount(value: Any) -> Any:
+    """An amount is a JSON number (not a string, not a boolean) with at most 4 decimal places.
+
+    A float is read through its shortest decimal text (``19.99`` is ``Decimal("19.99")``, not the
+    binary fraction), so what the producer wrote is what is summed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError("amount must be a JSON number")
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("amount must be a finite number")
+        value = Decimal(repr(value))
+    return Decimal(value)
+
+
+def _upper_currency(value: Any) -> Any:
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise ValueError("currency must be an ISO 4217 code: three capital letters, e.g. EUR")
+    return value
+
+
+_AMOUNT_DOC = f"Non-negative amount in `currency`, at most {MAX_AMOUNT:,}, at most 4 decimal places; a JSON number."
+Amount = Annotated[Decimal, BeforeValidator(_strict_amount),
+                   Field(ge=0, le=MAX_AMOUNT, decimal_places=4, allow_inf_nan=False, description=_AMOUNT_DOC),
+                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_AMOUNT, "description": _AMOUNT_DOC})]
+Currency = Annotated[str, BeforeValidator(_upper_currency),
+                     Field(description="ISO 4217 currency code (three capital letters).",
+                           json_schema_extra={"pattern": "^[A-Z]{3}$"})]
+
+
+class OutcomeData(_OpenData):
+    """A business outcome of a customer, as the CRM or billing system records it.
+
+    ``amount`` is the value the event books (a purchase's or renewal's price, an upgrade's or
+    downgrade's new contract value, a refund paid back, a churned contract's lost value). The
+    customer (and the account) are pseudonymized at ingest like every customer id."""
+
+    customer_id: IdStr
+    kind: OutcomeKind
+    amount: Amount
+    currency: Currency
+    account_id: IdStr | None = None
+    product: DimensionStr | None = None
+    channel: Channel | None = None
+    journey_step: DimensionStr | None = None
+    segment: DimensionStr | None = None
+    queue: DimensionStr | None = None
+    team: DimensionStr | None = None
+    agent_id: DimensionStr | None = None
+    site: DimensionStr | None = None
+    region: DimensionStr | None = None
+
+
 class _Envelope(BaseModel):
     """CloudEvents 1.0 required and optional context attributes; extensions are ignored."""
 
@@ -359,13 +435,21 @@ class SignalEvent(_Envelope):
     data: SignalData
 
 
+class OutcomeEvent(_Envelope):
+    """``cx.outcome.v1``: a business outcome of a customer (purchase, renewal, churn...)."""
+
+    type: Literal["cx.outcome.v1"]
+    data: OutcomeData
+
+
 CloudEvent = Annotated[
-    Union[TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent],
+    Union[TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent, OutcomeEvent],
     Field(discriminator="type"),
 ]
 
 #: Built once: constructing a TypeAdapter compiles a validator and is far too slow per request.
-CLOUD_EVENT_ADAPTER: TypeAdapter[TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent] = (
+CLOUD_EVENT_ADAPTER: TypeAdapter[TouchpointEvent | SurveyResponseEvent | SurveyInvitationEvent | SignalEvent
+                                  | OutcomeEvent] = (
     TypeAdapter(CloudEvent)
 )
 

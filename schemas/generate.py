@@ -23,6 +23,7 @@ from schemas.events import (
     SignalEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
+    OutcomeEvent,
     TouchpointEvent,
 )
 from schemas.records import EventType
@@ -47,6 +48,7 @@ def render_schemas() -> dict[str, bytes]:
         (EventType.survey_response, SurveyResponseEvent),
         (EventType.survey_invitation, SurveyInvitationEvent),
         (EventType.signal, SignalEvent),
+        (EventType.outcome, OutcomeEvent),
     ):
         documents[event_type.value] = _with_header(model.model_json_schema(), None, None)
     return {

@@ -3,6 +3,9 @@
 * ``kpi-windows`` reads the typed topics in micro-batches (``take_events``)
   and hands each batch to ``Checkpointer.commit``; Faust acks the batch only
   after the commit returned, i.e. after the warehouse holds it.
+* ``outcomes-ledger`` reads the business-outcome topic in micro-batches and hands
+  each to ``OutcomeLedger.commit`` (``stream_processors.outcome_ledger``); acked likewise
+  only once stored.
 * ``raw-validator`` reads CloudEvents that producers wrote straight to the
   raw topic in either Kafka content mode (structured JSON, or binary with
   ``ce_*`` headers: ``ingest/binding.py``), forwards valid ones to the typed
@@ -27,9 +30,10 @@ from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message
 from notifications import OutgoingMessage
-from schemas.records import OFFSET, SHARD, EventType, Record, decode_records
+from schemas.records import OFFSET, SHARD, WINDOW_EVENT_TYPES, EventType, Record, decode_records
 from stream_processors.app import AppPublisher
 from stream_processors.checkpoint import Checkpointer
+from stream_processors.outcome_ledger import OutcomeLedger
 from stream_processors.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,30 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             for event in events:
                 metrics.FRESHNESS.observe(max(now - event.message.timestamp, 0.0))
 
+    outcome_ledger = OutcomeLedger(checkpointer.warehouse)
+
+    @app.agent(topics.outcomes, name="outcomes-ledger")
+    async def outcomes_ledger(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch, within=within):
+            records: list[Record] = []
+            for event in events:
+                msg = event.message
+                try:
+                    decoded = decode_records(msg.value)
+                    for rec in decoded:
+                        rec[SHARD] = msg.partition
+                        rec[OFFSET] = msg.offset
+                        _check_outcome(rec)
+                except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
+                    await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
+                    continue
+                records.extend(decoded)
+            try:
+                await outcome_ledger.commit(records)
+            except Exception:  # noqa: BLE001
+                log.exception("outcome commit failed; exiting so the batch is replayed")
+                os._exit(70)
+
     @app.agent(topics.raw, name="raw-validator")
     async def raw_validator(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch, within=within):
@@ -95,13 +123,22 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
         checkpointer.revoke(sorted({tp.partition for tp in revoked if tp.topic in typed_names}))
 
 
-_TYPES = frozenset(t.value for t in EventType)
+_TYPES = frozenset(t.value for t in WINDOW_EVENT_TYPES)
+_OUTCOME_TYPES = frozenset({EventType.outcome.value})
 
 
-def _check_record(rec: Record) -> None:
+def _check_outcome(rec: Record) -> None:
+    """The outcome topic carries outcome records of ingest: the common fields and kind, amount, currency."""
+    _check_record(rec, _OUTCOME_TYPES)
+    if not (isinstance(rec.get("kind"), str) and isinstance(rec.get("amount"), str)
+            and isinstance(rec.get("currency"), str)):
+        raise ValueError("not a CX Pulse outcome record (needs kind, amount and currency)")
+
+
+def _check_record(rec: Record, types: frozenset[str] = _TYPES) -> None:
     """Typed topics carry records ingest produced; anything else is a bad message (DLQ)."""
     try:
-        ok = (rec["type"] in _TYPES and rec["tenant"] and rec["id"] and rec["source"]
+        ok = (rec["type"] in types and rec["tenant"] and rec["id"] and rec["source"]
               and type(rec["time_ms"]) is int)
     except (KeyError, TypeError):
         ok = False

@@ -78,6 +78,9 @@ class Table(str, Enum):
     erased_events = "erased_events"
     # customers who asked not to be surveyed (0017)
     panel_opt_outs = "panel_opt_outs"
+    # business outcomes (0016): the outcome ledger (cx.outcome.v1) and program costs per period
+    outcomes = "outcomes"
+    program_costs = "program_costs"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -147,6 +150,14 @@ LEDGER_META_COLUMNS = ("attributes", "kafka_partition", "kafka_offset", "version
 def ledger_insert_columns(table: Table) -> tuple[str, ...]:
     return (*LEDGER_BASE_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), *LEDGER_META_COLUMNS)
 
+
+#: The outcome ledger's columns in insert order (``warehouse.writer`` encodes, migration 0016). Keyed
+#: like the other ledgers, so a replayed insert is the same row (read deduplicated: ``outcome_queries``).
+OUTCOME_INSERT_COLUMNS = (
+    "tenant", "event_key", "source", "event_id", "time_ms", "subject", "customer", "account",
+    *DIMENSIONS, "extra_dims", "kind", "amount", "currency", "product", "attributes",
+    "kafka_partition", "kafka_offset", "version",
+)
 
 # extra_dims / extra_key: the custom dimensions (``core.dimensions``, migration 0013), a map and its
 # canonical text, which is part of the sort key (a Map cannot be).
@@ -287,6 +298,17 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.panel_opt_outs: (  # a pseudonym, never the raw id; the latest row per customer says opted out or not
         f"{_TENANT}, customer String, opted_out Bool, at_ms Int64, actor String, version UInt64",
         "ReplacingMergeTree(version) ORDER BY (tenant, customer)"),
+    Table.outcomes: (  # cx.outcome.v1, one row per event (tenant, source, id)
+        f"{_TENANT}, event_key UInt64, source String, event_id String, time_ms Int64, "
+        f"time {_TIME} MATERIALIZED fromUnixTimestamp64Milli(time_ms), subject String, customer String, "
+        f"account String, {_DIMS}, {_EXTRA}, kind {_LOW}, amount Decimal(18, 4), currency {_LOW}, "
+        "product String, attributes String, kafka_partition UInt16, kafka_offset UInt64, version UInt64, "
+        f"ingested_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) ORDER BY (tenant, event_key, source, event_id)"),
+    Table.program_costs: (  # the experience program's cost per tenant and calendar month
+        f"{_TENANT}, period String, amount Decimal(18, 4), currency {_LOW}, note String, actor String, "
+        "updated_at_ms Int64, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, period)"),
 }
 
 

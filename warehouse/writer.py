@@ -26,8 +26,10 @@ from core.dimensions import DIMENSIONS, custom_dimensions
 from schemas.records import ATTRIBUTED, EVENT_KEY, OFFSET, SHARD, Record, effective_dims
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
-from warehouse.tables import (ASPECT_WINDOW_INSERT_COLUMNS, LEDGER_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table,
-                              ledger_insert_columns)
+from warehouse.tables import (
+    ASPECT_WINDOW_INSERT_COLUMNS, LEDGER_COLUMNS, OUTCOME_INSERT_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table,
+    ledger_insert_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,14 @@ class KpiWriter:
     max_backoff_s: float = 30.0
     _ledger: dict[Table, list[Record]] = field(default_factory=dict)
     _windows: list[WindowUpdate] = field(default_factory=list)
+    _outcomes: list[Record] = field(default_factory=list)
 
     def add_ledger(self, record: Record) -> None:
         self._ledger.setdefault(TABLE_OF_TYPE[record["type"]], []).append(record)
+
+    def add_outcome(self, record: Record) -> None:
+        """A ``cx.outcome.v1`` record (``EVENT_KEY``, ``SHARD`` and ``OFFSET`` set) for the outcome ledger."""
+        self._outcomes.append(record)
 
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
@@ -91,9 +98,14 @@ class KpiWriter:
                 body = b"\n".join(map(encode, records))
                 stats.retries += await self._write(table.value, ledger_insert_columns(table), body)
                 stats.ledger_rows += len(records)
+            if self._outcomes:
+                body = b"\n".join(_outcome_row(r, version) for r in self._outcomes)
+                stats.retries += await self._write(Table.outcomes.value, OUTCOME_INSERT_COLUMNS, body)
+                stats.ledger_rows += len(self._outcomes)
         finally:
             self._ledger = {}
             self._windows = []
+            self._outcomes = []
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -178,3 +190,17 @@ def _ledger_encoder(table: Table, version: int):
         ])
 
     return encode
+
+
+def _outcome_row(r: Record, version: int) -> bytes:
+    """One JSONCompactEachRow line in ``OUTCOME_INSERT_COLUMNS`` order; ``amount`` stays decimal text."""
+    dims = r.get("dims") or _NO_EXTRA
+    custom = custom_dimensions()
+    extra = {d: dims[d] for d in custom if d in dims} if custom else _NO_EXTRA
+    attributes = r.get("attributes")
+    return orjson.dumps([
+        r["tenant"], r[EVENT_KEY], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
+        r.get("customer") or "", r.get("account") or "", *[dims.get(d, "") for d in DIMENSIONS], extra,
+        r["kind"], r["amount"], r["currency"], r.get("product") or "",
+        orjson.dumps(attributes).decode() if attributes else "", r[SHARD], r[OFFSET], version,
+    ])

@@ -214,6 +214,20 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("POST", "/v1/erasures", json={"customer_id": f"{b.tag}-cust-1"}, own=True,
              check=lambda r: r["status"] == "done" and set(r["counts"].values()) == {0})],
     ("GET", "/v1/erasures/{erasure_id}"): lambda a, b: [Call("GET", f"/v1/erasures/{b.erasure}", expect=404)],
+    ("GET", "/v1/outcomes"): lambda a, b: [
+        Call("GET", "/v1/outcomes", {"team": b.team}, check=_none),
+        Call("GET", "/v1/outcomes", {"group_by": "team,product,nps_category"},
+             check=lambda r: [(g["group"], g["customers"]) for g in r["data"]] == [
+                 ({"team": a.team, "product": f"{a.tag}-product", "nps_category": "detractor"}, 3)])],
+    ("GET", "/v1/costs"): lambda a, b: [
+        Call("GET", "/v1/costs", check=lambda r: [c["note"] for c in r["data"]] == [f"{a.tag} program"])],
+    ("PUT", "/v1/costs"): lambda a, b: [  # a month of A's own, named like nothing of B's
+        Call("PUT", "/v1/costs", json={"costs": [{"period": "2020-01", "amount": 1, "currency": "EUR"}]},
+             check=lambda r: {c["period"] for c in r["data"]} >= {"2020-01"} and len(r["data"]) == 2)],
+    ("GET", "/v1/roi"): lambda a, b: [
+        Call("GET", "/v1/roi", {"from": iso_time(datetime.now(timezone.utc) - timedelta(days=1)),
+                                "to": iso_time(datetime.now(timezone.utc) + timedelta(minutes=5))},
+             check=lambda r: r["customers"] == 3 and r["cost"] > 0)],
     ("GET", "/healthz"): lambda a, b: [Call("GET", "/healthz")],
     ("GET", "/readyz"): lambda a, b: [Call("GET", "/readyz")],
     ("GET", "/metrics"): lambda a, b: [Call("GET", "/metrics")],

@@ -13,6 +13,7 @@ import pytest
 from notifications.erasure import ErasureCommand
 from stream_processors.case_agent import CaseOpener
 from stream_processors.erasure import erase_shard
+from stream_processors.outcome_ledger import OutcomeLedger
 from warehouse.audit_queries import audit_entries
 from warehouse import erasure_queries as eq
 from warehouse.case_queries import list_cases
@@ -66,6 +67,21 @@ def dataset() -> list[dict]:
     return out
 
 
+def outcomes() -> list[dict]:
+    """Business outcomes: alice 1 on shard 0 and 2 on shard 1, bob 1 on each (they count in no window)."""
+    def one(customer: str, eid: str, shard: int) -> dict:
+        return {"tenant": TENANT, "id": eid, "source": "/crm", "type": "cx.outcome.v1", "time_ms": T0 + DAY_MS,
+                "subject": None, "interaction_id": "", "customer": customer, "dims": {}, "attributes": {},
+                "kind": "churn", "amount": "12.5", "currency": "EUR", "account": "", "product": None,
+                "_shard": shard, "_offset": 0}
+    return [one(ALICE, "o-a0", 0), one(ALICE, "o-a1", 1), one(ALICE, "o-a2", 1), one(BOB, "o-b0", 0),
+            one(BOB, "o-b1", 1)]
+
+
+def outcome_count(wh, customer: str) -> int:
+    return wh.query("SELECT count() FROM outcomes WHERE customer = {c:String}", {"c": customer}).result_rows[0][0]
+
+
 def command(erasure_id: str = "er-1") -> ErasureCommand:
     return ErasureCommand(tenant=TENANT, erasure_id=erasure_id, customer=ALICE, requested_at_ms=T0 + 5 * DAY_MS,
                           actor="settings:abc", shards=2)
@@ -88,14 +104,15 @@ def remaining(records: list[dict]) -> list[dict]:
 
 
 # alice per shard: 2 days x (1 touchpoint, 1 invitation, 2 answers, 1 signal); shard 0 also holds the waiting answer
-WANT_SHARD0 = {"signals": 2, "survey_invitations": 2, "survey_responses": 5, "touchpoints": 2}
-WANT_SHARD1 = {"signals": 2, "survey_invitations": 2, "survey_responses": 4, "touchpoints": 2}
+WANT_SHARD0 = {"signals": 2, "survey_invitations": 2, "survey_responses": 5, "touchpoints": 2, "outcomes": 1}
+WANT_SHARD1 = {"signals": 2, "survey_invitations": 2, "survey_responses": 4, "touchpoints": 2, "outcomes": 2}
 
 
 async def test_erasure_retracts_open_and_closed_windows_and_deletes_the_ledger_rows(wh):
     ck = checkpointer(wh)
     records = dataset()
     await commit(ck, records)
+    await OutcomeLedger(wh).commit(outcomes())
     await assert_stored_matches(wh, records)
     assert ck.shards[0].pending  # alice's answer waits for its touchpoint
     assert ledger_count(wh, ALICE) == 21
@@ -108,18 +125,19 @@ async def test_erasure_retracts_open_and_closed_windows_and_deletes_the_ledger_r
     await assert_stored_matches(wh, remaining(records))
     assert ledger_count(wh, ALICE) == 0
     assert ledger_count(wh, BOB) == 24  # 2 days x 2 shards x 6 events, untouched
+    assert (outcome_count(wh, ALICE), outcome_count(wh, BOB)) == (0, 2)
     assert not ck.shards[0].pending
     (entry,) = await audit_entries(wh, TENANT, action="erasure.run")
     assert (entry.target, entry.actor, entry.details) == ("er-1", "settings:abc", {
         "case_events": 0, "case_links": 0, "cases": 0, "signals": 4,
-        "survey_invitations": 4, "survey_responses": 9, "touchpoints": 4})
+        "survey_invitations": 4, "survey_responses": 9, "touchpoints": 4, "outcomes": 3})
     assert "pseudo-alice" not in str(entry)
 
     # A redelivered command changes nothing and reports the same counts; so does a second erasure.
     assert await erase_shard(ck, command(), 0) == WANT_SHARD0
     await cases_part(wh, "er-2")
-    assert await erase_shard(ck, command("er-2"), 0) == {"signals": 0, "survey_invitations": 0,
-                                                         "survey_responses": 0, "touchpoints": 0}
+    assert await erase_shard(ck, command("er-2"), 0) == {"signals": 0, "survey_invitations": 0, "survey_responses": 0,
+                                                         "touchpoints": 0, "outcomes": 0}
     await assert_stored_matches(wh, remaining(records))
     assert len(await audit_entries(wh, TENANT, action="erasure.run")) == 1  # er-2 waits for shard 1
 
@@ -127,6 +145,8 @@ async def test_erasure_retracts_open_and_closed_windows_and_deletes_the_ledger_r
     replayed = [r for r in records if r["customer"] == ALICE]
     result = await commit(ck, replayed)
     assert (result.duplicates, result.applied) == (len(replayed), 0)
+    assert await OutcomeLedger(wh).commit([o for o in outcomes() if o["customer"] == ALICE]) == 0
+    assert outcome_count(wh, ALICE) == 0
     await assert_stored_matches(wh, remaining(records))
     assert ledger_count(wh, ALICE) == 0
 
@@ -140,6 +160,7 @@ async def test_erasure_retracts_open_and_closed_windows_and_deletes_the_ledger_r
 async def test_a_crash_between_the_windows_and_the_ledger_delete_is_redone_after_the_restart(wh, monkeypatch):
     records = dataset()
     await commit(checkpointer(wh), records)
+    await OutcomeLedger(wh).commit(outcomes())
     await cases_part(wh)
     ck = checkpointer(wh)
     await commit(ck, [])  # a worker that restored nothing yet

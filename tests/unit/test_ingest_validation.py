@@ -216,7 +216,7 @@ def test_each_item_is_judged_independently_with_exact_paths() -> None:
     ]
     records, rejections = validate(items)
     assert [r["id"] for r in records] == ["a", "k"]
-    expected_types = "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1, cx.signal.v1"
+    expected_types = "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1, cx.signal.v1, cx.outcome.v1"
     assert reasons(rejections) == [
         (1, "data.answers.nps", "Input should be less than or equal to 10"),
         (2, "time", "Input should have timezone info"),

@@ -45,6 +45,8 @@ ENGINES = {
     "erased_events": ("ReplacingMergeTree", "ReplicatedReplacingMergeTree"),
     "panel_opt_outs": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "signals": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "outcomes": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "program_costs": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
 }
 
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")

@@ -36,11 +36,11 @@ def test_ingest_documents_a_body_per_content_type_with_its_schema_and_binary_hea
     assert content["application/cloudevents+json"]["schema"] == {"$ref": "#/components/schemas/CloudEvent"}
     assert content["application/cloudevents-batch+json"]["schema"]["items"] == {
         "$ref": "#/components/schemas/CloudEvent"}
-    assert {"touchpoint", "response", "invitation"} <= set(content["application/cloudevents+json"]["examples"])
+    assert {"touchpoint", "response", "invitation", "outcome"} <= set(content["application/cloudevents+json"]["examples"])
     cloud_event = DOC["components"]["schemas"]["CloudEvent"]
     assert {r["$ref"] for r in cloud_event["oneOf"]} == {
         f"#/components/schemas/{m}" for m in ("TouchpointEvent", "SurveyResponseEvent", "SurveyInvitationEvent",
-                                                   "SignalEvent")}
+                                                   "SignalEvent", "OutcomeEvent")}
     assert {p["name"] for p in op["parameters"]} >= {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time"}
     assert {"400", "413", "415", "503", "507"} <= set(op["responses"])
 

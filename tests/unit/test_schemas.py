@@ -17,6 +17,7 @@ from schemas.events import (
     InvitationVia,
     Rejection,
     SignalEvent,
+    OutcomeEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
     TouchpointEvent,
@@ -54,6 +55,7 @@ def test_checked_in_schema_files_equal_what_the_models_generate() -> None:
     assert sorted(rendered) == [
         "cloudevent.schema.json",
         "cx.signal.v1.schema.json",
+        "cx.outcome.v1.schema.json",
         "cx.survey.invitation.v1.schema.json",
         "cx.survey.response.v1.schema.json",
         "cx.touchpoint.v1.schema.json",
@@ -96,6 +98,7 @@ def test_union_schema_discriminates_on_type() -> None:
     assert document["discriminator"] == {
         "mapping": {
             "cx.signal.v1": "#/$defs/SignalEvent",
+            "cx.outcome.v1": "#/$defs/OutcomeEvent",
             "cx.survey.invitation.v1": "#/$defs/SurveyInvitationEvent",
             "cx.survey.response.v1": "#/$defs/SurveyResponseEvent",
             "cx.touchpoint.v1": "#/$defs/TouchpointEvent",
@@ -121,7 +124,7 @@ def test_union_schema_discriminates_on_type() -> None:
 
 def test_event_models_cover_exactly_the_record_event_types() -> None:
     literals = {m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent)}
+                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent, OutcomeEvent)}
     assert literals == {t.value for t in EventType}
 
 
