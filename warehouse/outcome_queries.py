@@ -29,17 +29,20 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 from core.dimensions import all_dimensions, dim_sql
+from core.experience import DEFAULT_BOUNDS
 from kpi.business import GroupCounts
-from kpi.counts import EXPERIENCE_BOUNDS
 from warehouse.client import Warehouse
 from warehouse.tables import Table, next_version
 
 __all__ = ["EXPERIENCE_GROUPS", "ProgramCost", "currencies_in", "customers_by_group", "group_columns",
            "program_costs", "put_program_costs"]
 
-_NPS_NEG, _NPS_POS = EXPERIENCE_BOUNDS["nps"]
-_CSAT_NEG, _CSAT_POS = EXPERIENCE_BOUNDS["csat"]
-_CES_NEG, _CES_POS = EXPERIENCE_BOUNDS["ces"]
+# The standard categories and bands (NPS: detractors 0-6, promoters 9-10; CSAT 1-2 / 4-5; CES 1-3 /
+# 6-7), not the tenant's configurable positive/negative experience bounds: a promoter is a promoter
+# in every program, so revenue by category compares across tenants and with the literature.
+_NPS_NEG, _NPS_POS = DEFAULT_BOUNDS["nps"]
+_CSAT_NEG, _CSAT_POS = DEFAULT_BOUNDS["csat"]
+_CES_NEG, _CES_POS = DEFAULT_BOUNDS["ces"]
 
 #: Groupable columns the join adds, besides the dimensions: name -> SQL over the joined row.
 _JOIN_COLUMNS: dict[str, str] = {

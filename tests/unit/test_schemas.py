@@ -54,8 +54,8 @@ def test_checked_in_schema_files_equal_what_the_models_generate() -> None:
     rendered = generate.render_schemas()
     assert sorted(rendered) == [
         "cloudevent.schema.json",
-        "cx.signal.v1.schema.json",
         "cx.outcome.v1.schema.json",
+        "cx.signal.v1.schema.json",
         "cx.survey.invitation.v1.schema.json",
         "cx.survey.response.v1.schema.json",
         "cx.touchpoint.v1.schema.json",
