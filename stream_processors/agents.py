@@ -46,26 +46,31 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
     publisher = AppPublisher(app)
     aspect_specs = validate_specs(settings.aspect_inputs())
 
+    async def decoded_batch(events, check) -> list[Record]:
+        """The records of a batch of typed-topic messages, each annotated with its shard and offset
+        and passed to ``check``; a message that does not decode or check goes to the DLQ whole."""
+        records: list[Record] = []
+        for event in events:
+            msg = event.message
+            try:
+                decoded = decode_records(msg.value)
+                for rec in decoded:
+                    rec[SHARD] = msg.partition
+                    rec[OFFSET] = msg.offset
+                    check(rec)
+            except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
+                await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
+                continue
+            records.extend(decoded)
+        return records
+
     @app.agent(topics.typed, name="kpi-windows")
     async def kpi_windows(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch, within=within):
             received = time.time()
             for event in events:  # Faust gives the Kafka timestamp in seconds
                 metrics.RECEIVE_DELAY.observe(max(received - event.message.timestamp, 0.0))
-            records: list[Record] = []
-            for event in events:
-                msg = event.message
-                try:
-                    decoded = decode_records(msg.value)
-                    shard, offset = msg.partition, msg.offset
-                    for rec in decoded:
-                        rec[SHARD] = shard
-                        rec[OFFSET] = offset
-                        _check_record(rec)
-                except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
-                    await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
-                    continue
-                records.extend(decoded)
+            records = await decoded_batch(events, _check_record)
             try:
                 await checkpointer.commit(records)
             except Exception:  # noqa: BLE001
@@ -83,19 +88,7 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
     @app.agent(topics.outcomes, name="outcomes-ledger")
     async def outcomes_ledger(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch, within=within):
-            records: list[Record] = []
-            for event in events:
-                msg = event.message
-                try:
-                    decoded = decode_records(msg.value)
-                    for rec in decoded:
-                        rec[SHARD] = msg.partition
-                        rec[OFFSET] = msg.offset
-                        _check_outcome(rec)
-                except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
-                    await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
-                    continue
-                records.extend(decoded)
+            records = await decoded_batch(events, _check_outcome)
             try:
                 await outcome_ledger.commit(records)
             except Exception:  # noqa: BLE001

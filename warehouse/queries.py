@@ -331,16 +331,12 @@ class WindowRow:
     counts: KpiCounts
 
 
-async def read_windows(
-    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
-    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
-) -> list[WindowRow]:
-    """Counters of a view summed over shards (and over view dimensions not grouped by).
-
-    With ``step_s``, only windows starting a multiple of it after ``from_s`` (a gap baseline's same
-    hour of previous weeks: 5 of 673 hourly windows, so the rest are not summed and shipped)."""
+def _view_cells_where(tenant: str, size: str, view: tuple[str, ...], filters: dict[str, str], from_s: int,
+                      to_s: int, step_s: int | None) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions and bound values selecting a view's cells in a range (``kpi_windows`` and
+    ``aspect_windows`` share the cell key); with ``step_s``, only windows starting a multiple of it
+    after ``from_s``. Filter names are checked against the dimension allowlist."""
     view = validate_view(list(view))
-    group_by = validate_view(list(group_by))
     where = [
         "tenant = {tenant:String}", "size = {size:String}", "view = {view:String}",
         "window_start >= toDateTime({from:Int64}, 'UTC')", "window_start < toDateTime({to:Int64}, 'UTC')",
@@ -353,6 +349,19 @@ async def read_windows(
     if step_s:
         where.append("(toInt64(toUnixTimestamp(window_start)) - {from:Int64}) % {step:Int64} = 0")
         params["step"] = int(step_s)
+    return where, params
+
+
+async def read_windows(
+    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
+) -> list[WindowRow]:
+    """Counters of a view summed over shards (and over view dimensions not grouped by).
+
+    With ``step_s``, only windows starting a multiple of it after ``from_s`` (a gap baseline's same
+    hour of previous weeks: 5 of 673 hourly windows, so the rest are not summed and shipped)."""
+    group_by = validate_view(list(group_by))
+    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
     keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by)])
     sums = ", ".join(f"sum({f})" for f in COUNTER_FIELDS)
     res = await wh.aquery(
@@ -373,20 +382,8 @@ async def read_aspect_windows(
 ) -> dict[tuple[int, tuple[str, ...]], dict[str, list[int]]]:
     """The rated aspects' counters of a view (``aspect_windows``), summed like :func:`read_windows`:
     {(window start s, group values): {aspect: [n, sum, sumsq, top2]}}, aspects with n = 0 left out."""
-    view = validate_view(list(view))
     group_by = validate_view(list(group_by))
-    where = [
-        "tenant = {tenant:String}", "size = {size:String}", "view = {view:String}",
-        "window_start >= toDateTime({from:Int64}, 'UTC')", "window_start < toDateTime({to:Int64}, 'UTC')",
-    ]
-    params: dict[str, Any] = {"tenant": tenant, "size": size, "view": view_name(view), "from": from_s, "to": to_s}
-    for i, (dim, value) in enumerate(sorted(filters.items())):
-        validate_view([dim])
-        where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
-        params[f"f{i}"] = value
-    if step_s:
-        where.append("(toInt64(toUnixTimestamp(window_start)) - {from:Int64}) % {step:Int64} = 0")
-        params["step"] = int(step_s)
+    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
     keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by), "aspect"])
     res = await wh.aquery(
         f"SELECT {keys}, sum(n), sum(sum), sum(sumsq), sum(top2) FROM {Table.aspect_windows.value} FINAL "
