@@ -194,7 +194,7 @@ def _fatigue() -> list[dict]:
 
 def _agents(rng: random.Random) -> tuple[list[dict], dict[str, KpiCounts]]:
     """15 honest agents and one gamer, 160 contacts each on GAME_DAY; each invited contact answers."""
-    plan = {f"ag{i:02d}": (0.5, 0.45, 0.25) for i in range(15)} | {"gamer": (0.3, 0.8, 0.05)}
+    plan = {f"ag{i:02d}": (0.5, 0.45, 0.25) for i in range(15)} | {"gamer": (0.25, 0.8, 0.05)}
     events, counts = [], {}
     for name, (share, p_pro, p_det) in plan.items():
         c = counts[name] = KpiCounts()
@@ -283,6 +283,14 @@ async def _kpi(client: httpx.AsyncClient, metric: str, day: int, **extra) -> dic
     return point
 
 
+async def _n(client: httpx.AsyncClient, metric: str, day: int) -> int:
+    """The day's n, 0 before anything is counted."""
+    r = await client.get("/v1/kpis", params={"metric": metric, "window": "1d", "from": _iso(day),
+                                             "to": _iso(day + DAY_MS)})
+    assert r.status_code == 200, r.text
+    return sum(p["n"] for p in r.json()["data"])
+
+
 async def test_outcomes_signals_and_panel_health_end_to_end(stack: httpx.AsyncClient) -> None:
     rng = random.Random(1414)
     c_events, answers, outcomes = _customers(rng)
@@ -302,11 +310,11 @@ async def test_outcomes_signals_and_panel_health_end_to_end(stack: httpx.AsyncCl
         q = (await stack.get("/v1/panel/quality", params=all_range)).json()["data"]
         o = (await stack.get("/v1/outcomes", params={"from": _iso(PERIOD["baseline"][0]),
                                                      "to": _iso(PERIOD["period"][1])})).json()["data"]
-        game = await _kpi(stack, "nps", GAME_DAY)
-        sig = await _kpi(stack, "signal_volume", ANSWER_DAY["period"])
+        game = await _n(stack, "nps", GAME_DAY)
+        sig = await _n(stack, "signal_volume", ANSWER_DAY["period"])
         if (q and q[0]["answers"] == len(answers) + game_answers and o
                 and o[0]["customers"] == sum(want_outcome_customers.values())
-                and game["n"] == game_answers and sig["n"] == len(signals)):
+                and game == game_answers and sig == len(signals)):
             break
         await asyncio.sleep(0.25)
     else:
@@ -351,8 +359,23 @@ async def test_outcomes_signals_and_panel_health_end_to_end(stack: httpx.AsyncCl
         assert (rar["n_promoters"], rar["n_detractors"]) == (p["n"], d["n"])
         assert _close(rar["excess_churn"], excess) and _close(rar["detractor_revenue"], r_d)
         assert _close(rar["value"], r_d * max(0.0, excess)), half
+        # its interval: R_D × max(0, ·) of the Newcombe hybrid score interval of c_D − c_P
+        (c_d, c_p), (ld, ud), (lp, up) = (d["churned"] / d["n"], p["churned"] / p["n"]), \
+            _wilson(d["churned"], d["n"]), _wilson(p["churned"], p["n"])
+        low = excess - math.sqrt((c_d - ld) ** 2 + (up - c_p) ** 2)
+        high = excess + math.sqrt((ud - c_d) ** 2 + (c_p - lp) ** 2)
+        assert _close(rar["ci_low"], r_d * max(0.0, low)) and _close(rar["ci_high"], r_d * max(0.0, high)), half
+        # promoters − detractors on churn: the difference, its Newcombe interval, the pooled z p-value
         churn_diff = next(x for x in cmp["promoters_vs_detractors"] if x["metric"] == "churn_rate")
+        pooled = (p["churned"] + d["churned"]) / (p["n"] + d["n"])
+        z = -excess / math.sqrt(pooled * (1 - pooled) * (1 / p["n"] + 1 / d["n"]))
+        p_value = 2 * (1 - NormalDist().cdf(abs(z)))
         assert _close(churn_diff["difference"], -excess)
+        assert _close(churn_diff["ci_low"], -excess - math.sqrt((c_p - lp) ** 2 + (ud - c_d) ** 2))
+        assert _close(churn_diff["ci_high"], -excess + math.sqrt((up - c_p) ** 2 + (c_d - ld) ** 2))
+        assert math.isclose(churn_diff["p_value"], p_value, rel_tol=1e-9, abs_tol=1e-12)
+        assert churn_diff["significant"] == (p_value < 0.05)
+        assert (churn_diff["n_promoters"], churn_diff["n_detractors"]) == (p["n"], d["n"])
 
     # -- ROI of the period (October) against its default baseline (September), with a cost
     r = await stack.put("/v1/costs", json={"costs": [{"period": "2026-10", "amount": float(COST), "currency": "EUR"}]})
@@ -443,7 +466,7 @@ async def test_outcomes_signals_and_panel_health_end_to_end(stack: httpx.AsyncCl
                                             "significant_only": "false", "at": _iso(GAME_DAY + DAY_MS)})
     assert r.status_code == 200, r.text
     gaps = r.json()["data"]
-    assert [g["segment"] for g in gaps if g["significant"]] == ["gamer"]
+    assert [g["segment"] for g in gaps if g["significant"]] == ["gamer"], r.text[:3000]
     assert sorted(g["segment"] for g in gaps) == sorted(agents) and all(g["comparisons"] == 16 for g in gaps)
     total_counts = KpiCounts()
     for c in agents.values():
