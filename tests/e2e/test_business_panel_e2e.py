@@ -306,13 +306,17 @@ async def test_outcomes_signals_and_panel_health_end_to_end(stack: httpx.AsyncCl
     all_range = {"from": _iso(_ms("2026-08-01")), "to": _iso(_ms("2026-12-01"))}
     game_answers = sum(c.nps_n for c in agents.values())
     want_outcome_customers = {h: sum(g["n"] for g in _by_category(answers, outcomes, h).values()) for h in PERIOD}
+    repeats = sum(a["repeat"] for a in answers)
+    want_counted = [sum(day <= a["t"] < day + DAY_MS and not a["repeat"] for a in answers) for day in ANSWER_DAY.values()]
     for _ in range(400):
         q = (await stack.get("/v1/panel/quality", params=all_range)).json()["data"]
         o = (await stack.get("/v1/outcomes", params={"from": _iso(PERIOD["baseline"][0]),
                                                      "to": _iso(PERIOD["period"][1])})).json()["data"]
         game = await _n(stack, "nps", GAME_DAY)
         sig = await _n(stack, "signal_volume", ANSWER_DAY["period"])
-        if (q and q[0]["answers"] == len(answers) + game_answers and o
+        counted = [await _n(stack, "nps", day) for day in ANSWER_DAY.values()]
+        if (q and q[0]["answers"] == len(answers) + game_answers and q[0]["repeat"]["count"] == repeats
+                and counted == want_counted and o
                 and o[0]["customers"] == sum(want_outcome_customers.values())
                 and game == game_answers and sig == len(signals)):
             break
