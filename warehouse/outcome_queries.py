@@ -3,7 +3,7 @@
 Every outcome of the period (``outcomes`` ledger, read ``FINAL``: one row per (tenant, event key,
 source, id) whatever number of times it was delivered) is linked to its customer's experience
 *before* it, by ``ASOF LEFT JOIN`` on (customer, time): per score, the latest answer of the same
-customer carrying it (NPS, CSAT, CES: ``survey_responses`` read ``FINAL``) at or before the
+customer carrying it (NPS, CSAT, CES: ``survey_responses`` read ``FINAL``, repeats left out) at or before the
 outcome's time, and the latest touchpoint likewise; an answer older than the horizon counts as
 none. So:
 
@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from core.dimensions import all_dimensions, dim_sql
 from core.experience import DEFAULT_BOUNDS
 from kpi.business import GroupCounts
+from kpi.panel import REPEAT
 from warehouse.client import Warehouse
 from warehouse.tables import Table, next_version
 
@@ -76,10 +77,13 @@ def _expr(name: str) -> str:
 
 
 def _answers(score: str) -> str:
-    """Every answer carrying ``score`` that a period's outcome may link to, as an ASOF join's right side."""
+    """Every answer carrying ``score`` that a period's outcome may link to, as an ASOF join's right side:
+    a repeat under the respondent rule (``kpi.panel.REPEAT``) counts in no KPI, so it is no experience
+    an outcome links to either (the customer's counted answer before it is)."""
     return (f"(SELECT customer AS r_customer, time_ms AS r_{score}_time, assumeNotNull({score}) AS r_{score} "
             f"FROM {Table.survey_responses.value} FINAL WHERE tenant = {{tenant:String}} "
-            f"AND {score} IS NOT NULL AND customer != '' AND time_ms < {{to:Int64}} "
+            f"AND {score} IS NOT NULL AND customer != '' AND bitAnd(flags, {REPEAT}) = 0 "
+            f"AND time_ms < {{to:Int64}} "
             f"AND time_ms >= {{from:Int64}} - {{horizon:Int64}})")
 
 
