@@ -9,13 +9,14 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from api.audit_trail import audit
 from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
-from api.params import FiltersDep, IsoDateTime, from_ms, source_for, to_ms, unprocessable, utc, view_for
+from api.params import (FiltersDep, GapMetricParam, IsoDateTime, from_ms, gap_metric, source_for, to_ms,
+                        unprocessable, utc, view_for)
 from gaps.detect import DataGap, Gap, GapKind, SegmentGap
 from core import aspects as aspect_config
 from gaps.aspect_explain import explained_by_aspects
 from gaps.gaming import GamingGap
 from gaps.evaluate import LIVE_KINDS, GapQuery, baseline_period_ms, evaluate_window
-from kpi.measures import Metric
+from kpi.measures import AspectMetric
 from core.dimensions import DIMENSIONS, all_dimensions
 from schemas.gaps import (
     AspectExplanation,
@@ -52,14 +53,16 @@ router = APIRouter(prefix="/v1", tags=["gaps"], responses=errors(*SCOPED))
         "`live`: baseline and data gaps of the last minutes (rolling lengths `gaps.live_lengths_min`) against "
         "the scope's own history, as gap alert rules see them; target and segment kinds are not evaluated live. "
         "`1h`/`1d` are read from a stored view holding the scope's and `dimension`'s dimensions, else from the "
-        "ledger (same counts); `live` needs a stored view. `source` says which answered."
+        "ledger (same counts); `live` needs a stored view. `source` says which answered. A configured rated "
+        "aspect is a gap metric: `aspect:<name>` (mean, Welch's t test, severity on the aspect's scale "
+        "max − min) or `aspect_top2:<name>` (top-2-box %, two-proportion test), on `1h` and `1d` only."
     ),
 )
 async def get_gaps(
     caller: ReadCaller,
     services: ServicesDep,
     filters: FiltersDep,
-    metric: GapMetric = GapMetric.nps,
+    metric: GapMetricParam = "nps",
     window: Literal["1h", "1d", "live"] = "1h",
     kind: Annotated[str, Query(pattern=_KINDS_PATTERN, description=(
         f"Comma-separated, of: {_KINDS}. Default: all but `gaming`. `gaming` (needs `dimension`, e.g. "
@@ -70,6 +73,9 @@ async def get_gaps(
     at: Annotated[IsoDateTime | None, Query(description="ISO-8601; default now")] = None,
     significant_only: bool = True,
 ) -> GapList:
+    parsed = gap_metric(metric)
+    if isinstance(parsed, AspectMetric) and window == "live":
+        raise unprocessable("window", "rated aspects are evaluated on 1h and 1d windows, not live")
     try:
         kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
     except ValueError:
@@ -86,7 +92,7 @@ async def get_gaps(
         source = source_for(views, (dim,) if dim else (), filters, "dimension")
     gs = services.settings.gaps
     at_dt = utc(at) if at else datetime.now(timezone.utc)
-    q = GapQuery(metric=Metric(metric.value), window=window, at_ms=int(at_dt.timestamp() * 1000),
+    q = GapQuery(metric=parsed, window=window, at_ms=int(at_dt.timestamp() * 1000),
                  kinds=kinds & LIVE_KINDS if window == "live" else kinds, scope=filters, dimension=dim)
     win, gaps = await evaluate_window(services.warehouse, caller.tenant, q, source, views, gs)
     shown = [g for g in gaps if g.significant or not significant_only]
@@ -101,7 +107,7 @@ async def get_gaps(
                     aspect=c.aspect, label=specs[c.aspect].label if c.aspect in specs else c.aspect,
                     mean_observed=c.mean_now, mean_reference=c.mean_before, change=c.change, slope=c.slope,
                     explained=c.explained, n_observed=c.n_now, n_reference=c.n_before) for c in changes]
-    return GapList(metric=metric.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
+    return GapList(metric=parsed.value, window=window, window_start=from_ms(win.start_ms), window_end=from_ms(win.end_ms),
                    confidence=gs.confidence, kinds=sorted(k.value for k in q.kinds), dimension=dim, filters=filters,
                    source=source.name, data=data, count=len(data))
 
