@@ -1,4 +1,5 @@
-"""GET /v1/gaps on rated aspects (``metric=aspect:<name>``, ``aspect_top2:<name>``) against independent tests.
+"""Rated aspects as metrics: GET /v1/gaps (``metric=aspect:<name>``, ``aspect_top2:<name>``) against
+independent tests, and alert rules on them evaluated by the worker's evaluator.
 
 Four days of answers rating ``wait_time`` (1-5) and ``cleanliness`` (0-10, top-2 box >= 9) are committed
 through the real ``Checkpointer`` into chDB (answers before or after their touchpoint, resends with
@@ -20,13 +21,17 @@ import httpx
 import pytest
 from scipy import stats as sps
 
+from alerts import store as aq
+from alerts.evaluator import evaluate_once
+from alerts.rules import Rule
+from alerts.state import Status
 from api.deps import Services
 from api.main import create_api
 from core import aspects as aspect_config
 from core.settings import ApiKey, Settings
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
 from stream_processors.checkpoint import Checkpointer
-from tests.conftest import migrated_warehouse
+from tests.conftest import FakePublisher, migrated_warehouse
 from tests.integration.test_ledger_counts import SR, TENANT, T0, answer, tp
 
 pytestmark = pytest.mark.integration
@@ -191,3 +196,48 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
 
         asyncio.run(run())
+
+
+def test_alert_rules_on_aspects_read_the_aspect_counters(chdb_dsn: str, tmp_path) -> None:
+    """The evaluator reads ``aspect_windows`` for an aspect rule: the observed value and n are the mean
+    and count of the answers of the current window (recomputed here), and it fires below the threshold."""
+    records = _stream(random.Random(5))
+    views = [[], ["segment"]]
+    with migrated_warehouse(chdb_dsn, "arule") as wh:
+        aspect_config.configure(ASPECTS)
+        ck = Checkpointer(warehouse=wh, views=views, sizes=list(WindowSize), grace_ms=10 * MINUTE_MS)
+        settings = Settings(aspects=ASPECTS, data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
+                            kafka={"topic_prefix": "ta", "partitions": 2})
+        settings.stream.views = views
+        last = DAYS - 1
+        vip, std = _scores(records, last, "wait_time", "vip"), _scores(records, last, "cleanliness", "std")
+        threshold = (statistics.fmean(vip) + statistics.fmean(_scores(records, last, "wait_time", exclude="vip"))) / 2
+        top2 = 100 * sum(x >= 9 for x in std) / len(std)
+        rules = [
+            Rule(id="vip-wait", name="VIP wait", metric="aspect:wait_time", scope={"segment": "vip"},
+                 condition="below", threshold=threshold, window="1d", min_n=20),
+            Rule(id="std-wait", name="STD wait", metric="aspect:wait_time", scope={"segment": "std"},
+                 condition="below", threshold=threshold, window="1d", min_n=20),
+            Rule(id="std-clean", name="STD clean", metric="aspect_top2:cleanliness", scope={"segment": "std"},
+                 condition="above", threshold=top2 - 0.5, window="1d", min_n=20),
+        ]
+
+        async def run() -> list:
+            for i in range(0, len(records), 80):
+                await ck.commit([copy.deepcopy(r) for r in records[i:i + 80]])
+            await aq.upsert_rules(wh, TENANT, rules)
+            aspect_config.configure({})  # an aspect no longer configured: its stored rules still load
+            assert [r.id for _, r, _ in await aq.list_rules(wh, TENANT)] == ["std-clean", "std-wait", "vip-wait"]
+            aspect_config.configure(ASPECTS)
+            return await evaluate_once(settings, wh, FakePublisher(), T0 + DAYS * DAY_MS - MINUTE_MS)
+
+        by_id = {t.rule.id: t.after for t in asyncio.run(run())}
+        assert by_id["vip-wait"].status is Status.firing
+        assert (by_id["vip-wait"].value, by_id["vip-wait"].n) == (pytest.approx(statistics.fmean(vip)), len(vip))
+        lo, hi = _t_interval(vip)
+        assert (by_id["vip-wait"].ci_low, by_id["vip-wait"].ci_high) == (pytest.approx(lo), pytest.approx(hi))
+        std_wait = _scores(records, last, "wait_time", "std")
+        assert by_id["std-wait"].status is Status.ok and by_id["std-wait"].n == len(std_wait)
+        assert by_id["std-wait"].value == pytest.approx(statistics.fmean(std_wait))
+        assert by_id["std-clean"].status is Status.firing
+        assert (by_id["std-clean"].value, by_id["std-clean"].n) == (pytest.approx(top2), len(std))
