@@ -46,8 +46,10 @@ __all__ = ["RULE_METRIC_PATTERN", "RULE_WINDOWS", "Condition", "GapKindName", "G
 RULE_WINDOWS = ("1m", "1h", "1d", "24h", "7d", "28d")
 
 #: ``metric`` of a rule: a KPI, or a rated aspect (``aspect:<name>``, ``aspect_top2:<name>``) that must be
-#: configured (``core.aspects``) when the rule is written; a stored rule whose aspect is no longer configured
-#: still loads (it reads no answers: n = 0, never evaluated).
+#: configured (``core.aspects``) when the rule is written. Validation context ``core.aspects.UNCHECKED``
+#: skips that check: a stored rule whose aspect is no longer configured still loads (it reads no answers:
+#: n = 0, never evaluated), and ``cxpulse rules`` (a client without the server's configuration) leaves
+#: the check to the API.
 _ASPECT_NAME = "[a-z][a-z0-9_]{0,62}"
 RULE_METRIC_PATTERN = ("^(" + "|".join(m.value for m in Metric)
                        + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$")
@@ -162,8 +164,7 @@ class RuleSpec(BaseModel):
             raise ValueError("Input should be one of " + ", ".join(f"'{m.value}'" for m in Metric)
                              + ", or 'aspect:<name>' / 'aspect_top2:<name>' of a configured aspect")
         aspect = AspectMetric.parse(v)
-        stored = bool(info.context and info.context.get("stored"))
-        if aspect is not None and not stored and aspect_config.spec(aspect.name) is None:
+        if aspect is not None and aspect_config.checks_aspects(info.context) and aspect_config.spec(aspect.name) is None:
             known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
             raise ValueError(f"unknown aspect {aspect.name!r}; configured: {known}")
         return v if aspect is not None else Metric(v)

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from core.aspects import UNCHECKED  # stored rules load even when their aspect left the configuration
 from alerts.rules import Rule
 from alerts.silences import Silence
 from alerts.state import AlertState, Status
@@ -51,10 +52,6 @@ async def delete_rules(wh: Warehouse, tenant: str, rule_ids: list[str]) -> None:
     await wh.ainsert(Table.alert_rules.value, [[tenant, i, "", 1, next_version(), now] for i in rule_ids], _RULE_COLS)
 
 
-#: Stored rules load even when an aspect they watch is no longer configured (``alerts.rules``).
-_STORED = {"stored": True}
-
-
 async def list_rules(wh: Warehouse, tenant: str | None = None, rule_id: str | None = None
                      ) -> list[tuple[str, Rule, int]]:
     """Live rules as (tenant, rule, updated_at_ms), of one tenant or (``None``) of all, by tenant and id."""
@@ -63,7 +60,7 @@ async def list_rules(wh: Warehouse, tenant: str | None = None, rule_id: str | No
     res = await wh.aquery(
         f"SELECT tenant, spec, updated_at_ms FROM {Table.alert_rules.value} FINAL "
         f"WHERE {where} ORDER BY tenant, rule_id", params)
-    return [(t, Rule.model_validate_json(spec, context=_STORED), int(u)) for t, spec, u in res.result_rows]
+    return [(t, Rule.model_validate_json(spec, context=UNCHECKED), int(u)) for t, spec, u in res.result_rows]
 
 
 # -- states and history -------------------------------------------------------------
@@ -115,7 +112,7 @@ async def read_states(wh: Warehouse, tenant: str | None = None, status: Status |
     res = await wh.aquery(
         f"SELECT tenant, fingerprint, alert, state FROM {Table.alert_states.value} FINAL "
         f"WHERE {where} ORDER BY tenant, fingerprint", params)
-    return [StateRow(t, fp, Rule.model_validate_json(a, context=_STORED), _state_from_json(s)) for t, fp, a, s in res.result_rows]
+    return [StateRow(t, fp, Rule.model_validate_json(a, context=UNCHECKED), _state_from_json(s)) for t, fp, a, s in res.result_rows]
 
 
 _HISTORY_COLS = ["tenant", "fingerprint", "at_ms", "status", "prev_status", "rule_id", "rule_name", "metric", "window",

@@ -59,7 +59,7 @@ def test_rule_metric_accepts_configured_aspects_with_exact_error_paths() -> None
         assert err["loc"] == ("metric",) and msg in err["msg"]
     # Stored rules load after their aspect left the configuration (the evaluator reads n = 0).
     aspect_config.configure({})
-    assert Rule.model_validate_json(r.spec_json(), context={"stored": True}).measured == r.measured
+    assert Rule.model_validate_json(r.spec_json(), context=aspect_config.UNCHECKED).measured == r.measured
     with pytest.raises(ValidationError):
         Rule.model_validate_json(r.spec_json())
 
