@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import orjson
 from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator,
@@ -121,6 +121,9 @@ class RuleSpec(BaseModel):
         {"name": "Phone NPS below 20", "metric": "nps", "scope": {"channel": "phone"}, "condition": "below",
          "threshold": 20, "window": "24h", "min_n": 50, "for_s": 600, "severity": "critical"}]})
 
+    #: Whether an aspect metric must be configured (not in responses: a stored rule may outlive its aspect).
+    check_aspects: ClassVar[bool] = True
+
     name: str = Field(min_length=1, max_length=200, description="Human-readable name (the alert name).")
     metric: Metric | AspectMetricName = Field(
         description="KPI watched, as in `GET /v1/kpis?metric=`, or a configured rated aspect: `aspect:<name>` "
@@ -164,7 +167,8 @@ class RuleSpec(BaseModel):
             raise ValueError("Input should be one of " + ", ".join(f"'{m.value}'" for m in Metric)
                              + ", or 'aspect:<name>' / 'aspect_top2:<name>' of a configured aspect")
         aspect = AspectMetric.parse(v)
-        if aspect is not None and aspect_config.checks_aspects(info.context) and aspect_config.spec(aspect.name) is None:
+        if (aspect is not None and cls.check_aspects and aspect_config.checks_aspects(info.context)
+                and aspect_config.spec(aspect.name) is None):
             known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
             raise ValueError(f"unknown aspect {aspect.name!r}; configured: {known}")
         return v if aspect is not None else Metric(v)

@@ -116,7 +116,7 @@ async def get_gaps(
             responses=errors(400))
 async def put_target(body: TargetIn, caller: AdminCaller, services: ServicesDep) -> TargetPublic:
     row = TargetRow(
-        metric=body.metric.value, scope=dict(body.scope), value=body.value,
+        metric=_metric_name(body.metric), scope=dict(body.scope), value=body.value,
         valid_from_ms=to_ms(body.valid_from), valid_to_ms=to_ms(body.valid_to) if body.valid_to else None,
     )
     await gap_queries.put_target(services.warehouse, caller.tenant, row)
@@ -131,8 +131,9 @@ def _target_name(metric: str, scope: dict[str, str], valid_from_ms: int) -> str:
 
 
 @router.get("/targets", response_model=TargetList, summary="The tenant's KPI targets")
-async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMetric | None = None) -> TargetList:
-    rows = await gap_queries.list_targets(services.warehouse, caller.tenant, metric.value if metric else None)
+async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMetricParam | None = None) -> TargetList:
+    rows = await gap_queries.list_targets(services.warehouse, caller.tenant,
+                                          gap_metric(metric).value if metric else None)
     data = [_target_public(r) for r in rows]
     return TargetList(data=data, count=len(data))
 
@@ -141,17 +142,23 @@ async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMet
                responses=errors(404),
                description="The target is named as it was put: `metric`, `valid_from` and its scope as query "
                f"parameters named like dimensions ({', '.join(DIMENSIONS)}), e.g. `channel=chat`; none = the tenant.")
-async def delete_target(caller: AdminCaller, services: ServicesDep, scope: FiltersDep, metric: GapMetric,
+async def delete_target(caller: AdminCaller, services: ServicesDep, scope: FiltersDep, metric: GapMetricParam,
                         valid_from: IsoDateTime) -> Response:
-    if not await gap_queries.delete_target(services.warehouse, caller.tenant, metric.value, scope, to_ms(valid_from)):
+    # A target on an aspect no longer configured can still be deleted: only the spelling is checked here.
+    name = metric if AspectMetric.parse(metric) is not None else gap_metric(metric).value
+    if not await gap_queries.delete_target(services.warehouse, caller.tenant, name, scope, to_ms(valid_from)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
-    await audit(services, caller, "target.delete", _target_name(metric.value, scope, to_ms(valid_from)))
+    await audit(services, caller, "target.delete", _target_name(name, scope, to_ms(valid_from)))
     return Response(status_code=204)
+
+
+def _metric_name(metric: GapMetric | str) -> str:
+    return metric.value if isinstance(metric, GapMetric) else metric
 
 
 def _target_public(r: TargetRow) -> TargetPublic:
     return TargetPublic.model_construct(
-        metric=GapMetric(r.metric), scope=dict(r.scope), value=r.value, valid_from=from_ms(r.valid_from_ms),
+        metric=r.metric if AspectMetric.parse(r.metric) is not None else GapMetric(r.metric), scope=dict(r.scope), value=r.value, valid_from=from_ms(r.valid_from_ms),
         valid_to=from_ms(r.valid_to_ms) if r.valid_to_ms is not None else None,
     )
 

@@ -52,7 +52,7 @@ def _reset_aspects():
 
 def _api(wh, views):
     settings = Settings(aspects=ASPECTS)
-    settings.api.keys = {KEY: ApiKey(tenant=TENANT, scopes=["read"])}
+    settings.api.keys = {KEY: ApiKey(tenant=TENANT, scopes=["read", "admin"])}
     settings.stream.views = views
     return create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]  # reads only
 
@@ -111,6 +111,12 @@ def _top2(a: list[int], b: list[int], threshold: int) -> tuple[float, float]:
     pooled = (x1 + x2) / (n1 + n2)
     z = (x1 / n1 - x2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     return 100 * (x1 / n1 - x2 / n2), float(2 * sps.norm.sf(abs(z)))
+
+
+def _wilson_high(x: int, n: int) -> float:
+    z = sps.norm.ppf(0.975)
+    p = x / n
+    return (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
 
 
 def _t_interval(xs: list[int]) -> tuple[float, float]:
@@ -189,6 +195,39 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                     _check(ra.json(), records, metric)
                     _check(rb.json(), records, metric)
                     assert ra.json()["data"] == rb.json()["data"]
+                # Targets on an aspect: on its scale, listed, and a target gap per scope that has one.
+                day = "2026-11-05T00:00:00Z"
+                for body, loc in (({"metric": "aspect:wait_time", "value": 6.0}, ["body", "value"]),
+                                  ({"metric": "aspect:legacy", "value": 3.0}, ["body", "metric"])):
+                    r = await a.put("/v1/targets", json={**body, "scope": {"segment": "vip"}, "valid_from": day})
+                    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+                for metric, value in (("aspect:wait_time", 3.5), ("aspect_top2:cleanliness", 30.0)):
+                    r = await a.put("/v1/targets", json={"metric": metric, "scope": {"segment": "vip"},
+                                                         "value": value, "valid_from": day})
+                    assert r.status_code == 200 and r.json()["metric"] == metric, r.text
+                listed = (await a.get("/v1/targets", params={"metric": "aspect:wait_time"})).json()
+                assert [(t["metric"], t["scope"], t["value"]) for t in listed["data"]] == [
+                    ("aspect:wait_time", {"segment": "vip"}, 3.5)]
+                vip = _scores(records, DAYS - 1, "wait_time", "vip")
+                vip_clean = _scores(records, DAYS - 1, "cleanliness", "vip")
+                for metric, target, expected, hi in (
+                        ("aspect:wait_time", 3.5, statistics.fmean(vip), _t_interval(vip)[1]),
+                        ("aspect_top2:cleanliness", 30.0, 100 * sum(x >= 9 for x in vip_clean) / len(vip_clean),
+                         100 * _wilson_high(sum(x >= 9 for x in vip_clean), len(vip_clean)))):
+                    for client in (a, b):
+                        r = await client.get("/v1/gaps", params={"metric": metric, "window": "1d", "at": AT,
+                                                                 "dimension": "segment", "kind": "target",
+                                                                 "significant_only": "false"})
+                        (g,) = r.json()["data"]
+                        assert g["scope"] == {"segment": "vip"} and g["reference"]["value"] == target
+                        assert g["observed"]["value"] == pytest.approx(expected)
+                        assert g["gap"] == pytest.approx(expected - target)
+                        assert g["observed"]["ci_high"] == pytest.approx(hi)
+                        assert g["significant"] is (hi < target and g["observed"]["n"] >= 30)
+                r = await a.delete("/v1/targets", params={"metric": "aspect:wait_time", "valid_from": day,
+                                                          "segment": "vip"})
+                assert r.status_code == 204
+                assert (await a.get("/v1/targets", params={"metric": "aspect:wait_time"})).json()["count"] == 0
                 # An aspect not configured, and the live window (no aspect counters per minute): 422 at the field.
                 for params, loc in (({"metric": "aspect:legacy"}, ["query", "metric"]),
                                     ({"metric": "aspect_top2:wait_time", "window": "live"}, ["query", "window"])):
