@@ -99,6 +99,17 @@ def _scores(records: list[dict], day: int, aspect: str, segment: str | None = No
     return out
 
 
+def _ids(records: list[dict], day: int, aspect: str, segment: str) -> list[str]:
+    """Ids of the answers (first delivery) of ``day`` rating ``aspect`` under ``segment``."""
+    seen: dict = {}
+    for r in records:
+        seen.setdefault((r["type"], r["id"]), r)
+    seg_of = {r["interaction_id"]: r["dims"]["segment"] for r in seen.values() if r["type"] != SR}
+    lo, hi = T0 + day * DAY_MS, T0 + (day + 1) * DAY_MS
+    return [r["id"] for r in seen.values() if r["type"] == SR and lo <= r["time_ms"] < hi
+            and aspect in r["aspects"] and seg_of[r["interaction_id"]] == segment]
+
+
 def _welch(a: list[int], b: list[int]) -> tuple[float, float]:
     """(mean a - mean b, two-sided p of Welch's t test)."""
     t = sps.ttest_ind(a, b, equal_var=False)
@@ -228,6 +239,27 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                                                           "segment": "vip"})
                 assert r.status_code == 204
                 assert (await a.get("/v1/targets", params={"metric": "aspect:wait_time"})).json()["count"] == 0
+                # Drill-down: the answers behind an aspect's n (those rating it), paged and exported.
+                for metric, aspect in (("aspect:wait_time", "wait_time"), ("aspect_top2:cleanliness", "cleanliness")):
+                    expected = sorted(_ids(records, DAYS - 1, aspect, "vip"))
+                    q = {"metric": metric, "window": "1d", "from": day, "to": AT, "segment": "vip", "limit": 7}
+                    for client in (a, b):
+                        got, cursor = [], None
+                        while True:
+                            page = (await client.get("/v1/responses", params={**q, **({"cursor": cursor} if cursor
+                                                                                       else {})})).json()
+                            assert page["metric"] == metric
+                            got += [r["id"] for r in page["data"]]
+                            cursor = page["next_cursor"]
+                            if not cursor:
+                                break
+                        assert sorted(got) == expected
+                        kpi = (await client.get("/v1/kpis", params={k: v for k, v in q.items() if k != "limit"})).json()
+                        assert sum(p["n"] for p in kpi["data"]) == len(expected)
+                        export = await client.get("/v1/responses/export", params={**q, "format": "csv"})
+                        assert export.status_code == 200 and len(export.text.strip().splitlines()) == 1 + len(expected)
+                r = await a.get("/v1/responses", params={"metric": "aspect:legacy"})
+                assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "metric"], r.text
                 # An aspect not configured, and the live window (no aspect counters per minute): 422 at the field.
                 for params, loc in (({"metric": "aspect:legacy"}, ["query", "metric"]),
                                     ({"metric": "aspect_top2:wait_time", "window": "live"}, ["query", "window"])):
