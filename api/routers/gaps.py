@@ -132,8 +132,8 @@ def _target_name(metric: str, scope: dict[str, str], valid_from_ms: int) -> str:
 
 @router.get("/targets", response_model=TargetList, summary="The tenant's KPI targets")
 async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMetricParam | None = None) -> TargetList:
-    rows = await gap_queries.list_targets(services.warehouse, caller.tenant,
-                                          gap_metric(metric).value if metric else None)
+    # Spelling only (the pattern): the targets of an aspect no longer configured can still be listed.
+    rows = await gap_queries.list_targets(services.warehouse, caller.tenant, metric or None)
     data = [_target_public(r) for r in rows]
     return TargetList(data=data, count=len(data))
 
@@ -145,7 +145,7 @@ async def list_targets(caller: ReadCaller, services: ServicesDep, metric: GapMet
 async def delete_target(caller: AdminCaller, services: ServicesDep, scope: FiltersDep, metric: GapMetricParam,
                         valid_from: IsoDateTime) -> Response:
     # A target on an aspect no longer configured can still be deleted: only the spelling is checked here.
-    name = metric if AspectMetric.parse(metric) is not None else gap_metric(metric).value
+    name = metric
     if not await gap_queries.delete_target(services.warehouse, caller.tenant, name, scope, to_ms(valid_from)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such target")
     await audit(services, caller, "target.delete", _target_name(name, scope, to_ms(valid_from)))
