@@ -97,3 +97,27 @@ def test_aspect_top2_test_and_severity_scale() -> None:
     aspect_config.configure({})
     with pytest.raises(ValueError, match="not configured"):
         segment_gaps(AspectMetric("mean", "wait_time"), segs, dimension="segment", scope={}, window=Window(0, 1))
+
+
+def test_targets_on_aspects_lie_on_their_scale() -> None:
+    from schemas.gaps import GapMetric, TargetIn, TargetPublic
+
+    base = {"valid_from": "2026-01-01T00:00:00Z"}
+    assert TargetIn(metric="aspect:cleanliness", value=10.0, **base).metric == "aspect:cleanliness"
+    assert TargetIn(metric="aspect_top2:wait_time", value=80.0, **base).value == 80.0
+    assert TargetIn(metric="nps", value=40.0, **base).metric is GapMetric.nps
+    for metric, value, loc, msg in (("aspect:wait_time", 5.5, ("value",), "[1, 5]"),
+                                    ("aspect:wait_time", 0.5, ("value",), "[1, 5]"),
+                                    ("aspect_top2:wait_time", 101.0, ("value",), "[0, 100]"),
+                                    ("aspect:legacy", 3.0, ("metric",), "unknown aspect 'legacy'"),
+                                    ("volume", 3.0, ("metric",), "Input should be")):
+        with pytest.raises(ValidationError) as e:
+            TargetIn(metric=metric, value=value, **base)
+        (err,) = e.value.errors()
+        assert err["loc"] == loc and msg in err["msg"], err
+    aspect_config.configure({})  # stored targets and responses outlive their aspect
+    assert TargetIn.model_validate({"metric": "aspect:wait_time", "value": 3.0, **base},
+                                   context=aspect_config.UNCHECKED).metric == "aspect:wait_time"
+    assert TargetPublic(metric="aspect:wait_time", value=3.0, scope={}, **base).metric == "aspect:wait_time"
+    with pytest.raises(ValidationError):
+        TargetIn(metric="aspect:wait_time", value=3.0, **base)
