@@ -11,6 +11,7 @@ from core.isotime import IsoDateTime as _IsoDateTime
 
 from core import aspects as aspect_config
 from kpi.measures import AspectMetric, Metric
+from schemas.gaps import GapMetric
 from core.dimensions import all_dimensions, validate_view
 from core.errors import NoViewCovers, QueryError
 from warehouse import queries
@@ -174,6 +175,24 @@ def _kpis_read(filters: FiltersDep, metric: KpiMetricParam = "nps", window: Wind
                from_: FromParam = None, group_by: GroupByParam = "", confidence: ConfidenceParam = 0.95,
                to: ToParam = None) -> KpiRead:
     return KpiRead(kpi_metric(metric), window, from_, group_by, confidence, filters, to)  # type: ignore[arg-type]
+
+
+#: ``metric`` of ``GET /v1/gaps``: a gap metric (``schemas.gaps.GapMetric``) or a configured rated aspect.
+GAP_METRIC_PATTERN = ("^(" + "|".join(m.value for m in GapMetric)
+                      + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$")
+GapMetricParam = Annotated[str, Query(
+    pattern=GAP_METRIC_PATTERN,
+    description="A gap metric (" + ", ".join(m.value for m in GapMetric) + "), or a configured rated aspect: "
+    "`aspect:<name>` (mean score, Welch's t test) or `aspect_top2:<name>` (top-2-box %, two-proportion test).",
+)]
+
+
+def gap_metric(value: str, loc: list[str] | str = "metric") -> Metric | AspectMetric:
+    """A gap ``metric`` parameter as a :class:`Metric` or a configured :class:`AspectMetric`, else a 422 at ``loc``."""
+    if AspectMetric.parse(value) is None and value not in {m.value for m in GapMetric}:
+        raise unprocessable(loc, f"no gap detection for {value!r}; use one of {[m.value for m in GapMetric]} "
+                            "or a configured aspect")
+    return kpi_metric(value, loc)
 
 
 #: ``KpiRangeDep`` whose ``metric`` may also be a rated aspect (``GET /v1/kpis``).

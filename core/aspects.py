@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MAX_ASPECTS", "MAX_SCORE", "AspectSpec", "aspect_metric_name", "aspects", "configure", "spec",
+__all__ = ["MAX_ASPECTS", "MAX_SCORE", "UNCHECKED", "checks_aspects", "AspectSpec", "aspect_metric_name", "aspects", "configure", "spec",
            "top2_thresholds", "validate_specs"]
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -37,6 +37,17 @@ class AspectSpec:
     max: int
     #: the lowest score counted in the top-2 box (default ``max - 1``: 4 and 5 of 1..5)
     top2_min: int
+
+
+#: Pydantic validation context under which a metric naming an aspect is not checked against this process's
+#: configuration (``check_aspects``): stored alert rules and targets whose aspect left the configuration
+#: still load, and ``cxpulse rules|targets`` (a client without the server's settings) leaves it to the API.
+UNCHECKED = {"check_aspects": False}
+
+
+def checks_aspects(context: object) -> bool:
+    """Whether a validator under ``context`` (``ValidationInfo.context``) checks aspect names."""
+    return not (isinstance(context, dict) and context.get("check_aspects") is False)
 
 
 _specs: dict[str, AspectSpec] = {}

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gaps.compare import oriented, two_sample_test
-from gaps.detect import GAP_METRICS, Gap, GapKind, Reference, Thresholds, Window, _gap_metric
+from gaps.detect import Gap, GapKind, Reference, Thresholds, Window, _gap_metric, gap_scale
 from kpi import stats
 from kpi.counts import KpiCounts
 from kpi.measures import Metric, measure
@@ -94,7 +94,7 @@ def gaming_gaps(
             metric=metric, scope={**scope, dimension: value}, window=window, observed=kv,
             reference=Reference("peers", rv.value, rv.n, rv.ci_low, rv.ci_high), gap=gap, p_value=p, alpha=alpha,
             significant=significant, low_sample=False,
-            severity=max(0.0, -gap) / GAP_METRICS[metric] if significant else 0.0,
+            severity=max(0.0, -gap) / gap_scale(metric) if significant else 0.0,
             dimension=dimension, segment=value, comparisons=len(rows),
             surveyed_share=seg.invitations / seg.touchpoints, peer_surveyed_share=rest.invitations / rest.touchpoints,
             p_share=p_share, p_score=p_score, p_adjusted=p_adj,

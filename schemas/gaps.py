@@ -1,11 +1,14 @@
 """The gap and target API contract (GET /v1/gaps, PUT/GET /v1/targets)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from core import aspects as aspect_config
 
 from core.dimensions import all_dimensions
 from core.isotime import IsoAwareDateTime
@@ -35,6 +38,20 @@ _RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0), GapMetric.w
           GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0),
           GapMetric.review_rating: (1.0, 5.0)}
 
+#: A rated aspect as a gap metric and target (``aspect:<name>``: mean; ``aspect_top2:<name>``: top-2-box %).
+ASPECT_METRIC_PATTERN = "^(aspect|aspect_top2):[a-z][a-z0-9_]{0,62}$"
+AspectMetricName = Annotated[str, StringConstraints(pattern=ASPECT_METRIC_PATTERN)]
+
+
+def metric_range(metric: GapMetric | str) -> tuple[float, float]:
+    """The scale a target of ``metric`` lies on (an aspect's mean: its configured min..max)."""
+    if isinstance(metric, GapMetric):
+        return _RANGE.get(metric, (0.0, 100.0))
+    parsed = aspect_config.aspect_metric_name(metric)
+    spec = aspect_config.spec(parsed[1]) if parsed and parsed[0] == "mean" else None
+    return (float(spec.min), float(spec.max)) if spec is not None else (0.0, 100.0)
+
+
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -49,23 +66,47 @@ DimensionName = Annotated[str, AfterValidator(_known_dimension)]
 
 
 class TargetBase(BaseModel):
-    metric: GapMetric
+    #: Whether an aspect metric must be configured (not in responses: a stored target may outlive its aspect).
+    check_aspects: ClassVar[bool] = True
+    metric: GapMetric | AspectMetricName = Field(description="A gap metric, or a configured rated aspect: "
+                                                "`aspect:<name>` (mean score) or `aspect_top2:<name>` (top-2-box %)")
     scope: dict[DimensionName, ScopeValue] = Field(
         default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
                          "percentages 0..100, CES 1..7, review rating 1..5, wait and handle time in seconds, pos_neg_ratio "
-                         "as positive experiences per negative one, default 3)")
+                         "as positive experiences per negative one, default 3; an aspect's mean on its configured "
+                         "min..max, its top-2-box 0..100)")
     valid_from: IsoAwareDateTime
     valid_to: IsoAwareDateTime | None = Field(default=None, description="Exclusive; null = open-ended")
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metric(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, GapMetric):
+            return v
+        parsed = aspect_config.aspect_metric_name(v) if isinstance(v, str) else None
+        if parsed is None:
+            try:
+                return GapMetric(v)
+            except ValueError:
+                raise ValueError("Input should be one of " + ", ".join(f"'{m.value}'" for m in GapMetric)
+                                 + ", or 'aspect:<name>' / 'aspect_top2:<name>' of a configured aspect") from None
+        if (not re.fullmatch(ASPECT_METRIC_PATTERN, v)  # type: ignore[arg-type]
+                or (cls.check_aspects and aspect_config.checks_aspects(info.context)
+                    and aspect_config.spec(parsed[1]) is None)):
+            known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
+            raise ValueError(f"unknown aspect {parsed[1]!r}; configured: {known}")
+        return v
 
     @field_validator("value")
     @classmethod
     def _in_range(cls, v: float, info: ValidationInfo) -> float:
         metric = info.data.get("metric")
         if metric is not None:
-            low, high = _RANGE.get(metric, (0.0, 100.0))
+            low, high = metric_range(metric)
             if not low <= v <= high:
-                raise ValueError(f"{metric.value} targets lie in [{low:g}, {high:g}]")
+                name = metric.value if isinstance(metric, GapMetric) else metric
+                raise ValueError(f"{name} targets lie in [{low:g}, {high:g}]")
         return v
 
     @field_validator("valid_to")
@@ -84,6 +125,7 @@ class TargetIn(TargetBase):
 
 
 class TargetPublic(TargetBase):
+    check_aspects: ClassVar[bool] = False
     scope: dict[str, str]
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from kpi.panel import REPEAT
-from kpi.measures import Metric
+from kpi.measures import AspectMetric, Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
@@ -37,7 +37,7 @@ from warehouse.ledger_counts import experience_sql
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
-    "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
+    "ASPECT_BEHIND", "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
     "decode_cursor", "encode_cursor", "page_sql", "read_page", "row_names", "stream_rows", "stream_sql",
     "weighted_answers", "weighted_answers_sql",
 ]
@@ -81,6 +81,9 @@ class _RecordsBehind(Mapping[Metric, tuple[Table, str]]):
 
 
 RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
+#: The answers behind a rated aspect's ``n`` (``aspect:<name>`` and ``aspect_top2:<name>`` alike): those
+#: rating it. The name is bound (``{aspect:String}``), never spliced.
+ASPECT_BEHIND = (Table.survey_responses, "mapContains(aspects, {aspect:String})")
 
 #: Panel health columns (migration 0017) are not part of a drill-down row yet.
 _PANEL_COLUMNS = frozenset({"duration_s", "flags"})
@@ -113,24 +116,31 @@ class Selection:
     """The records behind ``metric`` for one tenant, time range ``[from_ms, to_ms)`` and filters."""
 
     tenant: str
-    metric: Metric
+    metric: Metric | AspectMetric
     from_ms: int
     to_ms: int
     filters: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, tenant: str, metric: Metric | str, from_ms: int, to_ms: int,
+    def of(cls, tenant: str, metric: Metric | AspectMetric | str, from_ms: int, to_ms: int,
            filters: dict[str, str] | None = None) -> Selection:
-        metric = Metric(metric)
-        if metric not in RECORDS_BEHIND:
+        """``metric`` may be a rated aspect (the caller checks that it is configured)."""
+        if not isinstance(metric, AspectMetric):
+            metric = (AspectMetric.parse(metric) or Metric(metric)) if isinstance(metric, str) else Metric(metric)
+        if isinstance(metric, Metric) and metric not in RECORDS_BEHIND:
             raise ValueError(f"{metric.value}: its n counts invitations or signals, which have no drill-down")
         items = tuple(sorted((filters or {}).items()))
         validate_view([d for d, _ in items])
         return cls(tenant, metric, int(from_ms), int(to_ms), items)
 
     @property
+    def behind(self) -> tuple[Table, str]:
+        """The table and row condition of the records behind the metric's ``n``."""
+        return ASPECT_BEHIND if isinstance(self.metric, AspectMetric) else RECORDS_BEHIND[self.metric]
+
+    @property
     def table(self) -> Table:
-        return RECORDS_BEHIND[self.metric][0]
+        return self.behind[0]
 
     def fingerprint(self) -> str:
         """Short digest of everything but the position: a cursor only continues its own selection."""
@@ -169,11 +179,12 @@ def decode_cursor(token: str) -> Cursor:
 
 
 def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
-    where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}",
-             RECORDS_BEHIND[selection.metric][1]]
+    where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}", selection.behind[1]]
     if selection.table is Table.survey_responses:  # a repeat (respondent rule) is behind no value
         where.append(f"bitAnd(flags, {REPEAT}) = 0")
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
+    if isinstance(selection.metric, AspectMetric):
+        params["aspect"] = selection.metric.name
     for i, (dim, value) in enumerate(selection.filters):
         validate_view([dim])  # the only identifiers from a request
         where.append(f"{dim_sql(dim)} = {{f{i}:String}}")
