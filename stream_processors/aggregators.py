@@ -11,12 +11,6 @@ order (or a burst of late events) updates them in place, as it does open windows
 this worker owns the shard and every update goes through it. The others left
 memory: the commit loads one from the ledger (``load_window``) before a late
 record touches it, so a late event corrects history instead of vanishing.
-
-Answers and invitations whose touchpoint is not known yet wait in ``pending`` (counted meanwhile
-under their own dimensions) for at most :data:`PENDING_HORIZON_MS` behind the watermark; older
-ones are forgotten by ``evict_pending`` at every commit and stay where they are counted. A restore
-reads back exactly the unattributed records within the same horizon, so a restarted worker waits
-for the same answers as one that never stopped (and memory holds a bounded span of them).
 """
 from __future__ import annotations
 
@@ -33,9 +27,6 @@ from core.windows import WindowSize, closed_before, window_start
 WindowKey = tuple[str, WindowSize, int]  # tenant, size, start ms
 CellKey = tuple[str, tuple[str, ...]]  # view name, dimension values
 NEVER = -(2**62)
-_LATEST = 2**62
-#: How far behind the watermark an answer or invitation waits for its touchpoint (module docstring).
-PENDING_HORIZON_MS = 30 * 86_400_000
 
 _TOUCHPOINT = EventType.touchpoint.value
 
@@ -82,8 +73,6 @@ class ShardState:
         self._touched: OrderedDict[WindowKey, None] = OrderedDict()
         #: closed windows in memory after the last ``evict_closed``.
         self.closed_windows_held = 0
-        #: no pending record is older than this (a lower bound: attribution and erasure remove some)
-        self._pending_oldest_ms = _LATEST
         for size in self.sizes:
             self.complete_from.setdefault(size, NEVER)
 
@@ -202,31 +191,7 @@ class ShardState:
         self.closed_windows_held = len(closed) - evicted
         return evicted
 
-    def evict_pending(self) -> int:
-        """Forget the records waiting more than :data:`PENDING_HORIZON_MS` behind the watermark for
-        their touchpoint (they stay counted under their own dimensions); how many were forgotten."""
-        cutoff = self.watermark_ms - PENDING_HORIZON_MS
-        if self._pending_oldest_ms >= cutoff:
-            return 0
-        forgotten, oldest = 0, _LATEST
-        for key, waiting in list(self.pending.items()):
-            kept = [r for r in waiting if r["time_ms"] >= cutoff]
-            forgotten += len(waiting) - len(kept)
-            if kept:
-                self.pending[key] = kept
-                oldest = min(oldest, min(r["time_ms"] for r in kept))
-            else:
-                del self.pending[key]
-        self._pending_oldest_ms = oldest
-        return forgotten
-
     # -- attribution ------------------------------------------------------------
-    def add_pending(self, record: Record) -> None:
-        """``record`` (an answer or invitation) waits for the touchpoint of its interaction."""
-        self.pending.setdefault((record["tenant"], record["interaction_id"]), []).append(record)
-        if record["time_ms"] < self._pending_oldest_ms:
-            self._pending_oldest_ms = record["time_ms"]
-
     def remember_interaction(self, tenant: str, interaction_id: str, dims: dict[str, str]) -> None:
         key = (tenant, interaction_id)
         signature = tuple(sorted(dims.items()))

@@ -30,7 +30,7 @@ from core import metrics
 from core.panel_settings import PanelSettings
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
-from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, PENDING_HORIZON_MS, ShardState, WindowKey, is_touchpoint
+from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
 from kpi.panel import REPEAT, quality_flags, repeats
 from warehouse import queries
@@ -40,6 +40,7 @@ from warehouse.writer import KpiWriter, WindowUpdate
 
 log = logging.getLogger(__name__)
 
+_PENDING_HORIZON_MS = 30 * DAY_MS
 _RESPONSE = EventType.survey_response.value
 _INVITATION = EventType.survey_invitation.value
 
@@ -114,10 +115,7 @@ class Checkpointer:
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
         7. Evict windows no on-time event can reach, beyond the most recently touched
-           ``closed_cells_kept`` cells of them (kept so replayed history does not reload them),
-           and forget the answers that waited more than ``PENDING_HORIZON_MS`` behind the
-           watermark for their touchpoint: the horizon a restore reads back, so a restarted
-           worker attributes exactly what a running one would.
+           ``closed_cells_kept`` cells of them (kept so replayed history does not reload them).
         """
         result = BatchResult(received=len(records))
         started = time.perf_counter()
@@ -185,7 +183,6 @@ class Checkpointer:
 
         for state in self.shards.values():  # 7
             state.evict_closed()
-            state.evict_pending()
         _observe_commit(result, stats, time.perf_counter() - started)
         _observe_memory(self.shards.values())
         return result
@@ -223,11 +220,11 @@ class Checkpointer:
             if is_touchpoint(rec) and rec.get("interaction_id"):
                 state.remember_interaction(rec["tenant"], rec["interaction_id"], rec.get("dims") or {})
         waiting = await queries.ledger_records(
-            self.warehouse, shard, watermark - PENDING_HORIZON_MS, 2**62, only_unattributed=True
+            self.warehouse, shard, watermark - _PENDING_HORIZON_MS, 2**62, only_unattributed=True
         )
         await self._mark_answered(state, waiting)
         for rec in waiting:
-            state.add_pending(rec)
+            state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
         state.apply_staged()
         # Stored window rows may lag the ledger after a crash: rewrite what was rebuilt.
         state.mark_all_dirty()
@@ -275,7 +272,7 @@ class Checkpointer:
         tp_dims = state.interaction_dims(rec["tenant"], iid)
         if tp_dims is None:
             rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = overrides, False
-            state.add_pending(rec)
+            state.pending.setdefault((rec["tenant"], iid), []).append(rec)
         else:
             rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = {**tp_dims, **overrides}, True
 

@@ -18,7 +18,6 @@ from kpi.measures import Metric, measure
 from schemas.records import EventType
 from stream_processors.checkpoint import BatchResult, Checkpointer
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
-from stream_processors.aggregators import PENDING_HORIZON_MS
 from warehouse import queries
 from warehouse.client import Warehouse
 from warehouse.tables import Table
@@ -385,31 +384,6 @@ async def test_touchpoint_releases_an_answer_whose_window_was_evicted(wh: Wareho
     assert (await stored(wh, WindowSize.hour, ("channel",)))[(t // 1000, ("voice",))] == KpiCounts(
         responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=5, csat_top2=1, answers_positive=1)
     assert ledger_row(wh, Table.survey_responses, "sr-old", "attributed, channel, team") == (True, "voice", "t2")
-
-
-@pytest.mark.parametrize("restart", [False, True], ids=["same-worker", "restarted-worker"])
-async def test_an_answer_waiting_beyond_the_pending_horizon_stays_under_its_own_dimensions(
-        wh: Warehouse, restart: bool) -> None:
-    """Past PENDING_HORIZON_MS behind the watermark an answer stops waiting, whether the worker ran
-    all along or restarted (the restore reads back the same horizon): its touchpoint, arriving late,
-    counts but does not move it. Before, only a restarted worker forgot it, so the two disagreed."""
-    t = T0 + 3 * HOUR_MS
-    ans = answer("sr-gone", t, "igone", nps=10, csat=5)
-    ck = checkpointer(wh)
-    await commit(ck, [ans])
-    advance = [tp("tp-far", t + PENDING_HORIZON_MS + MINUTE_MS, "ifar", "chat", "t1")]
-    await commit(ck, advance)
-    assert ("acme", "igone") not in ck.shards[0].pending
-    if restart:
-        ck = checkpointer(wh)
-    touch = tp("tp-gone", t + MINUTE_MS, "igone", "voice", "t2")  # late: its window is long closed
-    r = await commit(ck, [touch])
-    assert (r.applied, r.reattributed) == (1, 0)
-    hour = (await stored(wh, WindowSize.hour, ("channel",)))
-    assert hour[(t // 1000, ("",))] == KpiCounts(responses=1, nps_n=1, promoters=1, csat_n=1, csat_sum=5,
-                                                 csat_top2=1, answers_positive=1)
-    assert hour[(t // 1000, ("voice",))] == KpiCounts(touchpoints=1) + outcomes(1)
-    assert ledger_row(wh, Table.survey_responses, "sr-gone", "attributed, channel") == (False, "")
 
 
 class SimulatedCrash(Exception):

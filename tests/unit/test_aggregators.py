@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kpi.counts import KpiCounts, contribution
 from schemas.records import EventType, effective_dims
-from stream_processors.aggregators import NEVER, PENDING_HORIZON_MS, ShardState, is_touchpoint
+from stream_processors.aggregators import NEVER, ShardState, is_touchpoint
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize, closed_before, window_start
 
 TP = EventType.touchpoint.value
@@ -297,20 +297,3 @@ def test_is_touchpoint() -> None:
     assert is_touchpoint(record(TP, T0))
     assert not is_touchpoint(record(SR, T0))
     assert not is_touchpoint(record(INV, T0))
-
-
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3 * PENDING_HORIZON_MS)), max_size=30),
-       st.lists(st.integers(0, 3 * PENDING_HORIZON_MS), min_size=1, max_size=5))
-def test_pending_records_wait_exactly_the_horizon_a_restore_reads_back(waiting, watermarks) -> None:
-    """After every eviction the pending set is what a restore at that watermark reads back: the
-    unattributed records at or after watermark - PENDING_HORIZON_MS (none else, none fewer)."""
-    s = state()
-    recs = [record(SR, T0 + t, i, id=f"w{n}") for n, (i, t) in enumerate(waiting)]
-    for rec in recs:
-        s.add_pending(rec)
-    for w in sorted(watermarks):
-        s.watermark_ms = max(s.watermark_ms, T0 + w)
-        s.evict_pending()
-        held = sorted(r["id"] for rs in s.pending.values() for r in rs)
-        assert held == sorted(r["id"] for r in recs if r["time_ms"] >= s.watermark_ms - PENDING_HORIZON_MS)
-        assert all(s.pending.values())  # no empty list left behind
