@@ -11,6 +11,7 @@ optional), ``RuleSpec`` (PUT body), ``RulePublic`` (responses); lists are
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +28,7 @@ class RuleCreate(RuleSpec):
 
 
 class RulePublic(RuleSpec):
+    check_aspects: ClassVar[bool] = False
     id: str
     fingerprint: str
     updated_at: datetime

@@ -32,7 +32,7 @@ from alerts.metrics import observe_alert_round
 from core import metrics
 from core.topics import notifications_topic
 from kpi.counts import KpiCounts
-from kpi.measures import measure
+from kpi.measures import AspectMetric, measure
 from notifications import OutgoingMessage, cloudevent, event_id, iso_time, notification_message
 
 __all__ = ["EVENT_TYPES", "ReadCounts", "ReadFrame", "Transition", "evaluate", "evaluate_once",
@@ -87,7 +87,7 @@ async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_m
                 raise ValueError("gap rules need a frame reader")
             observed = [(r, obs) for r, obs, _ in observe_gap_rule(rule, await read_frame(tenant, rule, now_ms))]
         else:
-            kv = measure(rule.metric, await read_counts(tenant, rule, now_ms), min_sample=rule.min_n)
+            kv = measure(rule.measured, await read_counts(tenant, rule, now_ms), min_sample=rule.min_n)
             observed = [(rule, Observation(kv.value, kv.n, kv.ci_low, kv.ci_high))]
         for alert_rule, obs in observed:
             fp = alert_rule.fingerprint()
@@ -106,7 +106,7 @@ async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_m
 def _alert_data(t: Transition, note: Notification) -> dict[str, Any]:
     rule = t.rule
     return {
-        "rule": {"id": rule.id, "name": rule.name, "metric": rule.metric.value, "window": rule.window,
+        "rule": {"id": rule.id, "name": rule.name, "metric": rule.metric_name, "window": rule.window,
                  "condition": rule.condition.value},
         "fingerprint": t.fingerprint, "status": note.kind.value, "scope": rule.scope, "value": note.value,
         "n": note.n, "ci": [note.ci_low, note.ci_high], "threshold": rule.threshold,
@@ -191,7 +191,8 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     views = settings.stream.views
 
     async def read(tenant: str, rule: Rule, at_ms: int) -> KpiCounts:
-        return await current_counts(warehouse, tenant, rule.window, views, rule.scope, at_ms)
+        return await current_counts(warehouse, tenant, rule.window, views, rule.scope, at_ms,
+                                    aspects=isinstance(rule.measured, AspectMetric))
 
     async def frame(tenant: str, rule: Rule, at_ms: int) -> LiveFrame:
         assert rule.gap is not None

@@ -1,6 +1,7 @@
 """Alert rules: the validated model, the threshold predicates and the fingerprint.
 
-A rule watches one KPI (``kpi.measures.Metric``) in one scope (dimension ->
+A rule watches one KPI (``kpi.measures.Metric``, or a configured rated aspect: ``aspect:<name>``,
+its mean, or ``aspect_top2:<name>``, its top-2-box %; ``Rule.measured``) in one scope (dimension ->
 value, dimensions from ``core.dimensions.DIMENSIONS`` only) over one window
 (tumbling ``1m``/``1h``/``1d`` or rolling ``24h``/``7d``/``28d``, the windows
 ``GET /v1/kpis`` serves). It breaches when the value is strictly ``below`` or
@@ -25,21 +26,35 @@ Resolution (Alertmanager/Grafana semantics, see ``alerts.state``):
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator,
+                      model_validator)
 
 from gaps.detect import GAP_METRICS, VOLUME_METRICS
-from kpi.measures import Metric
+from kpi.measures import COUNT_METRICS, AspectMetric, Metric
+from core import aspects as aspect_config
 from core.dimensions import DIMENSIONS, all_dimensions
 
-__all__ = ["RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
+__all__ = ["RULE_METRIC_PATTERN", "RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
            "fingerprint"]
 
 #: Windows a rule may watch (the same names as ``GET /v1/kpis?window=``).
 RULE_WINDOWS = ("1m", "1h", "1d", "24h", "7d", "28d")
+
+#: ``metric`` of a rule: a KPI, or a rated aspect (``aspect:<name>``, ``aspect_top2:<name>``) that must be
+#: configured (``core.aspects``) when the rule is written. Validation context ``core.aspects.UNCHECKED``
+#: skips that check: a stored rule whose aspect is no longer configured still loads (it reads no answers:
+#: n = 0, never evaluated), and ``cxpulse rules`` (a client without the server's configuration) leaves
+#: the check to the API.
+_ASPECT_NAME = "[a-z][a-z0-9_]{0,62}"
+RULE_METRIC_PATTERN = ("^(" + "|".join(m.value for m in Metric)
+                       + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$")
+_RULE_METRIC = re.compile(RULE_METRIC_PATTERN)
+AspectMetricName = Annotated[str, StringConstraints(pattern=f"^(aspect|aspect_top2):{_ASPECT_NAME}$")]
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -106,8 +121,13 @@ class RuleSpec(BaseModel):
         {"name": "Phone NPS below 20", "metric": "nps", "scope": {"channel": "phone"}, "condition": "below",
          "threshold": 20, "window": "24h", "min_n": 50, "for_s": 600, "severity": "critical"}]})
 
+    #: Whether an aspect metric must be configured (not in responses: a stored rule may outlive its aspect).
+    check_aspects: ClassVar[bool] = True
+
     name: str = Field(min_length=1, max_length=200, description="Human-readable name (the alert name).")
-    metric: Metric = Field(description="KPI watched, as in `GET /v1/kpis?metric=`.")
+    metric: Metric | AspectMetricName = Field(
+        description="KPI watched, as in `GET /v1/kpis?metric=`, or a configured rated aspect: `aspect:<name>` "
+        "(mean score) or `aspect_top2:<name>` (top-2-box %).")
     scope: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
         default_factory=dict,
         description=f"Dimension -> value the KPI is filtered on ({', '.join(DIMENSIONS)}); `{{}}` = whole tenant.",
@@ -137,6 +157,31 @@ class RuleSpec(BaseModel):
         "changes of one evaluation that share their values go out as one notification listing every alert "
         "(`data.alerts`). Empty: one notification per alert.")
     enabled: bool = Field(default=True, strict=True)
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metric(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, Metric):
+            return v
+        if not isinstance(v, str) or not _RULE_METRIC.fullmatch(v):
+            raise ValueError("Input should be one of " + ", ".join(f"'{m.value}'" for m in Metric)
+                             + ", or 'aspect:<name>' / 'aspect_top2:<name>' of a configured aspect")
+        aspect = AspectMetric.parse(v)
+        if (aspect is not None and cls.check_aspects and aspect_config.checks_aspects(info.context)
+                and aspect_config.spec(aspect.name) is None):
+            known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
+            raise ValueError(f"unknown aspect {aspect.name!r}; configured: {known}")
+        return v if aspect is not None else Metric(v)
+
+    @property
+    def measured(self) -> Metric | AspectMetric:
+        """What ``kpi.measures.measure`` computes: the :class:`Metric` or the :class:`AspectMetric`."""
+        return self.metric if isinstance(self.metric, Metric) else AspectMetric.parse(self.metric)  # type: ignore[return-value]
+
+    @property
+    def metric_name(self) -> str:
+        """``metric`` as the API spells it (``nps``, ``aspect:wait_time``)."""
+        return self.metric.value if isinstance(self.metric, Metric) else self.metric
 
     @field_validator("scope")
     @classmethod
@@ -176,7 +221,7 @@ class RuleSpec(BaseModel):
         if self.threshold is not None or self.recovery is not None:
             raise ValueError("a `gap` rule takes no threshold or recovery (significance decides)")
         allowed = VOLUME_METRICS if self.gap.kind is GapKindName.data else tuple(GAP_METRICS)
-        if self.metric not in allowed:
+        if self.metric not in {m.value for m in allowed}:  # live gaps read no aspect counters
             raise ValueError(f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}")
         overlap = sorted(set(self.gap.dimensions) & set(self.scope))
         if overlap:
@@ -185,9 +230,9 @@ class RuleSpec(BaseModel):
     # -- predicates ------------------------------------------------------------
     @property
     def has_sample_size(self) -> bool:
-        """Whether ``min_n`` guards the metric: a count (volume, responses) is never a small sample,
-        and "volume below 1" must be able to fire on silence."""
-        return self.metric not in VOLUME_METRICS
+        """Whether ``min_n`` guards the metric: a count (volume, responses, signal volume, engagement) is
+        never a small sample, and "volume below 1" must be able to fire on silence."""
+        return self.metric not in COUNT_METRICS
 
     def breaching(self, value: float) -> bool:
         return value < self.threshold if self.condition is Condition.below else value > self.threshold

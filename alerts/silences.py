@@ -59,7 +59,7 @@ class Silence(BaseModel):
 def alert_labels(rule: Rule) -> dict[str, str]:
     """The label set silences match on."""
     return {**rule.scope, **rule.labels, "alertname": rule.name, "rule_id": rule.id,
-            "metric": rule.metric.value, "severity": rule.severity.value}
+            "metric": rule.metric_name, "severity": rule.severity.value}
 
 
 def is_silenced(rule: Rule, silences: list[Silence], now_ms: int) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from core.aspects import UNCHECKED  # stored rules load even when their aspect left the configuration
 from alerts.rules import Rule
 from alerts.silences import Silence
 from alerts.state import AlertState, Status
@@ -59,7 +60,7 @@ async def list_rules(wh: Warehouse, tenant: str | None = None, rule_id: str | No
     res = await wh.aquery(
         f"SELECT tenant, spec, updated_at_ms FROM {Table.alert_rules.value} FINAL "
         f"WHERE {where} ORDER BY tenant, rule_id", params)
-    return [(t, Rule.model_validate_json(spec), int(u)) for t, spec, u in res.result_rows]
+    return [(t, Rule.model_validate_json(spec, context=UNCHECKED), int(u)) for t, spec, u in res.result_rows]
 
 
 # -- states and history -------------------------------------------------------------
@@ -111,7 +112,7 @@ async def read_states(wh: Warehouse, tenant: str | None = None, status: Status |
     res = await wh.aquery(
         f"SELECT tenant, fingerprint, alert, state FROM {Table.alert_states.value} FINAL "
         f"WHERE {where} ORDER BY tenant, fingerprint", params)
-    return [StateRow(t, fp, Rule.model_validate_json(a), _state_from_json(s)) for t, fp, a, s in res.result_rows]
+    return [StateRow(t, fp, Rule.model_validate_json(a, context=UNCHECKED), _state_from_json(s)) for t, fp, a, s in res.result_rows]
 
 
 _HISTORY_COLS = ["tenant", "fingerprint", "at_ms", "status", "prev_status", "rule_id", "rule_name", "metric", "window",
@@ -126,7 +127,7 @@ _NO_THRESHOLD = float("nan")
 async def append_history(wh: Warehouse, rows: list[HistoryRow]) -> None:
     await wh.ainsert(Table.alert_history.value, [
         [r.tenant, r.fingerprint, r.at_ms, r.status.value, r.prev_status.value, r.rule.id, r.rule.name,
-         r.rule.metric.value, r.rule.window, r.state.value, r.state.n, r.state.ci_low, r.state.ci_high,
+         r.rule.metric_name, r.rule.window, r.state.value, r.state.n, r.state.ci_low, r.state.ci_high,
          _NO_THRESHOLD if r.rule.threshold is None else r.rule.threshold, r.rule.severity.value,
          orjson.dumps(r.rule.scope).decode(),
          orjson.dumps(r.rule.labels).decode(), r.state.starts_at_ms, r.state.ends_at_ms, int(r.silenced)]

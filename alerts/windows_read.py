@@ -17,9 +17,10 @@ __all__ = ["current_counts"]
 
 
 async def current_counts(wh: Warehouse, tenant: str, window: str, views: list[list[str]],
-                         scope: dict[str, str], now_ms: int) -> KpiCounts:
-    """Counts of the window ending with the bucket that holds ``now_ms`` (the current, partial bucket)."""
+                         scope: dict[str, str], now_ms: int, aspects: bool = False) -> KpiCounts:
+    """Counts of the window ending with the bucket that holds ``now_ms`` (the current, partial bucket);
+    with ``aspects``, the rated aspects' counters too (a rule on ``aspect:<name>``)."""
     plan = BucketPlan.current(window, now_ms)
     view = queries.choose_view(views, set(scope))
-    points = (await rolled_counts(wh, tenant, plan, CountSource(view), (), scope)).get(())
+    points = (await rolled_counts(wh, tenant, plan, CountSource(view), (), scope, aspects=aspects)).get(())
     return points[-1][1] if points else KpiCounts()

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.keys import KeyRefused, KeyRegistry
 from api.rate_limit import retry_after_header
 from core import metrics
+from core.aspects import validate_specs
 from core.settings import Settings
 from core.topics import topic_names
 from ingest.admission import Admission
@@ -46,6 +47,7 @@ class Services:
             max_events=s.api.max_batch_events,
             horizon=TimeHorizon.from_clock(s.api.max_future_s, s.api.max_event_age_days),
             custom_dimensions=tuple(s.custom_dimensions),
+            aspects=validate_specs(s.aspect_inputs()),
         )
 
 

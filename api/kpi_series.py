@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from api.params import from_ms
-from kpi.measures import Metric, measure
+from kpi.measures import AspectMetric, Metric, measure
 from schemas.kpis import KpiPoint
 from core.errors import TooManyBuckets
 from core.windows import BucketPlan
@@ -38,14 +38,16 @@ def bucket_plan(window: str, from_ms_: int, to_ms_: int) -> BucketPlan:
 
 
 async def kpi_series(
-    wh: Warehouse, tenant: str, metric: Metric, window: str, from_ms_: int, to_ms_: int,
+    wh: Warehouse, tenant: str, metric: Metric | AspectMetric, window: str, from_ms_: int, to_ms_: int,
     groups: tuple[str, ...], filters: dict[str, str], source: CountSource, *, min_sample: int,
     confidence: float,
 ) -> list[KpiPoint]:
     """Points of ``metric`` for the buckets starting in [``from_ms_``, ``to_ms_``), by start then group."""
     plan = bucket_plan(window, from_ms_, to_ms_)
     points: list[KpiPoint] = []
-    for group, rolled in (await rolled_counts(wh, tenant, plan, source, groups, filters)).items():
+    rolled_by_group = await rolled_counts(wh, tenant, plan, source, groups, filters,
+                                          aspects=isinstance(metric, AspectMetric))
+    for group, rolled in rolled_by_group.items():
         for start, counts in rolled:
             if counts.is_zero():
                 continue

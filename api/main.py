@@ -10,12 +10,13 @@ from starlette.routing import Match
 
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
-from api.routers import api_keys, audit, erasures, records, weighted
+from api.routers import api_keys, audit, drivers, erasures, outcomes, panel, records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
 from api.openapi import install as install_openapi
-from core import dimensions
+from core import aspects, dimensions
+from kpi.counts import configure_experience
 from core.errors import CxPulseError, IngestStorageFull, IngestUnavailable, QueryError, WarehouseError
 
 
@@ -28,12 +29,16 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     if services is not None and services.settings is not None:  # None: an app without services (probes only)
         dimensions.configure(services.settings.custom_dimensions)  # the allowlist of filters, groups and views
+        configure_experience(services.settings.experience.bounds())  # positive / negative experiences
+        aspects.configure(services.settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
     app.add_middleware(HttpMetrics)  # requests by route and status class on /metrics
     app.include_router(events.router)
     app.include_router(kpis.router)
     app.include_router(weighted.router)
+    app.include_router(drivers.router)
     app.include_router(records.router)
     app.include_router(gaps.router)
+    app.include_router(panel.router)
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
     app.include_router(stream.router)
@@ -41,6 +46,7 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(api_keys.router)
     app.include_router(erasures.router)
+    app.include_router(outcomes.router)
     app.include_router(health.router)
     mount_board(app)
     install_openapi(app)

@@ -43,6 +43,19 @@ _INVITATION = {
     "time": "2026-05-01T12:05:00Z",
     "data": {"interaction_id": "int-42", "customer_id": "cust-7", "survey_id": "post-call", "via": "email"},
 }
+_SIGNAL = {
+    "specversion": "1.0", "id": "sg-311", "source": "/reviews/google", "type": "cx.signal.v1",
+    "time": "2026-05-01T18:00:00Z",
+    "data": {"kind": "review", "platform": "google", "brand": "acme", "location": "paris-opera", "rating": 2,
+             "text": "Long queue at the counter"},
+}
+
+_OUTCOME = {
+    "specversion": "1.0", "id": "crm-77120", "source": "/crm/salesforce", "type": "cx.outcome.v1",
+    "time": "2026-08-01T09:00:00Z",
+    "data": {"customer_id": "cust-7", "kind": "renewal", "amount": 1200.0, "currency": "EUR",
+             "account_id": "acct-3", "product": "premium", "segment": "smb"},
+}
 
 
 def _ex(summary: str, value: Any) -> dict[str, Any]:
@@ -51,7 +64,9 @@ def _ex(summary: str, value: Any) -> dict[str, Any]:
 
 _SINGLE_EXAMPLES = {"touchpoint": _ex("A phone call", _TOUCHPOINT),
                     "response": _ex("Its survey answer", _RESPONSE),
-                    "invitation": _ex("The survey invitation", _INVITATION)}
+                    "invitation": _ex("The survey invitation", _INVITATION),
+                    "signal": _ex("A store review", _SIGNAL),
+                    "outcome": _ex("A renewal the CRM recorded", _OUTCOME)}
 _BATCH_EXAMPLE = {"batch": _ex("A touchpoint, its invitation and its answer", [_TOUCHPOINT, _INVITATION, _RESPONSE])}
 _NDJSON_EXAMPLE = "\n".join(orjson.dumps(e).decode() for e in (_TOUCHPOINT, _RESPONSE)) + "\n"
 

@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from core.isotime import IsoDateTime as _IsoDateTime
 
-from kpi.measures import Metric
+from core import aspects as aspect_config
+from kpi.measures import AspectMetric, Metric
+from schemas.gaps import GapMetric
 from core.dimensions import all_dimensions, validate_view
 from core.errors import NoViewCovers, QueryError
 from warehouse import queries
@@ -141,3 +143,57 @@ def kpi_range_of(metrics: type[Enum], default: Enum):
 KpiSeriesDep = Annotated[KpiRead, Depends(_kpi_series_read)]
 #: The same with ``to`` (``/v1/kpis``, ``/v1/kpis/weighted``).
 KpiRangeDep = Annotated[KpiRead, Depends(_kpi_range_read)]
+
+
+#: ``metric`` of ``GET /v1/kpis``: a :class:`Metric`, or a configured rated aspect (``aspect:<name>``, the
+#: mean; ``aspect_top2:<name>``, the top-2-box %).
+_ASPECT_NAME = "[a-z][a-z0-9_]{0,62}"
+KPI_METRIC_PATTERN = ("^(" + "|".join(m.value for m in Metric)
+                      + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$")
+KpiMetricParam = Annotated[str, Query(
+    pattern=KPI_METRIC_PATTERN,
+    description="A KPI (" + ", ".join(m.value for m in Metric) + "), or a configured rated aspect: "
+    "`aspect:<name>` (mean score, Student t interval) or `aspect_top2:<name>` (top-2-box %, Wilson).",
+)]
+
+
+def kpi_metric(value: str, loc: list[str] | str = "metric") -> Metric | AspectMetric:
+    """A ``metric`` parameter as a :class:`Metric` or a configured :class:`AspectMetric`, else a 422 at ``loc``."""
+    aspect = AspectMetric.parse(value)
+    if aspect is None:
+        try:
+            return Metric(value)
+        except ValueError:
+            raise unprocessable(loc, f"unknown metric {value!r}") from None
+    if aspect_config.spec(aspect.name) is None:
+        known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
+        raise unprocessable(loc, f"unknown aspect {aspect.name!r}; configured: {known}")
+    return aspect
+
+
+def _kpis_read(filters: FiltersDep, metric: KpiMetricParam = "nps", window: WindowParam = "1h",
+               from_: FromParam = None, group_by: GroupByParam = "", confidence: ConfidenceParam = 0.95,
+               to: ToParam = None) -> KpiRead:
+    return KpiRead(kpi_metric(metric), window, from_, group_by, confidence, filters, to)  # type: ignore[arg-type]
+
+
+#: ``metric`` of ``GET /v1/gaps``: a gap metric (``schemas.gaps.GapMetric``) or a configured rated aspect.
+GAP_METRIC_PATTERN = ("^(" + "|".join(m.value for m in GapMetric)
+                      + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$")
+GapMetricParam = Annotated[str, Query(
+    pattern=GAP_METRIC_PATTERN,
+    description="A gap metric (" + ", ".join(m.value for m in GapMetric) + "), or a configured rated aspect: "
+    "`aspect:<name>` (mean score, Welch's t test) or `aspect_top2:<name>` (top-2-box %, two-proportion test).",
+)]
+
+
+def gap_metric(value: str, loc: list[str] | str = "metric") -> Metric | AspectMetric:
+    """A gap ``metric`` parameter as a :class:`Metric` or a configured :class:`AspectMetric`, else a 422 at ``loc``."""
+    if AspectMetric.parse(value) is None and value not in {m.value for m in GapMetric}:
+        raise unprocessable(loc, f"no gap detection for {value!r}; use one of {[m.value for m in GapMetric]} "
+                            "or a configured aspect")
+    return kpi_metric(value, loc)
+
+
+#: ``KpiRangeDep`` whose ``metric`` may also be a rated aspect (``GET /v1/kpis``).
+KpisRangeDep = Annotated[KpiRead, Depends(_kpis_read)]

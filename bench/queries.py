@@ -205,6 +205,20 @@ async def measure(wh: Warehouse, settings: Settings, args: argparse.Namespace, n
     return rows
 
 
+def print_crossings_side_by_side(answers: int, rows: list[dict]) -> None:
+    """The crossing answered by a stored view beside the one answered from the ledger (issue 12), per range."""
+    by_name = {q["query"]: q for q in rows}
+    print(f"  crossing over {answers:,} stored answers, p50 / p99 ms: view (channel x segment) | ledger "
+          f"(queue x site, the product's read; target p99 <= {CROSSING_P99_MS:g} ms)")
+    for days in (1, 7, 28):
+        view = by_name.get(f"view: /v1/kpis crossing (product), channel x segment, {days} d")
+        ledger = by_name.get(f"ledger: /v1/kpis crossing (product), queue x site, {days} d")
+        if view and ledger:
+            verdict = "ok" if ledger["p99_ms"] <= CROSSING_P99_MS else "MISSED"
+            print(f"    {days:>2} d: {view['p50_ms']:7.1f} / {view['p99_ms']:7.1f} | {ledger['p50_ms']:7.1f} / "
+                  f"{ledger['p99_ms']:7.1f}  {verdict}")
+
+
 def _print_row(row: dict) -> None:
     target = row["target_p99_ms"]
     verdict = "" if target is None else ("  ok" if row["p99_ms"] <= target else f"  MISSED (p99 <= {target:g} ms)")
@@ -251,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"queries at scale: {args.answers:,} answers over {args.days:g} days (chDB, in-process API)", flush=True)
     r = asyncio.run(run(args))
+    print_crossings_side_by_side(r["answers"], r["queries"])
     missed = [q["query"] for q in r["queries"] if q["target_p99_ms"] and q["p99_ms"] > q["target_p99_ms"]]
     print(f"  RSS {r['rss_mb']:,} MB, peak {r['peak_rss_mb']:,} MB (this process, chDB included); "
           f"{'all targets met' if not missed else f'{len(missed)} target(s) missed'}")

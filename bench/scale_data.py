@@ -73,6 +73,8 @@ def answer_select(tenant: str, end_ms: int, days: float, partitions: int, start:
         "fcr": "if(cityHash64(n, 16) % 2 = 0, cityHash64(n, 17) % 3 != 0, NULL)",
         "comment": "if(cityHash64(n, 18) % 10 = 0, 'the agent was helpful but it took too long', '')",
         "weight": "NULL", "overrides": "''", "attributed": "true",
+        # panel health (0017) and rated aspects (0015): none here, as answers of a survey without them
+        "duration_s": "NULL", "flags": "toUInt8(0)", "aspects": "map()",
     }
     return _select(Table.survey_responses, exprs, start, count)
 

@@ -4,6 +4,12 @@ Rows go through the API (``POST /v1/events``), so they get exactly the
 validation, tenancy and pseudonymization of live traffic, and land in the past
 windows of their own event time (late-window reloads in the stream processor).
 
+``--mapping crm-outcomes`` reads a CRM export instead: a CSV with one business outcome a row
+(``id,time,customer_id,kind,amount,currency`` and optionally ``account_id``, ``product``,
+``source`` and any dimension or other column, which goes into ``data``), turned into
+``cx.outcome.v1`` events (``crm_outcome_event``). A row without ``id`` gets one derived from its
+content, so re-importing the same export sends the same ids and is deduplicated.
+
 A replay is resumable: after every acknowledged batch the number of rows done
 is saved next to the file (``<file>.replay.json``); a rerun skips them.
 Rejected rows are appended to ``<file>.rejected.ndjson`` with their row
@@ -13,6 +19,7 @@ deduplicated by id), so resuming never double-counts.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +37,36 @@ _CSV_BOOL = {"data.resolved", "data.first_contact", "data.transferred", "data.ab
              "data.converted", "data.answers.fcr"}
 
 
+#: ``--mapping`` values: how a CSV row becomes an event (None: the row is a flattened CloudEvent).
+CRM_OUTCOMES = "crm-outcomes"
+MAPPINGS = (CRM_OUTCOMES,)
+_CRM_REQUIRED = ("time", "customer_id", "kind", "amount", "currency")
+_CRM_ENVELOPE = ("id", "time", "source", "subject")
+
+
+def crm_outcome_event(row: dict[str, str], default_source: str) -> dict[str, Any]:
+    """One CRM export row -> a ``cx.outcome.v1`` CloudEvent (``ValueError`` names a missing column or a bad amount).
+
+    ``amount`` is sent as a JSON number: ``"1 200,50"`` is not guessed at, it is refused with its row."""
+    cells = {k.strip(): v.strip() for k, v in row.items() if k is not None and v not in (None, "")}
+    missing = [c for c in _CRM_REQUIRED if c not in cells]
+    if missing:
+        raise ValueError(f"missing column(s) {missing}")
+    try:
+        amount: int | float = int(cells["amount"]) if cells["amount"].lstrip("-").isdigit() else float(cells["amount"])
+    except ValueError:
+        raise ValueError(f"amount: {cells['amount']!r} is not a number") from None
+    data: dict[str, Any] = {k: v for k, v in cells.items() if k not in _CRM_ENVELOPE}
+    data["amount"] = amount
+    event_id = cells.get("id") or "crm-" + hashlib.sha256(
+        "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells)).encode()).hexdigest()[:32]
+    event: dict[str, Any] = {"specversion": "1.0", "id": event_id, "source": cells.get("source", default_source),
+                             "type": "cx.outcome.v1", "time": cells["time"], "data": data}
+    if "subject" in cells:
+        event["subject"] = cells["subject"]
+    return event
+
+
 @dataclass
 class ReplayState:
     rows_done: int = 0
@@ -44,14 +81,20 @@ class ReplaySummary(ReplayState):
     rejects_file: str = ""
 
 
-def count_rows(path: Path) -> int:
-    return sum(1 for _ in read_rows(path))
+def count_rows(path: Path, mapping: str | None = None) -> int:
+    return sum(1 for _ in read_rows(path, mapping))
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
+def read_rows(path: Path, mapping: str | None = None) -> Iterator[tuple[int, Any]]:
     """(row number, CloudEvent dict or MalformedItem) for every row of the file, streamed."""
     suffix = path.suffix.lower()
-    if suffix in (".ndjson", ".jsonl", ".json"):
+    if mapping is not None:
+        if mapping != CRM_OUTCOMES:
+            raise ValueError(f"unknown mapping {mapping!r} (use one of {', '.join(MAPPINGS)})")
+        if suffix != ".csv":
+            raise ValueError(f"{path}: the {mapping} mapping reads a .csv export")
+        yield from _crm_rows(path)
+    elif suffix in (".ndjson", ".jsonl", ".json"):
         yield from _ndjson_rows(path)
     elif suffix == ".csv":
         yield from _csv_rows(path)
@@ -77,6 +120,16 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         for number, row in enumerate(csv.DictReader(f), start=2):  # row 1 is the header
             try:
                 yield number, _unflatten({k: _csv_value(k, v) for k, v in row.items() if v not in ("", None)})
+            except ValueError as exc:
+                yield number, MalformedItem(f"row {number}: {exc}")
+
+
+def _crm_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    source = f"/crm-export/{path.name}"
+    with open(path, newline="", encoding="utf-8-sig") as f:  # spreadsheet exports often start with a BOM
+        for number, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                yield number, crm_outcome_event(row, source)
             except ValueError as exc:
                 yield number, MalformedItem(f"row {number}: {exc}")
 
@@ -143,7 +196,7 @@ def _save_state(path: Path, state: ReplayState) -> None:
 
 
 async def replay(path: Path, client: httpx.AsyncClient, batch_size: int = 1000, restart: bool = False,
-                 progress: Any = None) -> ReplaySummary:
+                 progress: Any = None, mapping: str | None = None) -> ReplaySummary:
     """Send the file's rows in batches; resume where a previous run stopped.
 
     ``progress`` is anything with ``update(n)`` (a tqdm bar). Raises on transport
@@ -186,7 +239,7 @@ async def replay(path: Path, client: httpx.AsyncClient, batch_size: int = 1000, 
                 progress.update(len(batch))
             batch.clear()
 
-        for number, item in read_rows(path):
+        for number, item in read_rows(path, mapping):
             index += 1
             if index <= state.rows_done:
                 continue

@@ -211,3 +211,16 @@ class CaseSettings(BaseModel):
     def _known_dimensions(cls, v: list[str] | dict[str, dict[str, str]]) -> list[str] | dict[str, dict[str, str]]:
         validate_view(list(v))  # the owners' dimensions are their keys
         return v
+
+
+class OutcomeSettings(BaseModel):
+    """Business outcomes joined to the experience (`GET /v1/outcomes`, `GET /v1/roi`). Read by `api/`."""
+
+    horizon_days: float = Field(
+        default=90.0, gt=0, le=3650,
+        description="Experience horizon of the outcome join, days: an outcome is linked to the customer's "
+        "latest answer (per score: NPS, CSAT, CES) and touchpoint at or before it and at most this long "
+        "before it; older experience counts as none (`no_answer`).",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0,
+                              description="Confidence level of the outcome KPIs' intervals and tests.")

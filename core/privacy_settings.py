@@ -3,7 +3,7 @@
 Retention is ClickHouse TTL (``warehouse.retention`` turns these settings into ``ALTER TABLE …
 MODIFY TTL`` statements that the migrate step applies after the numbered migrations), per tenant:
 ``tenants`` overrides any of the three periods for one tenant. Aggregated KPI counters
-(``kpi_windows``) hold no personal data and are kept.
+(``kpi_windows``, ``aspect_windows``) hold no personal data and are kept.
 """
 from __future__ import annotations
 
@@ -31,15 +31,16 @@ class RetentionSettings(BaseModel):
 
     ledger_days: int = Field(
         default=3660, ge=1, le=_MAX_DAYS,
-        description="Days an event stays in the ledger (`touchpoints`, `survey_responses`, `survey_invitations`) "
+        description="Days an event stays in the ledger (`touchpoints`, `survey_responses`, `survey_invitations`, "
+        "`outcomes`) "
         "after its event time; then its row is deleted with its pseudonymized customer id. Window counters stay. "
         "Must exceed `api.max_event_age_days` (late events older than that are refused, so no window is ever "
         "rebuilt from a ledger that expired under it).",
     )
     comment_days: int = Field(
         default=365, ge=1, le=_MAX_DAYS,
-        description="Days the free-text `comment` of a survey answer (and of the case it opened) is kept after "
-        "the answer's time; then it is cleared (empty / null) and the scores stay.",
+        description="Days the free-text `comment` of a survey answer (and of the case it opened) and the `text` "
+        "of a signal are kept after the event's time; then they are cleared (empty / null) and the scores stay.",
     )
     delivery_log_days: int = Field(
         default=90, ge=1, le=_MAX_DAYS,

@@ -20,20 +20,38 @@ from typing import Any
 
 import orjson
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.aspects import validate_specs
 from core.dimensions import DIMENSIONS, validate_custom, validate_view
-from core.domain_settings import AlertSettings, CaseSettings, GapSettings, WebhookSettings
+from core.domain_settings import AlertSettings, CaseSettings, GapSettings, OutcomeSettings, WebhookSettings
+from core.experience import ExperienceSettings
+from core.panel_settings import PanelSettings
 from core.privacy_settings import ErasureSettings, RetentionSettings
 from core.pipeline_settings import (
     ApiKey, ApiSettings, IngestLogSettings, KafkaSettings, LifecycleSettings, StreamSettings, WarehouseSettings,
 )
 
 #: ``ApiKey`` is re-exported: callers build keys next to ``Settings``.
-__all__ = ["PLACEHOLDER_SECRETS", "ApiKey", "Settings", "get_settings"]
+__all__ = ["PLACEHOLDER_SECRETS", "ApiKey", "AspectConfig", "Settings", "get_settings"]
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+
+
+class AspectConfig(BaseModel):
+    """One rated aspect (``core.aspects``): its label, integer scale and top-2-box threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(default="", description="Display name; the aspect's name when empty.")
+    min: int = Field(default=1, strict=True, description="Lowest score of the scale.")
+    max: int = Field(default=5, strict=True, description="Highest score of the scale.")
+    top2_min: int | None = Field(default=None, strict=True,
+                                 description="Lowest score of the top-2 box; `max - 1` when unset.")
+
+    def as_spec_input(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump().items() if v is not None and v != ""}
 
 
 class Settings(BaseSettings):
@@ -64,6 +82,15 @@ class Settings(BaseSettings):
         "as string fields of `data` (at most 128 characters); they filter, group and make views like the "
         "built-in ones, and adding one needs no migration (the `extra_dims` map column of migration 0013).",
     )
+    aspects: dict[str, AspectConfig] = Field(
+        default={},
+        description="Rated aspects of the experience answers may carry in `data.answers.aspects` "
+        "(`{wait_time: {label: Wait time, min: 1, max: 5, top2_min: 4}}`): names are lowercase identifiers, "
+        "scales integers with 0 <= min < max <= 100, `top2_min` (default max - 1) the lowest score of the "
+        "top-2 box, at most 64. An unknown aspect or a score outside its scale is rejected per item at "
+        "`data.answers.aspects.<name>`. Each is a metric: `aspect:<name>` (mean, t interval) and "
+        "`aspect_top2:<name>` (top-2-box %, Wilson), and a candidate driver of `GET /v1/drivers`.",
+    )
     kafka: KafkaSettings = Field(default=KafkaSettings(), description="Kafka broker and topics.")
     warehouse: WarehouseSettings = Field(default=WarehouseSettings(), description="ClickHouse / chDB warehouse.")
     stream: StreamSettings = Field(
@@ -81,6 +108,14 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(
         default=RetentionSettings(), description="Storage limitation: how long personal data is kept (ClickHouse TTL).")
     erasure: ErasureSettings = Field(default=ErasureSettings(), description="Erasure of one customer's data.")
+    experience: ExperienceSettings = Field(
+        default=ExperienceSettings(),
+        description="Positive and negative experiences per metric (the positive:negative ratio, the share of "
+        "negative signals). Stored windows keep the definition in force when they were counted.")
+    panel: PanelSettings = Field(
+        default=PanelSettings(), description="Panel health: respondent rule, quality flags, gaming detection.")
+    outcomes: OutcomeSettings = Field(
+        default=OutcomeSettings(), description="Business outcomes joined to the experience; revenue at risk, ROI.")
 
     @field_validator("pseudonym_key")
     @classmethod
@@ -95,6 +130,7 @@ class Settings(BaseSettings):
             raw = _read_structured(self.api.keys_file)
             self.api.keys = {**{k: ApiKey.model_validate(v) for k, v in raw.items()}, **self.api.keys}
         custom = validate_custom(self.custom_dimensions)
+        validate_specs(self.aspect_inputs())
         # Canonical order (built-in then custom, allowlist order): the worker names a view's rows by it
         # and reads look them up by it (``warehouse.queries.choose_view``), so both must agree.
         allowed = DIMENSIONS + custom
@@ -117,6 +153,10 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _ShortAliases(settings_cls), _ConfigFile(settings_cls))
 
     # -- derived values ------------------------------------------------------
+    def aspect_inputs(self) -> dict[str, dict[str, object]]:
+        """``aspects`` as ``core.aspects.configure`` takes them."""
+        return {name: cfg.as_spec_input() for name, cfg in self.aspects.items()}
+
     @property
     def warehouse_dsn(self) -> str:
         return self.warehouse.dsn or f"chdb://{(self.data_dir / 'chdb').resolve()}"

@@ -27,6 +27,8 @@ TYPED_TOPICS: dict[str, str] = {
     "cx.touchpoint.v1": "touchpoints.v1",
     "cx.survey.response.v1": "survey-responses.v1",
     "cx.survey.invitation.v1": "survey-invitations.v1",
+    "cx.signal.v1": "signals.v1",
+    "cx.outcome.v1": "outcomes.v1",  # read by the ``outcomes-ledger`` agent only
 }
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from core import dimensions
+from core import aspects, dimensions
+from kpi.counts import configure_experience
 
 
 def _settings():
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     rp.add_argument("--key", help="API key (default: CXPULSE_DEV_API_KEY or the dev key of `cxpulse up`)")
     rp.add_argument("--batch", type=int, default=1000)
     rp.add_argument("--restart", action="store_true", help="ignore saved progress and start over")
+    rp.add_argument("--mapping", choices=["crm-outcomes"],
+                    help="read a CRM export CSV (id,time,customer_id,kind,amount,currency,...) as cx.outcome.v1")
     sm = sub.add_parser("simulate", help="post the demo's simulated contact-centre traffic to the API, with incidents")
     sm.add_argument("--api", help="API base URL (default: this machine's configured API)")
     sm.add_argument("--key", action="append", default=[], metavar="[TENANT=]KEY",
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = _settings()
     dimensions.configure(settings.custom_dimensions)  # every command validates scopes and views against them
+    configure_experience(settings.experience.bounds())  # positive / negative experiences
+    aspects.configure(settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
@@ -241,11 +246,11 @@ async def _replay(settings, args: argparse.Namespace) -> int:
         print("no API key: pass --key or set CXPULSE_DEV_API_KEY", file=sys.stderr)
         return 2
     base = args.api or f"http://{settings.api.host}:{settings.api.port}"
-    total = count_rows(args.file)
+    total = count_rows(args.file, args.mapping)
     done = 0 if args.restart else load_state(args.file).rows_done
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
         with tqdm(total=total, initial=min(done, total), unit="row", desc=args.file.name) as bar:
-            summary = await replay(args.file, client, args.batch, args.restart, progress=bar)
+            summary = await replay(args.file, client, args.batch, args.restart, progress=bar, mapping=args.mapping)
     print(f"{summary.rows_done}/{summary.rows_total} rows done (resumed from row {summary.resumed_from}): "
           f"{summary.accepted} accepted, {summary.rejected} rejected"
           + (f" -> {summary.rejects_file}" if summary.rejected else ""))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core import dimensions
+from core import aspects, dimensions
+from kpi.counts import configure_experience
 from core.settings import Settings
 from ingest.pseudonymize import Pseudonymizer
 from warehouse.client import Warehouse
@@ -33,6 +34,8 @@ class Worker:
 
         settings = self.settings
         dimensions.configure(settings.custom_dimensions)  # the writer and the reads name them
+        configure_experience(settings.experience.bounds())  # positive / negative experiences
+        aspects.configure(settings.aspect_inputs())  # the aspects answers may rate (core.aspects)
         app = create_app(settings, self.bootstrap)
         declared = topics.declare(app, settings)
         checkpointer = Checkpointer(
@@ -42,6 +45,7 @@ class Worker:
             grace_ms=settings.stream.grace_s * 1000,
             interaction_cache=settings.stream.interaction_cache,
             closed_cells_kept=settings.stream.closed_window_cells,
+            panel=settings.panel,
         )
         agents.register(app, declared, checkpointer, settings, self.pseudonymizer)
         register_erasure_agent(app, declared, checkpointer)

@@ -2,14 +2,15 @@
 
 Proportions (CSAT top-2-box, FCR, response rate, the touchpoint outcome rates, the positive share
 of ``pos_neg_ratio``) use the two-proportion test, means (CES, wait and handle time) Welch's t
-test, NPS its own difference test, all from :mod:`kpi.stats`. :func:`oriented` gives a
+test, NPS its own difference test, all from :mod:`kpi.stats`. A rated aspect (``aspect:<name>``) is a
+mean like CES (Welch on its n, sum, sum of squares), ``aspect_top2:<name>`` a proportion (top-2 count of n). :func:`oriented` gives a
 difference the sign convention of every gap (negative = worse).
 """
 from __future__ import annotations
 
 from kpi import stats
 from kpi.counts import KpiCounts
-from kpi.measures import LOWER_IS_BETTER, Metric
+from kpi.measures import LOWER_IS_BETTER, AspectMetric, Metric
 
 __all__ = ["oriented", "proportion_counts", "two_sample_test"]
 
@@ -22,32 +23,44 @@ _PROPORTION_FIELDS: dict[Metric, tuple[str, str]] = {
     Metric.conversion_rate: ("tp_converted", "tp_converted_n"),
     Metric.abandonment_rate: ("tp_abandoned", "tp_abandoned_n"),
     Metric.transfer_rate: ("tp_transferred", "tp_transferred_n"),
+    Metric.signal_negative_share: ("sig_negative", "sig_polar_n"),
 }
 #: The (n, sum, sum of squares) counters of each mean KPI, and the unit they are counted in.
 _MEAN_FIELDS: dict[Metric, tuple[tuple[str, str, str], float]] = {
     Metric.ces: (("ces_n", "ces_sum", "ces_sumsq"), 1.0),
     Metric.wait_time: (("tp_wait_n", "tp_wait_ds", "tp_wait_ds2"), 0.1),  # deciseconds
     Metric.handle_time: (("tp_handle_n", "tp_handle_ds", "tp_handle_ds2"), 0.1),
+    Metric.review_rating: (("sig_reviews", "sig_rating_sum", "sig_rating_sumsq"), 1.0),
 }
 
 
-def proportion_counts(metric: Metric, c: KpiCounts) -> tuple[int, int]:
+def _aspect_counts(metric: AspectMetric, c: KpiCounts) -> tuple[int, int, int, int]:
+    """(n, sum, sum of squares, top-2 count) of the aspect ``metric`` names (zeros when none)."""
+    n, total, sumsq, top2 = (c.aspects or {}).get(metric.name) or (0, 0, 0, 0)
+    return int(n), int(total), int(sumsq), int(top2)
+
+
+def proportion_counts(metric: Metric | AspectMetric, c: KpiCounts) -> tuple[int, int]:
     """(successes, trials) of a proportion KPI (CSAT top-2-box, FCR, response rate, the touchpoint
     outcome rates); for ``pos_neg_ratio``, of its positive share (positive, positive + negative)."""
+    if isinstance(metric, AspectMetric):
+        n, _, _, top2 = _aspect_counts(metric, c)
+        return top2, n
     if metric is Metric.pos_neg_ratio:
-        return int(c.answers_positive), int(c.answers_positive + c.answers_negative)
+        positive, negative = c.answers_positive + c.sig_positive, c.answers_negative + c.sig_negative
+        return int(positive), int(positive + negative)
     x, n = _PROPORTION_FIELDS[metric]
     return int(getattr(c, x)), int(getattr(c, n))
 
 
-def oriented(metric: Metric, difference: float | None) -> float | None:
+def oriented(metric: Metric | AspectMetric, difference: float | None) -> float | None:
     """``difference`` (observed - reference) signed so that negative is worse (module docstring)."""
     if difference is None:
         return None
     return -difference if metric in LOWER_IS_BETTER else difference
 
 
-def two_sample_test(metric: Metric, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
+def two_sample_test(metric: Metric | AspectMetric, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
     """Test ``a`` against ``b`` on ``metric`` with the matching :mod:`kpi.stats` test.
 
     ``difference`` is ``a - b`` in KPI units (percentages for proportions, seconds for
@@ -61,9 +74,13 @@ def two_sample_test(metric: Metric, a: KpiCounts, b: KpiCounts, confidence: floa
             return None
         return stats.nps_diff_test((a.promoters, a.passives, a.detractors),
                                    (b.promoters, b.passives, b.detractors), confidence)
-    if metric in _MEAN_FIELDS:
-        names, unit = _MEAN_FIELDS[metric]
-        sa, sb = (tuple(getattr(c, f) for f in names) for c in (a, b))
+    if (isinstance(metric, AspectMetric) and metric.kind == "mean") or metric in _MEAN_FIELDS:
+        if isinstance(metric, AspectMetric):
+            sa, sb = (_aspect_counts(metric, c)[:3] for c in (a, b))
+            unit = 1.0
+        else:
+            names, unit = _MEAN_FIELDS[metric]
+            sa, sb = (tuple(getattr(c, f) for f in names) for c in (a, b))
         if sa[0] < 2 or sb[0] < 2:
             return None
         t = stats.welch_t_test(sa, sb, confidence)

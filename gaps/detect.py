@@ -22,8 +22,14 @@ worse: ``observed - reference`` for the higher-is-better KPIs (CES 1..7 with
 (``kpi.measures.LOWER_IS_BETTER``: abandonment and transfer rates, wait and
 handle time), so a wait 30 s longer than its baseline is a gap of -30. Nothing with ``n < min_n`` (either side) is significant.
 ``severity`` is 0 unless significant; otherwise the shortfall as a fraction
-of the metric's range (NPS 200 points, percentages 100, CES 6; data gaps:
-of the expected volume), so gaps of every kind sort on one scale.
+of the metric's range (NPS 200 points, percentages 100, CES 6, a rated aspect
+``max - min`` of its configured scale; data gaps: of the expected volume), so
+gaps of every kind sort on one scale.
+
+Rated aspects (``kpi.measures.AspectMetric``) are gap metrics too, higher is
+better: ``aspect:<name>`` (mean, Welch's t test like CES) and
+``aspect_top2:<name>`` (top-2-box %, two-proportion test like CSAT); the
+aspect must be configured (``core.aspects``).
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ from typing import Any
 
 from kpi import stats
 from kpi.counts import KpiCounts
-from kpi.measures import LOWER_IS_BETTER, KpiValue, Metric, measure
+from core.aspects import spec as aspect_spec
+from kpi.measures import LOWER_IS_BETTER, AspectMetric, KpiValue, Metric, measure
 from gaps.compare import oriented, proportion_counts, two_sample_test
 
 __all__ = [
@@ -54,6 +61,7 @@ __all__ = [
     "Window",
     "baseline_gap",
     "compare",
+    "gap_scale",
     "oriented",
     "data_gap",
     "poisson_cdf",
@@ -68,6 +76,7 @@ class GapKind(str, Enum):
     segment = "segment"
     baseline = "baseline"
     data = "data"
+    gaming = "gaming"  # ``gaps.gaming``: few contacts surveyed, scores above the peers'
 
 
 class DataStatus(str, Enum):
@@ -92,6 +101,8 @@ GAP_METRICS: dict[Metric, float] = {
     Metric.wait_time: 600.0,
     Metric.handle_time: 1800.0,
     Metric.pos_neg_ratio: 10.0,
+    Metric.review_rating: 4.0,
+    Metric.signal_negative_share: 100.0,
 }
 #: Targets that apply to every scope that has none of its own (seed 002: leaders deliver 15 positive
 #: experiences for 5 negative ones, 3:1).
@@ -143,7 +154,7 @@ class Reference:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Gap:
     kind: GapKind
-    metric: Metric
+    metric: Metric | AspectMetric
     scope: Mapping[str, str]
     window: Window
     observed: KpiValue
@@ -182,11 +193,28 @@ class DataGap(Gap):
     comparisons: int = 1
 
 
-def _gap_metric(metric: Metric | str) -> Metric:
+def _gap_metric(metric: Metric | AspectMetric | str) -> Metric | AspectMetric:
+    if isinstance(metric, AspectMetric):
+        if aspect_spec(metric.name) is None:
+            raise ValueError(f"no gap detection for {metric.value!r}: aspect {metric.name!r} is not configured")
+        return metric
     metric = Metric(metric)
     if metric not in GAP_METRICS:
         raise ValueError(f"no gap detection for {metric.value!r}; use one of {[m.value for m in GAP_METRICS]}")
     return metric
+
+
+def gap_scale(metric: Metric | AspectMetric) -> float:
+    """The worsening that counts as severity 1: ``GAP_METRICS``; a configured aspect's ``max - min``
+    (its mean) or 100 (its top-2-box %)."""
+    if isinstance(metric, AspectMetric):
+        if metric.kind == "top2":
+            return 100.0
+        s = aspect_spec(metric.name)
+        if s is None:
+            raise ValueError(f"aspect {metric.name!r} is not configured")
+        return float(s.max - s.min)
+    return GAP_METRICS[metric]
 
 
 def _severity(gap: float | None, scale: float, significant: bool) -> float:
@@ -195,7 +223,7 @@ def _severity(gap: float | None, scale: float, significant: bool) -> float:
     return max(0.0, -gap) / scale
 
 
-def compare(metric: Metric | str, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
+def compare(metric: Metric | AspectMetric | str, a: KpiCounts, b: KpiCounts, confidence: float = 0.95) -> stats.TwoSampleTest | None:
     """Test ``a`` against ``b`` on a gap metric (:func:`gaps.compare.two_sample_test`)."""
     return two_sample_test(_gap_metric(metric), a, b, confidence)
 
@@ -207,7 +235,7 @@ def _reference(kind: str, kv: KpiValue, periods: int | None = None) -> Reference
 
 # -- target ------------------------------------------------------------------------
 def target_gap(
-    metric: Metric | str, counts: KpiCounts, target: float, *, scope: Mapping[str, str], window: Window,
+    metric: Metric | AspectMetric | str, counts: KpiCounts, target: float, *, scope: Mapping[str, str], window: Window,
     thresholds: Thresholds = Thresholds(),
 ) -> TargetGap:
     """Observed KPI vs ``target``: significant when n >= min_n and the interval lies wholly on the worse
@@ -222,13 +250,13 @@ def target_gap(
     return TargetGap(
         metric=metric, scope=dict(scope), window=window, observed=kv, reference=Reference("target", float(target)),
         gap=gap, p_value=None, alpha=None, significant=significant, low_sample=kv.low_sample,
-        severity=_severity(gap, GAP_METRICS[metric], significant),
+        severity=_severity(gap, gap_scale(metric), significant),
     )
 
 
 # -- segment -----------------------------------------------------------------------
 def segment_gaps(
-    metric: Metric | str, segments: Mapping[str, KpiCounts], *, dimension: str, scope: Mapping[str, str],
+    metric: Metric | AspectMetric | str, segments: Mapping[str, KpiCounts], *, dimension: str, scope: Mapping[str, str],
     window: Window, thresholds: Thresholds = Thresholds(), total: KpiCounts | None = None,
 ) -> list[SegmentGap]:
     """Each segment (value of ``dimension``) vs the rest of its scope.
@@ -268,7 +296,7 @@ def segment_gaps(
             metric=metric, scope={**scope, dimension: value}, window=window, observed=kv,
             reference=_reference("rest", rv), gap=gap, p_value=None if test is None else test.p_value,
             alpha=alpha, significant=significant, low_sample=low,
-            severity=_severity(gap, GAP_METRICS[metric], significant),
+            severity=_severity(gap, gap_scale(metric), significant),
             dimension=dimension, segment=value, comparisons=m,
         ))
     return out
@@ -276,7 +304,7 @@ def segment_gaps(
 
 # -- baseline ----------------------------------------------------------------------
 def baseline_gap(
-    metric: Metric | str, current: KpiCounts, baseline: Sequence[KpiCounts], *, scope: Mapping[str, str],
+    metric: Metric | AspectMetric | str, current: KpiCounts, baseline: Sequence[KpiCounts], *, scope: Mapping[str, str],
     window: Window, thresholds: Thresholds = Thresholds(), comparisons: int = 1,
 ) -> BaselineGap:
     """The current window vs the sum of ``baseline`` periods; a significant drop only.
@@ -299,7 +327,7 @@ def baseline_gap(
         metric=metric, scope=dict(scope), window=window, observed=kv,
         reference=_reference("baseline", rv, periods=len(baseline)), gap=gap,
         p_value=None if test is None else test.p_value, alpha=alpha, significant=significant, low_sample=low,
-        severity=_severity(gap, GAP_METRICS[metric], significant), comparisons=comparisons,
+        severity=_severity(gap, gap_scale(metric), significant), comparisons=comparisons,
     )
 
 

@@ -12,7 +12,8 @@ with two weeks of history has a two-week baseline, not two empty weeks).
 
 Scopes: the filtered scope, and with a ``dimension`` each of its values seen
 in the window or the baseline (the unknown value '' is left out). Segment
-gaps compare the values with each other; baseline and data gaps run per
+gaps compare the values with each other, gaming gaps (``gaps.gaming``) each
+value's surveyed share and score with its peers' (Holm over the values); baseline and data gaps run per
 scope with a Bonferroni guard over the scopes; targets apply to the scope
 whose dimensions they name exactly.
 """
@@ -34,9 +35,10 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
+from gaps.gaming import gaming_gaps
 from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
-from kpi.measures import Metric
+from kpi.measures import AspectMetric, Metric
 from core.windows import DAY_MS, MINUTE_MS, WindowSize, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
@@ -48,7 +50,7 @@ WEEK_MS = 7 * DAY_MS
 
 @dataclass(frozen=True, slots=True)
 class GapQuery:
-    metric: Metric
+    metric: Metric | AspectMetric  # an aspect metric: 1h/1d only (the live frame reads no aspect counters)
     window: str  # "1h" | "1d"
     at_ms: int
     kinds: frozenset[GapKind]
@@ -67,7 +69,7 @@ def baseline_period_ms(window: str) -> int:
     return WEEK_MS if window == "1h" else DAY_MS
 
 
-def applicable_target(targets: Iterable[TargetRow], metric: Metric, scope: dict[str, str],
+def applicable_target(targets: Iterable[TargetRow], metric: Metric | AspectMetric, scope: dict[str, str],
                       at_ms: int) -> TargetRow | None:
     """The target of exactly ``scope`` valid at ``at_ms`` (latest ``valid_from`` wins)."""
     best: TargetRow | None = None
@@ -112,6 +114,9 @@ def detect_all(
     if GapKind.segment in q.kinds and q.dimension:
         gaps.extend(segment_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
                                  thresholds=th, total=scopes[0][1]))
+    if GapKind.gaming in q.kinds and q.dimension:
+        gaps.extend(gaming_gaps(q.metric, current, dimension=q.dimension, scope=q.scope, window=win,
+                                thresholds=th, total=scopes[0][1]))
     if GapKind.baseline in q.kinds and history:
         for scope, counts, hist in scopes:
             gaps.append(baseline_gap(q.metric, counts, hist, scope=scope, window=win, thresholds=th,
@@ -134,7 +139,7 @@ async def evaluate(
     first = win.start_ms - baseline_periods * period
     group_by = (q.dimension,) if q.dimension else ()
     rows = await read_counts(wh, tenant, q.window, source, group_by, q.scope, first // 1000, win.end_ms // 1000,
-                             step_s=period // 1000)
+                             step_s=period // 1000, aspects=isinstance(q.metric, AspectMetric))
     by_start: dict[int, dict[str, KpiCounts]] = {}
     for r in rows:
         start = r.window_start * 1000
@@ -188,6 +193,8 @@ async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, source: Count
     """
     gs = gap_settings
     if q.window == "live":
+        if isinstance(q.metric, AspectMetric):
+            raise ValueError(f"{q.metric.value!r}: live gaps are not evaluated on rated aspects")
         return await evaluate_live(wh, tenant, replace(q, kinds=q.kinds & LIVE_KINDS), views, LiveSpec.from_settings(gs))
     periods = gs.baseline_weeks if q.window == "1h" else gs.baseline_days
     return await evaluate(wh, tenant, q, source, periods, Thresholds.from_settings(gs))

@@ -88,6 +88,8 @@ DEFAULT_MIN_EFFECT: dict[Metric, float] = {
     Metric.wait_time: 30.0,  # seconds
     Metric.handle_time: 60.0,
     Metric.pos_neg_ratio: 1.0,  # positive experiences per negative one
+    Metric.review_rating: 0.3,  # rating points
+    Metric.signal_negative_share: 5.0,
 }
 
 
@@ -243,7 +245,7 @@ def exact_lower_tail(metric: Metric, current: KpiCounts, reference: KpiCounts) -
 #: The gap metrics with an exact tail: proportions (pos_neg_ratio: its positive share).
 _PROPORTIONS = frozenset({Metric.csat, Metric.fcr, Metric.fcr_operational, Metric.response_rate,
                           Metric.conversion_rate, Metric.abandonment_rate, Metric.transfer_rate,
-                          Metric.pos_neg_ratio})
+                          Metric.pos_neg_ratio, Metric.signal_negative_share})
 
 
 def _stronger(a: Gap, b: Gap) -> bool:

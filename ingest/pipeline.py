@@ -15,6 +15,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from core.aspects import AspectSpec
 from ingest.batching import group_for_kafka
 from ingest.binding import HTTP, binary_event, header_error, is_binary, structured_media_type
 from ingest.pseudonymize import Pseudonymizer
@@ -42,6 +43,8 @@ class BatchSpec:
     horizon: TimeHorizon | None = None
     #: ``custom_dimensions`` of the settings: the ``data`` fields that are dimensions, not attributes.
     custom_dimensions: tuple[str, ...] = ()
+    #: ``aspects`` of the settings (``core.aspects.AspectSpec`` by name): the rated aspects answers may carry.
+    aspects: dict[str, AspectSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +77,7 @@ def prepare_batch(body: bytes, content_type: str, spec: BatchSpec,
     if len(items) > spec.max_events:
         raise TooManyEvents(f"batch of {len(items)} events exceeds {spec.max_events}")
     records, rejected = validate_items(items, spec.tenant, _pseudonymizer(spec.pseudonym_key), spec.horizon,
-                                        spec.custom_dimensions)
+                                        spec.custom_dimensions, spec.aspects)
     if binary:
         rejected = [_in_headers(rejection) for rejection in rejected]
     messages = group_for_kafka(records, spec.topics, spec.partitions, spec.max_record_bytes)

@@ -53,7 +53,8 @@ from ingest.binding import (
     kafka_headers,
     structured_media_type,
 )
-from ingest.records import Pseudonymize, custom_dimension_error, event_to_record
+from core.aspects import AspectSpec
+from ingest.records import Pseudonymize, aspect_error, custom_dimension_error, event_to_record
 from schemas.events import CLOUD_EVENT_ADAPTER, Rejection
 from schemas.records import EventType, Record
 
@@ -193,7 +194,7 @@ def _parse_ndjson(body: bytes) -> list[Any]:
 
 def validate_items(
     items: Sequence[Any], tenant: str, pseudonymizer: Pseudonymize, horizon: TimeHorizon | None = None,
-    custom: tuple[str, ...] = (),
+    custom: tuple[str, ...] = (), aspects: dict[str, AspectSpec] | None = None,
 ) -> tuple[list[Record], list[Rejection]]:
     """Validate each decoded item on its own; return the accepted records and the rejections.
 
@@ -201,7 +202,8 @@ def validate_items(
     around the wall clock. A repeated ``id`` keeps the first accepted event and
     drops the later ones without rejecting them: a resent event is counted once.
     Every item is an accepted record, a rejection or a duplicate, so the
-    duplicates are ``len(items) - len(records) - len(rejections)``.
+    duplicates are ``len(items) - len(records) - len(rejections)``. ``aspects``: the configured
+    rated aspects (``core.aspects``; None or empty: an answer rating any aspect is rejected).
     """
     if horizon is None:
         horizon = TimeHorizon.from_clock()
@@ -223,6 +225,8 @@ def validate_items(
             rejections.append(Rejection(index=index, path="time", error=time_error))
             continue
         bad = custom_dimension_error(event, custom) if custom else None
+        if bad is None:
+            bad = aspect_error(event, aspects or {})
         if bad is not None:
             rejections.append(Rejection(index=index, path=bad[0], error=bad[1]))
             continue
@@ -239,6 +243,7 @@ def validate_raw_message(
     pseudonymizer: Pseudonymize,
     horizon: TimeHorizon | None = None,
     custom: tuple[str, ...] = (),
+    aspects: dict[str, AspectSpec] | None = None,
 ) -> tuple[list[Record], list[RawRejection]]:
     """Validate a message a producer wrote straight to the raw topic, in either Kafka content mode.
 
@@ -261,7 +266,7 @@ def validate_raw_message(
     try:
         if structured_media_type(content_type) is None and is_binary(attributes):
             item = binary_event(KAFKA, attributes, content_type, raw)
-            return _validate_raw_items([item], attributes.get(TENANT), pseudonymizer, horizon, raw, custom)
+            return _validate_raw_items([item], attributes.get(TENANT), pseudonymizer, horizon, raw, custom, aspects)
     except IngestError as exc:  # not JSON: the content-type or the data
         path = CONTENT_TYPE if isinstance(exc, UnsupportedMediaType) else "data"
         tenant = attributes.get(TENANT)
@@ -278,12 +283,12 @@ def validate_raw_message(
     else:
         error = "a raw message must be a CloudEvent JSON object or an array of them"
         return [], [RawRejection(index=0, path="", error=error, raw=raw)]
-    return _validate_raw_items(items, attributes.get(TENANT), pseudonymizer, horizon, None, custom)
+    return _validate_raw_items(items, attributes.get(TENANT), pseudonymizer, horizon, None, custom, aspects)
 
 
 def _validate_raw_items(
     items: Sequence[Any], default_tenant: str | None, pseudonymizer: Pseudonymize, horizon: TimeHorizon,
-    binary_value: bytes | None, custom: tuple[str, ...] = (),
+    binary_value: bytes | None, custom: tuple[str, ...] = (), aspects: dict[str, AspectSpec] | None = None,
 ) -> tuple[list[Record], list[RawRejection]]:
     """The events of one raw message; ``binary_value`` is the message value of a binary-mode event."""
     records: list[Record] = []
@@ -317,6 +322,8 @@ def _validate_raw_items(
             reject(index, "time", time_error, tenant, item)
             continue
         bad = custom_dimension_error(event, custom) if custom else None
+        if bad is None:
+            bad = aspect_error(event, aspects or {})
         if bad is not None:
             reject(index, bad[0], bad[1], tenant, item)
             continue

@@ -32,6 +32,35 @@ once. It is *negative* if any score it carries is negative (NPS 0-6, CSAT 1-2, C
 CES 4-5, FCR alone): ``answers_negative`` and ``answers_positive``. A mixed answer (NPS 10 and
 CSAT 1) is negative: one bad moment outweighs a good one.
 
+The bounds are configuration (``core.experience``, the ``experience`` settings; the defaults are
+the ones above), installed at start by :func:`configure_experience`; :func:`experience_bounds` is
+what the ledger SQL (``warehouse.ledger_counts``) builds its conditions from, so both paths count by
+the same definition. Stored windows keep the definition in force when they were counted
+(``core.experience``).
+
+Social and review signals (``cx.signal.v1``; issue 14): ``sig_n`` counts every signal (the volume),
+``sig_reviews`` the reviews, ``sig_rating_sum`` / ``sig_rating_sumsq`` their ratings (1-5; the
+Student t interval of the mean rating), ``sig_polar_n`` the signals that state an opinion (reviews
+and mentions), of which ``sig_negative`` are negative and ``sig_positive`` positive: a review by its
+rating and the ``review`` bounds, a mention by its ``sentiment`` label when it has one (``neutral``
+is neither), else by its ``score`` (-1..1) and the ``mention_score`` bounds. ``sig_engagement``
+counts likes, shares and comments (one signal each). Signals join the positive:negative ratio
+through ``sig_positive`` / ``sig_negative`` (``kpi.measures``), kept apart from
+``answers_positive`` / ``answers_negative`` so the survey-only figures stay readable.
+
+Panel health (``kpi.panel``): an answer whose ``flags`` carry ``REPEAT`` (the respondent rule: the
+same customer answered the same survey less than the cooldown before) counts in no counter at all,
+not even ``responses``; the stream moves an answer in and out of the counts as its flag changes.
+Quality flags do not change the counters.
+
+Rated aspects (``core.aspects``): ``aspects`` maps an aspect name to its four additive counters
+``[n, sum, sum of squares, top-2 count]`` (scores ``>= top2_min``) over the answers rating it.
+They are not columns of ``kpi_windows`` (aspects are configured, not fixed): the writer stores
+them in ``aspect_windows`` (migration 0015) next to the cell's row. Only configured aspects count
+(a score of an aspect removed from the configuration stays in the ledger, uncounted). ``None``
+when no answer of the cell rated an aspect; an entry retracted to zero stays (the writer then
+rewrites its stored row as zero).
+
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
 as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are all it needs).
@@ -42,13 +71,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXPERIENCE_BOUNDS", "FIELDS", "MAX_DURATION_S", "KpiCounts", "add_record", "contribution"]
+from core.aspects import top2_thresholds
+from core.experience import DEFAULT_BOUNDS, Bounds, validate_bounds
+from kpi.panel import REPEAT
+
+__all__ = ["FIELDS", "MAX_DURATION_S", "SIGNAL_KINDS", "SIGNAL_SENTIMENTS", "KpiCounts", "add_record",
+           "configure_experience", "contribution", "experience_bounds"]
 
 # The wire values of schemas.records.EventType. EventType is a ``str`` enum,
 # so members compare and hash equal to these plain strings.
 _TOUCHPOINT = "cx.touchpoint.v1"
 _RESPONSE = "cx.survey.response.v1"
 _INVITATION = "cx.survey.invitation.v1"
+_SIGNAL = "cx.signal.v1"
+
+#: ``cx.signal.v1`` kinds (``schemas.events.SignalKind`` values) and mention sentiment labels.
+SIGNAL_KINDS: tuple[str, ...] = ("review", "mention", "like", "share", "comment")
+SIGNAL_SENTIMENTS: tuple[str, ...] = ("positive", "neutral", "negative")
+_ENGAGEMENT_KINDS = frozenset({"like", "share", "comment"})
 
 #: Counter names in ClickHouse column order. Do not reorder; append only.
 FIELDS: tuple[str, ...] = (
@@ -84,6 +124,15 @@ FIELDS: tuple[str, ...] = (
     "tp_handle_ds2",
     "answers_positive",
     "answers_negative",
+    # cx.signal.v1 (migration 0018)
+    "sig_n",
+    "sig_reviews",
+    "sig_rating_sum",
+    "sig_rating_sumsq",
+    "sig_polar_n",
+    "sig_negative",
+    "sig_positive",
+    "sig_engagement",
 )
 
 # Answer scales; membership doubles as validation on the hot path.
@@ -91,12 +140,45 @@ _NPS_VALUES = frozenset(range(0, 11))
 _CSAT_VALUES = frozenset(range(1, 6))
 _CES_VALUES = frozenset(range(1, 8))
 
-#: Positive and negative experiences (module docstring): answer -> (highest negative score, lowest
-#: positive score), inclusive. NPS: detractors 0-6 / promoters 9-10; CSAT 1-2 / 4-5; CES 1-3 / 6-7.
-EXPERIENCE_BOUNDS: dict[str, tuple[int, int]] = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 6)}
-_NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN = EXPERIENCE_BOUNDS["nps"]
-_CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN = EXPERIENCE_BOUNDS["csat"]
-_CES_NEGATIVE_MAX, _CES_POSITIVE_MIN = EXPERIENCE_BOUNDS["ces"]
+_RATING_VALUES = frozenset(range(1, 6))
+
+# Positive and negative experiences (module docstring): metric -> (highest negative score, lowest
+# positive score), inclusive, as configured (core.experience). Module globals so the hot path reads
+# them without a lookup; a None bound ("never") is a score no answer reaches.
+_NEVER_LOW, _NEVER_HIGH = -1e9, 1e9
+_bounds: dict[str, Bounds] = dict(DEFAULT_BOUNDS)
+
+
+def configure_experience(bounds: Mapping[str, Bounds]) -> None:
+    """Install this process's positive / negative bounds (``Settings.experience.bounds()``, at start;
+    tests set and reset them). ``ValueError`` for a bound outside its scale or overlapping."""
+    global _bounds, _NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN, _CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN
+    global _CES_NEGATIVE_MAX, _CES_POSITIVE_MIN, _REVIEW_NEGATIVE_MAX, _REVIEW_POSITIVE_MIN
+    global _SCORE_NEGATIVE_MAX, _SCORE_POSITIVE_MIN
+    _bounds = validate_bounds(bounds)
+
+    def low(m: str) -> float:
+        return _NEVER_LOW if _bounds[m][0] is None else _bounds[m][0]
+
+    def high(m: str) -> float:
+        return _NEVER_HIGH if _bounds[m][1] is None else _bounds[m][1]
+
+    _NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN = low("nps"), high("nps")
+    _CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN = low("csat"), high("csat")
+    _CES_NEGATIVE_MAX, _CES_POSITIVE_MIN = low("ces"), high("ces")
+    _REVIEW_NEGATIVE_MAX, _REVIEW_POSITIVE_MIN = low("review"), high("review")
+    _SCORE_NEGATIVE_MAX, _SCORE_POSITIVE_MIN = low("mention_score"), high("mention_score")
+
+
+def experience_bounds() -> dict[str, Bounds]:
+    """The bounds in force: ``{metric: (negative_max or None, positive_min or None)}``."""
+    return dict(_bounds)
+
+
+_NPS_NEGATIVE_MAX = _NPS_POSITIVE_MIN = _CSAT_NEGATIVE_MAX = _CSAT_POSITIVE_MIN = 0.0
+_CES_NEGATIVE_MAX = _CES_POSITIVE_MIN = _REVIEW_NEGATIVE_MAX = _REVIEW_POSITIVE_MIN = 0.0
+_SCORE_NEGATIVE_MAX = _SCORE_POSITIVE_MIN = 0.0
+configure_experience(DEFAULT_BOUNDS)
 
 #: Longest wait or handle time a touchpoint may carry, in seconds (``schemas.events`` refuses more):
 #: 30 days. It bounds the Int64 sums of squares of deciseconds (at most 6.7e14 per touchpoint).
@@ -145,6 +227,16 @@ class KpiCounts:
     tp_handle_ds2: int = 0
     answers_positive: int = 0
     answers_negative: int = 0
+    sig_n: int = 0
+    sig_reviews: int = 0
+    sig_rating_sum: int = 0
+    sig_rating_sumsq: int = 0
+    sig_polar_n: int = 0
+    sig_negative: int = 0
+    sig_positive: int = 0
+    sig_engagement: int = 0
+    #: aspect -> [n, sum, sumsq, top2] (module docstring); not in ``FIELDS``
+    aspects: dict[str, list[int]] | None = None
 
     # -- merging -----------------------------------------------------------
     def add(self, other: KpiCounts) -> None:
@@ -181,6 +273,30 @@ class KpiCounts:
         self.tp_handle_ds2 += other.tp_handle_ds2
         self.answers_positive += other.answers_positive
         self.answers_negative += other.answers_negative
+        self.sig_n += other.sig_n
+        self.sig_reviews += other.sig_reviews
+        self.sig_rating_sum += other.sig_rating_sum
+        self.sig_rating_sumsq += other.sig_rating_sumsq
+        self.sig_polar_n += other.sig_polar_n
+        self.sig_negative += other.sig_negative
+        self.sig_positive += other.sig_positive
+        self.sig_engagement += other.sig_engagement
+        if other.aspects:
+            self._merge_aspects(other.aspects, 1)
+
+    def _merge_aspects(self, other: dict[str, list[int]], sign: int) -> None:
+        mine = self.aspects
+        if mine is None:
+            mine = self.aspects = {}
+        for name, (n, total, sumsq, top2) in other.items():
+            cell = mine.get(name)
+            if cell is None:
+                mine[name] = [sign * n, sign * total, sign * sumsq, sign * top2]
+            else:
+                cell[0] += sign * n
+                cell[1] += sign * total
+                cell[2] += sign * sumsq
+                cell[3] += sign * top2
 
     def subtract(self, other: KpiCounts) -> None:
         """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
@@ -216,6 +332,16 @@ class KpiCounts:
         self.tp_handle_ds2 -= other.tp_handle_ds2
         self.answers_positive -= other.answers_positive
         self.answers_negative -= other.answers_negative
+        self.sig_n -= other.sig_n
+        self.sig_reviews -= other.sig_reviews
+        self.sig_rating_sum -= other.sig_rating_sum
+        self.sig_rating_sumsq -= other.sig_rating_sumsq
+        self.sig_polar_n -= other.sig_polar_n
+        self.sig_negative -= other.sig_negative
+        self.sig_positive -= other.sig_positive
+        self.sig_engagement -= other.sig_engagement
+        if other.aspects:
+            self._merge_aspects(other.aspects, -1)
 
     def __add__(self, other: object) -> KpiCounts:
         if not isinstance(other, KpiCounts):
@@ -226,11 +352,14 @@ class KpiCounts:
 
     # -- inspection and conversion ----------------------------------------
     def copy(self) -> KpiCounts:
-        return KpiCounts(*self.as_tuple())
+        out = KpiCounts(*self.as_tuple())
+        if self.aspects is not None:
+            out.aspects = {name: list(c) for name, c in self.aspects.items()}
+        return out
 
     def is_zero(self) -> bool:
-        """True when every counter is zero (e.g. a fully retracted window)."""
-        return not any(self.as_tuple())
+        """True when every counter is zero (e.g. a fully retracted window), the aspects' too."""
+        return not any(self.as_tuple()) and not (self.aspects and any(any(c) for c in self.aspects.values()))
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Counter values in :data:`FIELDS` order (ClickHouse column order)."""
@@ -267,10 +396,18 @@ class KpiCounts:
             self.tp_handle_ds2,
             self.answers_positive,
             self.answers_negative,
+            self.sig_n,
+            self.sig_reviews,
+            self.sig_rating_sum,
+            self.sig_rating_sumsq,
+            self.sig_polar_n,
+            self.sig_negative,
+            self.sig_positive,
+            self.sig_engagement,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """``{field: value}`` in :data:`FIELDS` order."""
+        """``{field: value}`` in :data:`FIELDS` order (the aspects are not fields)."""
         return dict(zip(FIELDS, self.as_tuple()))
 
     @classmethod
@@ -346,6 +483,8 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             raise ValueError(f"csat answer {csat!r} is outside 1..5")
         if ces is not None and ces not in _CES_VALUES:
             raise ValueError(f"ces answer {ces!r} is outside 1..7")
+        if (record.get("flags") or 0) & REPEAT:  # the respondent rule: kept in the ledger, counted nowhere
+            return
         target.responses += sign
         if nps is not None:
             target.nps_n += sign
@@ -376,10 +515,66 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
         elif ((nps is not None and nps >= _NPS_POSITIVE_MIN) or (csat is not None and csat >= _CSAT_POSITIVE_MIN)
                 or (ces is not None and ces >= _CES_POSITIVE_MIN)):
             target.answers_positive += sign
+        rated = record.get("aspects")
+        if rated:
+            top2 = top2_thresholds()
+            cells = target.aspects
+            for name, score in rated.items():
+                threshold = top2.get(name)
+                if threshold is None:
+                    continue  # not configured (any more): kept in the ledger, not counted
+                if cells is None:
+                    cells = target.aspects = {}
+                cell = cells.get(name)
+                if cell is None:
+                    cell = cells[name] = [0, 0, 0, 0]
+                cell[0] += sign
+                cell[1] += sign * score
+                cell[2] += sign * score * score
+                if score >= threshold:
+                    cell[3] += sign
     elif typ == _INVITATION:
         target.invitations += sign
         if record.get("_answered") is True:
             target.invitations_answered += sign
+    elif typ == _SIGNAL:
+        kind = record.get("kind")
+        rating = record.get("rating")
+        sentiment = record.get("sentiment")
+        score = record.get("score")
+        if kind not in SIGNAL_KINDS:
+            raise ValueError(f"signal kind {kind!r} is not one of {SIGNAL_KINDS}")
+        if kind == "review" and (rating not in _RATING_VALUES or isinstance(rating, bool)):
+            raise ValueError(f"review rating {rating!r} is outside 1..5")
+        if sentiment is not None and sentiment not in SIGNAL_SENTIMENTS:
+            raise ValueError(f"mention sentiment {sentiment!r} is not one of {SIGNAL_SENTIMENTS}")
+        if score is not None and not -1.0 <= score <= 1.0:
+            raise ValueError(f"mention score {score!r} is outside -1..1")
+        target.sig_n += sign
+        if kind == "review":
+            target.sig_reviews += sign
+            target.sig_rating_sum += sign * rating
+            target.sig_rating_sumsq += sign * rating * rating
+            target.sig_polar_n += sign
+            if rating <= _REVIEW_NEGATIVE_MAX:
+                target.sig_negative += sign
+            elif rating >= _REVIEW_POSITIVE_MIN:
+                target.sig_positive += sign
+        elif kind == "mention":
+            target.sig_polar_n += sign
+            # The label when there is one, else the score (a mention carries one of them: schemas.events).
+            if sentiment is not None:
+                if sentiment == "negative":
+                    target.sig_negative += sign
+                elif sentiment == "positive":
+                    target.sig_positive += sign
+            elif score is not None:
+                if score <= _SCORE_NEGATIVE_MAX:
+                    target.sig_negative += sign
+                elif score >= _SCORE_POSITIVE_MIN:
+                    target.sig_positive += sign
+        elif kind in _ENGAGEMENT_KINDS:
+            target.sig_engagement += sign
     else:
         raise ValueError(f"unknown record type {typ!r}")
 

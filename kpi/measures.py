@@ -14,7 +14,7 @@ from typing import Any
 from kpi import stats
 from kpi.counts import KpiCounts
 
-__all__ = ["LOWER_IS_BETTER", "KpiValue", "Metric", "measure", "ratio_interval", "rolling", "sample_size",
+__all__ = ["ASPECT_COUNTERS", "COUNT_METRICS", "LOWER_IS_BETTER", "AspectMetric", "KpiValue", "Metric", "measure", "ratio_interval", "rolling", "sample_size",
            "sample_size_counter"]
 
 
@@ -34,12 +34,62 @@ class Metric(str, Enum):
     transfer_rate = "transfer_rate"  # transferred / touchpoints stating it %, Wilson; lower is better
     wait_time = "wait_time"  # mean wait_s, Student t interval (lower bound >= 0); lower is better
     handle_time = "handle_time"  # mean handle_s of contacts not abandoned, Student t; lower is better
-    pos_neg_ratio = "pos_neg_ratio"  # positive / negative experiences; n = both; Wilson on the share, mapped
+    pos_neg_ratio = "pos_neg_ratio"  # positive / negative experiences (answers and signals); n = both; Wilson, mapped
+    # Social and review signals (cx.signal.v1, kpi.counts).
+    signal_volume = "signal_volume"  # signals of every kind; no interval
+    review_rating = "review_rating"  # mean review rating 1..5, Student t interval
+    signal_negative_share = "signal_negative_share"  # negative / reviews and mentions %, Wilson; lower is better
+    engagement = "engagement"  # likes + shares + comments; no interval
+
+
+@dataclass(frozen=True, slots=True)
+class AspectMetric:
+    """A rated aspect as a metric (``core.aspects``): ``aspect:<name>`` is the mean score (Student t
+    interval), ``aspect_top2:<name>`` the share of scores in the top-2 box in % (Wilson interval).
+    Higher is better. Its counters are ``KpiCounts.aspects[name]`` (n, sum, sumsq, top2)."""
+
+    kind: str  # "mean" | "top2"
+    name: str
+
+    @property
+    def value(self) -> str:
+        return f"{'aspect' if self.kind == 'mean' else 'aspect_top2'}:{self.name}"
+
+    @classmethod
+    def parse(cls, metric: str) -> AspectMetric | None:
+        """The aspect metric ``metric`` spells, or None (the name is not checked against the configuration)."""
+        for prefix, kind in (("aspect:", "mean"), ("aspect_top2:", "top2")):
+            if metric.startswith(prefix):
+                return cls(kind, metric[len(prefix):])
+        return None
+
+
+#: The counters of an aspect metric, as ``KpiValue.counts`` names them.
+ASPECT_COUNTERS = ("n", "sum", "sumsq", "top2")
+
+
+def _measure_aspect(metric: AspectMetric, counts: KpiCounts, min_sample: int, confidence: float) -> KpiValue:
+    n, total, sumsq, top2 = (counts.aspects or {}).get(metric.name) or (0, 0, 0, 0)
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    if n > 0:
+        if metric.kind == "mean":
+            value = total / n
+            if n >= 2:
+                ci = stats.mean_interval(n, total, sumsq, confidence)
+        else:
+            value = 100.0 * top2 / n
+            if 0 <= top2 <= n:
+                ci = _pct(stats.wilson_interval(top2, n, confidence))
+    low, high = ci if ci is not None else (None, None)
+    return KpiValue(metric, value, int(n), low, high, n < min_sample,  # type: ignore[arg-type]
+                    dict(zip(ASPECT_COUNTERS, (n, total, sumsq, top2))))
 
 
 #: Metrics where a lower value is the better one; every other rate or mean is higher-is-better.
 LOWER_IS_BETTER: frozenset[Metric] = frozenset(
-    {Metric.abandonment_rate, Metric.transfer_rate, Metric.wait_time, Metric.handle_time})
+    {Metric.abandonment_rate, Metric.transfer_rate, Metric.wait_time, Metric.handle_time,
+     Metric.signal_negative_share})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +131,16 @@ _COUNTERS: dict[Metric, tuple[str, ...]] = {
     Metric.transfer_rate: ("tp_transferred_n", "tp_transferred"),
     Metric.wait_time: ("tp_wait_n", "tp_wait_ds", "tp_wait_ds2"),
     Metric.handle_time: ("tp_handle_n", "tp_handle_ds", "tp_handle_ds2"),
-    # The exception to "the first one is n": n is positive + negative (the answers that are either).
-    Metric.pos_neg_ratio: ("answers_positive", "answers_negative"),
+    # The exception to "the first one is n": n is positive + negative (the answers and signals that are either).
+    Metric.pos_neg_ratio: ("answers_positive", "answers_negative", "sig_positive", "sig_negative"),
+    Metric.signal_volume: ("sig_n",),
+    Metric.review_rating: ("sig_reviews", "sig_rating_sum", "sig_rating_sumsq"),
+    Metric.signal_negative_share: ("sig_polar_n", "sig_negative"),
+    Metric.engagement: ("sig_engagement",),
 }
+
+#: The count metrics: always defined (0 when empty), no interval, never ``low_sample``.
+COUNT_METRICS: frozenset[Metric] = frozenset({Metric.volume, Metric.responses, Metric.signal_volume, Metric.engagement})
 
 #: The (successes, trials) counters of the touchpoint-outcome rates.
 _OUTCOME_RATES: dict[Metric, tuple[str, str]] = {
@@ -101,10 +158,11 @@ _DURATIONS: dict[Metric, tuple[str, str, str]] = {
 def sample_size_counter(metric: Metric | str) -> str:
     """Name of the counter that is ``n`` of ``metric`` (e.g. ``nps_n``; ``invitations`` for the response rate).
 
-    ``ValueError`` for ``pos_neg_ratio``, whose n is the sum of two counters (:func:`sample_size`)."""
+    ``ValueError`` for ``pos_neg_ratio``, whose n is the sum of four counters (:func:`sample_size`)."""
     metric = Metric(metric)
     if metric is Metric.pos_neg_ratio:
-        raise ValueError("pos_neg_ratio has no single n counter: n = answers_positive + answers_negative")
+        raise ValueError("pos_neg_ratio has no single n counter: "
+                         "n = answers_positive + answers_negative + sig_positive + sig_negative")
     return _COUNTERS[metric][0]
 
 
@@ -112,7 +170,7 @@ def sample_size(metric: Metric | str, counts: KpiCounts) -> Any:
     """``n`` of ``metric`` in ``counts``, as stored (a float in the weighted path's rescaled counts)."""
     metric = Metric(metric)
     if metric is Metric.pos_neg_ratio:
-        return counts.answers_positive + counts.answers_negative
+        return counts.answers_positive + counts.answers_negative + counts.sig_positive + counts.sig_negative
     return getattr(counts, _COUNTERS[metric][0])
 
 
@@ -129,7 +187,7 @@ def _pct(x: tuple[float, float]) -> tuple[float, float]:
 
 
 def measure(
-    metric: Metric | str,
+    metric: Metric | AspectMetric | str,
     counts: KpiCounts,
     min_sample: int = 30,
     confidence: float = 0.95,
@@ -141,6 +199,8 @@ def measure(
     (``volume``, ``responses``) are always defined (0 when empty), have no
     interval and are never ``low_sample``.
     """
+    if isinstance(metric, AspectMetric):
+        return _measure_aspect(metric, counts, min_sample, confidence)
     metric = Metric(metric)
     names = _COUNTERS[metric]
     used = {name: getattr(counts, name) for name in names}
@@ -148,7 +208,7 @@ def measure(
     value: float | None = None
     ci: tuple[float | None, float | None] | None = None
 
-    if metric is Metric.volume or metric is Metric.responses:
+    if metric in COUNT_METRICS:
         return KpiValue(metric, float(n), int(n), None, None, False, used)
 
     if n > 0:
@@ -192,8 +252,19 @@ def measure(
                 low_ds, high_ds = stats.mean_interval(n, total_ds, sumsq_ds, confidence)
                 # A mean of durations is never negative; the t interval's symmetry would say so on skewed data.
                 ci = max(0.0, low_ds / 10.0), high_ds / 10.0
+        elif metric is Metric.review_rating:
+            value = counts.sig_rating_sum / n
+            if n >= 2:
+                ci = stats.mean_interval(n, counts.sig_rating_sum, counts.sig_rating_sumsq, confidence)
+        elif metric is Metric.signal_negative_share:
+            x = counts.sig_negative
+            value = 100.0 * x / n
+            if 0 <= x <= n:
+                ci = _pct(stats.wilson_interval(x, n, confidence))
         elif metric is Metric.pos_neg_ratio:
-            positive, negative = counts.answers_positive, counts.answers_negative
+            # Answers and signals together: a review or mention is an experience too (kpi.counts).
+            positive = counts.answers_positive + counts.sig_positive
+            negative = counts.answers_negative + counts.sig_negative
             # No negative experience: the ratio is unbounded, so no value; the lower bound still says
             # how high it is at least.
             value = positive / negative if negative > 0 else None

@@ -25,5 +25,5 @@ class ErasureStatus(BaseModel):
     shards: int = Field(description="Ledger shards (Kafka partitions) the erasure runs on")
     shards_done: int
     counts: dict[str, int] = Field(
-        description="Rows removed per table so far: `touchpoints`, `survey_responses`, `survey_invitations` "
+        description="Rows removed per table so far: `touchpoints`, `survey_responses`, `survey_invitations`, `signals` "
         "(events), `cases`, `case_events`, `case_links`")

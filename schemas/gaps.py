@@ -1,11 +1,14 @@
 """The gap and target API contract (GET /v1/gaps, PUT/GET /v1/targets)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from core import aspects as aspect_config
 
 from core.dimensions import all_dimensions
 from core.isotime import IsoAwareDateTime
@@ -26,11 +29,28 @@ class GapMetric(str, Enum):
     wait_time = "wait_time"
     handle_time = "handle_time"
     pos_neg_ratio = "pos_neg_ratio"
+    review_rating = "review_rating"  # cx.signal.v1: mean review rating 1..5
+    signal_negative_share = "signal_negative_share"  # % of reviews and mentions that are negative; lower is better
 
 
 # The rest are percentages. Durations in seconds up to the 30 days a touchpoint may carry.
 _RANGE = {GapMetric.nps: (-100.0, 100.0), GapMetric.ces: (1.0, 7.0), GapMetric.wait_time: (0.0, 2_592_000.0),
-          GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0)}
+          GapMetric.handle_time: (0.0, 2_592_000.0), GapMetric.pos_neg_ratio: (0.0, 1_000_000.0),
+          GapMetric.review_rating: (1.0, 5.0)}
+
+#: A rated aspect as a gap metric and target (``aspect:<name>``: mean; ``aspect_top2:<name>``: top-2-box %).
+ASPECT_METRIC_PATTERN = "^(aspect|aspect_top2):[a-z][a-z0-9_]{0,62}$"
+AspectMetricName = Annotated[str, StringConstraints(pattern=ASPECT_METRIC_PATTERN)]
+
+
+def metric_range(metric: GapMetric | str) -> tuple[float, float]:
+    """The scale a target of ``metric`` lies on (an aspect's mean: its configured min..max)."""
+    if isinstance(metric, GapMetric):
+        return _RANGE.get(metric, (0.0, 100.0))
+    parsed = aspect_config.aspect_metric_name(metric)
+    spec = aspect_config.spec(parsed[1]) if parsed and parsed[0] == "mean" else None
+    return (float(spec.min), float(spec.max)) if spec is not None else (0.0, 100.0)
+
 
 ScopeValue = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -46,23 +66,47 @@ DimensionName = Annotated[str, AfterValidator(_known_dimension)]
 
 
 class TargetBase(BaseModel):
-    metric: GapMetric
+    #: Whether an aspect metric must be configured (not in responses: a stored target may outlive its aspect).
+    check_aspects: ClassVar[bool] = True
+    metric: GapMetric | AspectMetricName = Field(description="A gap metric, or a configured rated aspect: "
+                                                "`aspect:<name>` (mean score) or `aspect_top2:<name>` (top-2-box %)")
     scope: dict[DimensionName, ScopeValue] = Field(
         default={}, description="Dimension values (built-in or custom) the target applies to; {} = the whole tenant")
     value: float = Field(strict=True, allow_inf_nan=False, description="Target on the metric's scale (NPS -100..100, "
-                         "percentages 0..100, CES 1..7, wait and handle time in seconds, pos_neg_ratio as "
-                         "positive experiences per negative one, default 3)")
+                         "percentages 0..100, CES 1..7, review rating 1..5, wait and handle time in seconds, pos_neg_ratio "
+                         "as positive experiences per negative one, default 3; an aspect's mean on its configured "
+                         "min..max, its top-2-box 0..100)")
     valid_from: IsoAwareDateTime
     valid_to: IsoAwareDateTime | None = Field(default=None, description="Exclusive; null = open-ended")
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _known_metric(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, GapMetric):
+            return v
+        parsed = aspect_config.aspect_metric_name(v) if isinstance(v, str) else None
+        if parsed is None:
+            try:
+                return GapMetric(v)
+            except ValueError:
+                raise ValueError("Input should be one of " + ", ".join(f"'{m.value}'" for m in GapMetric)
+                                 + ", or 'aspect:<name>' / 'aspect_top2:<name>' of a configured aspect") from None
+        if (not re.fullmatch(ASPECT_METRIC_PATTERN, v)  # type: ignore[arg-type]
+                or (cls.check_aspects and aspect_config.checks_aspects(info.context)
+                    and aspect_config.spec(parsed[1]) is None)):
+            known = ", ".join(sorted(aspect_config.aspects())) or "none configured"
+            raise ValueError(f"unknown aspect {parsed[1]!r}; configured: {known}")
+        return v
 
     @field_validator("value")
     @classmethod
     def _in_range(cls, v: float, info: ValidationInfo) -> float:
         metric = info.data.get("metric")
         if metric is not None:
-            low, high = _RANGE.get(metric, (0.0, 100.0))
+            low, high = metric_range(metric)
             if not low <= v <= high:
-                raise ValueError(f"{metric.value} targets lie in [{low:g}, {high:g}]")
+                name = metric.value if isinstance(metric, GapMetric) else metric
+                raise ValueError(f"{name} targets lie in [{low:g}, {high:g}]")
         return v
 
     @field_validator("valid_to")
@@ -81,6 +125,7 @@ class TargetIn(TargetBase):
 
 
 class TargetPublic(TargetBase):
+    check_aspects: ClassVar[bool] = False
     scope: dict[str, str]
 
 
@@ -99,7 +144,7 @@ class ObservedValue(BaseModel):
 
 
 class ReferenceValue(BaseModel):
-    kind: str = Field(description="target | rest (scope minus the segment) | baseline (past periods summed) | "
+    kind: str = Field(description="target | rest (scope minus the segment) | peers (gaming: the same) | baseline (past periods summed) | "
                       "expected (mean volume per baseline period)")
     value: float | None
     n: int | None = Field(description="Answers behind the reference (total events for `expected`)")
@@ -108,8 +153,23 @@ class ReferenceValue(BaseModel):
     periods: int | None = Field(description="Baseline periods used")
 
 
+class AspectExplanation(BaseModel):
+    """How much a rated aspect's change accounts for an NPS or CSAT gap (``gaps.aspect_explain``)."""
+
+    aspect: str
+    label: str
+    mean_observed: float = Field(description="The aspect's mean score in the observed answers")
+    mean_reference: float = Field(description="... in the reference answers (the rest of the scope, or the baseline)")
+    change: float = Field(description="mean_observed − mean_reference, in aspect points (e.g. wait_time −1.8)")
+    slope: float = Field(description="Outcome score points per aspect point in the observed answers (least squares)")
+    explained: float = Field(description="change × slope: the outcome score change the aspect accounts for "
+                             "(NPS 0-10 or CSAT 1-5 score points, not NPS points)")
+    n_observed: int = Field(description="Observed answers carrying the aspect and the outcome")
+    n_reference: int = Field(description="Reference answers carrying the aspect and the outcome")
+
+
 class GapPublic(BaseModel):
-    kind: str = Field(description="target | segment | baseline | data")
+    kind: str = Field(description="target | segment | baseline | data | gaming")
     metric: str
     scope: dict[str, str]
     window_start: datetime
@@ -127,6 +187,16 @@ class GapPublic(BaseModel):
     segment: str | None = None
     comparisons: int | None = None
     status: str | None = Field(default=None, description="Data gaps: ok | low | silent")
+    surveyed_share: float | None = Field(default=None, description="Gaming gaps: invitations / touchpoints of the segment")
+    peer_surveyed_share: float | None = Field(default=None, description="Gaming gaps: the same share of its peers")
+    p_share: float | None = Field(default=None, description="Gaming gaps: one-sided p of a lower surveyed share")
+    p_score: float | None = Field(default=None, description="Gaming gaps: one-sided p of a higher score")
+    p_adjusted: float | None = Field(default=None, description="Gaming gaps: Holm-adjusted p_value")
+    correction: str | None = Field(default=None, description="Gaming gaps: the multiple-testing correction (holm)")
+    explained_by_aspects: list[AspectExplanation] | None = Field(
+        default=None, description="NPS and CSAT segment and baseline gaps (`1h`, `1d`), when rated aspects are "
+        "configured: the aspects whose change between the observed and the reference answers accounts for the "
+        "most of the outcome's change, largest |explained| first (at most 3)")
 
 
 class GapList(BaseModel):

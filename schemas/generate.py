@@ -20,8 +20,10 @@ from pydantic import BaseModel
 from schemas.events import (
     CLOUD_EVENT_ADAPTER,
     IngestResult,
+    SignalEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
+    OutcomeEvent,
     TouchpointEvent,
 )
 from schemas.records import EventType
@@ -45,6 +47,8 @@ def render_schemas() -> dict[str, bytes]:
         (EventType.touchpoint, TouchpointEvent),
         (EventType.survey_response, SurveyResponseEvent),
         (EventType.survey_invitation, SurveyInvitationEvent),
+        (EventType.signal, SignalEvent),
+        (EventType.outcome, OutcomeEvent),
     ):
         documents[event_type.value] = _with_header(model.model_json_schema(), None, None)
     return {

@@ -21,7 +21,16 @@ Touchpoint records add ``wait_s``, ``handle_s`` (float | None) and
 (bool | None). Survey-response records add ``survey_id``, ``nps`` (0-10),
 ``csat`` (1-5), ``ces`` (1-7) (int | None), ``fcr`` (bool | None),
 ``comment`` (str | None), ``weight`` (float | None); their ``dims`` are the
-respondent's overrides. Invitation records add ``survey_id`` and ``via``.
+respondent's overrides. Invitation records add ``survey_id`` and ``via``. Signal records
+(``cx.signal.v1``) add ``kind`` (review, mention, like, share, comment), ``rating`` (1-5, reviews),
+``sentiment`` (positive, neutral, negative) and ``score`` (-1..1) (mentions, one of them),
+``platform``, ``brand`` and ``text`` (str | None); their ``dims`` are their own (``location`` is
+``site``), as a touchpoint's.
+Outcome records (``cx.outcome.v1``) add ``kind`` (``schemas.events.OutcomeKind`` value),
+``amount`` (decimal text, e.g. ``"19.99"``: exact, never a binary float), ``currency``
+(ISO 4217), ``account`` (keyed-hash pseudonym of ``account_id``, "" if none) and ``product``
+(str | None); their ``dims`` are their own. They travel on their own topic and are stored by
+the ``outcomes-ledger`` agent, not the window agent (``WINDOW_EVENT_TYPES``).
 
 While the stream processor handles a record it adds *processing annotations*,
 keys starting with ``_`` that never travel in a Kafka message (see
@@ -99,6 +108,15 @@ class EventType(str, Enum):
     touchpoint = "cx.touchpoint.v1"
     survey_response = "cx.survey.response.v1"
     survey_invitation = "cx.survey.invitation.v1"
+    signal = "cx.signal.v1"
+    outcome = "cx.outcome.v1"
+
+
+#: The event types the ``kpi-windows`` agent counts (its typed topics and its ledgers). Business
+#: outcomes are not among them: they are joined to the experience on read (``warehouse.outcome_queries``).
+WINDOW_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType.touchpoint, EventType.survey_response, EventType.survey_invitation, EventType.signal,
+)
 
 
 def partition_bucket(tenant: str, record: Record, buckets: int) -> int:

@@ -3,6 +3,9 @@
 * ``kpi-windows`` reads the typed topics in micro-batches (``take_events``)
   and hands each batch to ``Checkpointer.commit``; Faust acks the batch only
   after the commit returned, i.e. after the warehouse holds it.
+* ``outcomes-ledger`` reads the business-outcome topic in micro-batches and hands
+  each to ``OutcomeLedger.commit`` (``stream_processors.outcome_ledger``); acked likewise
+  only once stored.
 * ``raw-validator`` reads CloudEvents that producers wrote straight to the
   raw topic in either Kafka content mode (structured JSON, or binary with
   ``ce_*`` headers: ``ingest/binding.py``), forwards valid ones to the typed
@@ -21,14 +24,16 @@ import faust
 import orjson
 
 from core import metrics
+from core.aspects import validate_specs
 from core.settings import Settings
 from ingest.batching import group_for_kafka
 from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message
 from notifications import OutgoingMessage
-from schemas.records import OFFSET, SHARD, EventType, Record, decode_records
+from schemas.records import OFFSET, SHARD, WINDOW_EVENT_TYPES, EventType, Record, decode_records
 from stream_processors.app import AppPublisher
 from stream_processors.checkpoint import Checkpointer
+from stream_processors.outcome_ledger import OutcomeLedger
 from stream_processors.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,25 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
     batch, within = settings.stream.batch_records, settings.stream.batch_within_s
     typed_names = set(topics.typed_names)
     publisher = AppPublisher(app)
+    aspect_specs = validate_specs(settings.aspect_inputs())
+
+    async def decoded_batch(events, check) -> list[Record]:
+        """The records of a batch of typed-topic messages, each annotated with its shard and offset
+        and passed to ``check``; a message that does not decode or check goes to the DLQ whole."""
+        records: list[Record] = []
+        for event in events:
+            msg = event.message
+            try:
+                decoded = decode_records(msg.value)
+                for rec in decoded:
+                    rec[SHARD] = msg.partition
+                    rec[OFFSET] = msg.offset
+                    check(rec)
+            except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
+                await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
+                continue
+            records.extend(decoded)
+        return records
 
     @app.agent(topics.typed, name="kpi-windows")
     async def kpi_windows(stream: faust.StreamT) -> None:
@@ -46,20 +70,7 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             received = time.time()
             for event in events:  # Faust gives the Kafka timestamp in seconds
                 metrics.RECEIVE_DELAY.observe(max(received - event.message.timestamp, 0.0))
-            records: list[Record] = []
-            for event in events:
-                msg = event.message
-                try:
-                    decoded = decode_records(msg.value)
-                    shard, offset = msg.partition, msg.offset
-                    for rec in decoded:
-                        rec[SHARD] = shard
-                        rec[OFFSET] = offset
-                        _check_record(rec)
-                except Exception as exc:  # noqa: BLE001 - any bad message goes to the DLQ
-                    await send_dead_letter(publisher, topics, msg, "undecodable", str(exc))
-                    continue
-                records.extend(decoded)
+            records = await decoded_batch(events, _check_record)
             try:
                 await checkpointer.commit(records)
             except Exception:  # noqa: BLE001
@@ -72,6 +83,18 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             for event in events:
                 metrics.FRESHNESS.observe(max(now - event.message.timestamp, 0.0))
 
+    outcome_ledger = OutcomeLedger(checkpointer.warehouse)
+
+    @app.agent(topics.outcomes, name="outcomes-ledger")
+    async def outcomes_ledger(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch, within=within):
+            records = await decoded_batch(events, _check_outcome)
+            try:
+                await outcome_ledger.commit(records)
+            except Exception:  # noqa: BLE001
+                log.exception("outcome commit failed; exiting so the batch is replayed")
+                os._exit(70)
+
     @app.agent(topics.raw, name="raw-validator")
     async def raw_validator(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch, within=within):
@@ -79,7 +102,8 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             for event in events:
                 msg = event.message
                 records, rejections = validate_raw_message(msg.value, msg.headers, pseudonymizer,
-                                                              custom=tuple(settings.custom_dimensions))
+                                                              custom=tuple(settings.custom_dimensions),
+                                                              aspects=aspect_specs)
                 accepted.extend(records)
                 for rej in rejections:
                     await send_dead_letter(publisher, topics, msg, rej.path, rej.error, index=rej.index, value=rej.raw)
@@ -92,13 +116,22 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
         checkpointer.revoke(sorted({tp.partition for tp in revoked if tp.topic in typed_names}))
 
 
-_TYPES = frozenset(t.value for t in EventType)
+_TYPES = frozenset(t.value for t in WINDOW_EVENT_TYPES)
+_OUTCOME_TYPES = frozenset({EventType.outcome.value})
 
 
-def _check_record(rec: Record) -> None:
+def _check_outcome(rec: Record) -> None:
+    """The outcome topic carries outcome records of ingest: the common fields and kind, amount, currency."""
+    _check_record(rec, _OUTCOME_TYPES)
+    if not (isinstance(rec.get("kind"), str) and isinstance(rec.get("amount"), str)
+            and isinstance(rec.get("currency"), str)):
+        raise ValueError("not a CX Pulse outcome record (needs kind, amount and currency)")
+
+
+def _check_record(rec: Record, types: frozenset[str] = _TYPES) -> None:
     """Typed topics carry records ingest produced; anything else is a bad message (DLQ)."""
     try:
-        ok = (rec["type"] in _TYPES and rec["tenant"] and rec["id"] and rec["source"]
+        ok = (rec["type"] in types and rec["tenant"] and rec["id"] and rec["source"]
               and type(rec["time_ms"]) is int)
     except (KeyError, TypeError):
         ok = False

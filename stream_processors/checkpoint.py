@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from core import metrics
+from core.panel_settings import PanelSettings
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
+from kpi.panel import REPEAT, quality_flags, repeats
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
@@ -51,6 +53,8 @@ class BatchResult:
     reattributed: int = 0
     #: stored invitations moved to "answered" by the first answer of their interaction
     invitations_answered: int = 0
+    #: stored answers that became repeats (respondent rule) because an earlier answer arrived late
+    repeats_flagged: int = 0
     window_rows: int = 0
 
 
@@ -66,6 +70,8 @@ class Checkpointer:
     #: per shard; the worker passes ``stream.closed_window_cells``, whose default this is (0: every closed
     #: window is reloaded from the ledger).
     closed_cells_kept: int = CLOSED_CELLS_KEPT
+    #: the respondent rule and quality flags of answers (``kpi.panel``)
+    panel: PanelSettings = field(default_factory=PanelSettings)
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,11 +101,16 @@ class Checkpointer:
            (cache, this batch's touchpoints, then the ledger). Join invitations and answers
            by interaction: a new invitation counts as answered if the ledger or the batch
            holds an answer; the first answer of an interaction finds its stored invitations.
+           Flag answers (``kpi.panel``): quality bits from the answer itself; the respondent
+           rule against the customer's stored answers to the survey (every shard): a new answer
+           is a repeat if its predecessor is within the cooldown, and a stored answer whose new
+           predecessor (a late earlier answer) is within the cooldown becomes one.
         4. Load from the ledger every closed window the batch will touch that is not in memory
            (one ledger read for all of them).
         5. Apply: stored invitations that got their first answer (unanswered -> answered, in
-           their own window and cell), touchpoints (releasing answers that waited for them),
-           then the rest.
+           their own window and cell), stored answers that became repeats (retracted, re-added
+           as repeats, which count nothing, ledger row re-versioned), touchpoints (releasing
+           answers that waited for them), then the rest.
         6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
@@ -119,9 +130,11 @@ class Checkpointer:
         others = [r for r in fresh if not is_touchpoint(r)]
         await self._resolve_interactions(touchpoints, others)  # 3
         now_answered, answered_in_batch = await self._join_answers(others)
+        now_repeats = await self._flag_answers(others)
 
         released = self._released_by(touchpoints)  # 4
-        await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs), *now_answered])
+        await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs), *now_answered,
+                                         *now_repeats])
 
         add_ledger = self.writer.add_ledger
         for inv in now_answered:  # 5
@@ -133,6 +146,15 @@ class Checkpointer:
                 if waiting["type"] == _INVITATION:  # the same invitation, waiting for its touchpoint
                     waiting[ANSWERED] = True
             result.invitations_answered += 1
+        releasing = {id(r) for rs in released.values() for r in rs}
+        for ans in now_repeats:
+            state = self.shards[ans[SHARD]]
+            state.stage(ans, effective_dims(ans), -1)
+            ans["flags"] = (ans.get("flags") or 0) | REPEAT
+            state.stage(ans, effective_dims(ans), 1)
+            if id(ans) not in releasing:  # else its release below writes it
+                add_ledger(ans)
+            result.repeats_flagged += 1
         for tp in touchpoints:
             state = self.shards[tp[SHARD]]
             state.stage(tp, tp.get("dims") or {}, 1)
@@ -294,6 +316,51 @@ class Checkpointer:
                 recs, at = of_tenant.get(tenant, []), times.get(tenant, [])
                 state.load_window(key, recs[bisect_left(at, start):bisect_left(at, start + size.ms)])
             metrics.LATE_WINDOW_LOADS.inc(len(keys))
+
+    # -- panel health: flags of answers --------------------------------------------
+    async def _flag_answers(self, others: list[Record]) -> list[Record]:
+        """Set ``flags`` on the batch's answers; return the stored answers that become repeats.
+
+        The respondent rule (``kpi.panel.repeats``) compares each new answer with the stored
+        answers of its (tenant, customer, survey) within the cooldown on both sides, read from
+        every shard, and with the batch's. A new answer only ever adds a predecessor, so a stored
+        answer can only become a repeat, never stop being one; those are returned as the objects
+        their shard state holds (a waiting answer's pending record), their windows still to load.
+        """
+        panel = self.panel
+        answers = [r for r in others if r["type"] == _RESPONSE]
+        for r in answers:
+            r["flags"] = quality_flags(r, panel.value("min_duration_s", r["tenant"]), panel.straight_lining_min_aspects)
+        cooldown = {t: int(panel.value("cooldown_days", t) * DAY_MS) for t in {r["tenant"] for r in answers}}
+        ruled = [r for r in answers if r.get("customer") and cooldown[r["tenant"]] > 0]
+        if not ruled:
+            return []
+        groups = {(r["tenant"], r["customer"], r.get("survey_id") or "") for r in ruled}
+        lo = min(r["time_ms"] - cooldown[r["tenant"]] for r in ruled)
+        hi = max(r["time_ms"] + cooldown[r["tenant"]] for r in ruled) + 1
+        stored = await queries.customer_answers(self.warehouse, groups, lo, hi)
+        new = {id(r) for r in ruled}
+        by_group: dict[tuple[str, str, str], list[Record]] = {}
+        for r in [*stored, *ruled]:
+            by_group.setdefault((r["tenant"], r["customer"], r.get("survey_id") or ""), []).append(r)
+        flips: list[Record] = []
+        for group, recs in by_group.items():
+            recs.sort(key=lambda r: (r["time_ms"], r["source"], r["id"]))
+            hits = repeats(((group, r["time_ms"], (r["source"], r["id"]), i) for i, r in enumerate(recs)),
+                           cooldown[group[0]])
+            for i, r in enumerate(recs):
+                if id(r) in new:
+                    if i in hits:
+                        r["flags"] |= REPEAT
+                elif i in hits and not (r.get("flags") or 0) & REPEAT and id(recs[i - 1]) in new:
+                    flips.append(r)
+        out = []
+        for r in flips:
+            state = await self.restored(r[SHARD])
+            waiting = next((w for w in state.pending.get((r["tenant"], r.get("interaction_id") or ""), ())
+                            if w["type"] == _RESPONSE and w["source"] == r["source"] and w["id"] == r["id"]), None)
+            out.append(r if waiting is None else waiting)
+        return out
 
     # -- the invitation / answer join ---------------------------------------------
     async def _join_answers(self, others: list[Record]) -> tuple[list[Record], set[tuple[int, str, str]]]:

@@ -8,7 +8,8 @@ consumers as the typed topics, so Faust assigns partition *p* of it with shard *
 partition the owner runs :func:`erase_shard` under the checkpointer's lock (no commit in between):
 
 1. skip if this shard already reported the erasure done (a redelivered command);
-2. read the customer's events of the shard from the ledger (latest version of each);
+2. read the customer's events of the shard from the ledger (latest version of each), and the
+   identities of their business outcomes (``outcomes``: they count in no window, so step 3-5 skip them);
 3. load from the ledger the closed windows they counted in that memory lacks (they still count
    them), mark their invitations answered as their cells count them, and find the other customers'
    invitations that only the erased answers answered;
@@ -47,9 +48,9 @@ from stream_processors.aggregators import ShardState, is_touchpoint
 from stream_processors.checkpoint import Checkpointer
 from stream_processors.topics import Topics
 from warehouse import queries
-from warehouse.erasure_queries import (ErasurePart, audit_if_complete, delete_customer_events, erasure_parts,
-                                       record_erased, record_part)
-from warehouse.tables import TABLE_OF_TYPE
+from warehouse.erasure_queries import (ErasurePart, audit_if_complete, customer_outcomes, delete_customer_events,
+                                       erasure_parts, record_erased, record_part)
+from warehouse.tables import TABLE_OF_TYPE, Table
 
 __all__ = ["erase_shard", "erasure_counts", "register_erasure_agent"]
 
@@ -68,7 +69,9 @@ async def erase_shard(cp: Checkpointer, cmd: ErasureCommand, shard: int) -> dict
     async with cp.lock:
         state = await cp.restored(shard)
         records = await queries.customer_records(wh, shard, cmd.tenant, cmd.customer)  # 2
-        counts = reported.counts if reported is not None else erasure_counts(records)
+        outcomes = await customer_outcomes(wh, shard, cmd.tenant, cmd.customer)  # they count in no window
+        counts = reported.counts if reported is not None else {**erasure_counts(records),
+                                                               Table.outcomes.value: len(outcomes)}
         if records:
             await _retract(cp, state, cmd, records)  # 3, 4
             cp.add_dirty_windows()  # 5
@@ -77,7 +80,8 @@ async def erase_shard(cp: Checkpointer, cmd: ErasureCommand, shard: int) -> dict
         part = ErasurePart(tenant=cmd.tenant, erasure_id=cmd.erasure_id, part=shard, shards=cmd.shards,
                            state="deleting", requested_at_ms=cmd.requested_at_ms, actor=cmd.actor, counts=counts)
         await record_part(wh, part)  # 6
-        await record_erased(wh, cmd.erasure_id, [(r["tenant"], r[EVENT_KEY], r["source"], r["id"]) for r in records])
+        await record_erased(wh, cmd.erasure_id,
+                            [(r["tenant"], r[EVENT_KEY], r["source"], r["id"]) for r in records] + outcomes)
         await delete_customer_events(wh, shard, cmd.tenant, cmd.customer)
         await record_part(wh, ErasurePart(**{**part.__dict__, "state": "done"}))
     log.info("erasure %s: shard %d done (%s)", cmd.erasure_id, shard, counts)

@@ -12,7 +12,7 @@ import faust
 
 from core.settings import Settings
 from core.topics import DEAD_LETTER, ERASURES, NOTIFICATIONS, RAW, topic_names
-from schemas.records import EventType
+from schemas.records import WINDOW_EVENT_TYPES, EventType
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,15 @@ class Topics:
     dead_letter: faust.TopicT
     survey_responses: faust.TopicT  # read alone by case-opener
     notifications: faust.TopicT     # read by webhook-deliveries
+    outcomes: faust.TopicT          # business outcomes, read by outcomes-ledger
     #: erasure commands, one per partition: partition *p* is co-assigned with shard *p* (same partition
     #: count, same consumers: Faust's assignor co-partitions them), read by the ``erasures`` agent
     erasures: faust.TopicT
 
     @property
     def typed_names(self) -> tuple[str, ...]:
-        return tuple(self.names[t.value] for t in EventType)
+        """The topics ``kpi-windows`` reads (the window event types; outcomes have their own agent)."""
+        return tuple(self.names[t.value] for t in WINDOW_EVENT_TYPES)
 
 
 def declare(app: faust.App, settings: Settings) -> Topics:
@@ -37,10 +39,11 @@ def declare(app: faust.App, settings: Settings) -> Topics:
     common = dict(key_serializer="raw", value_serializer="raw", partitions=settings.kafka.partitions)
     return Topics(
         names=names,
-        typed=app.topic(*(names[t.value] for t in EventType), **common),
+        typed=app.topic(*(names[t.value] for t in WINDOW_EVENT_TYPES), **common),
         raw=app.topic(names[RAW], **common),
         dead_letter=app.topic(names[DEAD_LETTER], **common),
         survey_responses=app.topic(names[EventType.survey_response.value], **common),
         notifications=app.topic(names[NOTIFICATIONS], **common),
         erasures=app.topic(names[ERASURES], **common),
+        outcomes=app.topic(names[EventType.outcome.value], **common),
     )

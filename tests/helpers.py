@@ -9,10 +9,46 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 
-def count_record(c: Any, r: dict[str, Any]) -> None:
+#: The documented default experience definitions (docs/configuration.md, ``experience``), written out:
+#: metric -> (highest negative score, lowest positive score); None = never.
+DEFAULT_EXPERIENCE = {"nps": (6, 9), "csat": (2, 4), "ces": (3, 6), "review": (2, 4), "mention_score": (-0.05, 0.05)}
+
+
+def count_record(c: Any, r: dict[str, Any], experience: dict[str, tuple[Any, Any]] | None = None) -> None:
     """Add one pipeline record (``schemas.records`` shape) to the counters ``c`` (a ``KpiCounts``),
     written out from the counting rules of the docs, not from ``kpi.counts``. Invitations are
-    counted by the caller (whether one is answered depends on the other records)."""
+    counted by the caller (whether one is answered depends on the other records). ``experience``:
+    the positive / negative bounds in force (default :data:`DEFAULT_EXPERIENCE`)."""
+    ex = {**DEFAULT_EXPERIENCE, **(experience or {})}
+
+    def negative(metric: str, v: Any) -> bool:
+        return v is not None and ex[metric][0] is not None and v <= ex[metric][0]
+
+    def positive(metric: str, v: Any) -> bool:
+        return v is not None and ex[metric][1] is not None and v >= ex[metric][1]
+
+    if r["type"] == "cx.signal.v1":
+        kind = r["kind"]
+        c.sig_n += 1
+        if kind == "review":
+            c.sig_reviews += 1
+            c.sig_rating_sum += r["rating"]
+            c.sig_rating_sumsq += r["rating"] ** 2
+            c.sig_polar_n += 1
+            c.sig_negative += negative("review", r["rating"])
+            c.sig_positive += positive("review", r["rating"])
+        elif kind == "mention":
+            c.sig_polar_n += 1
+            if r.get("sentiment") is not None:  # the label wins; neutral is neither
+                c.sig_negative += r["sentiment"] == "negative"
+                c.sig_positive += r["sentiment"] == "positive"
+            else:
+                c.sig_negative += negative("mention_score", r.get("score"))
+                c.sig_positive += positive("mention_score", r.get("score"))
+        else:
+            assert kind in ("like", "share", "comment"), kind
+            c.sig_engagement += 1
+        return
     if r["type"] == "cx.touchpoint.v1":
         c.touchpoints += 1
         if r.get("first_contact") is True:
@@ -50,12 +86,12 @@ def count_record(c: Any, r: dict[str, Any]) -> None:
     if fcr is not None:
         c.fcr_n += 1
         c.fcr_yes += fcr is True
-    # One experience per answer: negative if any score is (NPS 0-6, CSAT 1-2, CES 1-3), else
+    # One experience per answer: negative if any score is (by default NPS 0-6, CSAT 1-2, CES 1-3), else
     # positive if any is (NPS 9-10, CSAT 4-5, CES 6-7).
-    scores = [(nps, 6, 9), (csat, 2, 4), (ces, 3, 6)]
-    negative = any(v is not None and v <= neg for v, neg, _ in scores)
-    c.answers_negative += negative
-    c.answers_positive += not negative and any(v is not None and v >= pos for v, _, pos in scores)
+    scores = [("nps", nps), ("csat", csat), ("ces", ces)]
+    bad = any(negative(m, v) for m, v in scores)
+    c.answers_negative += bad
+    c.answers_positive += not bad and any(positive(m, v) for m, v in scores)
 
 
 def parse_ms(value: str) -> int:

@@ -16,10 +16,10 @@ from core.errors import NoViewCovers, QueryError
 from core.windows import WindowSize
 from warehouse import queries
 from warehouse.client import Warehouse
-from warehouse.ledger_counts import ledger_windows
+from warehouse.ledger_counts import ledger_aspect_cells, ledger_windows
 from warehouse.queries import WindowRow
 
-__all__ = ["LEDGER", "CountSource", "choose_source", "read_counts"]
+__all__ = ["LEDGER", "LEDGER_UNFLAGGED", "CountSource", "choose_source", "read_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class CountSource:
     """A stored view (its dimensions, canonical order), or the ledger (``view is None``)."""
 
     view: tuple[str, ...] | None
+    #: ledger only: leave out answers with a quality flag (``kpi.panel.QUALITY``; the cells count them)
+    exclude_flagged: bool = False
 
     @property
     def name(self) -> str:
@@ -39,6 +41,8 @@ class CountSource:
 
 
 LEDGER = CountSource(None)
+#: The ledger without quality-flagged answers (``GET /v1/kpis?exclude_flagged=true``).
+LEDGER_UNFLAGGED = CountSource(None, exclude_flagged=True)
 
 
 def choose_source(views: list[list[str]], group_by: Sequence[str], filtered: Sequence[str] = ()) -> CountSource:
@@ -59,7 +63,7 @@ def choose_source(views: list[list[str]], group_by: Sequence[str], filtered: Seq
 
 async def read_counts(
     wh: Warehouse, tenant: str, size: str, source: CountSource, group_by: tuple[str, ...],
-    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None, aspects: bool = False,
 ) -> list[WindowRow]:
     """Counters per (window of ``size`` starting in [``from_s``, ``to_s``), group), from ``source``.
 
@@ -68,8 +72,29 @@ async def read_counts(
 
     Cells holding nothing (every counter zero: an answer that moved to its touchpoint's
     dimensions leaves one behind in a view) are left out, so both paths return the same rows.
+
+    ``aspects``: also the rated aspects' counters (``KpiCounts.aspects``; ``aspect_windows`` or the
+    ledger's answers), for the reads of an aspect metric; left out otherwise (one query less).
     """
     if source.view is None:
-        return await ledger_windows(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s)
+        rows = await ledger_windows(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s,
+                                    exclude_flagged=source.exclude_flagged)
+        if aspects:
+            cells = await ledger_aspect_cells(wh, tenant, WindowSize(size).ms, group_by, filters, from_s, to_s,
+                                              exclude_flagged=source.exclude_flagged)
+            _attach(rows, {(start, group): a for (start, _, group), a in cells.items()})
+        return rows
     rows = await queries.read_windows(wh, tenant, size, source.view, group_by, filters, from_s, to_s, step_s=step_s)
-    return [r for r in rows if not r.counts.is_zero()]
+    rows = [r for r in rows if not r.counts.is_zero()]
+    if aspects:
+        _attach(rows, await queries.read_aspect_windows(wh, tenant, size, source.view, group_by, filters, from_s,
+                                                        to_s, step_s=step_s))
+    return rows
+
+
+def _attach(rows: list[WindowRow], aspects: dict[tuple[int, tuple[str, ...]], dict[str, list[int]]]) -> None:
+    """Set each row's ``counts.aspects`` (a cell with aspects always has its answers' row)."""
+    for row in rows:
+        found = aspects.get((row.window_start, row.group))
+        if found:
+            row.counts.aspects = found

@@ -84,10 +84,19 @@ async def erased_of(wh: Warehouse, events: list[tuple[str, str, str]]) -> set[tu
     return {k for k in map(tuple, res.result_rows) if k in wanted}
 
 
+async def customer_outcomes(wh: Warehouse, shard: int, tenant: str, customer: str) -> list[tuple[str, int, str, str]]:
+    """Identities ``(tenant, event_key, source, event_id)`` of the customer's outcomes of one shard (each once)."""
+    res = await wh.aquery(
+        f"SELECT DISTINCT tenant, event_key, source, event_id FROM {Table.outcomes.value} "
+        "WHERE tenant = {tenant:String} AND customer = {customer:String} AND kafka_partition = {shard:UInt16} "
+        "ORDER BY event_key, source, event_id", {"shard": shard, "tenant": tenant, "customer": customer})
+    return [tuple(r) for r in res.result_rows]  # type: ignore[misc]
+
+
 async def delete_customer_events(wh: Warehouse, shard: int, tenant: str, customer: str) -> None:
-    """Delete every version of the customer's events of one shard from the ledger tables."""
+    """Delete every version of the customer's events of one shard from the ledger tables and the outcomes."""
     params = {"shard": shard, "tenant": tenant, "customer": customer}
-    for table in LEDGER_TABLES:
+    for table in (*LEDGER_TABLES, Table.outcomes):
         await wh.acommand(
             f"ALTER TABLE {table.value} DELETE WHERE tenant = {{tenant:String}} AND customer = {{customer:String}} "
             "AND kafka_partition = {shard:UInt16}" + _SYNC, params)

@@ -235,6 +235,40 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
     return out
 
 
+async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]], from_ms: int,
+                           to_ms: int) -> list[Record]:
+    """Stored answers of (tenant, customer, survey_id) with ``from_ms <= time_ms < to_ms``, every shard,
+    latest version of each, in time order: the neighbours the respondent rule compares a new answer
+    with (``kpi.panel.repeats``)."""
+    groups = {g for g in groups if g[1]}
+    if not groups:
+        return []
+    table = Table.survey_responses
+    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    res = await wh.aquery(
+        f"SELECT {', '.join(cols)}, kafka_partition FROM {table.value} WHERE tenant IN {{tenants:Array(String)}} "
+        "AND customer IN {customers:Array(String)} AND survey_id IN {surveys:Array(String)} "
+        "AND time_ms >= {lo:Int64} AND time_ms < {hi:Int64}",
+        {"tenants": sorted({g[0] for g in groups}), "customers": sorted({g[1] for g in groups}),
+         "surveys": sorted({g[2] for g in groups}), "lo": from_ms, "hi": to_ms})
+    latest: dict[tuple[int, str, str], tuple] = {}
+    survey = cols.index("survey_id")
+    for row in res.result_rows:
+        if (row[0], row[7], row[survey]) not in groups:  # tenant, customer, survey_id
+            continue
+        key = (row[1], row[2], row[3])  # event_key, source, event_id
+        kept = latest.get(key)
+        if kept is None or row[-2] > kept[-2]:  # version (kafka_partition is last)
+            latest[key] = row
+    out = []
+    for row in latest.values():
+        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
+        rec[SHARD] = row[-1]
+        out.append(rec)
+    out.sort(key=lambda r: r["time_ms"])
+    return out
+
+
 async def answered_without(wh: Warehouse, tenant: str, interaction_ids: Iterable[str], customer: str) -> set[str]:
     """Which of ``interaction_ids`` have a stored answer of a customer other than ``customer`` (an erasure's
     check: an invitation stays answered after the erased customer's answers are gone only then)."""
@@ -268,8 +302,11 @@ def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
     effective.update((d, v) for d, v in values["extra_dims"].items() if v)
     for c in cols[len(_LEDGER_READ_HEAD) + len(_DIM_COLUMNS):-2]:  # up to kafka_offset, version
         rec[c] = values[c]
-    if etype == EventType.touchpoint.value:
+    if etype == EventType.touchpoint.value or etype == EventType.signal.value:
         rec["dims"] = effective
+        if etype == EventType.signal.value:  # stored as '' when absent; records say None
+            rec["sentiment"] = rec["sentiment"] or None
+            rec["text"] = rec["text"] or None
     else:
         rec["dims"] = orjson.loads(rec.pop("overrides")) if rec.get("overrides") else {}
         rec[EFFECTIVE_DIMS] = effective
@@ -294,16 +331,12 @@ class WindowRow:
     counts: KpiCounts
 
 
-async def read_windows(
-    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
-    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
-) -> list[WindowRow]:
-    """Counters of a view summed over shards (and over view dimensions not grouped by).
-
-    With ``step_s``, only windows starting a multiple of it after ``from_s`` (a gap baseline's same
-    hour of previous weeks: 5 of 673 hourly windows, so the rest are not summed and shipped)."""
+def _view_cells_where(tenant: str, size: str, view: tuple[str, ...], filters: dict[str, str], from_s: int,
+                      to_s: int, step_s: int | None) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions and bound values selecting a view's cells in a range (``kpi_windows`` and
+    ``aspect_windows`` share the cell key); with ``step_s``, only windows starting a multiple of it
+    after ``from_s``. Filter names are checked against the dimension allowlist."""
     view = validate_view(list(view))
-    group_by = validate_view(list(group_by))
     where = [
         "tenant = {tenant:String}", "size = {size:String}", "view = {view:String}",
         "window_start >= toDateTime({from:Int64}, 'UTC')", "window_start < toDateTime({to:Int64}, 'UTC')",
@@ -316,6 +349,19 @@ async def read_windows(
     if step_s:
         where.append("(toInt64(toUnixTimestamp(window_start)) - {from:Int64}) % {step:Int64} = 0")
         params["step"] = int(step_s)
+    return where, params
+
+
+async def read_windows(
+    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
+) -> list[WindowRow]:
+    """Counters of a view summed over shards (and over view dimensions not grouped by).
+
+    With ``step_s``, only windows starting a multiple of it after ``from_s`` (a gap baseline's same
+    hour of previous weeks: 5 of 673 hourly windows, so the rest are not summed and shipped)."""
+    group_by = validate_view(list(group_by))
+    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
     keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by)])
     sums = ", ".join(f"sum({f})" for f in COUNTER_FIELDS)
     res = await wh.aquery(
@@ -328,6 +374,29 @@ async def read_windows(
         WindowRow(int(r[0]), tuple(r[1:1 + g]), KpiCounts.from_mapping(dict(zip(COUNTER_FIELDS, r[1 + g:]))))
         for r in res.result_rows
     ]
+
+
+async def read_aspect_windows(
+    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
+    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
+) -> dict[tuple[int, tuple[str, ...]], dict[str, list[int]]]:
+    """The rated aspects' counters of a view (``aspect_windows``), summed like :func:`read_windows`:
+    {(window start s, group values): {aspect: [n, sum, sumsq, top2]}}, aspects with n = 0 left out."""
+    group_by = validate_view(list(group_by))
+    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
+    keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by), "aspect"])
+    res = await wh.aquery(
+        f"SELECT {keys}, sum(n), sum(sum), sum(sumsq), sum(top2) FROM {Table.aspect_windows.value} FINAL "
+        f"WHERE {' AND '.join(where)} GROUP BY {keys}",
+        params,
+    )
+    g = len(group_by)
+    out: dict[tuple[int, tuple[str, ...]], dict[str, list[int]]] = {}
+    for r in res.result_rows:
+        counters = [int(v) for v in r[g + 2:]]
+        if any(counters):
+            out.setdefault((int(r[0]), tuple(r[1:1 + g])), {})[r[1 + g]] = counters
+    return out
 
 
 async def window_freshness(wh: Warehouse, tenant: str, size: str | None = None,

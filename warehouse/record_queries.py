@@ -22,27 +22,28 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from kpi.counts import EXPERIENCE_BOUNDS
-from kpi.measures import Metric
+from kpi.panel import REPEAT
+from kpi.measures import AspectMetric, Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
+from warehouse.ledger_counts import experience_sql
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
-    "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
+    "ASPECT_BEHIND", "COLUMNS", "columns", "MAX_PAGE", "RECORDS_BEHIND", "Cursor", "InvalidCursor", "Position", "Selection", "WeightedRow",
     "decode_cursor", "encode_cursor", "page_sql", "read_page", "row_names", "stream_rows", "stream_sql",
     "weighted_answers", "weighted_answers_sql",
 ]
 
 #: The ledger rows behind each metric's ``n`` (see ``kpi.counts.add_record``): table and row condition.
-RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
+_STATIC_BEHIND: dict[Metric, tuple[Table, str]] = {
     Metric.nps: (Table.survey_responses, "nps IS NOT NULL"),
     Metric.csat: (Table.survey_responses, "csat IS NOT NULL"),
     Metric.csat_mean: (Table.survey_responses, "csat IS NOT NULL"),
@@ -57,17 +58,43 @@ RECORDS_BEHIND: dict[Metric, tuple[Table, str]] = {
     Metric.wait_time: (Table.touchpoints, "wait_s IS NOT NULL"),
     # An abandoned contact has no handle time (kpi.counts).
     Metric.handle_time: (Table.touchpoints, "handle_s IS NOT NULL AND ifNull(abandoned, false) = false"),
-    # The answers that are an experience, positive or negative; a NULL score compares as NULL, never true.
-    Metric.pos_neg_ratio: (Table.survey_responses, "(" + " OR ".join(
-        [f"{a} <= {neg}" for a, (neg, _) in EXPERIENCE_BOUNDS.items()]
-        + [f"{a} >= {pos}" for a, (_, pos) in EXPERIENCE_BOUNDS.items()]) + ")"),
 }
 
+
+class _RecordsBehind(Mapping[Metric, tuple[Table, str]]):
+    """:data:`_STATIC_BEHIND` and ``pos_neg_ratio``: the answers that are an experience, positive or
+    negative, under the definition in force (``core.experience``), so its condition is built when read.
+    The signals a ratio also counts (``cx.signal.v1``) have no drill-down yet: it lists the answers."""
+
+    def __getitem__(self, metric: Metric) -> tuple[Table, str]:
+        if metric is Metric.pos_neg_ratio:
+            e = experience_sql()
+            return Table.survey_responses, f"({e['answer_negative']} OR {e['answer_positive']})"
+        return _STATIC_BEHIND[metric]
+
+    def __iter__(self) -> Iterator[Metric]:
+        yield from _STATIC_BEHIND
+        yield Metric.pos_neg_ratio
+
+    def __len__(self) -> int:
+        return len(_STATIC_BEHIND) + 1
+
+
+RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
+#: The answers behind a rated aspect's ``n`` (``aspect:<name>`` and ``aspect_top2:<name>`` alike): those
+#: rating it. The name is bound (``{aspect:String}``), never spliced.
+ASPECT_BEHIND = (Table.survey_responses, "mapContains(aspects, {aspect:String})")
+
+#: Panel health columns (migration 0017) are not part of a drill-down row yet.
+_PANEL_COLUMNS = frozenset({"duration_s", "flags"})
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
 #: the custom dimensions (:func:`columns`).
+#: The rated aspects' map (0015) is not a drill-down column yet: the record models and the exports' flat
+#: columns have no place for it.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
+    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS and c != "aspects"))
+    for t in (Table.survey_responses, Table.touchpoints)
 }
 
 
@@ -89,24 +116,31 @@ class Selection:
     """The records behind ``metric`` for one tenant, time range ``[from_ms, to_ms)`` and filters."""
 
     tenant: str
-    metric: Metric
+    metric: Metric | AspectMetric
     from_ms: int
     to_ms: int
     filters: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, tenant: str, metric: Metric | str, from_ms: int, to_ms: int,
+    def of(cls, tenant: str, metric: Metric | AspectMetric | str, from_ms: int, to_ms: int,
            filters: dict[str, str] | None = None) -> Selection:
-        metric = Metric(metric)
-        if metric not in RECORDS_BEHIND:
-            raise ValueError(f"{metric.value}: its n counts invitations, which have no drill-down")
+        """``metric`` may be a rated aspect (the caller checks that it is configured)."""
+        if not isinstance(metric, AspectMetric):
+            metric = (AspectMetric.parse(metric) or Metric(metric)) if isinstance(metric, str) else Metric(metric)
+        if isinstance(metric, Metric) and metric not in RECORDS_BEHIND:
+            raise ValueError(f"{metric.value}: its n counts invitations or signals, which have no drill-down")
         items = tuple(sorted((filters or {}).items()))
         validate_view([d for d, _ in items])
         return cls(tenant, metric, int(from_ms), int(to_ms), items)
 
     @property
+    def behind(self) -> tuple[Table, str]:
+        """The table and row condition of the records behind the metric's ``n``."""
+        return ASPECT_BEHIND if isinstance(self.metric, AspectMetric) else RECORDS_BEHIND[self.metric]
+
+    @property
     def table(self) -> Table:
-        return RECORDS_BEHIND[self.metric][0]
+        return self.behind[0]
 
     def fingerprint(self) -> str:
         """Short digest of everything but the position: a cursor only continues its own selection."""
@@ -145,9 +179,12 @@ def decode_cursor(token: str) -> Cursor:
 
 
 def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
-    where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}",
-             RECORDS_BEHIND[selection.metric][1]]
+    where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}", selection.behind[1]]
+    if selection.table is Table.survey_responses:  # a repeat (respondent rule) is behind no value
+        where.append(f"bitAnd(flags, {REPEAT}) = 0")
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
+    if isinstance(selection.metric, AspectMetric):
+        params["aspect"] = selection.metric.name
     for i, (dim, value) in enumerate(selection.filters):
         validate_view([dim])  # the only identifiers from a request
         where.append(f"{dim_sql(dim)} = {{f{i}:String}}")

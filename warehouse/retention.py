@@ -78,8 +78,11 @@ _CASE_ANSWER_TIME = "intDiv(if(responded_at_ms > 0, responded_at_ms, opened_at_m
 
 def ttl_rules(retention: RetentionSettings) -> list[TtlRule]:
     """Every TTL the policy puts on the warehouse."""
-    rules = [TtlRule(t, None, _expiry("time", retention, "ledger_days")) for t in LEDGER_TABLES]
+    # The outcome ledger holds customer pseudonyms like the event ledger: it expires with it.
+    rules = [TtlRule(t, None, _expiry("time", retention, "ledger_days")) for t in (*LEDGER_TABLES, Table.outcomes)]
     rules.append(TtlRule(Table.survey_responses, "comment", _expiry("time", retention, "comment_days")))
+    # A review's or comment's text is free text of a customer, like an answer's comment.
+    rules.append(TtlRule(Table.signals, "text", _expiry("time", retention, "comment_days")))
     rules.append(TtlRule(Table.cases, "comment", _expiry(_CASE_ANSWER_TIME, retention, "comment_days")))
     rules.append(TtlRule(Table.webhook_deliveries, None, _expiry("attempted_at", retention, "delivery_log_days")))
     # A dead letter keeps the notification's body (a case's pseudonym and comment): it goes with the log.

@@ -19,13 +19,13 @@ __all__ = ["rolled_counts"]
 
 async def rolled_counts(
     wh: Warehouse, tenant: str, plan: BucketPlan, source: CountSource, groups: tuple[str, ...],
-    filters: dict[str, str],
+    filters: dict[str, str], aspects: bool = False,
 ) -> dict[tuple[str, ...], list[tuple[int, KpiCounts]]]:
     """Per group (the values of ``groups``, sorted; only groups with stored windows), the
-    (start ms, rolled counts) of each point of ``plan``."""
+    (start ms, rolled counts) of each point of ``plan``; with ``aspects``, the rated aspects' too."""
     rows = await read_counts(
         wh, tenant, plan.base.value, source, groups, filters,
-        (plan.first - plan.lead) // 1000, (plan.end + plan.base_ms - 1) // 1000,
+        (plan.first - plan.lead) // 1000, (plan.end + plan.base_ms - 1) // 1000, aspects=aspects,
     )
     by_group: dict[tuple[str, ...], dict[int, KpiCounts]] = {}
     for row in rows:

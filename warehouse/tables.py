@@ -44,11 +44,15 @@ from schemas.records import EventType
 
 
 class Table(str, Enum):
-    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0019)
+    # the event ledger and the KPI counters (migrations 0001, 0007, 0008, 0009, 0013, 0014, 0015, 0018, 0019)
     touchpoints = "touchpoints"
     survey_responses = "survey_responses"
     survey_invitations = "survey_invitations"
     kpi_windows = "kpi_windows"
+    # social and review signals, cx.signal.v1 (0018)
+    signals = "signals"
+    # the rated aspects' counters per window cell (0015)
+    aspect_windows = "aspect_windows"
     # webhooks (0002, 0006)
     webhook_subscriptions = "webhook_subscriptions"
     webhook_deliveries = "webhook_deliveries"
@@ -72,6 +76,11 @@ class Table(str, Enum):
     # one customer's data erased, per part, and the identities of the events erased (0012)
     erasures = "erasures"
     erased_events = "erased_events"
+    # customers who asked not to be surveyed (0017)
+    panel_opt_outs = "panel_opt_outs"
+    # business outcomes (0016): the outcome ledger (cx.outcome.v1) and program costs per period
+    outcomes = "outcomes"
+    program_costs = "program_costs"
     # which migrations ran (warehouse.migrate)
     schema_migrations = "schema_migrations"
 
@@ -95,12 +104,13 @@ def event_key(tenant: str, source: str, event_id: str) -> int:
 
 
 # -- what writers insert ---------------------------------------------------------------
-LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations)
+LEDGER_TABLES = (Table.touchpoints, Table.survey_responses, Table.survey_invitations, Table.signals)
 #: The ledger table of each event type (``EventType`` values, as records carry them), and back.
 TABLE_OF_TYPE = {
     EventType.touchpoint.value: Table.touchpoints,
     EventType.survey_response.value: Table.survey_responses,
     EventType.survey_invitation.value: Table.survey_invitations,
+    EventType.signal.value: Table.signals,
 }
 TYPE_OF_TABLE = {t: k for k, t in TABLE_OF_TYPE.items()}
 
@@ -116,9 +126,17 @@ LEDGER_COLUMNS: dict[Table, tuple[tuple[str, str], ...]] = {
         ("survey_id", "String"), ("nps", "Nullable(UInt8)"), ("csat", "Nullable(UInt8)"),
         ("ces", "Nullable(UInt8)"), ("fcr", "Nullable(Bool)"), ("comment", "String"),
         ("weight", "Nullable(Float64)"), ("overrides", "String"), ("attributed", "Bool"),
+        ("duration_s", "Nullable(Float64)"), ("flags", "UInt8"),  # 0017: panel health (``kpi.panel``)
+        ("aspects", "Map(LowCardinality(String), UInt8)"),
     ),
     Table.survey_invitations: (
         ("survey_id", "String"), ("via", "LowCardinality(String)"), ("attributed", "Bool"),
+    ),
+    # Dimensions are the signal's own, as a touchpoint's: no overrides, always attributed.
+    Table.signals: (
+        ("kind", "LowCardinality(String)"), ("rating", "Nullable(UInt8)"), ("sentiment", "LowCardinality(String)"),
+        ("score", "Nullable(Float64)"), ("platform", "LowCardinality(String)"), ("brand", "LowCardinality(String)"),
+        ("text", "String"),
     ),
 }
 
@@ -133,10 +151,21 @@ def ledger_insert_columns(table: Table) -> tuple[str, ...]:
     return (*LEDGER_BASE_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), *LEDGER_META_COLUMNS)
 
 
+#: The outcome ledger's columns in insert order (``warehouse.writer`` encodes, migration 0016). Keyed
+#: like the other ledgers, so a replayed insert is the same row (read deduplicated: ``outcome_queries``).
+OUTCOME_INSERT_COLUMNS = (
+    "tenant", "event_key", "source", "event_id", "time_ms", "subject", "customer", "account",
+    *DIMENSIONS, "extra_dims", "kind", "amount", "currency", "product", "attributes",
+    "kafka_partition", "kafka_offset", "version",
+)
+
 # extra_dims / extra_key: the custom dimensions (``core.dimensions``, migration 0013), a map and its
 # canonical text, which is part of the sort key (a Map cannot be).
 WINDOW_KEY_COLUMNS = ("tenant", "size", "view", "window_start", *DIMENSIONS, "extra_key", "extra_dims", "shard")
 WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, *COUNTER_FIELDS, "version")
+#: ``aspect_windows`` (0015): a ``kpi_windows`` cell's key plus the aspect, and its four counters.
+ASPECT_COUNTERS = ("n", "sum", "sumsq", "top2")
+ASPECT_WINDOW_INSERT_COLUMNS = (*WINDOW_KEY_COLUMNS, "aspect", *ASPECT_COUNTERS, "version")
 
 
 # -- the schema of today ---------------------------------------------------------------
@@ -161,13 +190,14 @@ def _ledger_columns(table: Table) -> str:
             "INDEX idx_time time_ms TYPE minmax GRANULARITY 4, "
             "INDEX idx_interaction interaction_id TYPE bloom_filter GRANULARITY 4, "
             "PROJECTION by_time (SELECT tenant, kafka_partition, time_ms, event_key "
-            "ORDER BY tenant, kafka_partition, time_ms), "
-            f"PROJECTION by_interaction ({_BY_INTERACTION[table]}), "
-            f"PROJECTION by_key ({_BY_KEY})")
+            "ORDER BY tenant, kafka_partition, time_ms)"
+            + (f", PROJECTION by_interaction ({_BY_INTERACTION[table]})" if table in _BY_INTERACTION else "")
+            + f", PROJECTION by_key {_BY_KEY}")
 
 
 # by_interaction: the invitation join's reads by (tenant, interaction_id), each answered from the
-# projection alone, so they do not scan the tenant's ledger every batch (migration 0009).
+# projection alone, so they do not scan the tenant's ledger every batch (migration 0009). Signals
+# have no interaction: no such projection.
 _BY_INTERACTION = {
     Table.survey_responses: "SELECT tenant, interaction_id ORDER BY tenant, interaction_id",
     Table.touchpoints: f"SELECT tenant, interaction_id, time_ms, {', '.join(DIMENSIONS)} ORDER BY tenant, interaction_id",
@@ -177,7 +207,7 @@ _BY_INTERACTION = {
 
 # by_key: the lookups by event key alone (the worker's dedup, ``queries.stored_events``), since the
 # table's own order puts the event's day first (migration 0019).
-_BY_KEY = "SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key"
+_BY_KEY = "(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key)"
 
 # The day of event time after tenant: a time range is a contiguous read of its days (a crossing
 # answered from the ledger, ``ledger_counts``), FINAL included. Every version of a row has its
@@ -198,6 +228,12 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
         "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
         f"PRIMARY KEY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard) "
         f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard, extra_key)"),
+    Table.aspect_windows: (  # kpi_windows' key plus the aspect; integer scores, so exact Int64 sums
+        f"{_TENANT}, size {_LOW}, view {_LOW}, window_start DateTime('UTC'), {_DIMS}, extra_key String, {_EXTRA}, "
+        f"shard UInt16, aspect {_LOW}, n Int64, sum Int64, sumsq Int64, top2 Int64, version UInt64, "
+        f"updated_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) PARTITION BY (size, toYYYYMM(window_start)) "
+        f"ORDER BY (tenant, size, view, window_start, {', '.join(DIMENSIONS)}, shard, extra_key, aspect)"),
     Table.webhook_subscriptions: (
         f"{_TENANT}, id String, url String, event_types Array(String), filters Map(String, String), secret String, "
         f"description String, enabled Bool, disabled_reason String, created_at {_TIME}, updated_at {_TIME}, "
@@ -267,6 +303,20 @@ _SCHEMA: dict[Table, tuple[str, str]] = {
     Table.erased_events: (  # identities only: a replayed delivery of an erased event is skipped by the dedup
         f"{_TENANT}, event_key UInt64, source String, event_id String, erasure_id String, at_ms Int64",
         "ReplacingMergeTree ORDER BY (tenant, event_key, source, event_id)"),
+    Table.panel_opt_outs: (  # a pseudonym, never the raw id; the latest row per customer says opted out or not
+        f"{_TENANT}, customer String, opted_out Bool, at_ms Int64, actor String, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, customer)"),
+    Table.outcomes: (  # cx.outcome.v1, one row per event (tenant, source, id)
+        f"{_TENANT}, event_key UInt64, source String, event_id String, time_ms Int64, "
+        f"time {_TIME} MATERIALIZED fromUnixTimestamp64Milli(time_ms), subject String, customer String, "
+        f"account String, {_DIMS}, {_EXTRA}, kind {_LOW}, amount Decimal(18, 4), currency {_LOW}, "
+        "product String, attributes String, kafka_partition UInt16, kafka_offset UInt64, version UInt64, "
+        f"ingested_at {_TIME} DEFAULT now64(3)",
+        "ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) ORDER BY (tenant, event_key, source, event_id)"),
+    Table.program_costs: (  # the experience program's cost per tenant and calendar month
+        f"{_TENANT}, period String, amount Decimal(18, 4), currency {_LOW}, note String, actor String, "
+        "updated_at_ms Int64, version UInt64",
+        "ReplacingMergeTree(version) ORDER BY (tenant, period)"),
 }
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from core.dimensions import validate_view, view_name
 from core.windows import DAY_MS, WindowSize
 from warehouse.client import Warehouse
-from warehouse.ledger_counts import ledger_cells
+from warehouse.ledger_counts import ledger_aspect_cells, ledger_cells
 from warehouse.tables import TABLE_OF_TYPE
 from warehouse.writer import KpiWriter, WindowUpdate
 
@@ -75,6 +75,11 @@ async def backfill_view(
             for size in sizes:  # every size divides a day: the day's windows are whole
                 cells = await ledger_cells(wh, tenant, size.ms, view, {}, day // 1000, (day + DAY_MS) // 1000,
                                            by_shard=True)
+                rated = await ledger_aspect_cells(wh, tenant, size.ms, view, {}, day // 1000,
+                                                  (day + DAY_MS) // 1000, by_shard=True)
+                for key, found in rated.items():  # the rated aspects go to aspect_windows with their cell
+                    if key in cells:
+                        cells[key].aspects = found
                 for (start, shard, values), counts in cells.items():
                     writer.add_window(WindowUpdate(tenant=tenant, size=size.value, view=name, window_start_s=start,
                                                    dims=dict(zip(view, values)), shard=shard, counts=counts))

@@ -1,7 +1,7 @@
 """Batched, idempotent writes of KPI windows and ledger rows.
 
-``KpiWriter.add_*`` buffers, ``flush()`` writes: window cells first, then the
-ledger (a crash between the two leaves the ledger without the batch, so the
+``KpiWriter.add_*`` buffers, ``flush()`` writes: window cells first (``kpi_windows``, then the
+rated aspects of those cells in ``aspect_windows``), then the ledger (a crash between the two leaves the ledger without the batch, so the
 replay applies it again onto windows rebuilt from the ledger; see
 ``stream_processors.checkpoint``). Rows travel as JSONCompactEachRow built with orjson:
 on chDB and over HTTP this is the cheapest path from Python dicts.
@@ -26,7 +26,10 @@ from core.dimensions import DIMENSIONS, custom_dimensions
 from schemas.records import ATTRIBUTED, EVENT_KEY, OFFSET, SHARD, Record, effective_dims
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
-from warehouse.tables import LEDGER_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table, ledger_insert_columns
+from warehouse.tables import (
+    ASPECT_WINDOW_INSERT_COLUMNS, LEDGER_COLUMNS, OUTCOME_INSERT_COLUMNS, TABLE_OF_TYPE, WINDOW_INSERT_COLUMNS, Table,
+    ledger_insert_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,14 @@ class KpiWriter:
     max_backoff_s: float = 30.0
     _ledger: dict[Table, list[Record]] = field(default_factory=dict)
     _windows: list[WindowUpdate] = field(default_factory=list)
+    _outcomes: list[Record] = field(default_factory=list)
 
     def add_ledger(self, record: Record) -> None:
         self._ledger.setdefault(TABLE_OF_TYPE[record["type"]], []).append(record)
+
+    def add_outcome(self, record: Record) -> None:
+        """A ``cx.outcome.v1`` record (``EVENT_KEY``, ``SHARD`` and ``OFFSET`` set) for the outcome ledger."""
+        self._outcomes.append(record)
 
     def add_window(self, update: WindowUpdate) -> None:
         self._windows.append(update)
@@ -79,14 +87,25 @@ class KpiWriter:
                 body = b"\n".join(_window_row(u, version) for u in self._windows)
                 stats.retries += await self._write(Table.kpi_windows.value, WINDOW_INSERT_COLUMNS, body)
                 stats.window_rows = len(self._windows)
+                # The cells' aspects, every entry (a retracted one as zero, so its stored row follows),
+                # still before the ledger: a crash between the two is a crash before the ledger.
+                aspect_rows = [row for u in self._windows if u.counts.aspects for row in _aspect_rows(u, version)]
+                if aspect_rows:
+                    stats.retries += await self._write(Table.aspect_windows.value, ASPECT_WINDOW_INSERT_COLUMNS,
+                                                       b"\n".join(aspect_rows))
             for table, records in self._ledger.items():
                 encode = _ledger_encoder(table, version)
                 body = b"\n".join(map(encode, records))
                 stats.retries += await self._write(table.value, ledger_insert_columns(table), body)
                 stats.ledger_rows += len(records)
+            if self._outcomes:
+                body = b"\n".join(_outcome_row(r, version) for r in self._outcomes)
+                stats.retries += await self._write(Table.outcomes.value, OUTCOME_INSERT_COLUMNS, body)
+                stats.ledger_rows += len(self._outcomes)
         finally:
             self._ledger = {}
             self._windows = []
+            self._outcomes = []
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -103,6 +122,20 @@ class KpiWriter:
                 log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", table, attempt, wait, exc)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.max_backoff_s)
+
+
+def _cell_key(u: WindowUpdate) -> tuple[list, str, dict[str, str]]:
+    dims = u.dims
+    extra = {d: dims[d] for d in custom_dimensions() if d in dims}
+    key = "\x1f".join(f"{d}={v}" for d, v in extra.items())
+    return [dims.get(d, "") for d in DIMENSIONS], key, extra
+
+
+def _aspect_rows(u: WindowUpdate, version: int) -> list[bytes]:
+    """JSONCompactEachRow lines in ``ASPECT_WINDOW_INSERT_COLUMNS`` order, one per aspect of the cell."""
+    values, key, extra = _cell_key(u)
+    head = [u.tenant, u.size, u.view, u.window_start_s, *values, key, extra, u.shard]
+    return [orjson.dumps([*head, name, *c, version]) for name, c in sorted(u.counts.aspects.items())]
 
 
 def _window_row(u: WindowUpdate, version: int) -> bytes:
@@ -132,7 +165,11 @@ def _ledger_encoder(table: Table, version: int):
             getters.append(lambda r: orjson.dumps(r["dims"]).decode() if r.get("dims") else "")
         elif name == "attributed":
             getters.append(lambda r: bool(r.get(ATTRIBUTED)))
-        elif name in ("comment", "survey_id", "via"):
+        elif name == "flags":
+            getters.append(lambda r: r.get("flags") or 0)
+        elif name == "aspects":
+            getters.append(lambda r: r.get("aspects") or _NO_EXTRA)
+        elif name in ("comment", "survey_id", "via", "kind", "sentiment", "platform", "brand", "text"):
             getters.append(lambda r, n=name: r.get(n) or "")
         else:
             getters.append(lambda r, n=name: r.get(n))
@@ -153,3 +190,17 @@ def _ledger_encoder(table: Table, version: int):
         ])
 
     return encode
+
+
+def _outcome_row(r: Record, version: int) -> bytes:
+    """One JSONCompactEachRow line in ``OUTCOME_INSERT_COLUMNS`` order; ``amount`` stays decimal text."""
+    dims = r.get("dims") or _NO_EXTRA
+    custom = custom_dimensions()
+    extra = {d: dims[d] for d in custom if d in dims} if custom else _NO_EXTRA
+    attributes = r.get("attributes")
+    return orjson.dumps([
+        r["tenant"], r[EVENT_KEY], r["source"], r["id"], r["time_ms"], r.get("subject") or "",
+        r.get("customer") or "", r.get("account") or "", *[dims.get(d, "") for d in DIMENSIONS], extra,
+        r["kind"], r["amount"], r["currency"], r.get("product") or "",
+        orjson.dumps(attributes).decode() if attributes else "", r[SHARD], r[OFFSET], version,
+    ])

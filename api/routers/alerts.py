@@ -64,7 +64,7 @@ async def create_rule(body: RuleCreate, caller: AdminCaller, services: ServicesD
     if len(existing) >= services.settings.alerts.max_rules_per_tenant:
         raise HTTPException(status.HTTP_409_CONFLICT, "too many alert rules for this tenant")
     await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
-    await audit(services, caller, "alert_rule.create", rule.id, metric=rule.metric.value, severity=rule.severity.value)
+    await audit(services, caller, "alert_rule.create", rule.id, metric=rule.metric_name, severity=rule.severity.value)
     return _public(rule, int(time.time() * 1000))
 
 
@@ -102,7 +102,7 @@ async def put_rule(rule_id: str, body: RuleSpec, caller: AdminCaller, services: 
     if not dry_run:
         await aq.upsert_rules(services.warehouse, caller.tenant, [rule])
         await audit(services, caller, "alert_rule.create" if created else "alert_rule.replace", rule_id,
-                    metric=rule.metric.value, severity=rule.severity.value)
+                    metric=rule.metric_name, severity=rule.severity.value)
     return _public(rule, int(time.time() * 1000))
 
 

@@ -23,11 +23,12 @@ from api.params import (
     ToParam,
     dimension_filters,
     from_ms,
+    kpi_metric,
     time_range,
     to_ms,
     unprocessable,
 )
-from kpi.measures import Metric
+from kpi.measures import AspectMetric, Metric
 from core.dimensions import DIMENSIONS
 from schemas.drilldown import ResponsePage, TouchpointPage
 from warehouse import record_queries as rq
@@ -66,11 +67,20 @@ def _metrics_of(name: str, table: Table) -> type[Enum]:
 
 ResponseMetric = _metrics_of("ResponseMetric", Table.survey_responses)
 TouchpointMetric = _metrics_of("TouchpointMetric", Table.touchpoints)
+_ASPECT_NAME = "[a-z][a-z0-9_]{0,62}"
+#: ``metric`` of the answer routes: a metric whose ``n`` counts answers, or a configured rated aspect (the
+#: answers rating it: ``rq.ASPECT_BEHIND``).
+ResponseMetricParam = Annotated[str, Query(
+    pattern="^(" + "|".join(m.value for m in ResponseMetric) + f"|aspect:{_ASPECT_NAME}|aspect_top2:{_ASPECT_NAME})$",
+    description="A metric whose n counts answers (" + ", ".join(m.value for m in ResponseMetric) + "), or a "
+    "configured rated aspect, `aspect:<name>` or `aspect_top2:<name>`: the answers rating it.")]
 
 
-def _selection(request: Request, caller: Caller, table: Table, metric: Enum, window: str | None,
+def _selection(request: Request, caller: Caller, table: Table, metric: Enum | str, window: str | None,
                from_, to, cursor: str | None) -> tuple[rq.Selection, rq.Position | None]:
-    metric = Metric(metric.value)
+    metric = kpi_metric(metric) if isinstance(metric, str) and not isinstance(metric, Enum) else Metric(metric.value)
+    if isinstance(metric, AspectMetric) and table is not Table.survey_responses:  # not reachable: the pattern
+        raise unprocessable("metric", "aspects are rated by answers")
     after: rq.Position | None = None
     c: rq.Cursor | None = None
     if cursor:
@@ -124,14 +134,14 @@ async def _export(request: Request, services, selection: rq.Selection, fmt: Expo
 _EXPORT_RESPONSES = {200: {"description": "The rows, streamed: CSV with a header line, or Parquet (a row group per "
                                           f"at most {EXPORT_BLOCK_ROWS} rows)",
                             "content": {MEDIA_TYPES[ExportFormat.csv]: {}, MEDIA_TYPES[ExportFormat.parquet]: {}}}}
-_RESPONSE_METRICS = ", ".join(m.value for m in ResponseMetric)
+_RESPONSE_METRICS = ", ".join(m.value for m in ResponseMetric) + ", and `aspect:<name>` / `aspect_top2:<name>` of a configured aspect (the answers rating it)"
 _TOUCHPOINT_METRICS = ", ".join(m.value for m in TouchpointMetric)
 
 
 @router.get("/responses", response_model=ResponsePage, summary="Survey answers behind a KPI value",
             description=_DESCRIPTION.format(dims=", ".join(DIMENSIONS), metrics=_RESPONSE_METRICS))
 async def get_responses(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetric = ResponseMetric.responses,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetricParam = "responses",
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, cursor: CursorParam = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> ResponsePage:
@@ -153,7 +163,7 @@ async def get_touchpoints(
 @router.get("/responses/export", summary="Survey answers behind a KPI value as CSV or Parquet (streamed)",
             response_class=StreamingResponse, responses=_EXPORT_RESPONSES)
 async def export_responses(
-    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetric = ResponseMetric.responses,
+    request: Request, caller: ReadCaller, services: ServicesDep, metric: ResponseMetricParam = "responses",
     window: OptionalWindowParam = None, from_: FromParam = None, to: ToParam = None, format: FormatParam = None,
 ) -> StreamingResponse:
     selection, _ = _selection(request, caller, Table.survey_responses, metric, window, from_, to, None)

@@ -18,6 +18,11 @@ export const TILES = [
   { metric: "transfer_rate", label: "Transfers", unit: "%", digits: 1, lower: true },
   { metric: "wait_time", label: "Mean wait", unit: "s", digits: 0, lower: true },
   { metric: "handle_time", label: "Mean handle time", unit: "s", digits: 0, lower: true },
+  // Social and review signals (cx.signal.v1)
+  { metric: "review_rating", label: "Review rating", unit: "mean", digits: 2 },
+  { metric: "signal_negative_share", label: "Negative signals", unit: "%", digits: 1, lower: true },
+  { metric: "signal_volume", label: "Signals", unit: "count", digits: 0 },
+  { metric: "engagement", label: "Engagement", unit: "count", digits: 0 },
 ];
 
 /** Targets every scope has without one of its own (gaps/detect.py DEFAULT_TARGETS): 3:1. */
@@ -129,4 +134,47 @@ export function cellTone(gap) {
   if (!gap.significant || gap.gap === null) return { tone: "flat", shade: 0 };
   if (gap.gap < 0) return { tone: "bad", shade: gap.severity >= 0.1 ? 3 : gap.severity >= 0.04 ? 2 : 1 };
   return { tone: "good", shade: 1 };
+}
+
+// -- business view (GET /v1/outcomes, GET /v1/roi) ---------------------------------------------
+
+/** Days of outcomes the business panel reads, and of the ROI period (its baseline: the same before). */
+export const OUTCOME_DAYS = 90;
+export const ROI_DAYS = 30;
+export const NPS_ORDER = ["promoter", "passive", "detractor", "no_answer"];
+
+const pct = (v) => (v === null || v === undefined ? "—" : `${(100 * v).toFixed(1)}%`);
+const money = (v, currency) => (v === null || v === undefined ? "—"
+  : `${Math.round(v).toLocaleString("en-US")}${currency ? ` ${currency}` : ""}`);
+
+/**
+ * The business panel's figures from the API's answers, every number as the API gave it:
+ * churn rate per NPS category (value, 95% interval, n), the promoter − detractor churn difference
+ * with its p-value, the revenue at risk and the ROI.
+ */
+export function businessFigures(outcomes, roi) {
+  const currency = outcomes.currency;
+  const rows = NPS_ORDER.map((cat) => outcomes.data.find((g) => g.group.nps_category === cat))
+    .filter(Boolean)
+    .map((g) => ({
+      category: g.group.nps_category, customers: g.customers,
+      churn: pct(g.churn_rate.value), churnCi: g.churn_rate.ci_low === null ? null
+        : `${pct(g.churn_rate.ci_low)} – ${pct(g.churn_rate.ci_high)}`,
+      retention: pct(g.retention.value), conversion: pct(g.conversion.value),
+      revenuePerCustomer: money(g.revenue_per_customer.value, currency),
+    }));
+  const cmp = outcomes.comparisons.length === 1 ? outcomes.comparisons[0] : null;
+  const churnDiff = cmp && cmp.promoters_vs_detractors.find((d) => d.metric === "churn_rate");
+  const rar = cmp && cmp.revenue_at_risk;
+  return {
+    currency,
+    rows,
+    churnDiff: churnDiff ? { text: `${(100 * churnDiff.difference).toFixed(1)} pts`, p: churnDiff.p_value.toPrecision(2),
+      significant: churnDiff.significant } : null,
+    revenueAtRisk: rar ? { value: money(rar.value, currency),
+      ci: `${money(rar.ci_low, currency)} – ${money(rar.ci_high, currency)}`,
+      n: `${rar.n_detractors} detractors, ${rar.n_promoters} promoters` } : null,
+    roi: roi ? { retained: money(roi.retained_revenue, roi.currency), cost: money(roi.cost, roi.currency),
+      value: roi.roi === null ? "—" : `${(100 * roi.roi).toFixed(0)}%`, n: roi.customers } : null,
+  };
 }

@@ -8,8 +8,8 @@ import { html } from "htm/preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import "./board.css";
 import { ApiError, adoptFragmentToken, api, clearToken, getToken, openStream, setToken } from "./api.js";
-import { STREAMED, TILES, mergePoints, scopeMatches } from "./kpi.js";
-import { Alerts, Cases, Heatmap, Tiles } from "./panels.js";
+import { OUTCOME_DAYS, ROI_DAYS, STREAMED, TILES, mergePoints, scopeMatches } from "./kpi.js";
+import { Alerts, Business, Cases, Heatmap, Tiles } from "./panels.js";
 import {
   FILTER_DIMS, GAP_METRICS, HEAT_DIMS, PRESETS, WINDOWS, applyPreset, formatView, parseView,
 } from "./view.js";
@@ -105,6 +105,18 @@ async function loadCases(view) {
       || Date.parse(a.opened_at) - Date.parse(b.opened_at));
   const capped = open.data.length === CASES_READ || acked.data.length === CASES_READ;
   return { items: items.slice(0, MAX_ROWS), total: `${items.length}${capped ? "+" : ""}` };
+}
+
+/** Outcomes by NPS category over the last OUTCOME_DAYS (the view's filters) and the ROI of the last ROI_DAYS. */
+async function loadBusiness(view) {
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const [outcomes, roi] = await Promise.all([
+    api("/v1/outcomes", { params: { group_by: "nps_category", from: iso(now - OUTCOME_DAYS * 86400e3), to: iso(now),
+      ...view.filters } }),
+    api("/v1/roi", { params: { from: iso(now - ROI_DAYS * 86400e3), to: iso(now) } }),
+  ]);
+  return { outcomes, roi };
 }
 
 /** Values seen per filter dimension over the last 28 days (volume grouped by the dimension). */
@@ -206,6 +218,7 @@ function Board({ onUnauthorized }) {
   const [heat, setHeat] = useState(null);
   const [alerts, setAlerts] = useState(null);
   const [cases, setCases] = useState(null);
+  const [business, setBusiness] = useState(null);
   const [options, setOptions] = useState({});
   const [freshness, setFreshness] = useState(null);
   const [streamState, setStreamState] = useState("connecting");
@@ -247,14 +260,16 @@ function Board({ onUnauthorized }) {
   const refreshHeat = useCallback(() => run(loadHeat, setHeat), [run]);
   const refreshAlerts = useCallback(() => run(loadAlerts, setAlerts), [run]);
   const refreshCases = useCallback(() => run(loadCases, setCases), [run]);
+  const refreshBusiness = useCallback(() => (viewRef.current.panels.includes("business")
+    ? run(loadBusiness, setBusiness) : undefined), [run]);
   const refreshStatus = useCallback(() => run(async () => {
     const body = await api("/v1/status");
     return { seconds: body.tenants.length ? body.tenants[0].seconds_since_update : null };
   }, setFreshness), [run]);
   const refreshAll = useCallback(() => {
-    refreshTiles(); refreshHeat(); refreshAlerts(); refreshCases(); refreshStatus();
+    refreshTiles(); refreshHeat(); refreshAlerts(); refreshCases(); refreshStatus(); refreshBusiness();
     api("/v1/targets").then((b) => setTargets(b.data)).catch(() => setTargets([]));
-  }, [refreshTiles, refreshHeat, refreshAlerts, refreshCases, refreshStatus]);
+  }, [refreshTiles, refreshHeat, refreshAlerts, refreshCases, refreshStatus, refreshBusiness]);
 
   /** Debounce a refresh (`wait` ms after the last call), or at most once per `wait` when `throttle`. */
   const later = useCallback((name, fn, wait, throttle = false) => {
@@ -353,6 +368,7 @@ function Board({ onUnauthorized }) {
       Reconnecting…</p>` : null}
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     <main>
+      ${show("business") ? html`<${Business} business=${business} />` : null}
       ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} />` : null}
       <div class="lower">
         ${show("heatmap") ? html`<${Heatmap} heat=${heat} view=${view} />` : null}

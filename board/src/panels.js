@@ -2,7 +2,7 @@
 import { html } from "htm/preact";
 import { Sparkline } from "./sparkline.js";
 import {
-  TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, latestPoint, standingTone, targetStanding,
+  NPS_ORDER, OUTCOME_DAYS, ROI_DAYS, businessFigures, TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, latestPoint, standingTone, targetStanding,
 } from "./kpi.js";
 
 const fmtTime = (iso) => (iso ? new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "—");
@@ -126,5 +126,37 @@ export function Cases({ cases, nowMs, onAck, busy }) {
         : html`<span class="badge">by ${c.acknowledged_by || "—"}</span>`}
     </li>`)}</ul>`}
     ${parseInt(cases.total, 10) > cases.items.length ? html`<p class="sub">${cases.total} in all; breached and oldest first</p>` : null}
+  </section>`;
+}
+
+/** The business view: churn and revenue by NPS category, revenue at risk and ROI (GET /v1/outcomes, /v1/roi). */
+export function Business({ business }) {
+  const title = html`<h2 id="biz-h">Business outcomes by NPS category (last ${OUTCOME_DAYS} d)</h2>`;
+  if (!business) return html`<section class="panel business" id="business" aria-labelledby="biz-h">${title}<p>Loading…</p></section>`;
+  if (business.error) {
+    return html`<section class="panel business" id="business" aria-labelledby="biz-h">${title}
+      <p class="err" role="alert">${business.error}</p></section>`;
+  }
+  const f = businessFigures(business.outcomes, business.roi);
+  return html`<section class="panel business" id="business" aria-labelledby="biz-h">${title}
+    <table><thead><tr><th scope="col">NPS category</th><th scope="col">Customers</th><th scope="col">Churn (95%)</th>
+      <th scope="col">Retention</th><th scope="col">Conversion</th><th scope="col">Revenue / customer</th></tr></thead>
+      <tbody>${f.rows.map((r) => html`<tr data-category=${r.category}><th scope="row">${r.category.replace("_", " ")}</th>
+        <td>${r.customers}</td><td>${r.churn}${r.churnCi ? html` <span class="ci">${r.churnCi}</span>` : null}</td>
+        <td>${r.retention}</td><td>${r.conversion}</td><td>${r.revenuePerCustomer}</td></tr>`)}</tbody></table>
+    <div class="tiles">
+      <article class="tile" id="tile-churn-diff"><h3>Churn, promoters − detractors</h3>
+        <p class="value">${f.churnDiff ? f.churnDiff.text : "—"}</p>
+        <p class="meta">${f.churnDiff ? html`p = ${f.churnDiff.p}${f.churnDiff.significant
+          ? html` <span class="badge good">significant</span>` : null}` : "needs promoters and detractors"}</p></article>
+      <article class="tile" id="tile-revenue-at-risk"><h3>Revenue at risk</h3>
+        <p class="value">${f.revenueAtRisk ? f.revenueAtRisk.value : "—"}</p>
+        <p class="meta">${f.revenueAtRisk ? html`<span class="ci">95% ${f.revenueAtRisk.ci}</span> <span class="n">${f.revenueAtRisk.n}</span>`
+          : "detractors' revenue × their excess churn"}</p></article>
+      <article class="tile" id="tile-roi"><h3>ROI (last ${ROI_DAYS} d vs the ${ROI_DAYS} d before)</h3>
+        <p class="value">${f.roi ? f.roi.value : "—"}</p>
+        <p class="meta">${f.roi ? html`retained ${f.roi.retained} · cost ${f.roi.cost} · n ${f.roi.n}` : "—"}</p></article>
+    </div>
+    <p class="sub">Formulas and assumptions: GET /v1/roi answers them; README "Business outcomes". Categories in order ${NPS_ORDER.join(", ")}.</p>
   </section>`;
 }

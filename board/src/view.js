@@ -24,9 +24,9 @@ export const HEAT_DIMS = ["channel", "segment", "journey_step", "team", "queue"]
 
 /** Metrics `/v1/gaps` evaluates (schemas/gaps.py GapMetric): the heatmap's choices. */
 export const GAP_METRICS = ["nps", "csat", "ces", "fcr", "response_rate", "pos_neg_ratio", "conversion_rate",
-  "abandonment_rate", "transfer_rate", "wait_time", "handle_time"];
+  "abandonment_rate", "transfer_rate", "wait_time", "handle_time", "review_rating", "signal_negative_share"];
 
-export const PANELS = ["tiles", "heatmap", "alerts", "cases"];
+export const PANELS = ["tiles", "heatmap", "alerts", "cases", "business"];
 
 /** Role presets: a starting view per audience; filters the user chose are kept. */
 export const PRESETS = {
@@ -36,6 +36,8 @@ export const PRESETS = {
     panels: ["tiles", "heatmap", "alerts", "cases"] },
   lead: { label: "Team lead", window: "1d", hm: "csat", rows: "channel", cols: "segment",
     panels: ["tiles", "cases", "heatmap"] },
+  business: { label: "Business", window: "28d", hm: "nps", rows: "channel", cols: "segment",
+    panels: ["business", "tiles"] },
 };
 
 export const DEFAULT_PRESET = "ops";

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from pydantic import ConfigDict, ValidationError, create_model
 
+from core.aspects import UNCHECKED  # the API checks aspect names against its configuration
 from cxpulse.config_as_code._resources import Record, Resource
 
 
@@ -46,7 +47,7 @@ def load_file(text: str, resource: Resource) -> ConfigFile:
     model = create_model(f"{name.title()}File", __config__=ConfigDict(extra="forbid"),
                          tenant=(str | None, None), **{name: (list[resource.model], ...)})
     try:
-        parsed = model.model_validate(raw)
+        parsed = model.model_validate(raw, context=UNCHECKED)
     except ValidationError as exc:
         raise ConfigFileError([(format_loc(e["loc"]), e["msg"].removeprefix("Value error, "))
                                for e in exc.errors()]) from None

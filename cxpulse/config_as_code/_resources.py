@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.aspects import UNCHECKED  # the API checks aspect names against its configuration
 from alerts.rules import Rule
 from core.dimensions import all_dimensions
 from schemas.gaps import TargetIn
@@ -69,7 +70,7 @@ class Resource:
         """A server item as a record; fields the client's model does not know are dropped."""
         try:
             return self.record(self.model.model_validate({k: v for k, v in item.items()
-                                                          if k in self.model.model_fields}))
+                                                          if k in self.model.model_fields}, context=UNCHECKED))
         except ValidationError as exc:  # a newer server: better stop than diff against a guess
             raise ApiError(f"the server's {self.name} include one this client cannot read ({item}): {exc}") from None
 

@@ -25,6 +25,9 @@ Two-sample tests (``_two_sample``, for gap detection), all returning :class:`Two
 Weights (``_weights``)
     :func:`kish_effective_n`, :func:`kish_effective_n_from_sums`.
 
+Multiple testing (``_multiple``)
+    :func:`holm_adjusted` (Holm's step-down adjusted p-values).
+
 Exact small-sample tails (``_exact_tails``)
     :func:`binomial_lower_tail`, :func:`nps_lower_tail`.
 
@@ -37,6 +40,7 @@ from kpi.stats._exact_tails import binomial_lower_tail, nps_lower_tail
 from kpi.stats._intervals import (
     mean_interval, nps_interval, nps_score, sample_variance, t_critical, wilson_interval, z_critical,
 )
+from kpi.stats._multiple import holm_adjusted
 from kpi.stats._normal import norm_cdf, norm_ppf, norm_sf
 from kpi.stats._student_t import t_cdf, t_ppf, t_sf
 from kpi.stats._two_sample import TwoSampleTest, nps_diff_test, proportion_diff_test, welch_t_test
@@ -45,6 +49,7 @@ from kpi.stats._weights import kish_effective_n, kish_effective_n_from_sums
 __all__ = [
     "TwoSampleTest",
     "binomial_lower_tail",
+    "holm_adjusted",
     "kish_effective_n",
     "kish_effective_n_from_sums",
     "mean_interval",

@@ -63,7 +63,8 @@ async def test_bad_input_gets_precise_errors_and_good_items_survive(stack: httpx
     rejected = r.json()["rejected"]
     assert r.json() == {"accepted": 2, "duplicates": 1, "rejected": [
         {"index": 1, "path": "type", "error": "unknown event type 'cx.nope.v1'; expected one of "
-                                              "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1"},
+                                              "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1, "
+                                              "cx.signal.v1, cx.outcome.v1"},
         {"index": 2, "path": "id", "error": "field required"},
         {"index": 3, "path": "data.answers.csat", "error": "Input should be less than or equal to 5"},
         {"index": 6, "path": "time", "error": rejected[3]["error"]},

@@ -86,7 +86,7 @@ async def test_raw_topic_takes_binary_and_structured_mode_and_dead_letters_real_
     bodies = [by_id[message.headers["ce_id"].decode()] for message in invalid]
     assert [(b["path"], b["reason"], b["index"]) for b in bodies] == [
         ("ce_type", "missing required attribute type (header ce_type); expected one of cx.touchpoint.v1, "
-                    "cx.survey.response.v1, cx.survey.invitation.v1", 0),
+                    "cx.survey.response.v1, cx.survey.invitation.v1, cx.signal.v1, cx.outcome.v1", 0),
         ("ce_specversion", "Input should be '1.0'", 0),
         ("data.channel", "Input should be 'phone', 'chat', 'email', 'web', 'store', 'social' or 'app'", 0),
         ("content-type", "unsupported datacontenttype 'text/plain' (header content-type): the data of a "

@@ -32,7 +32,8 @@ END = datetime(2026, 11, 3, 10, 0, tzinfo=timezone.utc)
 RANGE = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-05T00:00:00Z"}
 ADMIN_KEY, OTHER_KEY, OTHER_TENANT = "test-admin-acme", "test-admin-globex", "globex"
 TP, SR, INV = "cx.touchpoint.v1", "cx.survey.response.v1", "cx.survey.invitation.v1"
-TABLE = {TP: "touchpoints", SR: "survey_responses", INV: "survey_invitations"}
+TABLE = {TP: "touchpoints", SR: "survey_responses", INV: "survey_invitations", "cx.signal.v1": "signals",
+         "cx.outcome.v1": "outcomes"}
 #: every counter some metric of GET /v1/kpis shows (the CSAT sum is not shown: CSAT is a top-2-box share)
 COUNTED = ("touchpoints", "tp_first_contact", "tp_first_contact_resolved", "invitations", "invitations_answered",
            "responses", "nps_n", "promoters", "passives", "detractors", "csat_n", "csat_top2", "ces_n",
@@ -160,7 +161,8 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
     body = resp.json()
     by_type = Counter(TABLE[e["type"]] for e in erased)
     want_counts = {"touchpoints": by_type["touchpoints"], "survey_responses": by_type["survey_responses"],
-                   "survey_invitations": by_type["survey_invitations"], "cases": len(cases),
+                   "survey_invitations": by_type["survey_invitations"], "signals": by_type["signals"],
+                   "outcomes": by_type["outcomes"], "cases": len(cases),
                    "case_links": sum(1 + c["absorbed"] for c in cases), "case_events": 1}
     assert (body["status"], body["shards"], body["shards_done"]) == ("done", 4, 4)
     assert body["counts"] == dict(sorted(want_counts.items()))
@@ -192,7 +194,7 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
         await asyncio.to_thread(cli_main, ["erase", customer, "--api", url, "--key", ADMIN_KEY])
     assert exited.value.code == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.endswith(": done (4/4 shards): case_events 0, case_links 0, cases 0, survey_invitations 0, "
-                         "survey_responses 0, touchpoints 0"), line
+    assert line.endswith(": done (4/4 shards): case_events 0, case_links 0, cases 0, outcomes 0, signals 0, "
+                         "survey_invitations 0, survey_responses 0, touchpoints 0"), line
     assert await _windows(stack, ADMIN_KEY) == remaining
     assert len((await _get(stack, "/v1/audit", ADMIN_KEY, action="erasure.run"))["data"]) == 2

@@ -172,8 +172,9 @@ async def _check_pos_neg_ratio(client: httpx.AsyncClient, window: dict, hourly_c
     for key, t in want.items():
         p = got[key]
         assert p["n"] == t["experiences"] == t.get("answers_positive", 0) + t.get("answers_negative", 0), key
+        # no signals were posted: the ratio's signal counters are zero
         assert p["counts"] == {"answers_positive": t.get("answers_positive", 0),
-                               "answers_negative": t.get("answers_negative", 0)}
+                               "answers_negative": t.get("answers_negative", 0), "sig_positive": 0, "sig_negative": 0}
         if t.get("answers_negative", 0):
             with_value += 1
             assert p["value"] == pytest.approx(t.get("answers_positive", 0) / t["answers_negative"], rel=1e-12)

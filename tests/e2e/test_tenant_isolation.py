@@ -104,6 +104,10 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "team": b.team}, check=_no_n),
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "group_by": "team"},
              check=lambda r: sum(p["n"] for p in r["data"]) == 3)],
+    # The two tenants' answers rate no aspect (none is configured here): B's filter gives no driver, and the
+    # driver SQL is scoped like the weighted read (tests/integration/test_drivers_api.py checks its values).
+    ("GET", "/v1/drivers"): lambda a, b: [
+        Call("GET", "/v1/drivers", {"metric": "nps", "team": b.team}, check=_none)],
     ("GET", "/v1/responses"): lambda a, b: [
         Call("GET", "/v1/responses", {"team": b.team}, check=_none),
         Call("GET", "/v1/responses", {"metric": "nps"}, check=_has(3))],
@@ -120,6 +124,19 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/gaps", {"metric": "nps", "team": b.team, "significant_only": "false"},
              check=lambda r: all(g["observed"]["n"] == 0 for g in r["data"])),
         Call("GET", "/v1/gaps", {"metric": "nps", "dimension": "team", "significant_only": "false"})],
+    ("GET", "/v1/panel/quality"): lambda a, b: [
+        Call("GET", "/v1/panel/quality", {"team": b.team}, check=lambda r: [g["answers"] for g in r["data"]] == [0]),
+        Call("GET", "/v1/panel/quality", {"group_by": "team"},
+             check=lambda r: [(g["group"], g["answers"]) for g in r["data"]] == [({"team": a.team}, 3)])],
+    ("GET", "/v1/invitations/check"): lambda a, b: [  # B's customer id is another pseudonym in A
+        Call("GET", "/v1/invitations/check", {"customer_id": f"{b.tag}-cust-1"},
+             check=lambda r: [x["count"] for x in r["rules"]] == [0, 0, None] and r["allowed"]),
+        Call("GET", "/v1/invitations/check", {"customer_id": f"{a.tag}-cust-1"},
+             check=lambda r: r["rules"][0]["count"] == 1)],
+    ("PUT", "/v1/opt-outs/{customer_id}"): lambda a, b: [
+        Call("PUT", f"/v1/opt-outs/{b.tag}-cust-2", own=True, check=lambda r: r["opted_out"] is True)],
+    ("DELETE", "/v1/opt-outs/{customer_id}"): lambda a, b: [
+        Call("DELETE", f"/v1/opt-outs/{b.tag}-cust-3", expect=404)],
     ("GET", "/v1/targets"): lambda a, b: [
         Call("GET", "/v1/targets", check=lambda r: [t["scope"] for t in r["data"]] == [{"team": a.team}])],
     ("PUT", "/v1/targets"): lambda a, b: [
@@ -197,6 +214,20 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("POST", "/v1/erasures", json={"customer_id": f"{b.tag}-cust-1"}, own=True,
              check=lambda r: r["status"] == "done" and set(r["counts"].values()) == {0})],
     ("GET", "/v1/erasures/{erasure_id}"): lambda a, b: [Call("GET", f"/v1/erasures/{b.erasure}", expect=404)],
+    ("GET", "/v1/outcomes"): lambda a, b: [
+        Call("GET", "/v1/outcomes", {"team": b.team}, check=_none),
+        Call("GET", "/v1/outcomes", {"group_by": "team,product,nps_category"},
+             check=lambda r: [(g["group"], g["customers"]) for g in r["data"]] == [
+                 ({"team": a.team, "product": f"{a.tag}-product", "nps_category": "detractor"}, 3)])],
+    ("GET", "/v1/costs"): lambda a, b: [
+        Call("GET", "/v1/costs", check=lambda r: [c["note"] for c in r["data"]] == [f"{a.tag} program"])],
+    ("PUT", "/v1/costs"): lambda a, b: [  # a month of A's own, named like nothing of B's
+        Call("PUT", "/v1/costs", json={"costs": [{"period": "2020-01", "amount": 1, "currency": "EUR"}]},
+             check=lambda r: {c["period"] for c in r["data"]} >= {"2020-01"} and len(r["data"]) == 2)],
+    ("GET", "/v1/roi"): lambda a, b: [
+        Call("GET", "/v1/roi", {"from": iso_time(datetime.now(timezone.utc) - timedelta(days=1)),
+                                "to": iso_time(datetime.now(timezone.utc) + timedelta(minutes=5))},
+             check=lambda r: r["customers"] == 3 and r["cost"] > 0)],
     ("GET", "/healthz"): lambda a, b: [Call("GET", "/healthz")],
     ("GET", "/readyz"): lambda a, b: [Call("GET", "/readyz")],
     ("GET", "/metrics"): lambda a, b: [Call("GET", "/metrics")],

@@ -45,6 +45,18 @@ def tenant_events(tag: str, now: datetime) -> list[dict]:
     return out
 
 
+def tenant_outcomes(tag: str, now: datetime) -> list[dict]:
+    """A renewal of each of the three customers of ``tenant_events``, after their answer."""
+    return [{"specversion": "1.0", "id": f"{tag}-o-{i}", "source": f"/{tag}/crm", "type": "cx.outcome.v1",
+             "time": iso_time(now - timedelta(minutes=5, seconds=i)),
+             "data": {"customer_id": f"{tag}-cust-{i}", "kind": "renewal", "amount": 100 + i, "currency": "EUR",
+                      "product": f"{tag}-product", "team": f"{tag}-team"}} for i in range(3)]
+
+
+def cost_month(now: datetime) -> str:
+    return f"{now.year:04d}-{now.month:02d}"
+
+
 @dataclass
 class Tenant:
     """What one tenant created, and its ids that the server generated."""
@@ -109,6 +121,11 @@ async def populate(client: httpx.AsyncClient, settings, tenant: Tenant, receiver
     # Last: the subscription exists when the cases these events open are notified.
     resp = await client.post("/v1/events", content=orjson.dumps(tenant_events(tag, now)), headers={**h, **BATCH})
     assert resp.json() == {"accepted": 9, "duplicates": 0, "rejected": []}, resp.text
+    resp = await client.post("/v1/events", content=orjson.dumps(tenant_outcomes(tag, now)), headers={**h, **BATCH})
+    assert resp.json() == {"accepted": 3, "duplicates": 0, "rejected": []}, resp.text
+    c = await client.put("/v1/costs", headers=h, json={"costs": [
+        {"period": cost_month(now), "amount": 1000, "currency": "EUR", "note": f"{tag} program"}]})
+    assert c.status_code == 200, c.text
 
 
 async def collect(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -133,7 +150,13 @@ async def collect(client: httpx.AsyncClient, tenant: Tenant) -> None:
         return [d["delivery_id"] for d in r["data"]] if types == ["cx.alert.firing.v1"] + ["cx.case.opened.v1"] * 3 \
             else None
 
+    async def outcomes(seen):
+        r = (await client.get("/v1/outcomes", headers=h)).json()
+        seen.append(r["data"])
+        return sum(g["customers"] for g in r["data"]) == 3
+
     await _until(f"{tenant.tag}'s events", counted)
+    await _until(f"{tenant.tag}'s outcomes", outcomes)
     tenant.cases = await _until(f"{tenant.tag}'s cases", cases)
     tenant.dead = await _until(f"{tenant.tag}'s dead letters", dead)
     log = (await client.get(f"/v1/webhooks/{tenant.webhook}/deliveries", headers=h)).json()

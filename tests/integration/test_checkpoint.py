@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 TP = EventType.touchpoint.value
 SR = EventType.survey_response.value
 INV = EventType.survey_invitation.value
+SIG = EventType.signal.value
 TENANT = "acme"
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 GRACE_MS = 10 * MINUTE_MS
@@ -72,6 +73,14 @@ def invitation(eid: str, t: int, iid: str, *, shard: int = 0) -> dict:
     return _base(INV, eid, t, iid, {}, shard) | {"survey_id": "s1", "via": "email"}
 
 
+def signal(eid: str, t: int, channel: str = "", *, kind: str = "review", rating: int | None = None,
+           shard: int = 0) -> dict:
+    """A cx.signal.v1 record: no interaction, its own dimensions."""
+    return _base(SIG, eid, t, "", {"channel": channel} if channel else {}, shard) | {
+        "kind": kind, "rating": rating, "sentiment": None, "score": None, "platform": "google", "brand": "acme",
+        "text": f"t-{eid}"}
+
+
 def resend(rec: dict, **changes) -> dict:
     """The same event delivered again (new Kafka offset)."""
     return copy.deepcopy(rec) | {"_offset": next(_offsets)} | changes
@@ -87,8 +96,8 @@ def naive(records: list[dict], size_ms: int, group: tuple[str, ...]) -> dict:
     answered = {(r["tenant"], r["interaction_id"]) for r in unique if r["type"] == SR and r["interaction_id"]}
     out: dict = defaultdict(KpiCounts)
     for r in unique:
-        dims = r["dims"] if r["type"] == TP else {**tp_dims.get((r["tenant"], r["interaction_id"]), {}),
-                                                   **r["dims"]}
+        dims = r["dims"] if r["type"] in (TP, SIG) else {**tp_dims.get((r["tenant"], r["interaction_id"]), {}),
+                                                          **r["dims"]}
         c = out[(r["time_ms"] // size_ms * size_ms // 1000, tuple(dims.get(d, "") for d in group))]
         if r["type"] == INV:
             c.invitations += 1

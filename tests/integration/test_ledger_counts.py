@@ -17,19 +17,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.experience import DEFAULT_BOUNDS
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize
-from kpi.counts import FIELDS, KpiCounts
+from kpi.counts import FIELDS, KpiCounts, configure_experience
 from schemas.records import EventType
 from stream_processors.checkpoint import Checkpointer
 from tests.conftest import migrated_warehouse
-from tests.helpers import count_record
+from tests.helpers import DEFAULT_EXPERIENCE, count_record
 from warehouse.client import Warehouse
 from warehouse.count_sources import LEDGER, CountSource, choose_source, read_counts
-from warehouse.ledger_counts import COUNTER_SQL, ledger_windows
+from warehouse.ledger_counts import counter_sql, ledger_windows
 
 pytestmark = pytest.mark.integration
 
 TP, SR, INV = EventType.touchpoint.value, EventType.survey_response.value, EventType.survey_invitation.value
+SIG = EventType.signal.value
 TENANT = "acme"
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 GRACE_MS = 10 * MINUTE_MS
@@ -65,8 +67,29 @@ def invitation(eid, t, iid, *, shard=0) -> dict:
     return _base(INV, eid, t, iid, {}, shard) | {"survey_id": "s1", "via": "email"}
 
 
+def signal(eid, t, dims, kind, *, rating=None, sentiment=None, score=None, shard=0) -> dict:
+    """A cx.signal.v1 record: no interaction, its own dimensions (``location`` is ``site``)."""
+    return _base(SIG, eid, t, "", dims, shard) | {
+        "kind": kind, "rating": rating, "sentiment": sentiment, "score": score, "platform": "google",
+        "brand": "acme", "text": None}
+
+
+def draw_signal(pick, eid: str, t: int, dims: dict, shard: int) -> dict:
+    """One signal of a random kind, with what its kind carries (``pick`` chooses from a list)."""
+    kind = pick(["review", "mention", "mention", "like", "share", "comment"])
+    if kind == "review":
+        return signal(eid, t, dims, kind, rating=pick([1, 2, 3, 4, 5]), shard=shard)
+    if kind == "mention":
+        if pick([True, False]):
+            return signal(eid, t, dims, kind, sentiment=pick(["positive", "neutral", "negative"]), shard=shard)
+        # the default bounds' edges (+-0.05) included: both paths compare the same Float64
+        return signal(eid, t, dims, kind, score=pick([-1.0, -0.5, -0.05, -0.04, 0.0, 0.05, 0.3, 1.0]), shard=shard)
+    return signal(eid, t, dims, kind, shard=shard)
+
+
 # -- independent expectation ------------------------------------------------------------
-def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: dict[str, str]) -> dict:
+def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: dict[str, str],
+          experience: dict | None = None) -> dict:
     """{(window_start_s, group values): KpiCounts}: the first delivery of each event key counts;
     answers and invitations under their interaction's touchpoint dims with their own on top (their
     own alone without a touchpoint); an invitation is answered when any answer shares its
@@ -79,7 +102,7 @@ def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: 
     answered = {r["interaction_id"] for r in unique if r["type"] == SR and r["interaction_id"]}
     out: dict = defaultdict(KpiCounts)
     for r in unique:
-        dims = r["dims"] if r["type"] == TP else {**tp_dims.get(r["interaction_id"], {}), **r["dims"]}
+        dims = r["dims"] if r["type"] in (TP, SIG) else {**tp_dims.get(r["interaction_id"], {}), **r["dims"]}
         if any(dims.get(k, "") != v for k, v in filters.items()):
             continue
         c = out[(r["time_ms"] // size_ms * size_ms // 1000, tuple(dims.get(d, "") for d in group))]
@@ -87,7 +110,7 @@ def naive(committed: list[dict], size_ms: int, group: tuple[str, ...], filters: 
             c.invitations += 1
             c.invitations_answered += bool(r["interaction_id"]) and r["interaction_id"] in answered
         else:
-            count_record(c, r)
+            count_record(c, r, experience)
     return dict(out)
 
 
@@ -111,7 +134,8 @@ def groupings(every: bool):
                     break
 
 
-async def assert_paths_agree(wh: Warehouse, committed: list[dict], every: bool = False) -> int:
+async def assert_paths_agree(wh: Warehouse, committed: list[dict], every: bool = False,
+                             experience: dict | None = None) -> int:
     """View- and ledger-answered rows are equal for the groupings and every size; returns rows compared."""
     compared = 0
     for size in SIZES:
@@ -121,7 +145,8 @@ async def assert_paths_agree(wh: Warehouse, committed: list[dict], every: bool =
             from_ledger = await read_counts(wh, TENANT, size.value, LEDGER, group, filters, FROM_S, TO_S)
             assert rows_of(from_ledger) == rows_of(from_view), (size, view, group, filters)
             assert [(r.window_start, r.group) for r in from_ledger] == [(r.window_start, r.group) for r in from_view]
-            assert rows_of(from_ledger) == naive(committed, size.ms, group, filters), (size, view, group, filters)
+            assert rows_of(from_ledger) == naive(committed, size.ms, group, filters, experience), (
+                size, view, group, filters)
             compared += len(from_ledger)
     return compared
 
@@ -175,6 +200,9 @@ def streams(draw) -> tuple[list[list[dict]], int]:
                 shard=shard))
         for j in range(draw(st.integers(0, 2))):
             records.append(invitation(f"inv-{i}-{j}", at(), iid, shard=shard))
+        for j in range(draw(st.integers(0, 2))):
+            records.append(draw_signal(lambda xs: draw(st.sampled_from(xs)), f"sig-{i}-{j}", at(),
+                                       _dims(value, VALUES), shard))
     for r in draw(st.lists(st.sampled_from(records), max_size=3)) if records else []:
         dup = copy.deepcopy(r) | {"_offset": next(_offsets)}
         if dup["type"] == SR and draw(st.booleans()):
@@ -219,6 +247,9 @@ async def test_view_and_ledger_agree_on_a_busy_stream_with_late_and_replayed_eve
                 ces=rng.choice([None, *range(1, 8)]), fcr=rng.choice([None, True, False]), shard=shard))
         if rng.random() < 0.6:
             records.append(invitation(f"binv-{i}", when - MINUTE_MS, iid, shard=shard))
+        if rng.random() < 0.5:
+            dims = {d: rng.choice(vs) for d, vs in VALUES.items() if d != "team" and rng.random() < 0.85}
+            records.append(draw_signal(rng.choice, f"bsig-{i}", when + rng.randrange(HOUR_MS), dims, shard))
     rng.shuffle(records)
     batches = [records[i:i + 37] for i in range(0, len(records), 37)]
     batches.append([copy.deepcopy(r) | {"_offset": next(_offsets)} for r in rng.sample(records, 60)])  # replays
@@ -233,8 +264,41 @@ async def test_view_and_ledger_agree_on_a_busy_stream_with_late_and_replayed_eve
             assert got == naive(committed, size.ms, crossing, {"channel": "chat"}) and got
 
 
+#: Every bound moved, some to "never" (None), and a mention score bound off the default grid.
+NON_DEFAULT = {"nps": (4, 8), "csat": (1, 5), "ces": (None, 7), "review": (3, 5), "mention_score": (-0.5, None)}
+
+
+async def test_view_and_ledger_agree_under_a_non_default_experience_definition(chdb_dsn: str) -> None:
+    """The configured definition is the one source: the stream counters (views) and the ledger SQL
+    both count positive and negative answers and signals by it, as the naive reference does."""
+    rng = random.Random(21)
+    records: list[dict] = []
+    for i in range(140):
+        shard, when = i % 2, T0 + 6 * HOUR_MS + rng.randrange(2 * DAY_MS)
+        dims = {d: rng.choice(vs) for d, vs in VALUES.items() if d != "team" and rng.random() < 0.8}
+        records.append(answer(f"xsr-{i}", when, "", {k: v for k, v in dims.items() if k != "site"},
+                              nps=rng.choice([None, *range(11)]), csat=rng.choice([None, *range(1, 6)]),
+                              ces=rng.choice([None, *range(1, 8)]), shard=shard))
+        records.append(draw_signal(rng.choice, f"xsig-{i}", when, dims, shard))
+        if rng.random() < 0.3:
+            records.append(signal(f"xmen-{i}", when, dims, "mention", score=rng.choice([-0.5, -0.49, 0.7]), shard=shard))
+    rng.shuffle(records)
+    batches = [records[i:i + 50] for i in range(0, len(records), 50)]
+    configure_experience(NON_DEFAULT)
+    try:
+        with migrated_warehouse(chdb_dsn, "lcx") as wh:
+            committed = await commit_all(wh, batches, restart_after=3)
+            assert await assert_paths_agree(wh, committed, experience=NON_DEFAULT) > 100
+    finally:
+        configure_experience(DEFAULT_BOUNDS)
+    # The definition matters on this stream (so the test can fail): the default one counts otherwise.
+    day = naive(committed, DAY_MS, (), {}, NON_DEFAULT)
+    assert day != naive(committed, DAY_MS, (), {}, DEFAULT_EXPERIENCE)
+    assert sum(c.sig_negative for c in day.values()) > 0 and sum(c.answers_positive for c in day.values()) > 0
+
+
 def test_every_counter_is_fed_by_exactly_one_ledger_table() -> None:
-    fed = [f for counters in COUNTER_SQL.values() for f in counters]
+    fed = [f for counters in counter_sql().values() for f in counters]
     assert sorted(fed) == sorted(FIELDS) and len(fed) == len(set(fed))
 
 

@@ -43,13 +43,23 @@ def _populate(wh: Warehouse) -> None:
     _insert(wh, Table.touchpoints, touchpoint_select("t1", END_MS, DAYS, 4, 0, N))
     _insert(wh, Table.survey_responses, answer_select("t1", END_MS, DAYS, 4, 0, N))
     # A second version of every third answer under another queue and a custom dimension: FINAL keeps it.
+    # It also carries the columns of 0015 and 0017 (aspects, duration, panel flags).
     wh.command("INSERT INTO survey_responses SELECT * REPLACE (concat(queue, '-moved') AS queue, "
-               "map('market', 'fr') AS extra_dims, version + 1 AS version) FROM survey_responses "
-               "WHERE kafka_offset % 3 = 0")
+               "map('market', 'fr') AS extra_dims, map('wait_time', toUInt8(kafka_offset % 5 + 1)) AS aspects, "
+               "toFloat64(kafka_offset % 97) AS duration_s, toUInt8(kafka_offset % 4) AS flags, "
+               "version + 1 AS version) FROM survey_responses WHERE kafka_offset % 3 = 0")
     wh.command("INSERT INTO survey_invitations (tenant, event_key, source, event_id, time_ms, interaction_id, "
                "queue, site, via, attributed, kafka_partition, kafka_offset, version) "
                "SELECT tenant, event_key + 1, source, concat('inv-', event_id), time_ms - 1000, interaction_id, "
                "queue, site, 'email', true, kafka_partition, kafka_offset, 1 FROM touchpoints WHERE kafka_offset % 2 = 0")
+    # Signals (0018): a review per fifth touchpoint, in two versions for half of them.
+    wh.command("INSERT INTO signals (tenant, event_key, source, event_id, time_ms, channel, site, kind, rating, "
+               "platform, text, kafka_partition, kafka_offset, version) "
+               "SELECT tenant, event_key + 2, 'reviews', concat('sig-', event_id), time_ms, channel, site, 'review', "
+               "toUInt8(kafka_offset % 5 + 1), 'web', 'ok', kafka_partition, kafka_offset, 1 FROM touchpoints "
+               "WHERE kafka_offset % 5 = 0")
+    wh.command("INSERT INTO signals SELECT * REPLACE (toUInt8(1) AS rating, version + 1 AS version) FROM signals "
+               "WHERE kafka_offset % 2 = 0")
 
 
 def _rows(wh: Warehouse) -> dict[str, list[tuple]]:
@@ -63,7 +73,7 @@ async def _crossing(wh: Warehouse) -> list:
 
 def _sorting_keys(wh: Warehouse) -> set[str]:
     return {r[0] for r in wh.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
-                                   "AND name IN ('touchpoints', 'survey_responses', 'survey_invitations')").result_rows}
+                                   "AND name IN ('touchpoints', 'survey_responses', 'survey_invitations', 'signals')").result_rows}
 
 
 async def test_a_populated_ledger_keeps_every_row_and_answers_the_same(wh, monkeypatch):
@@ -74,7 +84,7 @@ async def test_a_populated_ledger_keeps_every_row_and_answers_the_same(wh, monke
     _populate(wh)
     rows, crossing = _rows(wh), await _crossing(wh)
     assert {t: len(r) for t, r in rows.items()} == {"touchpoints": N, "survey_responses": N,
-                                                     "survey_invitations": N // 2}
+                                                     "survey_invitations": N // 2, "signals": N // 5}
     assert {m for (m,) in wh.query("SELECT DISTINCT toYYYYMM(time) FROM survey_responses").result_rows} == {
         202610, 202611}
     monkeypatch.setattr(mig, "MIGRATIONS", MIGRATIONS)
@@ -90,6 +100,7 @@ async def test_a_populated_ledger_keeps_every_row_and_answers_the_same(wh, monke
         "EXPLAIN indexes = 1 SELECT tenant, source, event_id FROM survey_responses "
         "WHERE tenant IN {t:Array(String)} AND event_key IN {k:Array(UInt64)}", {"t": ["t1"], "k": [1, 2]}).result_rows)
     assert "by_key" in plan
+
 
 
 def test_an_interrupted_rebuild_is_never_exchanged_back(wh):

@@ -38,7 +38,7 @@ def _ddl(wh, table: str) -> str:
 
 def test_the_policy_is_applied_once_and_changed_when_the_settings_change(wh):
     first = apply_retention(wh, POLICY)
-    assert len(first) == len(ttl_rules(POLICY)) == 7
+    assert len(first) == len(ttl_rules(POLICY)) == 10
     assert apply_retention(wh, POLICY) == []  # a restart with the same settings runs nothing
     for rule in ttl_rules(POLICY):
         assert stated_ttl(_ddl(wh, rule.table.value), rule.column) == rule.expression, rule

@@ -72,7 +72,8 @@ def test_kafka_binary_rejections_name_the_header_or_data_field() -> None:
          "datacontenttype": "text/plain"}, "phone call"))
     no_tenant = ce_kafka.to_binary_event(touchpoint("x-5"))
     assert raw(no_type) == ([], [(0, "ce_type", "missing required attribute type (header ce_type); expected one "
-                                                "of cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1")])
+                                                "of cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1, "
+                                                "cx.signal.v1, cx.outcome.v1")])
     assert raw(old_spec) == ([], [(0, "ce_specversion", "Input should be '1.0'")])
     assert raw(bad_data)[1] == [(0, "data.channel", "Input should be 'phone', 'chat', 'email', 'web', 'store', "
                                                     "'social' or 'app'")]

@@ -160,8 +160,16 @@ def test_survey_response_record_is_exact() -> None:
         "time_ms": TIME_MS, "subject": None, "interaction_id": "", "customer": "",
         "dims": {"channel": "app", "team": "t1"}, "attributes": {"lang": "de"},
         "survey_id": "s-1", "nps": 9, "csat": None, "ces": None, "fcr": True,
-        "comment": "fast", "weight": 1.5,
+        "comment": "fast", "weight": 1.5, "duration_s": None,
     }]
+
+
+def test_survey_duration_is_kept_and_bounded() -> None:
+    records, rejections = validate([response(answers={"nps": 9}, duration_s=42.5)])
+    assert rejections == [] and records[0]["duration_s"] == 42.5
+    for bad in (-1, 86_400.5, "12", True):
+        _, rejections = validate([response(answers={"nps": 9}, duration_s=bad)])
+        assert [r.path for r in rejections] == ["data.duration_s"], bad
 
 
 def test_survey_invitation_record_is_exact() -> None:
@@ -208,7 +216,7 @@ def test_each_item_is_judged_independently_with_exact_paths() -> None:
     ]
     records, rejections = validate(items)
     assert [r["id"] for r in records] == ["a", "k"]
-    expected_types = "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1"
+    expected_types = "cx.touchpoint.v1, cx.survey.response.v1, cx.survey.invitation.v1, cx.signal.v1, cx.outcome.v1"
     assert reasons(rejections) == [
         (1, "data.answers.nps", "Input should be less than or equal to 10"),
         (2, "time", "Input should have timezone info"),
@@ -217,7 +225,7 @@ def test_each_item_is_judged_independently_with_exact_paths() -> None:
         (5, "id", "String should have at least 1 character"),
         (6, "", "an event must be a JSON object"),
         (7, "data.channel", "Input should be 'phone', 'chat', 'email', 'web', 'store', 'social' or 'app'"),
-        (8, "data.answers", "at least one of nps, csat, ces, fcr is required"),
+        (8, "data.answers", "at least one of nps, csat, ces, fcr, aspects is required"),
         (9, "data.answers.csat", "Input should be a valid integer"),
         (10, "data", "must be a JSON object"),
     ]

@@ -52,8 +52,11 @@ def test_fields_order_is_the_column_contract():
         "tp_converted_n", "tp_converted", "tp_abandoned_n", "tp_abandoned", "tp_transferred_n", "tp_transferred",
         "tp_wait_n", "tp_wait_ds", "tp_wait_ds2", "tp_handle_n", "tp_handle_ds", "tp_handle_ds2",
         "answers_positive", "answers_negative",
+        "sig_n", "sig_reviews", "sig_rating_sum", "sig_rating_sumsq", "sig_polar_n", "sig_negative", "sig_positive",
+        "sig_engagement",
     )
-    assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == FIELDS
+    # the counters, then the rated aspects' map (not a column of kpi_windows: aspect_windows)
+    assert tuple(f.name for f in dataclasses.fields(KpiCounts)) == (*FIELDS, "aspects")
 
 
 def test_slotted_and_zero_by_default():

@@ -213,7 +213,7 @@ def test_pos_neg_ratio_with_the_wilson_interval_mapped():
     low, high = _wilson(15, 20)
     assert (v.ci_low, v.ci_high) == (pytest.approx(low / (1 - low)), pytest.approx(high / (1 - high)))
     assert v.ci_low < 3.0 < v.ci_high
-    assert v.counts == {"answers_positive": 15, "answers_negative": 5}
+    assert v.counts == {"answers_positive": 15, "answers_negative": 5, "sig_positive": 0, "sig_negative": 0}
 
 
 def test_pos_neg_ratio_without_negatives_or_answers():
@@ -234,5 +234,6 @@ def test_sample_sizes_and_directions():
     assert sample_size_counter(Metric.transfer_rate) == "tp_transferred_n"
     with pytest.raises(ValueError):
         sample_size_counter(Metric.pos_neg_ratio)
-    assert LOWER_IS_BETTER == {Metric.abandonment_rate, Metric.transfer_rate, Metric.wait_time, Metric.handle_time}
+    assert LOWER_IS_BETTER == {Metric.abandonment_rate, Metric.transfer_rate, Metric.wait_time, Metric.handle_time,
+                               Metric.signal_negative_share}
     assert ratio_interval(0, 1)[0] == 0.0

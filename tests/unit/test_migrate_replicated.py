@@ -15,7 +15,8 @@ import pytest
 from warehouse import migrate as mig
 from warehouse.client import Warehouse
 from core.errors import WarehouseError
-from warehouse.migrations import MIGRATIONS, m0014_touchpoint_outcomes, m0019_ledger_by_day
+from warehouse.migrations import (MIGRATIONS, m0014_touchpoint_outcomes, m0015_aspects, m0017_panel_flags, m0018_signals,
+                                  m0019_ledger_by_day)
 from warehouse.tables import create_migrations_ledger
 
 #: Table -> (engine clause the migrations write, engine clause on a Replicated database).
@@ -26,6 +27,7 @@ ENGINES = {
     "survey_responses": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "survey_invitations": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "kpi_windows": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "aspect_windows": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "webhook_subscriptions": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "webhook_deliveries": ("MergeTree", "ReplicatedMergeTree"),
     "webhook_dead_letters": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
@@ -42,10 +44,14 @@ ENGINES = {
     "api_key_usage": ("ReplacingMergeTree(last_used_at_ms)", "ReplicatedReplacingMergeTree(last_used_at_ms)"),
     "erasures": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
     "erased_events": ("ReplacingMergeTree", "ReplicatedReplacingMergeTree"),
+    "panel_opt_outs": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "signals": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "outcomes": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
+    "program_costs": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)"),
 }
 #: Tables a migration creates and drops again (0019: each ledger table's rebuild, ``CREATE … AS``).
 TRANSIENT = {f"{t}_pre0019": ("ReplacingMergeTree(version)", "ReplicatedReplacingMergeTree(version)")
-             for t in ("touchpoints", "survey_responses", "survey_invitations")}
+             for t in ("touchpoints", "survey_responses", "survey_invitations", "signals")}
 CREATED = {**ENGINES, **TRANSIENT}
 
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
@@ -114,6 +120,7 @@ def test_statements_without_an_engine_are_untouched():
                       "format LowCardinality(String) DEFAULT 'cloudevents'", *projection,
                       "ALTER TABLE kpi_windows ADD COLUMN IF NOT EXISTS invitations_answered Int64 DEFAULT 0 "
                       "AFTER fcr_yes", *by_interaction, *extra_dims, *m0014_touchpoint_outcomes.operations,
+                      m0015_aspects.operations[0], *m0017_panel_flags.operations[:1], *m0018_signals.operations[1:],
                       *(s for s in m0019_ledger_by_day.operations if not _CREATE_TABLE.match(s))]
     assert [mig.replicated_ddl(s) for s in others] == others
 

@@ -36,10 +36,11 @@ def test_ingest_documents_a_body_per_content_type_with_its_schema_and_binary_hea
     assert content["application/cloudevents+json"]["schema"] == {"$ref": "#/components/schemas/CloudEvent"}
     assert content["application/cloudevents-batch+json"]["schema"]["items"] == {
         "$ref": "#/components/schemas/CloudEvent"}
-    assert {"touchpoint", "response", "invitation"} <= set(content["application/cloudevents+json"]["examples"])
+    assert {"touchpoint", "response", "invitation", "outcome"} <= set(content["application/cloudevents+json"]["examples"])
     cloud_event = DOC["components"]["schemas"]["CloudEvent"]
     assert {r["$ref"] for r in cloud_event["oneOf"]} == {
-        f"#/components/schemas/{m}" for m in ("TouchpointEvent", "SurveyResponseEvent", "SurveyInvitationEvent")}
+        f"#/components/schemas/{m}" for m in ("TouchpointEvent", "SurveyResponseEvent", "SurveyInvitationEvent",
+                                                   "SignalEvent", "OutcomeEvent")}
     assert {p["name"] for p in op["parameters"]} >= {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time"}
     assert {"400", "413", "415", "503", "507"} <= set(op["responses"])
 
@@ -63,7 +64,17 @@ def _enum(schema: dict) -> list[str]:
                                         ("/v1/responses", Table.survey_responses),
                                         ("/v1/responses/export", Table.survey_responses)])
 def test_drilldown_lists_only_the_metrics_it_accepts(path, table):
-    assert _enum(_param(path, "metric")["schema"]) == [m.value for m, (t, _) in RECORDS_BEHIND.items() if t is table]
+    schema = _param(path, "metric")["schema"]
+    behind = [m.value for m, (t, _) in RECORDS_BEHIND.items() if t is table]
+    if table is Table.touchpoints:
+        assert _enum(schema) == behind
+        return
+    # Answers: the metrics behind them or a rated aspect (a pattern, since aspects are configured).
+    pattern = re.compile(schema["pattern"])
+    others = [m.value for m, (t, _) in RECORDS_BEHIND.items() if t is not table]
+    assert all(pattern.fullmatch(m) for m in behind) and not any(pattern.fullmatch(m) for m in others)
+    assert pattern.fullmatch("aspect:wait_time") and pattern.fullmatch("aspect_top2:wait_time")
+    assert not pattern.fullmatch("aspect:") and not pattern.fullmatch("aspect:Wait")
 
 
 def test_gap_kinds_are_a_closed_set():

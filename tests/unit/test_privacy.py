@@ -38,8 +38,11 @@ def test_the_ttl_expressions_name_each_overriding_tenant_once():
         (Table.touchpoints, None): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'b-t', 4000, 3660))",
         (Table.survey_responses, None): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'b-t', 4000, 3660))",
         (Table.survey_invitations, None): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'b-t', 4000, 3660))",
+        (Table.signals, None): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'b-t', 4000, 3660))",
+        (Table.outcomes, None): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'b-t', 4000, 3660))",
         # b-t's comment period equals the default: no arm for it
         (Table.survey_responses, "comment"): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'a', 7, 365))",
+        (Table.signals, "text"): "toDateTime(time) + toIntervalDay(multiIf(tenant = 'a', 7, 365))",
         (Table.cases, "comment"): "toDateTime(intDiv(if(responded_at_ms > 0, responded_at_ms, opened_at_ms), 1000)) "
                                   "+ toIntervalDay(multiIf(tenant = 'a', 7, 365))",
         (Table.webhook_deliveries, None): "toDateTime(attempted_at) + toIntervalDay(90)",

@@ -16,6 +16,8 @@ from schemas.events import (
     IngestResult,
     InvitationVia,
     Rejection,
+    SignalEvent,
+    OutcomeEvent,
     SurveyInvitationEvent,
     SurveyResponseEvent,
     TouchpointEvent,
@@ -52,6 +54,8 @@ def test_checked_in_schema_files_equal_what_the_models_generate() -> None:
     rendered = generate.render_schemas()
     assert sorted(rendered) == [
         "cloudevent.schema.json",
+        "cx.outcome.v1.schema.json",
+        "cx.signal.v1.schema.json",
         "cx.survey.invitation.v1.schema.json",
         "cx.survey.response.v1.schema.json",
         "cx.touchpoint.v1.schema.json",
@@ -93,6 +97,8 @@ def test_union_schema_discriminates_on_type() -> None:
     document = orjson.loads(generate.render_schemas()["cloudevent.schema.json"])
     assert document["discriminator"] == {
         "mapping": {
+            "cx.signal.v1": "#/$defs/SignalEvent",
+            "cx.outcome.v1": "#/$defs/OutcomeEvent",
             "cx.survey.invitation.v1": "#/$defs/SurveyInvitationEvent",
             "cx.survey.response.v1": "#/$defs/SurveyResponseEvent",
             "cx.touchpoint.v1": "#/$defs/TouchpointEvent",
@@ -118,7 +124,7 @@ def test_union_schema_discriminates_on_type() -> None:
 
 def test_event_models_cover_exactly_the_record_event_types() -> None:
     literals = {m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent)}
+                for m in (TouchpointEvent, SurveyResponseEvent, SurveyInvitationEvent, SignalEvent, OutcomeEvent)}
     assert literals == {t.value for t in EventType}
 
 
@@ -248,7 +254,7 @@ def test_at_least_one_answer_is_required() -> None:
         CLOUD_EVENT_ADAPTER.validate_python(response({}))
     (error,) = info.value.errors()
     assert error["loc"] == ("cx.survey.response.v1", "data", "answers")
-    assert error["msg"] == "Value error, at least one of nps, csat, ces, fcr is required"
+    assert error["msg"] == "Value error, at least one of nps, csat, ces, fcr, aspects is required"
     assert errors(response({"nps": None, "fcr": None})) == [
         (("cx.survey.response.v1", "data", "answers"), "value_error")
     ]

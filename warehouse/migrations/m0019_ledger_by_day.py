@@ -14,7 +14,8 @@ partition already relied on it. The lookups by event key alone (the worker's ded
 ``warehouse.queries.stored_events``) lose the primary key's order and get it back from the
 projection ``by_key`` (tenant, event key and the identity the hit is confirmed by).
 
-How: the sort key of a table cannot be altered, so each table is rebuilt. ``CREATE … AS`` copies
+How: the sort key of a table cannot be altered, so each table is rebuilt (the four ledger tables:
+touchpoints, survey_responses, survey_invitations and the signals of 0018). ``CREATE … AS`` copies
 the table as it stands (every column, index and projection added by earlier migrations) with the
 new engine clause; every row is copied (``ingested_at`` and every version included); the two
 are exchanged atomically (``EXCHANGE TABLES``: writers never see a missing table); the rows a
@@ -34,11 +35,11 @@ Frozen: the literal DDL this migration has always run.
 ID = 19
 NAME = "ledger_by_day"
 
-_TABLES = ("touchpoints", "survey_responses", "survey_invitations")
+_TABLES = ("touchpoints", "survey_responses", "survey_invitations", "signals")
 _ENGINE = ("ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) "
            "ORDER BY (tenant, intDiv(time_ms, 86400000), event_key, source, event_id) "
            "SETTINGS deduplicate_merge_projection_mode = 'rebuild'")
-_BY_KEY = "SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key"
+_BY_KEY = "(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key)"
 
 
 def _rebuild(table: str) -> list[str]:
@@ -49,7 +50,7 @@ def _rebuild(table: str) -> list[str]:
         f"SELECT throwIf(count() != 1, 'migration 0019: {new} exists without the new sort key: it holds the ledger "
         f"of {table} from an interrupted run; copy its rows into {table} and drop it') AS ok FROM system.tables "
         f"WHERE database = currentDatabase() AND name = '{new}' AND sorting_key LIKE '%intDiv(time_ms, 86400000)%'",
-        f"ALTER TABLE {new} ADD PROJECTION IF NOT EXISTS by_key ({_BY_KEY})",
+        f"ALTER TABLE {new} ADD PROJECTION IF NOT EXISTS by_key {_BY_KEY}",
         f"INSERT INTO {new} SELECT * FROM {table}",
         f"EXCHANGE TABLES {table} AND {new}",
         # What a writer of the previous release stored during the copy (a day of margin).
