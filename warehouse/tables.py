@@ -206,13 +206,8 @@ _BY_INTERACTION = {
 
 
 # by_key: the lookups by event key alone (the worker's dedup, ``queries.stored_events``), since the
-# table's own order puts the event's day first (migration 0019). A batch's keys are hashes: each of
-# the table's granules spans a day's whole key range, so a batch of k keys meets every one of them
-# (sorted by event key before 0019, nearly every one too). In granules of 256 rows the projection
-# reads about k of them; ClickHouse picks it when that is fewer marks than the table's, i.e. once a
-# table holds more than about k x 8,192 rows (4 M for a batch of 500), and reads the table below.
-_BY_KEY = ("(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key) "
-           "WITH SETTINGS (index_granularity = 256)")
+# table's own order puts the event's day first (migration 0019).
+_BY_KEY = "(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key)"
 
 # The day of event time after tenant: a time range is a contiguous read of its days (a crossing
 # answered from the ledger, ``ledger_counts``), FINAL included. Every version of a row has its

@@ -100,12 +100,7 @@ async def test_a_populated_ledger_keeps_every_row_and_answers_the_same(wh, monke
         "EXPLAIN indexes = 1 SELECT tenant, source, event_id FROM survey_responses "
         "WHERE tenant IN {t:Array(String)} AND event_key IN {k:Array(UInt64)}", {"t": ["t1"], "k": [1, 2]}).result_rows)
     assert "by_key" in plan
-    # ... in granules of at most 256 rows (a batch's hashed keys each read one such granule).
-    for table in LEDGER_TABLES:
-        rows, marks = wh.query("SELECT sum(rows), sum(marks) FROM system.projection_parts WHERE database = "
-                               "currentDatabase() AND table = {t:String} AND name = 'by_key' AND active",
-                               {"t": table.value}).result_rows[0]
-        assert 0 < rows <= 256 * marks, (table.value, rows, marks)
+
 
 
 def test_an_interrupted_rebuild_is_never_exchanged_back(wh):

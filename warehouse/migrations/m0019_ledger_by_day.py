@@ -12,11 +12,7 @@ version of a ledger row has its event's time (a re-attributed answer keeps it; a
 another time is a duplicate, dropped before it is stored), hence the same day; the month
 partition already relied on it. The lookups by event key alone (the worker's dedup,
 ``warehouse.queries.stored_events``) lose the primary key's order and get it back from the
-projection ``by_key`` (tenant, event key and the identity the hit is confirmed by), in granules of
-256 rows. A batch's keys are hashes, so a lookup of k keys meets nearly every 8,192-row granule of
-the table, in either sort order; the projection's small granules make it about k granules of 256
-rows. ClickHouse chooses by marks to read, so it takes the projection once a table holds more
-than about k × 8,192 rows (4 M for the worker's batch of 500) and reads the table below that.
+projection ``by_key`` (tenant, event key and the identity the hit is confirmed by).
 
 How: the sort key of a table cannot be altered, so each table is rebuilt (the four ledger tables:
 touchpoints, survey_responses, survey_invitations and the signals of 0018). ``CREATE … AS`` copies
@@ -43,9 +39,7 @@ _TABLES = ("touchpoints", "survey_responses", "survey_invitations", "signals")
 _ENGINE = ("ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(time) "
            "ORDER BY (tenant, intDiv(time_ms, 86400000), event_key, source, event_id) "
            "SETTINGS deduplicate_merge_projection_mode = 'rebuild'")
-#: granules of 256 rows: a batch's keys are hashes, about one per granule, each granule read for one key
-_BY_KEY = ("(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key) "
-           "WITH SETTINGS (index_granularity = 256)")
+_BY_KEY = "(SELECT tenant, event_key, source, event_id ORDER BY tenant, event_key)"
 
 
 def _rebuild(table: str) -> list[str]:
