@@ -8,7 +8,7 @@ import { html } from "htm/preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import "./board.css";
 import { ApiError, adoptFragmentToken, api, clearToken, getToken, openStream, setToken } from "./api.js";
-import { OUTCOME_DAYS, ROI_DAYS, STREAMED, TILES, mergePoints, scopeMatches } from "./kpi.js";
+import { OUTCOME_DAYS, ROI_DAYS, STREAMED, TILES, aspectTiles, mergePoints, scopeMatches } from "./kpi.js";
 import { Alerts, Business, Cases, Heatmap, Tiles } from "./panels.js";
 import {
   FILTER_DIMS, GAP_METRICS, HEAT_DIMS, PRESETS, WINDOWS, applyPreset, formatView, parseView,
@@ -27,9 +27,9 @@ const CASES_READ = 500;
 const message = (e) => (e instanceof ApiError ? e.message : String(e && e.message ? e.message : e));
 
 // -- loaders: one per panel, each returns what its panel shows (errors included) -------------
-async function loadTiles(view) {
+async function loadTiles(view, extra = []) {
   const out = {};
-  await Promise.all(TILES.map(async (t) => {
+  await Promise.all([...TILES, ...extra].map(async (t) => {
     try {
       const body = await api("/v1/kpis", { params: { metric: t.metric, window: view.window, ...view.filters } });
       out[t.metric] = { series: body.data };
@@ -220,6 +220,9 @@ function Board({ onUnauthorized }) {
   const [cases, setCases] = useState(null);
   const [business, setBusiness] = useState(null);
   const [options, setOptions] = useState({});
+  const [extraTiles, setExtraTiles] = useState([]); // one per configured rated aspect (GET /v1/aspects)
+  const extraRef = useRef(extraTiles);
+  extraRef.current = extraTiles;
   const [freshness, setFreshness] = useState(null);
   const [streamState, setStreamState] = useState("connecting");
   const [lastUpdate, setLastUpdate] = useState(null);
@@ -256,7 +259,7 @@ function Board({ onUnauthorized }) {
     return undefined;
   }, [onUnauthorized]);
 
-  const refreshTiles = useCallback(() => run(loadTiles, (t) => { setTiles(t.error ? {} : t); setLastUpdate(Date.now()); }), [run]);
+  const refreshTiles = useCallback(() => run((v) => loadTiles(v, extraRef.current), (t) => { setTiles(t.error ? {} : t); setLastUpdate(Date.now()); }), [run]);
   const refreshHeat = useCallback(() => run(loadHeat, setHeat), [run]);
   const refreshAlerts = useCallback(() => run(loadAlerts, setAlerts), [run]);
   const refreshCases = useCallback(() => run(loadCases, setCases), [run]);
@@ -276,6 +279,12 @@ function Board({ onUnauthorized }) {
     if (timers.current[name]) { if (throttle) return; clearTimeout(timers.current[name]); }
     timers.current[name] = setTimeout(() => { timers.current[name] = null; fn(); }, wait);
   }, []);
+
+  // The configured aspects, once: their tiles join the fixed ones (and are read with the next refresh).
+  useEffect(() => {
+    api("/v1/aspects").then((b) => { extraRef.current = aspectTiles(b.data); setExtraTiles(extraRef.current); refreshTiles(); })
+      .catch((e) => e.status === 401 && onUnauthorized("The API key was refused (401)."));
+  }, [onUnauthorized, refreshTiles]);
 
   useEffect(() => {
     loadOptions().then(setOptions).catch((e) => e.status === 401 && onUnauthorized("The API key was refused (401)."));
@@ -369,7 +378,7 @@ function Board({ onUnauthorized }) {
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     <main>
       ${show("business") ? html`<${Business} business=${business} />` : null}
-      ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} />` : null}
+      ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} extra=${extraTiles} />` : null}
       <div class="lower">
         ${show("heatmap") ? html`<${Heatmap} heat=${heat} view=${view} />` : null}
         <div class="side">
