@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadCaller
-from api.responses import errors
+from api.responses import SCOPED, errors
 from core import aspects as aspect_config
 from schemas.aspects import AspectList, AspectPublic
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["kpis"])
 
 
 @router.get("/aspects", response_model=AspectList, summary="The configured rated aspects and their scales",
-            responses=errors(401, 403, 429, 503))
+            responses=errors(*SCOPED))
 async def list_aspects(caller: ReadCaller) -> AspectList:
     """Each configured aspect with its label, scale (`min`..`max`), top-2-box threshold and the metric
     names it answers to on `/v1/kpis`, `/v1/gaps`, targets, alert rules and drill-down, by name."""
