@@ -197,7 +197,7 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     async def frame(tenant: str, rule: Rule, at_ms: int) -> LiveFrame:
         assert rule.gap is not None
         return await read_live_frame(warehouse, tenant, views, rule.scope, tuple(rule.gap.dimensions),
-                                     live_spec(rule), at_ms)
+                                     live_spec(rule), at_ms, aspects=isinstance(rule.measured, AspectMetric))
 
     # 2.
     transitions = await evaluate(rules, read, now_ms, states, silences, frame)

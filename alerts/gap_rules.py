@@ -45,7 +45,7 @@ def observe_gap_rule(rule: Rule, frame: LiveFrame, spec: LiveSpec | None = None)
     assert rule.gap is not None
     detect = live_data_gaps if rule.gap.kind is GapKindName.data else live_kpi_gaps
     out: list[tuple[Rule, Observation, Gap]] = []
-    for g in detect(rule.metric, frame, spec, rule.scope, rule.gap.dimensions):
+    for g in detect(rule.measured, frame, spec, rule.scope, rule.gap.dimensions):
         kv = g.observed
         if g.low_sample and not g.significant:
             obs = Observation(None, kv.n)

@@ -8,8 +8,8 @@ value, dimensions from ``core.dimensions.DIMENSIONS`` only) over one window
 ``above`` ``threshold``.
 
 A ``gap`` rule instead fires on a significant live gap (:mod:`gaps.live`):
-``gap.kind`` ``baseline`` (the KPI of the last minutes vs the scope's own
-history) or ``data`` (volume far below its usual level for the time of
+``gap.kind`` ``baseline`` (the KPI, or a rated aspect, of the last minutes vs
+the scope's own history) or ``data`` (volume far below its usual level for the time of
 day), fanned out over ``gap.dimensions``: one alert per value (or value
 combination) of those dimensions inside ``scope``, each with its own
 fingerprint. Sample sizes and significance are the detector's
@@ -221,8 +221,11 @@ class RuleSpec(BaseModel):
         if self.threshold is not None or self.recovery is not None:
             raise ValueError("a `gap` rule takes no threshold or recovery (significance decides)")
         allowed = VOLUME_METRICS if self.gap.kind is GapKindName.data else tuple(GAP_METRICS)
-        if self.metric not in {m.value for m in allowed}:  # live gaps read no aspect counters
-            raise ValueError(f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}")
+        baseline = self.gap.kind is GapKindName.baseline
+        # A baseline gap rule may watch a rated aspect too (the live frame then reads its counters).
+        if not (baseline and AspectMetric.parse(self.metric_name)) and self.metric not in {m.value for m in allowed}:
+            extra = " or a rated aspect (aspect:<name>, aspect_top2:<name>)" if baseline else ""
+            raise ValueError(f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}{extra}")
         overlap = sorted(set(self.gap.dimensions) & set(self.scope))
         if overlap:
             raise ValueError(f"dimension(s) {overlap} are both fixed in scope and fanned out")
