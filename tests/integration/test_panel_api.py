@@ -35,15 +35,21 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def agents_stream(rng: random.Random) -> list[dict]:
+#: agent -> (surveyed share, P(promoter), P(detractor)): 20 honest agents and one gamer.
+GAME_PLAN = {f"a{i:02d}": (0.5, 0.45, 0.25) for i in range(20)} | {"gamer": (0.25, 0.8, 0.05)}
+
+
+def agents_stream(rng: random.Random, day_ms: int = GAME_DAY, plan: dict[str, tuple[float, float, float]] = GAME_PLAN,
+                  contacts: int = 200) -> list[dict]:
     """21 agents x 200 contacts on one day: each contact invited with the agent's share, every invited
-    customer answers; the gamer invites a quarter of them, the happy ones."""
-    plan = {f"a{i:02d}": (0.5, 0.45, 0.25) for i in range(20)} | {"gamer": (0.25, 0.8, 0.05)}
+    customer answers; the gamer invites a quarter of them, the happy ones. Interaction ids are
+    ``g-<agent>-<day>-<k>``."""
     out = []
+    tag = (day_ms - GAME_DAY) // DAY_MS
     for name, (share, p_pro, p_det) in plan.items():
-        for k in range(200):
-            iid = f"g-{name}-{k}"
-            t = GAME_DAY + rng.randrange(DAY_MS - 10 * MINUTE_MS)
+        for k in range(contacts):
+            iid = f"g-{name}-{tag}-{k}"
+            t = day_ms + rng.randrange(DAY_MS - 10 * MINUTE_MS)
             base = {"tenant": TENANT, "source": "/game", "subject": None, "interaction_id": iid,
                     "customer": f"gc-{iid}", "attributes": {}, "_shard": rng.randrange(3), "_offset": 0}
             out.append(base | {"type": TP, "id": f"tp-{iid}", "time_ms": t, "dims": {"agent_id": name},
