@@ -102,6 +102,25 @@ def test_panel_health_api(chdb_dsn: str) -> None:
                 assert row["any_quality"]["count"] == len(flagged) > 0
                 assert math.isclose(row["any_quality"]["share"], len(flagged) / len(answers))
 
+                # -- drill-down rows carry each answer's duration, flags (names, in bit order) and aspects;
+                #    repeats are behind no value, so no row of one
+                rows, cursor = [], None
+                while True:
+                    page = (await c.get("/v1/responses", params={
+                        "metric": "responses", "from": _iso(T0 - DAY_MS), "to": _iso(T0 + 100 * DAY_MS), "limit": 9,
+                        **({"cursor": cursor} if cursor else {})})).json()
+                    rows += page["data"]
+                    if not (cursor := page["next_cursor"]):
+                        break
+                assert sorted(r["id"] for r in rows) == sorted(a["id"] for a in answers if a["id"] not in repeats)
+                by_id = {a["id"]: a for a in answers}
+                order = ("repeat", "straight_lining", "too_fast", "contradictory")
+                for row in rows:
+                    a = by_id[row["id"]]
+                    assert row["duration_s"] == a["duration_s"] and row["aspects"] == {}, row
+                    assert row["flags"] == [f for f in order if f in expected_quality(a)], row
+                assert {f for row in rows for f in row["flags"]} == {"too_fast", "contradictory"}
+
                 # -- exclude_flagged: NPS n over the panel's 90 days without repeats, and without flagged too
                 params = {"metric": "nps", "window": "28d", "from": _iso(T0 + 27 * DAY_MS), "to": _iso(T0 + 28 * DAY_MS)}
                 in_28d = [a for a in answers if T0 <= a["time_ms"] < T0 + 28 * DAY_MS]
