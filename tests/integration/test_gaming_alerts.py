@@ -16,8 +16,10 @@ import copy
 import math
 import random
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -25,7 +27,9 @@ from alerts import store as aq
 from alerts.evaluator import EVENT_TYPES, evaluate_once
 from alerts.rules import Rule, fingerprint
 from alerts.state import NotificationKind, Status
-from core.settings import Settings
+from api.deps import Services
+from api.main import create_api
+from core.settings import ApiKey, Settings
 from core.windows import DAY_MS, MINUTE_MS, WindowSize
 from kpi.counts import KpiCounts
 from stream_processors.checkpoint import Checkpointer
@@ -139,6 +143,22 @@ def test_gaming_rule_opens_one_alert_for_the_planted_agent_and_resolves(chdb_dsn
             assert ev["period_start_ms"] == GAME_DAY and ev["period_end_ms"] == t1
             assert math.isclose(ev["p_share"], exp["gamer"]["p_share"], rel_tol=1e-9, abs_tol=1e-15)
             assert math.isclose(ev["p_score"], exp["gamer"]["p_score"], rel_tol=1e-9, abs_tol=1e-15)
+            # the API's current alerts carry the same evidence
+            settings.api.keys = {"k-read": ApiKey(tenant=TENANT, scopes=["read"])}
+            app = create_api(Services(settings, wh, None, None))  # type: ignore[arg-type]  # reads only
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                         headers={"Authorization": "Bearer k-read"}) as c:
+                body = (await c.get("/v1/alerts", params={"current": "true", "state": "firing"})).json()
+            assert sorted(a["rule_id"] for a in body["data"]) == ["g1", "g2"]
+            for a in body["data"]:
+                assert a["scope"] == {"agent_id": "gamer"} and a["threshold"] is None
+                e = a["evidence"]
+                period = [datetime.fromisoformat(e[k].replace("Z", "+00:00")).timestamp() * 1000
+                          for k in ("period_start", "period_end")]
+                days = {r.id: r.gap.period_days for r in rules}[a["rule_id"]]  # the trailing whole days before t1
+                assert (period, e["comparisons"], e["alpha"]) == ([t1 - days * DAY_MS, t1], len(exp), ALPHA)
+                for key in ("p_value", "p_adjusted", "p_share", "p_score"):
+                    assert math.isclose(e[key], exp["gamer"][key], rel_tol=1e-9, abs_tol=1e-15), key
 
             # -- end of day 2: g1's period (day 2) holds nothing of the gamer: its alert resolves;
             #    g2's (days 1-2) still holds the gamer's day 1: it still fires
