@@ -35,14 +35,14 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
-from gaps.gaming import gaming_gaps
+from gaps.gaming import GamingGap, gaming_gaps
 from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import AspectMetric, Metric
-from core.windows import DAY_MS, MINUTE_MS, WindowSize, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
-from warehouse.count_sources import CountSource, read_counts
+from warehouse.count_sources import CountSource, choose_source, read_counts
 from warehouse.gap_queries import TargetRow
 
 WEEK_MS = 7 * DAY_MS
@@ -209,6 +209,39 @@ async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, source: Count
         return await evaluate_live(wh, tenant, replace(q, kinds=q.kinds & LIVE_KINDS), views, LiveSpec.from_settings(gs))
     periods = gs.baseline_weeks if q.window == "1h" else gs.baseline_days
     return await evaluate(wh, tenant, q, source, periods, Thresholds.from_settings(gs))
+
+
+def gaming_period(at_ms: int, days: int) -> Window:
+    """The trailing ``days`` × 24 complete hours before ``at_ms`` (what a gaming alert rule tests)."""
+    end = window_start(at_ms, HOUR_MS)
+    return Window(end - days * DAY_MS, end)
+
+
+@dataclass(frozen=True, slots=True)
+class GamingPeriod:
+    """The gaming gaps of one period, and the values of the dimension holding any counts in it
+    (a value with counts but too few answers is seen, yet not tested)."""
+
+    window: Window
+    gaps: list[GamingGap]
+    seen: frozenset[str]
+
+
+async def evaluate_gaming(wh: Warehouse, tenant: str, views: list[list[str]], metric: Metric,
+                          scope: dict[str, str], dimension: str, window: Window, min_n: int,
+                          alpha: float) -> GamingPeriod:
+    """The gaming test (:func:`gaps.gaming.gaming_gaps`) of each value of ``dimension`` in ``scope`` over
+    ``window`` (whole hours), its counts summed from the hourly windows of a stored view or the ledger."""
+    source = choose_source(views, (dimension,), tuple(scope))
+    rows = await read_counts(wh, tenant, WindowSize.hour.value, source, (dimension,), scope,
+                             window.start_ms // 1000, window.end_ms // 1000)
+    segments: dict[str, KpiCounts] = {}
+    for r in rows:
+        if window.start_ms <= r.window_start * 1000 < window.end_ms:
+            segments.setdefault(r.group[0], KpiCounts()).add(r.counts)
+    gaps = gaming_gaps(metric, segments, dimension=dimension, scope=scope, window=window,
+                       thresholds=Thresholds(min_n=min_n), alpha=alpha)
+    return GamingPeriod(window, gaps, frozenset(v for v, c in segments.items() if v and not c.is_zero()))
 
 
 def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],

@@ -31,8 +31,9 @@ from core.panel_settings import PanelSettings
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
+from stream_processors.panel_flags import flag_answers
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
-from kpi.panel import REPEAT, quality_flags, repeats
+from kpi.panel import REPEAT
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
@@ -130,7 +131,7 @@ class Checkpointer:
         others = [r for r in fresh if not is_touchpoint(r)]
         await self._resolve_interactions(touchpoints, others)  # 3
         now_answered, answered_in_batch = await self._join_answers(others)
-        now_repeats = await self._flag_answers(others)
+        now_repeats = await flag_answers(self.warehouse, self.panel, self.restored, others)
 
         released = self._released_by(touchpoints)  # 4
         await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs), *now_answered,
@@ -316,51 +317,6 @@ class Checkpointer:
                 recs, at = of_tenant.get(tenant, []), times.get(tenant, [])
                 state.load_window(key, recs[bisect_left(at, start):bisect_left(at, start + size.ms)])
             metrics.LATE_WINDOW_LOADS.inc(len(keys))
-
-    # -- panel health: flags of answers --------------------------------------------
-    async def _flag_answers(self, others: list[Record]) -> list[Record]:
-        """Set ``flags`` on the batch's answers; return the stored answers that become repeats.
-
-        The respondent rule (``kpi.panel.repeats``) compares each new answer with the stored
-        answers of its (tenant, customer, survey) within the cooldown on both sides, read from
-        every shard, and with the batch's. A new answer only ever adds a predecessor, so a stored
-        answer can only become a repeat, never stop being one; those are returned as the objects
-        their shard state holds (a waiting answer's pending record), their windows still to load.
-        """
-        panel = self.panel
-        answers = [r for r in others if r["type"] == _RESPONSE]
-        for r in answers:
-            r["flags"] = quality_flags(r, panel.value("min_duration_s", r["tenant"]), panel.straight_lining_min_aspects)
-        cooldown = {t: int(panel.value("cooldown_days", t) * DAY_MS) for t in {r["tenant"] for r in answers}}
-        ruled = [r for r in answers if r.get("customer") and cooldown[r["tenant"]] > 0]
-        if not ruled:
-            return []
-        groups = {(r["tenant"], r["customer"], r.get("survey_id") or "") for r in ruled}
-        lo = min(r["time_ms"] - cooldown[r["tenant"]] for r in ruled)
-        hi = max(r["time_ms"] + cooldown[r["tenant"]] for r in ruled) + 1
-        stored = await queries.customer_answers(self.warehouse, groups, lo, hi)
-        new = {id(r) for r in ruled}
-        by_group: dict[tuple[str, str, str], list[Record]] = {}
-        for r in [*stored, *ruled]:
-            by_group.setdefault((r["tenant"], r["customer"], r.get("survey_id") or ""), []).append(r)
-        flips: list[Record] = []
-        for group, recs in by_group.items():
-            recs.sort(key=lambda r: (r["time_ms"], r["source"], r["id"]))
-            hits = repeats(((group, r["time_ms"], (r["source"], r["id"]), i) for i, r in enumerate(recs)),
-                           cooldown[group[0]])
-            for i, r in enumerate(recs):
-                if id(r) in new:
-                    if i in hits:
-                        r["flags"] |= REPEAT
-                elif i in hits and not (r.get("flags") or 0) & REPEAT and id(recs[i - 1]) in new:
-                    flips.append(r)
-        out = []
-        for r in flips:
-            state = await self.restored(r[SHARD])
-            waiting = next((w for w in state.pending.get((r["tenant"], r.get("interaction_id") or ""), ())
-                            if w["type"] == _RESPONSE and w["source"] == r["source"] and w["id"] == r["id"]), None)
-            out.append(r if waiting is None else waiting)
-        return out
 
     # -- the invitation / answer join ---------------------------------------------
     async def _join_answers(self, others: list[Record]) -> tuple[list[Record], set[tuple[int, str, str]]]:

@@ -85,16 +85,12 @@ RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
 #: rating it. The name is bound (``{aspect:String}``), never spliced.
 ASPECT_BEHIND = (Table.survey_responses, "mapContains(aspects, {aspect:String})")
 
-#: Panel health columns (migration 0017) are not part of a drill-down row yet.
-_PANEL_COLUMNS = frozenset({"duration_s", "flags"})
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
-#: the custom dimensions (:func:`columns`).
-#: The rated aspects' map (0015) is not a drill-down column yet: the record models and the exports' flat
-#: columns have no place for it.
+#: the custom dimensions (:func:`columns`): every ledger column, an answer's panel health (``duration_s``,
+#: ``flags``, migration 0017) and rated aspects (``aspects``, 0015) included.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS and c != "aspects"))
-    for t in (Table.survey_responses, Table.touchpoints)
+    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
 }
 
 

@@ -240,6 +240,10 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                 assert r.status_code == 204
                 assert (await a.get("/v1/targets", params={"metric": "aspect:wait_time"})).json()["count"] == 0
                 # Drill-down: the answers behind an aspect's n (those rating it), paged and exported.
+                first: dict[str, dict] = {}
+                for rec in records:
+                    if rec["type"] == SR:
+                        first.setdefault(rec["id"], rec)
                 for metric, aspect in (("aspect:wait_time", "wait_time"), ("aspect_top2:cleanliness", "cleanliness")):
                     expected = sorted(_ids(records, DAYS - 1, aspect, "vip"))
                     q = {"metric": metric, "window": "1d", "from": day, "to": AT, "segment": "vip", "limit": 7}
@@ -250,6 +254,10 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                                                                                        else {})})).json()
                             assert page["metric"] == metric
                             got += [r["id"] for r in page["data"]]
+                            # each row carries the answer's rated aspects as first delivered (a resend is not stored)
+                            assert [r["aspects"] for r in page["data"]] == [first[r["id"]]["aspects"]
+                                                                            for r in page["data"]]
+                            assert all(r["flags"] == [] and r["duration_s"] is None for r in page["data"])
                             cursor = page["next_cursor"]
                             if not cursor:
                                 break
