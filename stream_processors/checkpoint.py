@@ -20,6 +20,7 @@ rewritten from ledger-consistent state by the next commit.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from bisect import bisect_left
@@ -28,19 +29,21 @@ from typing import Sequence
 
 from core import metrics
 from core.panel_settings import PanelSettings
+from core.pipeline_settings import StreamSettings
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
 from core.windows import DAY_MS, WindowSize, merged_spans, window_start
 from kpi.panel import REPEAT, quality_flags, repeats
-from warehouse import queries
+from warehouse import pending_queries, queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
 from warehouse.writer import KpiWriter, WindowUpdate
 
 log = logging.getLogger(__name__)
 
-_PENDING_HORIZON_MS = 30 * DAY_MS
+#: per shard: answers and invitations kept waiting for their touchpoint (``stream.pending_attribution_max``)
+PENDING_MAX: int = StreamSettings.model_fields["pending_attribution_max"].default
 _RESPONSE = EventType.survey_response.value
 _INVITATION = EventType.survey_invitation.value
 
@@ -72,6 +75,9 @@ class Checkpointer:
     closed_cells_kept: int = CLOSED_CELLS_KEPT
     #: the respondent rule and quality flags of answers (``kpi.panel``)
     panel: PanelSettings = field(default_factory=PanelSettings)
+    #: per shard, the records waiting for their touchpoint (``warehouse.pending_queries``): the oldest beyond
+    #: it are settled, in a running worker (step 5) as in a restore
+    pending_max: int = PENDING_MAX
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,7 +116,8 @@ class Checkpointer:
         5. Apply: stored invitations that got their first answer (unanswered -> answered, in
            their own window and cell), stored answers that became repeats (retracted, re-added
            as repeats, which count nothing, ledger row re-versioned), touchpoints (releasing
-           answers that waited for them), then the rest.
+           answers that waited for them), then the rest. Settle the waiting records beyond
+           ``pending_max`` of each shard, oldest first (``warehouse.pending_queries``).
         6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
@@ -175,6 +182,7 @@ class Checkpointer:
             add_ledger(rec)
         for shard, tenant, iid in answered_in_batch:
             self.shards[shard].remember_answered(tenant, iid)
+        self._settle_pending({id(r) for r in others} | {id(r) for r in now_repeats})
         result.applied = len(fresh)
 
         self.add_dirty_windows()  # 6
@@ -219,9 +227,7 @@ class Checkpointer:
             state.stage(rec, effective_dims(rec), 1)
             if is_touchpoint(rec) and rec.get("interaction_id"):
                 state.remember_interaction(rec["tenant"], rec["interaction_id"], rec.get("dims") or {})
-        waiting = await queries.ledger_records(
-            self.warehouse, shard, watermark - _PENDING_HORIZON_MS, 2**62, only_unattributed=True
-        )
+        waiting = await self._restore_pending(shard)
         await self._mark_answered(state, waiting)
         for rec in waiting:
             state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
@@ -231,6 +237,41 @@ class Checkpointer:
         log.info("shard %d restored: %d events since %d, %d answers awaiting touchpoints",
                  shard, len(stored), from_ms, len(waiting))
         return state
+
+    async def _restore_pending(self, shard: int) -> list[Record]:
+        """Every record of ``shard`` waiting for its touchpoint, whatever its age: the ledger's unattributed
+        rows, at most ``pending_max`` of them (the newest); any older ones are settled in the ledger, as a
+        running worker settles them (a lowered bound, a ledger from before the bound, a crash mid-write)."""
+        waiting, more = await pending_queries.unattributed_records(self.warehouse, shard, self.pending_max)
+        if more:
+            oldest = pending_queries.pending_order(waiting[0]) if waiting else None
+            settled = await pending_queries.settle_unattributed(self.warehouse, shard, oldest)
+            metrics.PENDING_SETTLED.inc(settled)
+            log.warning("shard %d: %d answers and invitations settled without their touchpoint "
+                        "(stream.pending_attribution_max = %d)", shard, settled, self.pending_max)
+        return waiting
+
+    def _settle_pending(self, in_ledger: set[int]) -> None:
+        """Settle each shard's waiting records beyond ``pending_max``, oldest first: attributed from now on,
+        under their own dimensions (their counts do not change), their ledger rows re-versioned (unless
+        ``in_ledger``, the ids of the records this batch writes anyway)."""
+        for state in self.shards.values():
+            held = sum(len(v) for v in state.pending.values())
+            if held <= self.pending_max:
+                continue
+            oldest = heapq.nsmallest(held - self.pending_max, (r for rs in state.pending.values() for r in rs),
+                                     key=pending_queries.pending_order)
+            for rec in oldest:
+                key = (rec["tenant"], rec["interaction_id"])
+                rest = [w for w in state.pending[key] if w is not rec]
+                if rest:
+                    state.pending[key] = rest
+                else:
+                    del state.pending[key]
+                rec[ATTRIBUTED] = True
+                if id(rec) not in in_ledger:
+                    self.writer.add_ledger(rec)
+            metrics.PENDING_SETTLED.inc(len(oldest))
 
     async def _drop_duplicates(self, records: list[Record]) -> list[Record]:
         seen: set[tuple[str, str, str, str]] = set()
