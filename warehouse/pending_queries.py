@@ -24,8 +24,8 @@ __all__ = ["WAITING_TABLES", "pending_order", "settle_unattributed", "unattribut
 #: The ledger tables whose rows may wait for a touchpoint (those with an ``attributed`` column).
 WAITING_TABLES: tuple[Table, ...] = tuple(t for t in TYPE_OF_TABLE if "attributed" in dict(LEDGER_COLUMNS[t]))
 
-# The latest version of each event (FINAL: `attributed` changes between versions; versions never span
-# partitions), of one shard, with an interaction and unattributed.
+# A version of an event of one shard with an interaction, unattributed (`attributed` changes between
+# versions: only the latest tells whether the event still waits).
 _WAITING = ("kafka_partition = {shard:UInt16} AND interaction_id != '' AND NOT attributed")
 _FINAL_BY_PARTITION = "SETTINGS do_not_merge_across_partitions_select_final = 1"
 
@@ -43,9 +43,13 @@ async def unattributed_records(wh: Warehouse, shard: int, limit: int) -> tuple[l
     """
     async def read(table: Table) -> list[Record]:
         cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        # Not FINAL (it would merge the shard's every row): the events that ever had an unattributed
+        # version (a light scan of four columns), the latest version of each, those still unattributed.
         res = await wh.aquery(
-            f"SELECT {', '.join(cols)} FROM {table.value} FINAL WHERE {_WAITING} "
-            f"ORDER BY time_ms DESC, source DESC, event_id DESC LIMIT {{n:UInt64}} {_FINAL_BY_PARTITION}",
+            f"SELECT {', '.join(cols)} FROM (SELECT {', '.join(cols)} FROM {table.value} "
+            f"WHERE kafka_partition = {{shard:UInt16}} AND event_key IN (SELECT event_key FROM {table.value} "
+            f"WHERE {_WAITING}) ORDER BY version DESC LIMIT 1 BY event_key, source, event_id) "
+            "WHERE NOT attributed ORDER BY time_ms DESC, source DESC, event_id DESC LIMIT {n:UInt64}",
             {"shard": shard, "n": limit + 1})
         out = []
         for row in res.result_rows:
