@@ -98,7 +98,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
     if not keys:
         return []
     table = Table.survey_invitations
-    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    cols = ledger_read_columns(table)
     res = await wh.aquery(
         f"SELECT {', '.join(cols)} FROM {table.value} WHERE kafka_partition = {{shard:UInt16}} "
         "AND tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)}",
@@ -114,7 +114,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
             latest[key] = row
     out = []
     for row in latest.values():
-        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row)
+        rec = row_to_record(TYPE_OF_TABLE[table], cols, row)
         rec[SHARD] = shard
         out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -182,7 +182,7 @@ async def ledger_records_in(
         keys = sorted({k for (k,) in in_range.result_rows})
         if not keys:
             continue
-        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = ledger_read_columns(table)
         # 2. Their rows by primary key. Not FINAL (it would scan the partition): the latest version of
         # each event is kept below, as FINAL would; `attributed` changes between versions, so it is
         # tested on the latest only.
@@ -202,7 +202,7 @@ async def ledger_records_in(
         for row in latest.values():
             if attributed is not None and row[attributed]:
                 continue
-            rec = _row_to_record(etype, cols, row[:-1])
+            rec = row_to_record(etype, cols, row[:-1])
             rec[SHARD] = row[-1]
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -217,7 +217,7 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
     out: list[Record] = []
     params = {"shard": shard, "tenant": tenant, "customer": customer}
     for table, etype in TYPE_OF_TABLE.items():
-        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = ledger_read_columns(table)
         res = await wh.aquery(
             f"SELECT {', '.join(cols)} FROM {table.value} WHERE tenant = {{tenant:String}} "
             "AND customer = {customer:String} AND kafka_partition = {shard:UInt16}", params)
@@ -228,7 +228,7 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
             if kept is None or row[-1] > kept[-1]:
                 latest[key] = row
         for row in latest.values():
-            rec = _row_to_record(etype, cols, row)
+            rec = row_to_record(etype, cols, row)
             rec[SHARD] = shard
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -244,7 +244,7 @@ async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]]
     if not groups:
         return []
     table = Table.survey_responses
-    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    cols = ledger_read_columns(table)
     res = await wh.aquery(
         f"SELECT {', '.join(cols)}, kafka_partition FROM {table.value} WHERE tenant IN {{tenants:Array(String)}} "
         "AND customer IN {customers:Array(String)} AND survey_id IN {surveys:Array(String)} "
@@ -262,7 +262,7 @@ async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]]
             latest[key] = row
     out = []
     for row in latest.values():
-        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
+        rec = row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
         rec[SHARD] = row[-1]
         out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -289,7 +289,12 @@ _LEDGER_READ_HEAD = ("tenant", "event_key", "source", "event_id", "time_ms", "in
 _DIM_COLUMNS = (*DIMENSIONS, "extra_dims")
 
 
-def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
+def ledger_read_columns(table: Table) -> list[str]:
+    """The columns a whole-event ledger read selects, in the order :func:`row_to_record` takes them."""
+    return [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+
+
+def row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
     values = dict(zip(cols, row))
     rec: Record = {
         "type": etype, "tenant": values["tenant"], "source": values["source"], "id": values["event_id"],

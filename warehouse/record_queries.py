@@ -28,12 +28,11 @@ from typing import Any
 
 import orjson
 
-from kpi.panel import REPEAT
 from kpi.measures import AspectMetric, Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
-from warehouse.ledger_counts import experience_sql
+from warehouse.ledger_counts import counted_answers, experience_sql
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
@@ -177,7 +176,7 @@ def decode_cursor(token: str) -> Cursor:
 def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}", selection.behind[1]]
     if selection.table is Table.survey_responses:  # a repeat (respondent rule) is behind no value
-        where.append(f"bitAnd(flags, {REPEAT}) = 0")
+        where.append(counted_answers())
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
     if isinstance(selection.metric, AspectMetric):
         params["aspect"] = selection.metric.name
