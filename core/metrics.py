@@ -79,6 +79,10 @@ FRESHNESS = Histogram(
     "From a message's Kafka timestamp (ingest produced it) to its windows being stored",
     buckets=_FRESHNESS_BUCKETS,
 )
+PANEL_RULE_INEXACT = Gauge(
+    "cxpulse_panel_respondent_rule_inexact",
+    "1 while the respondent rule (panel.cooldown_days) is on and this worker holds only some partitions of the "
+    "typed topics, so repeats can be miscounted (docs/architecture.md, Panel health); 0 otherwise")
 COMMIT_LATENCY = Histogram(
     "cxpulse_commit_latency_seconds", "Whole commit of one batch",
     buckets=_LATENCY_BUCKETS,

@@ -8,8 +8,11 @@ returns (retracts each stored answer that became a repeat and re-adds it as one)
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from typing import Any
 
+from core import metrics
 from core.panel_settings import PanelSettings
 from core.windows import DAY_MS
 from kpi.panel import REPEAT, quality_flags, repeats
@@ -18,7 +21,9 @@ from stream_processors.aggregators import ShardState
 from warehouse import queries
 from warehouse.client import Warehouse
 
-__all__ = ["flag_answers"]
+__all__ = ["flag_answers", "observe_assignment", "respondent_rule_exact"]
+
+log = logging.getLogger(__name__)
 
 _RESPONSE = EventType.survey_response.value
 
@@ -64,3 +69,40 @@ async def flag_answers(wh: Warehouse, panel: PanelSettings, restored: Callable[[
                         if w["type"] == _RESPONSE and w["source"] == r["source"] and w["id"] == r["id"]), None)
         out.append(r if waiting is None else waiting)
     return out
+
+
+def respondent_rule_exact(held: Collection[int], partitions: int, panel: PanelSettings) -> bool:
+    """Whether this worker's flags are exact: the respondent rule is off for every tenant, or the worker
+    holds every one of the ``partitions`` shards (``held``: the shards it holds of every typed topic).
+
+    The rule's guarantee needs one worker holding every partition (docs/architecture.md, Panel health);
+    a worker holding only some cannot tell whether another worker shares the group, so it says not exact
+    (also when it holds none: the group's other members then hold only some).
+    """
+    return not panel.respondent_rule_on() or set(range(partitions)) <= set(held)
+
+
+def observe_assignment(assigned: Iterable[Any], typed_names: Collection[str], partitions: int,
+                       panel: PanelSettings) -> bool:
+    """One rebalance's check (the worker's ``on_partitions_assigned``, ``assigned`` its whole new assignment
+    of Faust ``TP``s): sets ``cxpulse_panel_respondent_rule_inexact`` and logs one ERROR when not exact.
+
+    ``partitions`` is the typed topics' partition count as the worker knows it (an assigned partition beyond
+    it raises it).
+    """
+    by_topic: dict[str, set[int]] = {name: set() for name in typed_names}
+    for tp in assigned:
+        if tp.topic in by_topic:
+            by_topic[tp.topic].add(tp.partition)
+    count = max([partitions, *(p + 1 for ps in by_topic.values() for p in ps)])
+    held = set.intersection(*by_topic.values()) if by_topic else set()
+    exact = respondent_rule_exact(held, count, panel)
+    metrics.PANEL_RULE_INEXACT.set(0 if exact else 1)
+    if not exact:
+        log.error(
+            "panel.cooldown_days (the respondent rule) is on but this worker holds %d of the %d partitions of "
+            "the typed topics (%s): with several workers in the consumer group repeats can be miscounted "
+            "silently; the rule is exact only when one worker holds every partition (`cxpulse up`, or a single "
+            "`cxpulse worker`; docs/architecture.md, Panel health). Run one worker, or set panel.cooldown_days "
+            "and every panel.tenants override to 0.", len(held), count, sorted(held))
+    return exact
