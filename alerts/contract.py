@@ -10,7 +10,7 @@ optional), ``RuleSpec`` (PUT body), ``RulePublic`` (responses); lists are
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from alerts.rules import RuleId, RuleSpec
 from alerts.silences import SilenceSpec
 from alerts.state import Status
 
-__all__ = ["AlertEvent", "AlertEventList", "AlertPublic", "AlertPublicList", "RuleCreate", "RuleList", "RulePublic",
+__all__ = ["AlertEvent", "AlertEventList", "AlertPublic", "GamingEvidence", "AlertPublicList", "RuleCreate", "RuleList", "RulePublic",
            "RuleSpec", "SilenceCreate", "SilenceList", "SilencePublic"]
 
 
@@ -37,6 +37,31 @@ class RulePublic(RuleSpec):
 class RuleList(BaseModel):
     data: list[RulePublic]
     count: int
+
+
+class GamingEvidence(BaseModel):
+    """The gaming test behind an alert of a ``gaming`` gap rule (``gaps.gaming``), at its last evaluation."""
+
+    p_value: float = Field(description="max(p_share, p_score): the intersection-union test")
+    p_adjusted: float = Field(description="Holm-adjusted over the values tested; significant iff < alpha")
+    p_share: float = Field(description="One-sided: the surveyed share (invitations / touchpoints) is below the peers'")
+    p_score: float = Field(description="One-sided: the score is above the peers'")
+    alpha: float
+    comparisons: int = Field(description="Values tested (m of Holm's correction)")
+    surveyed_share: float
+    peer_surveyed_share: float
+    peer_value: float | None = Field(description="The peers' score (scope minus the value)")
+    peer_n: int | None
+    period_start: datetime
+    period_end: datetime
+
+    @classmethod
+    def of(cls, e: dict[str, float]) -> "GamingEvidence":
+        def at(ms: float) -> datetime:
+            return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+
+        return cls(**{k: v for k, v in e.items() if not k.endswith("_ms")},
+                   period_start=at(e["period_start_ms"]), period_end=at(e["period_end_ms"]))
 
 
 class AlertPublic(BaseModel):
@@ -58,6 +83,7 @@ class AlertPublic(BaseModel):
     starts_at: datetime | None = Field(description="Firing since")
     ends_at: datetime | None = Field(description="Resolved at")
     evaluated_at: datetime | None
+    evidence: GamingEvidence | None = Field(default=None, description="Gaming gap rules: the test's results")
 
 
 class AlertPublicList(BaseModel):

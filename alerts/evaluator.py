@@ -21,21 +21,21 @@ from typing import Any
 
 import orjson
 
-from alerts.gap_rules import live_spec, observe_gap_rule
-from alerts.rules import Condition, Rule
+from alerts.gap_rules import gaming_read_scope, live_spec, observe_gaming_rule, observe_gap_rule
+from alerts.rules import Condition, GapKindName, Rule
 from alerts.silences import Silence, is_silenced
-from alerts.state import AlertState, Notification, NotificationKind, Observation, StaleObservation, step
+from alerts.state import AlertState, Notification, NotificationKind, Observation, StaleObservation, Status, step
 from alerts.windows_read import current_counts
-from gaps.evaluate import read_live_frame
+from gaps.evaluate import GamingPeriod, evaluate_gaming, gaming_period, read_live_frame
 from gaps.live import LiveFrame
 from alerts.metrics import observe_alert_round
 from core import metrics
 from core.topics import notifications_topic
 from kpi.counts import KpiCounts
-from kpi.measures import AspectMetric, measure
+from kpi.measures import AspectMetric, Metric, measure
 from notifications import OutgoingMessage, cloudevent, event_id, iso_time, notification_message
 
-__all__ = ["EVENT_TYPES", "ReadCounts", "ReadFrame", "Transition", "evaluate", "evaluate_once",
+__all__ = ["EVENT_TYPES", "ReadCounts", "ReadFrame", "ReadGaming", "Transition", "evaluate", "evaluate_once",
            "group_event", "group_labels", "notification_event", "notification_messages", "run_evaluator"]
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,10 @@ EVENT_SOURCE = "/cxpulse/alerts"
 ReadCounts = Callable[[str, Rule, int], Awaitable[KpiCounts]]
 #: ``await read_frame(tenant, rule, now_ms)`` -> the live frame a ``gap`` rule's detector reads.
 ReadFrame = Callable[[str, Rule, int], Awaitable[LiveFrame]]
+#: ``await read_gaming(tenant, rule, now_ms)`` -> the gaming gaps of a ``gaming`` rule's trailing period.
+ReadGaming = Callable[[str, Rule, int], Awaitable[GamingPeriod]]
 StateKey = tuple[str, str]  # tenant, fingerprint
+_OPEN = (Status.pending, Status.firing)
 
 
 @dataclass(frozen=True)
@@ -70,19 +73,30 @@ class Transition:
 async def evaluate(rules: list[tuple[str, Rule]], read_counts: ReadCounts, now_ms: int,
                    states: dict[StateKey, AlertState] | None = None,
                    silences: dict[str, list[Silence]] | None = None,
-                   read_frame: ReadFrame | None = None) -> list[Transition]:
+                   read_frame: ReadFrame | None = None, read_gaming: ReadGaming | None = None,
+                   alert_rules: dict[StateKey, Rule] | None = None) -> list[Transition]:
     """Step every enabled rule once; returns the alerts whose state changed or that notified.
 
     A threshold rule is one alert; a ``gap`` rule is one alert per scope its
     detector reports (``alerts.gap_rules``), each stepped on its own state.
+    ``alert_rules``: the scoped rule each stored state was last evaluated with, so a gaming rule
+    resolves the open alerts of values its period no longer holds.
     """
     states = states or {}
     silences = silences or {}
+    alert_rules = alert_rules or {}
     out: list[Transition] = []
     for tenant, rule in rules:
         if not rule.enabled:
             continue
-        if rule.condition is Condition.gap:
+        if rule.condition is Condition.gap and rule.gap is not None and rule.gap.kind is GapKindName.gaming:
+            if read_gaming is None:
+                raise ValueError("gaming gap rules need a gaming reader")
+            open_alerts = [r for key, r in alert_rules.items() if key[0] == tenant and r.id == rule.id
+                           and states.get(key, AlertState()).status in _OPEN]
+            observed = [(r, obs) for r, obs, _ in observe_gaming_rule(rule, await read_gaming(tenant, rule, now_ms),
+                                                                       open_alerts)]
+        elif rule.condition is Condition.gap:
             if read_frame is None:
                 raise ValueError("gap rules need a frame reader")
             observed = [(r, obs) for r, obs, _ in observe_gap_rule(rule, await read_frame(tenant, rule, now_ms))]
@@ -114,6 +128,7 @@ def _alert_data(t: Transition, note: Notification) -> dict[str, Any]:
         "routes": rule.routes or None, "starts_at": iso_time(note.starts_at_ms),
         "ends_at": iso_time(note.ends_at_ms),
         "repeat": note.repeat,
+        "evidence": note.evidence,  # a gaming rule's p-values (``alerts.gap_rules.gaming_evidence``), else None
     }
 
 
@@ -184,7 +199,9 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     # 1.
     rules = [(tenant, rule) for tenant, rule, _ in await aq.list_rules(warehouse)]
-    states = {(r.tenant, r.fingerprint): r.state for r in await aq.read_states(warehouse)}
+    stored = await aq.read_states(warehouse)
+    states = {(r.tenant, r.fingerprint): r.state for r in stored}
+    alert_rules = {(r.tenant, r.fingerprint): r.rule for r in stored}
     silences: dict[str, list[Silence]] = {}
     for tenant, s in await aq.list_silences(warehouse, active_at_ms=now_ms):
         silences.setdefault(tenant, []).append(s)
@@ -197,10 +214,16 @@ async def evaluate_once(settings, warehouse, publisher, now_ms: int | None = Non
     async def frame(tenant: str, rule: Rule, at_ms: int) -> LiveFrame:
         assert rule.gap is not None
         return await read_live_frame(warehouse, tenant, views, rule.scope, tuple(rule.gap.dimensions),
-                                     live_spec(rule), at_ms)
+                                     live_spec(rule), at_ms, aspects=isinstance(rule.measured, AspectMetric))
+
+    async def gaming(tenant: str, rule: Rule, at_ms: int) -> GamingPeriod:
+        assert rule.gap is not None and isinstance(rule.measured, Metric)
+        dim, scope = gaming_read_scope(rule)
+        return await evaluate_gaming(warehouse, tenant, views, rule.measured, scope, dim,
+                                     gaming_period(at_ms, rule.gap.gaming_period_days), rule.min_n, rule.gap.alpha)
 
     # 2.
-    transitions = await evaluate(rules, read, now_ms, states, silences, frame)
+    transitions = await evaluate(rules, read, now_ms, states, silences, frame, gaming, alert_rules)
     # 3.
     topic = notifications_topic(settings.kafka)
     await publisher.publish(notification_messages(transitions, topic, settings.kafka.partitions))

@@ -8,12 +8,18 @@ value, dimensions from ``core.dimensions.DIMENSIONS`` only) over one window
 ``above`` ``threshold``.
 
 A ``gap`` rule instead fires on a significant live gap (:mod:`gaps.live`):
-``gap.kind`` ``baseline`` (the KPI of the last minutes vs the scope's own
-history) or ``data`` (volume far below its usual level for the time of
+``gap.kind`` ``baseline`` (the KPI, or a rated aspect, of the last minutes vs
+the scope's own history) or ``data`` (volume far below its usual level for the time of
 day), fanned out over ``gap.dimensions``: one alert per value (or value
 combination) of those dimensions inside ``scope``, each with its own
 fingerprint. Sample sizes and significance are the detector's
 (``min_n``, ``gap.alpha``, ``gap.min_effect``); ``threshold`` is unused.
+
+``gap.kind`` ``gaming`` runs the gaming test (:mod:`gaps.gaming`) instead, on the trailing
+``gap.period_days`` × 24 complete hours: ``gap.dimensions`` is exactly one of ``agent_id`` or
+``team``, each value of it tested against its peers inside ``scope`` (Holm over the values,
+significant when the adjusted p < ``gap.alpha``, ``min_n`` answers on both sides), one alert per
+value. A scope that also fixes that dimension watches the one value (against the same peers).
 
 Resolution (Alertmanager/Grafana semantics, see ``alerts.state``):
 
@@ -31,16 +37,17 @@ from enum import Enum
 from typing import Annotated, ClassVar
 
 import orjson
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gaps.detect import GAP_METRICS, VOLUME_METRICS
 from kpi.measures import COUNT_METRICS, AspectMetric, Metric
 from core import aspects as aspect_config
 from core.dimensions import DIMENSIONS, all_dimensions
 
-__all__ = ["RULE_METRIC_PATTERN", "RULE_WINDOWS", "Condition", "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity",
-           "fingerprint"]
+__all__ = ["DEFAULT_GAMING_PERIOD_DAYS", "GAMING_DIMENSIONS", "RULE_METRIC_PATTERN", "RULE_WINDOWS", "Condition",
+           "GapKindName", "GapRuleSpec", "Rule", "RuleSpec", "Severity", "fingerprint"]
 
 #: Windows a rule may watch (the same names as ``GET /v1/kpis?window=``).
 RULE_WINDOWS = ("1m", "1h", "1d", "24h", "7d", "28d")
@@ -67,10 +74,24 @@ class Condition(str, Enum):
 
 
 class GapKindName(str, Enum):
-    """Gap kinds a rule can watch live (``gaps.live``)."""
+    """Gap kinds a rule can watch: live (``gaps.live``: baseline, data) or over a trailing period (gaming)."""
 
     baseline = "baseline"
     data = "data"
+    gaming = "gaming"
+
+
+#: The dimensions a ``gaming`` rule tests (who chooses which contacts are surveyed).
+GAMING_DIMENSIONS = ("agent_id", "team")
+DEFAULT_GAMING_PERIOD_DAYS = 7
+#: Fields of the live detector a ``gaming`` rule does not use (they must keep their defaults there).
+_LIVE_ONLY = ("lengths_min", "baseline_days", "min_effect", "max_volume_ratio", "min_expected_volume")
+
+
+def _invalid(model: str, loc: tuple[str, ...], message: str, value: object) -> ValidationError:
+    """A validation error at ``loc`` (relative to the model validated), so the API answers its exact path."""
+    return ValidationError.from_exception_data(model, [InitErrorDetails(
+        type=PydanticCustomError("value_error", message.replace("{", "(").replace("}", ")")), loc=loc, input=value)])
 
 
 class GapRuleSpec(BaseModel):
@@ -78,10 +99,13 @@ class GapRuleSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: GapKindName = Field(description="`baseline`: KPI drop vs the scope's own history; `data`: volume drop.")
+    kind: GapKindName = Field(description="`baseline`: KPI drop vs the scope's own history; `data`: volume drop; "
+                              "`gaming`: agents or teams surveying few contacts while scoring above their peers "
+                              "(`period_days`).")
     dimensions: list[str] = Field(
         default_factory=list, max_length=3,
-        description="Fan out: one alert per value of these dimensions inside `scope` (e.g. [journey_step, segment]).")
+        description="Fan out: one alert per value of these dimensions inside `scope` (e.g. [journey_step, segment]). "
+        "`gaming`: exactly one of agent_id, team (the values tested against their peers).")
     lengths_min: list[Annotated[int, Field(strict=True, ge=1, le=1440)]] = Field(
         default=[10, 20, 30, 60], min_length=1, max_length=8,
         description="Rolling lengths (minutes) tested; the most significant one is reported.")
@@ -94,6 +118,10 @@ class GapRuleSpec(BaseModel):
                                     description="Data gaps: the count must be below this share of expected.")
     min_expected_volume: float = Field(strict=True, default=50.0, gt=0,
                                        description="Data gaps: not checked below this expected count.")
+    period_days: int | None = Field(
+        strict=True, default=None, ge=1, le=28,
+        description=f"`gaming` only: the trailing period tested, in days (its complete hours before the evaluation); "
+        f"default {DEFAULT_GAMING_PERIOD_DAYS}.")
 
     @field_validator("dimensions")
     @classmethod
@@ -104,6 +132,27 @@ class GapRuleSpec(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("dimensions must be distinct")
         return v
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "GapRuleSpec":
+        if self.kind is not GapKindName.gaming:
+            if self.period_days is not None:
+                raise _invalid("GapRuleSpec", ("period_days",), "`period_days` is only for kind `gaming`",
+                               self.period_days)
+            return self
+        if len(self.dimensions) != 1 or self.dimensions[0] not in GAMING_DIMENSIONS:
+            raise _invalid("GapRuleSpec", ("dimensions",),
+                           f"a gaming gap rule tests exactly one of {list(GAMING_DIMENSIONS)}", self.dimensions)
+        for name in _LIVE_ONLY:
+            value = getattr(self, name)
+            if value != GapRuleSpec.model_fields[name].get_default(call_default_factory=True):
+                raise _invalid("GapRuleSpec", (name,), f"`{name}` is for the live kinds (baseline, data), not gaming",
+                               value)
+        return self
+
+    @property
+    def gaming_period_days(self) -> int:
+        return self.period_days if self.period_days is not None else DEFAULT_GAMING_PERIOD_DAYS
 
 
 class Severity(str, Enum):
@@ -221,8 +270,16 @@ class RuleSpec(BaseModel):
         if self.threshold is not None or self.recovery is not None:
             raise ValueError("a `gap` rule takes no threshold or recovery (significance decides)")
         allowed = VOLUME_METRICS if self.gap.kind is GapKindName.data else tuple(GAP_METRICS)
-        if self.metric not in {m.value for m in allowed}:  # live gaps read no aspect counters
-            raise ValueError(f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}")
+        baseline = self.gap.kind is GapKindName.baseline
+        # A baseline gap rule may watch a rated aspect too (the live frame then reads its counters).
+        if not (baseline and AspectMetric.parse(self.metric_name)) and self.metric not in {m.value for m in allowed}:
+            extra = " or a rated aspect (aspect:<name>, aspect_top2:<name>)" if baseline else ""
+            message = f"a {self.gap.kind.value} gap rule watches one of {[m.value for m in allowed]}{extra}"
+            if self.gap.kind is GapKindName.gaming:
+                raise _invalid("RuleSpec", ("metric",), message, self.metric_name)
+            raise ValueError(message)
+        if self.gap.kind is GapKindName.gaming:
+            return  # its dimension fixed in scope too: that one value watched against its peers
         overlap = sorted(set(self.gap.dimensions) & set(self.scope))
         if overlap:
             raise ValueError(f"dimension(s) {overlap} are both fixed in scope and fanned out")

@@ -16,6 +16,8 @@ Rules of :func:`step`, in order:
 1. ``value is None`` or ``n < rule.min_n`` (unless ``obs.breach`` is set, or the metric is a count,
    which is never a small sample): not evaluated. The state is kept
    as it is and nothing is notified (low samples never fire, never resolve).
+   Except ``value is None`` with ``breach=False``: the detector has nothing left to judge in this
+   scope (a gaming rule's agent without any data in its period), which recovers like a non-breach.
 2. OK/RESOLVED + breach: PENDING from now; FIRING at once when ``for_s == 0``.
    RESOLVED + no breach: OK.
 3. PENDING + breach held ``>= for_s`` since it became pending: FIRING.
@@ -80,6 +82,8 @@ class Observation:
     ci_low: float | None = None
     ci_high: float | None = None
     breach: bool | None = None
+    #: what the detector found besides the value (a gaming rule: its p-values), kept in the state and notified
+    evidence: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class AlertState:
     n: int = 0
     ci_low: float | None = None
     ci_high: float | None = None
+    evidence: dict[str, float] | None = None  # the last observation's (``Observation.evidence``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ class Notification:
     starts_at_ms: int | None
     ends_at_ms: int | None
     repeat: bool = False
+    evidence: dict[str, float] | None = None
 
 
 def _move(state: AlertState, to: Status, **changes: object) -> AlertState:
@@ -122,16 +128,18 @@ def step(rule: Rule, state: AlertState, obs: Observation, now_ms: int,
     if state.evaluated_at_ms is not None and now_ms < state.evaluated_at_ms:
         raise StaleObservation(f"observation at {now_ms} is older than the last one ({state.evaluated_at_ms})")
     # 1. Low sample: not evaluated.
-    if obs.value is None or (obs.breach is None and rule.has_sample_size and obs.n < rule.min_n):
+    if ((obs.value is None and obs.breach is not False)
+            or (obs.breach is None and rule.has_sample_size and obs.n < rule.min_n)):
         return state, []
-    seen = {"evaluated_at_ms": now_ms, "value": obs.value, "n": obs.n, "ci_low": obs.ci_low, "ci_high": obs.ci_high}
+    seen = {"evaluated_at_ms": now_ms, "value": obs.value, "n": obs.n, "ci_low": obs.ci_low, "ci_high": obs.ci_high,
+            "evidence": dict(obs.evidence) if obs.evidence is not None else None}
     breach = rule.breaching(obs.value) if obs.breach is None else obs.breach
     recovered = rule.recovered(obs.value) if obs.breach is None else not obs.breach
     notes: list[Notification] = []
 
     def note(kind: NotificationKind, s: AlertState, repeat: bool = False) -> Notification:
         return Notification(kind, now_ms, obs.value, obs.n, obs.ci_low, obs.ci_high, s.starts_at_ms, s.ends_at_ms,
-                            repeat)
+                            repeat, seen["evidence"])
 
     # 2.-4. State.
     if state.status in (Status.ok, Status.resolved):

@@ -2,7 +2,9 @@
 
 One flat row shape serves both exports: the record's columns in ledger order
 (:func:`warehouse.record_queries.columns`, custom dimensions last) with ``event_id`` as ``id`` and
-``time_ms`` as ``time`` (UTC). Exports are encoded block by block as the
+``time_ms`` as ``time`` (UTC). An answer's ``flags`` are the names of its panel flags
+(:func:`kpi.panel.flag_names`) and ``aspects`` its rated aspects (name → score): in CSV as JSON text
+(an array, an object; like ``overrides``), in Parquet as ``list<string>`` and ``map<string, uint8>``. Exports are encoded block by block as the
 warehouse streams them, so memory stays at a few blocks whatever the
 selection's size: CSV as text chunks, Parquet as one row group per block
 written into a drained in-memory sink.
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 
 from schemas.drilldown import ResponseRecord, TouchpointRecord
 from core.dimensions import all_dimensions
+from kpi.panel import flag_names
 from warehouse.record_queries import columns
 from warehouse.tables import LEDGER_COLUMNS, Table
 
@@ -41,7 +44,10 @@ _OPTIONAL_TEXT = {"interaction_id", "subject", "customer", "comment", "overrides
 _ARROW_OF_CH = {
     "String": pa.string(), "LowCardinality(String)": pa.string(), "Bool": pa.bool_(),
     "Nullable(Bool)": pa.bool_(), "Nullable(UInt8)": pa.uint8(), "Nullable(Float64)": pa.float64(),
+    "Map(LowCardinality(String), UInt8)": pa.map_(pa.string(), pa.uint8()),
 }
+#: ``flags`` (a bit set in the ledger) is exported as the flags' names.
+_FLAG_NAMES = pa.list_(pa.string())
 
 
 def export_columns(table: Table) -> list[str]:
@@ -54,6 +60,8 @@ def _arrow_schema(table: Table) -> pa.Schema:
     for column, name in zip(columns(table), export_columns(table)):
         if column == "time_ms":
             fields.append(pa.field(name, pa.timestamp("ms", tz="UTC"), nullable=False))
+        elif column == "flags":
+            fields.append(pa.field(name, _FLAG_NAMES, nullable=False))
         else:
             fields.append(pa.field(name, _ARROW_OF_CH[specific.get(column, "String")]))
     return pa.schema(fields)
@@ -70,6 +78,10 @@ def _flat(table: Table, row: dict[str, Any]) -> dict[str, Any]:
         value = row[column]
         if column == "time_ms":
             value = _time(value)
+        elif column == "flags":
+            value = flag_names(value)
+        elif column == "aspects":
+            value = dict(value)
         elif column in _OPTIONAL_TEXT and value == "":
             value = None
         out[_RENAMED.get(column, column)] = value
@@ -99,6 +111,10 @@ def _csv_time(ms: int) -> str:
 def _csv_column(column: str, arrow_type: pa.DataType, values: Sequence[Any]) -> list[Any]:
     if column == "time_ms":
         return [_csv_time(v) for v in values]
+    if column == "flags":
+        return [orjson.dumps(flag_names(v)).decode() for v in values]
+    if column == "aspects":
+        return [orjson.dumps(dict(v)).decode() for v in values]
     if arrow_type == pa.bool_():
         return [_CSV_BOOL[v] for v in values]
     return ["" if v is None else v for v in values]
@@ -137,6 +153,10 @@ class _Drain(io.RawIOBase):
 def _parquet_column(column: str, arrow_type: pa.DataType, values: Sequence[Any]) -> pa.Array:
     if column in _OPTIONAL_TEXT:
         values = [v or None for v in values]
+    elif column == "flags":
+        values = [flag_names(v) for v in values]
+    elif column == "aspects":
+        values = [list(dict(v).items()) for v in values]
     return pa.array(values, type=arrow_type)  # time_ms: epoch ms ints are timestamp[ms] values as they are
 
 

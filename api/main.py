@@ -10,7 +10,7 @@ from starlette.routing import Match
 
 from api.deps import Services
 from api.routers import alerts, events, gaps, health, kpis, stream, webhooks
-from api.routers import api_keys, audit, drivers, erasures, outcomes, panel, records, weighted
+from api.routers import api_keys, aspects as aspects_router, audit, drivers, erasures, outcomes, panel, records, weighted
 from api.routers import cases as cases_router
 from api.routers.board import mount_board
 from api.metrics import HttpMetrics
@@ -36,6 +36,7 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(kpis.router)
     app.include_router(weighted.router)
     app.include_router(drivers.router)
+    app.include_router(aspects_router.router)
     app.include_router(records.router)
     app.include_router(gaps.router)
     app.include_router(panel.router)

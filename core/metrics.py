@@ -46,6 +46,10 @@ CLOSED_WINDOW_READS = Counter(
 CLOSED_WINDOWS_HELD = Gauge(
     "cxpulse_closed_windows_held", "Closed windows kept in memory for late events (stream.closed_window_cells)")
 PENDING_ATTRIBUTION = Gauge("cxpulse_pending_attribution", "Answers waiting for their touchpoint")
+PENDING_SETTLED = Counter(
+    "cxpulse_pending_attribution_settled_total",
+    "Answers and invitations that stopped waiting for their touchpoint at stream.pending_attribution_max "
+    "(counted under their own dimensions)")
 # The rest of the worker's memory, each bounded by a setting (or by the grace), so a soak can tell a leak
 # from a full cache.
 WINDOWS_HELD = Gauge("cxpulse_windows_held", "Windows in memory, open and closed (open ones are bounded by stream.grace_s)")
@@ -75,6 +79,10 @@ FRESHNESS = Histogram(
     "From a message's Kafka timestamp (ingest produced it) to its windows being stored",
     buckets=_FRESHNESS_BUCKETS,
 )
+PANEL_RULE_INEXACT = Gauge(
+    "cxpulse_panel_respondent_rule_inexact",
+    "1 while the respondent rule (panel.cooldown_days) is on and this worker holds only some partitions of the "
+    "typed topics, so repeats can be miscounted (docs/architecture.md, Panel health); 0 otherwise")
 COMMIT_LATENCY = Histogram(
     "cxpulse_commit_latency_seconds", "Whole commit of one batch",
     buckets=_LATENCY_BUCKETS,

@@ -33,7 +33,9 @@ class PanelSettings(BaseModel):
         "after the same customer's previous answer to the same survey is a *repeat*: kept in the ledger with "
         "flag `repeat` and not counted in any KPI. 0 (the default) turns the rule off; e.g. 30 turns it on. "
         "Changing it applies to answers committed afterwards (stored flags are not recomputed). Exact with one "
-        "worker holding every partition (`cxpulse up`, one `cxpulse worker`); not supported with several workers yet.",
+        "worker holding every partition (`cxpulse up`, one `cxpulse worker`); not supported with several workers yet: "
+        "a worker holding only some partitions while the rule is on (here or in any `tenants` override) logs an "
+        "ERROR at each rebalance and sets `cxpulse_panel_respondent_rule_inexact` to 1.",
     )
     min_duration_s: float = Field(
         default=10.0, ge=0, le=86_400,
@@ -68,6 +70,10 @@ class PanelSettings(BaseModel):
             if not TENANT_PATTERN.match(tenant):
                 raise ValueError(f"{tenant!r} is not a tenant id ({TENANT_PATTERN.pattern})")
         return v
+
+    def respondent_rule_on(self) -> bool:
+        """Whether the respondent rule applies to any tenant: the default or one override above 0."""
+        return self.cooldown_days > 0 or any((o.cooldown_days or 0) > 0 for o in self.tenants.values())
 
     def value(self, name: str, tenant: str | None = None):
         """``name`` (``cooldown_days`` …) of ``tenant``, or the default when it has no override."""

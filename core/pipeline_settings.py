@@ -130,6 +130,14 @@ class StreamSettings(BaseModel):
         default=200_000, ge=1000,
         description="Interactions whose dimensions stay cached for attributing survey answers.",
     )
+    pending_attribution_max: int = Field(
+        default=200_000, ge=1000,
+        description="Answers and invitations each shard keeps waiting for their touchpoint (their interaction's "
+        "first touchpoint not stored yet), whatever their age. Beyond it the oldest by event time is settled: it "
+        "stays counted under its own dimensions, no later touchpoint moves it, and "
+        "`cxpulse_pending_attribution_settled_total` counts it; a restarted worker restores exactly the ones "
+        "still waiting.",
+    )
     metrics_port: int = Field(
         default=9108, ge=0, le=65535,
         description="Port of the Prometheus `/metrics` endpoint of `cxpulse worker` (0: none). "

@@ -45,6 +45,7 @@ class Worker:
             grace_ms=settings.stream.grace_s * 1000,
             interaction_cache=settings.stream.interaction_cache,
             closed_cells_kept=settings.stream.closed_window_cells,
+            pending_max=settings.stream.pending_attribution_max,
             panel=settings.panel,
         )
         agents.register(app, declared, checkpointer, settings, self.pseudonymizer)

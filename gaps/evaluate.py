@@ -35,14 +35,14 @@ from gaps.detect import (
     segment_gaps,
     target_gap,
 )
-from gaps.gaming import gaming_gaps
+from gaps.gaming import GamingGap, gaming_gaps
 from gaps.live import LiveFrame, LiveSpec, live_data_gaps, live_kpi_gaps, read_span
 from kpi.counts import KpiCounts
 from kpi.measures import AspectMetric, Metric
-from core.windows import DAY_MS, MINUTE_MS, WindowSize, window_start
+from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, WindowSize, window_start
 from warehouse import gap_queries, queries
 from warehouse.client import Warehouse
-from warehouse.count_sources import CountSource, read_counts
+from warehouse.count_sources import CountSource, choose_source, read_counts
 from warehouse.gap_queries import TargetRow
 
 WEEK_MS = 7 * DAY_MS
@@ -50,7 +50,7 @@ WEEK_MS = 7 * DAY_MS
 
 @dataclass(frozen=True, slots=True)
 class GapQuery:
-    metric: Metric | AspectMetric  # an aspect metric: 1h/1d only (the live frame reads no aspect counters)
+    metric: Metric | AspectMetric  # an aspect metric: live, 1h and 1d (its counters: ``aspect_windows``)
     window: str  # "1h" | "1d"
     at_ms: int
     kinds: frozenset[GapKind]
@@ -153,14 +153,26 @@ async def evaluate(
 
 
 async def read_live_frame(wh: Warehouse, tenant: str, views: list[list[str]], scope: dict[str, str],
-                          dimensions: tuple[str, ...], spec: LiveSpec, now_ms: int) -> LiveFrame:
-    """The live frame at the last minute boundary before ``now_ms``: two reads (minutes, hours)."""
+                          dimensions: tuple[str, ...], spec: LiveSpec, now_ms: int,
+                          aspects: bool = False) -> LiveFrame:
+    """The live frame at the last minute boundary before ``now_ms``: two reads (minutes, hours); with
+    ``aspects`` (a rated aspect's live gaps), their counters too (two more, of ``aspect_windows``)."""
     end = window_start(now_ms, MINUTE_MS)
     view = queries.choose_view(views, set(scope) | set(dimensions))
     (m_from, m_to), (h_from, h_to) = read_span(end, spec)
-    minute_rows = await queries.read_windows(wh, tenant, "1m", view, dimensions, scope, m_from // 1000, m_to // 1000)
-    hour_rows = await queries.read_windows(wh, tenant, "1h", view, dimensions, scope, h_from // 1000, h_to // 1000)
+    minute_rows = await _frame_rows(wh, tenant, "1m", view, dimensions, scope, m_from, m_to, aspects)
+    hour_rows = await _frame_rows(wh, tenant, "1h", view, dimensions, scope, h_from, h_to, aspects)
     return frame_from_rows(end, spec, minute_rows, hour_rows)
+
+
+async def _frame_rows(wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], dimensions: tuple[str, ...],
+                      scope: dict[str, str], from_ms: int, to_ms: int, aspects: bool) -> list[queries.WindowRow]:
+    """A view's window rows of ``[from_ms, to_ms)``; with ``aspects``, read like every aspect read
+    (``count_sources.read_counts``: the aspects' counters attached, empty cells left out)."""
+    if aspects:
+        return await read_counts(wh, tenant, size, CountSource(view), dimensions, scope, from_ms // 1000,
+                                 to_ms // 1000, aspects=True)
+    return await queries.read_windows(wh, tenant, size, view, dimensions, scope, from_ms // 1000, to_ms // 1000)
 
 
 #: Kinds ``window=live`` evaluates (targets and segment comparisons run on the hourly and daily windows).
@@ -171,7 +183,8 @@ async def evaluate_live(wh: Warehouse, tenant: str, q: GapQuery, views: list[lis
                         spec: LiveSpec) -> tuple[Window, list[Gap]]:
     """Live baseline and data gaps (``gaps.live``) of the scope, or of each value of ``q.dimension``."""
     dims = (q.dimension,) if q.dimension else ()
-    frame = await read_live_frame(wh, tenant, views, q.scope, dims, spec, q.at_ms)
+    frame = await read_live_frame(wh, tenant, views, q.scope, dims, spec, q.at_ms,
+                                  aspects=isinstance(q.metric, AspectMetric) and GapKind.baseline in q.kinds)
     gaps: list[Gap] = []
     if GapKind.baseline in q.kinds:
         gaps.extend(live_kpi_gaps(q.metric, frame, spec, q.scope, dims))
@@ -193,11 +206,42 @@ async def evaluate_window(wh: Warehouse, tenant: str, q: GapQuery, source: Count
     """
     gs = gap_settings
     if q.window == "live":
-        if isinstance(q.metric, AspectMetric):
-            raise ValueError(f"{q.metric.value!r}: live gaps are not evaluated on rated aspects")
         return await evaluate_live(wh, tenant, replace(q, kinds=q.kinds & LIVE_KINDS), views, LiveSpec.from_settings(gs))
     periods = gs.baseline_weeks if q.window == "1h" else gs.baseline_days
     return await evaluate(wh, tenant, q, source, periods, Thresholds.from_settings(gs))
+
+
+def gaming_period(at_ms: int, days: int) -> Window:
+    """The trailing ``days`` × 24 complete hours before ``at_ms`` (what a gaming alert rule tests)."""
+    end = window_start(at_ms, HOUR_MS)
+    return Window(end - days * DAY_MS, end)
+
+
+@dataclass(frozen=True, slots=True)
+class GamingPeriod:
+    """The gaming gaps of one period, and the values of the dimension holding any counts in it
+    (a value with counts but too few answers is seen, yet not tested)."""
+
+    window: Window
+    gaps: list[GamingGap]
+    seen: frozenset[str]
+
+
+async def evaluate_gaming(wh: Warehouse, tenant: str, views: list[list[str]], metric: Metric,
+                          scope: dict[str, str], dimension: str, window: Window, min_n: int,
+                          alpha: float) -> GamingPeriod:
+    """The gaming test (:func:`gaps.gaming.gaming_gaps`) of each value of ``dimension`` in ``scope`` over
+    ``window`` (whole hours), its counts summed from the hourly windows of a stored view or the ledger."""
+    source = choose_source(views, (dimension,), tuple(scope))
+    rows = await read_counts(wh, tenant, WindowSize.hour.value, source, (dimension,), scope,
+                             window.start_ms // 1000, window.end_ms // 1000)
+    segments: dict[str, KpiCounts] = {}
+    for r in rows:
+        if window.start_ms <= r.window_start * 1000 < window.end_ms:
+            segments.setdefault(r.group[0], KpiCounts()).add(r.counts)
+    gaps = gaming_gaps(metric, segments, dimension=dimension, scope=scope, window=window,
+                       thresholds=Thresholds(min_n=min_n), alpha=alpha)
+    return GamingPeriod(window, gaps, frozenset(v for v, c in segments.items() if v and not c.is_zero()))
 
 
 def frame_from_rows(end_ms: int, spec: LiveSpec, minute_rows: Iterable[queries.WindowRow],

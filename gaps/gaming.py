@@ -57,8 +57,11 @@ def _one_sided_better(metric: Metric, test: stats.TwoSampleTest) -> float:
 def gaming_gaps(
     metric: Metric | str, segments: Mapping[str, KpiCounts], *, dimension: str, scope: Mapping[str, str],
     window: Window, thresholds: Thresholds = Thresholds(), total: KpiCounts | None = None,
+    alpha: float | None = None,
 ) -> list[GamingGap]:
-    """One gap per value of ``dimension`` that could be tested (module docstring), Holm over them."""
+    """One gap per value of ``dimension`` that could be tested (module docstring), Holm over them.
+
+    ``alpha``: the family-wise level (default ``thresholds.alpha``, 1 − confidence; an alert rule states its own)."""
     metric = _gap_metric(metric)
     if total is None:
         total = KpiCounts()
@@ -85,7 +88,7 @@ def gaming_gaps(
         p_score = _one_sided_better(metric, score)
         rows.append((value, kv, rv, seg, rest, p_share, p_score, max(p_share, p_score)))
     adjusted = stats.holm_adjusted([r[-1] for r in rows])
-    alpha = thresholds.alpha
+    alpha = thresholds.alpha if alpha is None else alpha
     out: list[GamingGap] = []
     for (value, kv, rv, seg, rest, p_share, p_score, p), p_adj in zip(rows, adjusted):
         gap = -oriented(metric, kv.value - rv.value)

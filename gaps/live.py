@@ -51,19 +51,23 @@ from gaps.detect import (
     Thresholds,
     Window,
     baseline_gap,
+    gap_scale,
     poisson_cdf,
     proportion_counts,
 )
 from kpi import stats
 from kpi.counts import KpiCounts
-from kpi.measures import LOWER_IS_BETTER, Metric, measure
+from kpi.measures import LOWER_IS_BETTER, AspectMetric, Metric, measure
 from core.windows import DAY_MS, HOUR_MS, MINUTE_MS, window_start
 
 __all__ = [
+    "ASPECT_MEAN_MIN_EFFECT",
+    "ASPECT_TOP2_MIN_EFFECT",
     "DEFAULT_MIN_EFFECT",
     "LiveFrame",
     "LiveSpec",
     "ScopeKey",
+    "default_min_effect",
     "exact_lower_tail",
     "expected_volume",
     "live_data_gaps",
@@ -92,6 +96,18 @@ DEFAULT_MIN_EFFECT: dict[Metric, float] = {
     Metric.signal_negative_share: 5.0,
 }
 
+#: A rated aspect (``kpi.measures.AspectMetric``): its mean must drop by this share of its scale
+#: ``max - min`` (0.4 on 1-5, as CES's 0.4 on 1-7), its top-2 box by these percentage points (as CSAT's).
+ASPECT_MEAN_MIN_EFFECT = 0.1
+ASPECT_TOP2_MIN_EFFECT = 8.0
+
+
+def default_min_effect(metric: Metric | AspectMetric) -> float:
+    """The smallest drop worth an alert (``DEFAULT_MIN_EFFECT``, or a rated aspect's from its scale)."""
+    if isinstance(metric, AspectMetric):
+        return ASPECT_TOP2_MIN_EFFECT if metric.kind == "top2" else ASPECT_MEAN_MIN_EFFECT * gap_scale(metric)
+    return DEFAULT_MIN_EFFECT.get(metric, 0.0)
+
 
 #: Live data gaps need this many expected events (see :func:`live_data_gaps`); the
 #: hourly ``gaps.min_expected_volume`` may only raise it.
@@ -116,8 +132,8 @@ class LiveSpec:
     def longest_ms(self) -> int:
         return max(self.lengths_min) * MINUTE_MS
 
-    def effect(self, metric: Metric) -> float:
-        return DEFAULT_MIN_EFFECT.get(metric, 0.0) if self.min_effect is None else self.min_effect
+    def effect(self, metric: Metric | AspectMetric) -> float:
+        return default_min_effect(metric) if self.min_effect is None else self.min_effect
 
     @classmethod
     def from_settings(cls, s: Any) -> LiveSpec:
@@ -173,16 +189,16 @@ def _history_days(frame: LiveFrame, spec: LiveSpec, span_ms: int) -> list[int]:
     return [d for d in range(1, spec.baseline_days + 1) if frame.end_ms - span_ms - d * DAY_MS >= first]
 
 
-def live_kpi_gaps(metric: Metric | str, frame: LiveFrame, spec: LiveSpec = LiveSpec(),
+def live_kpi_gaps(metric: Metric | AspectMetric | str, frame: LiveFrame, spec: LiveSpec = LiveSpec(),
                   scope: Mapping[str, str] | None = None, dimensions: Sequence[str] = ()) -> list[BaselineGap]:
     """One :class:`BaselineGap` per scope key at its most significant length, worst first.
 
     ``scope`` (the rule's fixed filter) and ``dimensions`` (the fanned-out
-    dimension names, the order of the keys) only label the results.
+    dimension names, the order of the keys) only label the results. A rated aspect
+    (``aspect:<name>``, ``aspect_top2:<name>``) needs its counters in the frame's counts
+    (``KpiCounts.aspects``) and must be configured.
     """
-    metric = Metric(metric)
-    if metric not in GAP_METRICS:
-        raise ValueError(f"no live gap detection for {metric.value!r}")
+    metric = _live_metric(metric)
     scope = dict(scope or {})
     baseline_to = window_start(frame.end_ms - spec.longest_ms, HOUR_MS)
     baseline_from = baseline_to - spec.baseline_days * DAY_MS
@@ -215,24 +231,37 @@ def live_kpi_gaps(metric: Metric | str, frame: LiveFrame, spec: LiveSpec = LiveS
         if g.significant and not worse:
             g = replace(g, significant=False, severity=0.0)
         elif g.significant and g.severity == 0.0:
-            g = replace(g, severity=-g.gap / GAP_METRICS[metric])
+            g = replace(g, severity=-g.gap / gap_scale(metric))
         prior = best.get(key)
         if prior is None or _stronger(g, prior):
             best[key] = g
     return sorted(best.values(), key=lambda g: (-g.severity, not g.significant, sorted(g.scope.items())))
 
 
-def exact_lower_tail(metric: Metric, current: KpiCounts, reference: KpiCounts) -> float | None:
+def _live_metric(metric: Metric | AspectMetric | str) -> Metric | AspectMetric:
+    """``metric`` as the live detector judges it: a gap metric, or a configured rated aspect."""
+    aspect = metric if isinstance(metric, AspectMetric) else AspectMetric.parse(str(getattr(metric, "value", metric)))
+    if aspect is not None:
+        gap_scale(aspect)  # ValueError when the aspect is not configured
+        return aspect
+    metric = Metric(metric)
+    if metric not in GAP_METRICS:
+        raise ValueError(f"no live gap detection for {metric.value!r}")
+    return metric
+
+
+def exact_lower_tail(metric: Metric | AspectMetric, current: KpiCounts, reference: KpiCounts) -> float | None:
     """One-sided exact p-value of a value this bad given the reference's shares (NPS and the
-    proportions; this high for a lower-is-better rate); None for the means (CES, wait and handle
-    time), or when the reference is too small to be taken as known (< 10x)."""
+    proportions, an aspect's top-2 box included; this high for a lower-is-better rate); None for the
+    means (CES, wait and handle time, an aspect's mean), or when the reference is too small to be
+    taken as known (< 10x)."""
     if metric is Metric.nps:
         n, ref_n = current.nps_n, reference.nps_n
         if n <= 0 or ref_n < 10 * n:
             return None
         return stats.nps_lower_tail(current.promoters, current.passives, current.detractors,
                                     reference.promoters / ref_n, reference.detractors / ref_n)
-    if metric in _PROPORTIONS:
+    if metric in _PROPORTIONS or (isinstance(metric, AspectMetric) and metric.kind == "top2"):
         (x, n), (rx, rn) = proportion_counts(metric, current), proportion_counts(metric, reference)
         if n <= 0 or rn < 10 * n or not (0 <= x <= n and 0 <= rx <= rn):
             return None

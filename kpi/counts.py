@@ -38,28 +38,16 @@ what the ledger SQL (``warehouse.ledger_counts``) builds its conditions from, so
 the same definition. Stored windows keep the definition in force when they were counted
 (``core.experience``).
 
-Social and review signals (``cx.signal.v1``; issue 14): ``sig_n`` counts every signal (the volume),
-``sig_reviews`` the reviews, ``sig_rating_sum`` / ``sig_rating_sumsq`` their ratings (1-5; the
-Student t interval of the mean rating), ``sig_polar_n`` the signals that state an opinion (reviews
-and mentions), of which ``sig_negative`` are negative and ``sig_positive`` positive: a review by its
-rating and the ``review`` bounds, a mention by its ``sentiment`` label when it has one (``neutral``
-is neither), else by its ``score`` (-1..1) and the ``mention_score`` bounds. ``sig_engagement``
-counts likes, shares and comments (one signal each). Signals join the positive:negative ratio
-through ``sig_positive`` / ``sig_negative`` (``kpi.measures``), kept apart from
-``answers_positive`` / ``answers_negative`` so the survey-only figures stay readable.
+Social and review signals (``cx.signal.v1``; issue 14): the ``sig_*`` counters, defined and counted
+in :mod:`kpi.signal_counts`.
 
 Panel health (``kpi.panel``): an answer whose ``flags`` carry ``REPEAT`` (the respondent rule: the
 same customer answered the same survey less than the cooldown before) counts in no counter at all,
 not even ``responses``; the stream moves an answer in and out of the counts as its flag changes.
 Quality flags do not change the counters.
 
-Rated aspects (``core.aspects``): ``aspects`` maps an aspect name to its four additive counters
-``[n, sum, sum of squares, top-2 count]`` (scores ``>= top2_min``) over the answers rating it.
-They are not columns of ``kpi_windows`` (aspects are configured, not fixed): the writer stores
-them in ``aspect_windows`` (migration 0015) next to the cell's row. Only configured aspects count
-(a score of an aspect removed from the configuration stays in the ledger, uncounted). ``None``
-when no answer of the cell rated an aspect; an entry retracted to zero stays (the writer then
-rewrites its stored row as zero).
+Rated aspects (``core.aspects``): ``aspects`` maps an aspect name to its four additive counters, defined
+and counted in :mod:`kpi.aspect_counts`; they are not columns of ``kpi_windows``.
 
 These definitions are the single source: a path that counts from the ledger in SQL must give
 the same integers (the ledger keeps ``wait_s``, ``handle_s`` as Float64 seconds and the answers
@@ -68,12 +56,14 @@ as integers, so ``toInt64(floor(wait_s * 10 + 0.5))`` and the bounds above are a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from core.aspects import top2_thresholds
 from core.experience import DEFAULT_BOUNDS, Bounds, validate_bounds
+from kpi import signal_counts
+from kpi.aspect_counts import add_aspects, merge_aspects
 from kpi.panel import REPEAT
+from kpi.signal_counts import SIGNAL_KINDS, SIGNAL_SENTIMENTS, add_signal
 
 __all__ = ["FIELDS", "MAX_DURATION_S", "SIGNAL_KINDS", "SIGNAL_SENTIMENTS", "KpiCounts", "add_record",
            "configure_experience", "contribution", "experience_bounds"]
@@ -85,62 +75,10 @@ _RESPONSE = "cx.survey.response.v1"
 _INVITATION = "cx.survey.invitation.v1"
 _SIGNAL = "cx.signal.v1"
 
-#: ``cx.signal.v1`` kinds (``schemas.events.SignalKind`` values) and mention sentiment labels.
-SIGNAL_KINDS: tuple[str, ...] = ("review", "mention", "like", "share", "comment")
-SIGNAL_SENTIMENTS: tuple[str, ...] = ("positive", "neutral", "negative")
-_ENGAGEMENT_KINDS = frozenset({"like", "share", "comment"})
-
-#: Counter names in ClickHouse column order. Do not reorder; append only.
-FIELDS: tuple[str, ...] = (
-    "touchpoints",
-    "tp_first_contact",
-    "tp_first_contact_resolved",
-    "invitations",
-    "responses",
-    "nps_n",
-    "promoters",
-    "passives",
-    "detractors",
-    "csat_n",
-    "csat_sum",
-    "csat_top2",
-    "ces_n",
-    "ces_sum",
-    "ces_sumsq",
-    "fcr_n",
-    "fcr_yes",
-    "invitations_answered",
-    "tp_converted_n",
-    "tp_converted",
-    "tp_abandoned_n",
-    "tp_abandoned",
-    "tp_transferred_n",
-    "tp_transferred",
-    "tp_wait_n",
-    "tp_wait_ds",
-    "tp_wait_ds2",
-    "tp_handle_n",
-    "tp_handle_ds",
-    "tp_handle_ds2",
-    "answers_positive",
-    "answers_negative",
-    # cx.signal.v1 (migration 0018)
-    "sig_n",
-    "sig_reviews",
-    "sig_rating_sum",
-    "sig_rating_sumsq",
-    "sig_polar_n",
-    "sig_negative",
-    "sig_positive",
-    "sig_engagement",
-)
-
 # Answer scales; membership doubles as validation on the hot path.
 _NPS_VALUES = frozenset(range(0, 11))
 _CSAT_VALUES = frozenset(range(1, 6))
 _CES_VALUES = frozenset(range(1, 8))
-
-_RATING_VALUES = frozenset(range(1, 6))
 
 # Positive and negative experiences (module docstring): metric -> (highest negative score, lowest
 # positive score), inclusive, as configured (core.experience). Module globals so the hot path reads
@@ -153,8 +91,7 @@ def configure_experience(bounds: Mapping[str, Bounds]) -> None:
     """Install this process's positive / negative bounds (``Settings.experience.bounds()``, at start;
     tests set and reset them). ``ValueError`` for a bound outside its scale or overlapping."""
     global _bounds, _NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN, _CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN
-    global _CES_NEGATIVE_MAX, _CES_POSITIVE_MIN, _REVIEW_NEGATIVE_MAX, _REVIEW_POSITIVE_MIN
-    global _SCORE_NEGATIVE_MAX, _SCORE_POSITIVE_MIN
+    global _CES_NEGATIVE_MAX, _CES_POSITIVE_MIN
     _bounds = validate_bounds(bounds)
 
     def low(m: str) -> float:
@@ -166,8 +103,7 @@ def configure_experience(bounds: Mapping[str, Bounds]) -> None:
     _NPS_NEGATIVE_MAX, _NPS_POSITIVE_MIN = low("nps"), high("nps")
     _CSAT_NEGATIVE_MAX, _CSAT_POSITIVE_MIN = low("csat"), high("csat")
     _CES_NEGATIVE_MAX, _CES_POSITIVE_MIN = low("ces"), high("ces")
-    _REVIEW_NEGATIVE_MAX, _REVIEW_POSITIVE_MIN = low("review"), high("review")
-    _SCORE_NEGATIVE_MAX, _SCORE_POSITIVE_MIN = low("mention_score"), high("mention_score")
+    signal_counts.set_bounds((low("review"), high("review")), (low("mention_score"), high("mention_score")))
 
 
 def experience_bounds() -> dict[str, Bounds]:
@@ -176,8 +112,7 @@ def experience_bounds() -> dict[str, Bounds]:
 
 
 _NPS_NEGATIVE_MAX = _NPS_POSITIVE_MIN = _CSAT_NEGATIVE_MAX = _CSAT_POSITIVE_MIN = 0.0
-_CES_NEGATIVE_MAX = _CES_POSITIVE_MIN = _REVIEW_NEGATIVE_MAX = _REVIEW_POSITIVE_MIN = 0.0
-_SCORE_NEGATIVE_MAX = _SCORE_POSITIVE_MIN = 0.0
+_CES_NEGATIVE_MAX = _CES_POSITIVE_MIN = 0.0
 configure_experience(DEFAULT_BOUNDS)
 
 #: Longest wait or handle time a touchpoint may carry, in seconds (``schemas.events`` refuses more):
@@ -189,6 +124,9 @@ MAX_DURATION_S = 30 * 86_400
 @dataclass(slots=True)
 class KpiCounts:
     """Additive counters behind every KPI. All default to zero.
+
+    The counters, in ClickHouse column order, are the one definition of :data:`FIELDS`: do not
+    reorder; append only (``aspects`` is not a counter column).
 
     ``csat_sum``, ``ces_sum`` and ``ces_sumsq`` are sums of integer answers;
     they stay exact integers when built from records and may be floats when
@@ -234,114 +172,16 @@ class KpiCounts:
     sig_polar_n: int = 0
     sig_negative: int = 0
     sig_positive: int = 0
-    sig_engagement: int = 0
+    sig_engagement: int = 0  # sig_* (migration 0018): kpi.signal_counts
     #: aspect -> [n, sum, sumsq, top2] (module docstring); not in ``FIELDS``
     aspects: dict[str, list[int]] | None = None
 
-    # -- merging -----------------------------------------------------------
+    # -- merging (add and subtract are generated from FIELDS below the class) ---------------
     def add(self, other: KpiCounts) -> None:
         """Add ``other`` into ``self`` in place."""
-        self.touchpoints += other.touchpoints
-        self.tp_first_contact += other.tp_first_contact
-        self.tp_first_contact_resolved += other.tp_first_contact_resolved
-        self.invitations += other.invitations
-        self.responses += other.responses
-        self.nps_n += other.nps_n
-        self.promoters += other.promoters
-        self.passives += other.passives
-        self.detractors += other.detractors
-        self.csat_n += other.csat_n
-        self.csat_sum += other.csat_sum
-        self.csat_top2 += other.csat_top2
-        self.ces_n += other.ces_n
-        self.ces_sum += other.ces_sum
-        self.ces_sumsq += other.ces_sumsq
-        self.fcr_n += other.fcr_n
-        self.fcr_yes += other.fcr_yes
-        self.invitations_answered += other.invitations_answered
-        self.tp_converted_n += other.tp_converted_n
-        self.tp_converted += other.tp_converted
-        self.tp_abandoned_n += other.tp_abandoned_n
-        self.tp_abandoned += other.tp_abandoned
-        self.tp_transferred_n += other.tp_transferred_n
-        self.tp_transferred += other.tp_transferred
-        self.tp_wait_n += other.tp_wait_n
-        self.tp_wait_ds += other.tp_wait_ds
-        self.tp_wait_ds2 += other.tp_wait_ds2
-        self.tp_handle_n += other.tp_handle_n
-        self.tp_handle_ds += other.tp_handle_ds
-        self.tp_handle_ds2 += other.tp_handle_ds2
-        self.answers_positive += other.answers_positive
-        self.answers_negative += other.answers_negative
-        self.sig_n += other.sig_n
-        self.sig_reviews += other.sig_reviews
-        self.sig_rating_sum += other.sig_rating_sum
-        self.sig_rating_sumsq += other.sig_rating_sumsq
-        self.sig_polar_n += other.sig_polar_n
-        self.sig_negative += other.sig_negative
-        self.sig_positive += other.sig_positive
-        self.sig_engagement += other.sig_engagement
-        if other.aspects:
-            self._merge_aspects(other.aspects, 1)
-
-    def _merge_aspects(self, other: dict[str, list[int]], sign: int) -> None:
-        mine = self.aspects
-        if mine is None:
-            mine = self.aspects = {}
-        for name, (n, total, sumsq, top2) in other.items():
-            cell = mine.get(name)
-            if cell is None:
-                mine[name] = [sign * n, sign * total, sign * sumsq, sign * top2]
-            else:
-                cell[0] += sign * n
-                cell[1] += sign * total
-                cell[2] += sign * sumsq
-                cell[3] += sign * top2
 
     def subtract(self, other: KpiCounts) -> None:
         """Subtract ``other`` from ``self`` in place (retraction). Counters may go negative."""
-        self.touchpoints -= other.touchpoints
-        self.tp_first_contact -= other.tp_first_contact
-        self.tp_first_contact_resolved -= other.tp_first_contact_resolved
-        self.invitations -= other.invitations
-        self.responses -= other.responses
-        self.nps_n -= other.nps_n
-        self.promoters -= other.promoters
-        self.passives -= other.passives
-        self.detractors -= other.detractors
-        self.csat_n -= other.csat_n
-        self.csat_sum -= other.csat_sum
-        self.csat_top2 -= other.csat_top2
-        self.ces_n -= other.ces_n
-        self.ces_sum -= other.ces_sum
-        self.ces_sumsq -= other.ces_sumsq
-        self.fcr_n -= other.fcr_n
-        self.fcr_yes -= other.fcr_yes
-        self.invitations_answered -= other.invitations_answered
-        self.tp_converted_n -= other.tp_converted_n
-        self.tp_converted -= other.tp_converted
-        self.tp_abandoned_n -= other.tp_abandoned_n
-        self.tp_abandoned -= other.tp_abandoned
-        self.tp_transferred_n -= other.tp_transferred_n
-        self.tp_transferred -= other.tp_transferred
-        self.tp_wait_n -= other.tp_wait_n
-        self.tp_wait_ds -= other.tp_wait_ds
-        self.tp_wait_ds2 -= other.tp_wait_ds2
-        self.tp_handle_n -= other.tp_handle_n
-        self.tp_handle_ds -= other.tp_handle_ds
-        self.tp_handle_ds2 -= other.tp_handle_ds2
-        self.answers_positive -= other.answers_positive
-        self.answers_negative -= other.answers_negative
-        self.sig_n -= other.sig_n
-        self.sig_reviews -= other.sig_reviews
-        self.sig_rating_sum -= other.sig_rating_sum
-        self.sig_rating_sumsq -= other.sig_rating_sumsq
-        self.sig_polar_n -= other.sig_polar_n
-        self.sig_negative -= other.sig_negative
-        self.sig_positive -= other.sig_positive
-        self.sig_engagement -= other.sig_engagement
-        if other.aspects:
-            self._merge_aspects(other.aspects, -1)
 
     def __add__(self, other: object) -> KpiCounts:
         if not isinstance(other, KpiCounts):
@@ -361,50 +201,8 @@ class KpiCounts:
         """True when every counter is zero (e.g. a fully retracted window), the aspects' too."""
         return not any(self.as_tuple()) and not (self.aspects and any(any(c) for c in self.aspects.values()))
 
-    def as_tuple(self) -> tuple[Any, ...]:
+    def as_tuple(self) -> tuple[Any, ...]:  # generated from FIELDS below the class
         """Counter values in :data:`FIELDS` order (ClickHouse column order)."""
-        return (
-            self.touchpoints,
-            self.tp_first_contact,
-            self.tp_first_contact_resolved,
-            self.invitations,
-            self.responses,
-            self.nps_n,
-            self.promoters,
-            self.passives,
-            self.detractors,
-            self.csat_n,
-            self.csat_sum,
-            self.csat_top2,
-            self.ces_n,
-            self.ces_sum,
-            self.ces_sumsq,
-            self.fcr_n,
-            self.fcr_yes,
-            self.invitations_answered,
-            self.tp_converted_n,
-            self.tp_converted,
-            self.tp_abandoned_n,
-            self.tp_abandoned,
-            self.tp_transferred_n,
-            self.tp_transferred,
-            self.tp_wait_n,
-            self.tp_wait_ds,
-            self.tp_wait_ds2,
-            self.tp_handle_n,
-            self.tp_handle_ds,
-            self.tp_handle_ds2,
-            self.answers_positive,
-            self.answers_negative,
-            self.sig_n,
-            self.sig_reviews,
-            self.sig_rating_sum,
-            self.sig_rating_sumsq,
-            self.sig_polar_n,
-            self.sig_negative,
-            self.sig_positive,
-            self.sig_engagement,
-        )
 
     def as_dict(self) -> dict[str, Any]:
         """``{field: value}`` in :data:`FIELDS` order (the aspects are not fields)."""
@@ -418,6 +216,30 @@ class KpiCounts:
         missing counters and ``None`` values are zero.
         """
         return cls(*((m.get(f) or 0) for f in FIELDS))
+
+
+#: Counter names in ClickHouse column order: the fields of :class:`KpiCounts` but ``aspects``.
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(KpiCounts) if f.name != "aspects")
+
+
+def _generated(name: str, args: str, body: list[str], doc: str | None):
+    """A method of :class:`KpiCounts` compiled from ``body`` (one statement a line): as fast as
+    the statements written out by hand (measured), from the one list of counters."""
+    namespace: dict[str, Any] = {"merge_aspects": merge_aspects}
+    source = "\n".join([f"def {name}({args}):", *(f"    {line}" for line in body)])
+    exec(compile(source, f"<kpi.counts.KpiCounts.{name}>", "exec"), namespace)
+    fn = namespace[name]
+    fn.__qualname__, fn.__doc__, fn.__module__ = f"KpiCounts.{name}", doc, __name__
+    return fn
+
+
+for _name, _op, _sign in (("add", "+=", 1), ("subtract", "-=", -1)):
+    setattr(KpiCounts, _name, _generated(_name, "self, other", [
+        *(f"self.{f} {_op} other.{f}" for f in FIELDS),
+        f"if other.aspects:\n        merge_aspects(self, other.aspects, {_sign})"], getattr(KpiCounts, _name).__doc__))
+KpiCounts.as_tuple = _generated("as_tuple", "self", [f"return ({', '.join(f'self.{f}' for f in FIELDS)},)"],
+                                KpiCounts.as_tuple.__doc__)
+del _name, _op, _sign
 
 
 def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> None:
@@ -517,64 +339,13 @@ def add_record(target: KpiCounts, record: Mapping[str, Any], sign: int = 1) -> N
             target.answers_positive += sign
         rated = record.get("aspects")
         if rated:
-            top2 = top2_thresholds()
-            cells = target.aspects
-            for name, score in rated.items():
-                threshold = top2.get(name)
-                if threshold is None:
-                    continue  # not configured (any more): kept in the ledger, not counted
-                if cells is None:
-                    cells = target.aspects = {}
-                cell = cells.get(name)
-                if cell is None:
-                    cell = cells[name] = [0, 0, 0, 0]
-                cell[0] += sign
-                cell[1] += sign * score
-                cell[2] += sign * score * score
-                if score >= threshold:
-                    cell[3] += sign
+            add_aspects(target, rated, sign)
     elif typ == _INVITATION:
         target.invitations += sign
         if record.get("_answered") is True:
             target.invitations_answered += sign
     elif typ == _SIGNAL:
-        kind = record.get("kind")
-        rating = record.get("rating")
-        sentiment = record.get("sentiment")
-        score = record.get("score")
-        if kind not in SIGNAL_KINDS:
-            raise ValueError(f"signal kind {kind!r} is not one of {SIGNAL_KINDS}")
-        if kind == "review" and (rating not in _RATING_VALUES or isinstance(rating, bool)):
-            raise ValueError(f"review rating {rating!r} is outside 1..5")
-        if sentiment is not None and sentiment not in SIGNAL_SENTIMENTS:
-            raise ValueError(f"mention sentiment {sentiment!r} is not one of {SIGNAL_SENTIMENTS}")
-        if score is not None and not -1.0 <= score <= 1.0:
-            raise ValueError(f"mention score {score!r} is outside -1..1")
-        target.sig_n += sign
-        if kind == "review":
-            target.sig_reviews += sign
-            target.sig_rating_sum += sign * rating
-            target.sig_rating_sumsq += sign * rating * rating
-            target.sig_polar_n += sign
-            if rating <= _REVIEW_NEGATIVE_MAX:
-                target.sig_negative += sign
-            elif rating >= _REVIEW_POSITIVE_MIN:
-                target.sig_positive += sign
-        elif kind == "mention":
-            target.sig_polar_n += sign
-            # The label when there is one, else the score (a mention carries one of them: schemas.events).
-            if sentiment is not None:
-                if sentiment == "negative":
-                    target.sig_negative += sign
-                elif sentiment == "positive":
-                    target.sig_positive += sign
-            elif score is not None:
-                if score <= _SCORE_NEGATIVE_MAX:
-                    target.sig_negative += sign
-                elif score >= _SCORE_POSITIVE_MIN:
-                    target.sig_positive += sign
-        elif kind in _ENGAGEMENT_KINDS:
-            target.sig_engagement += sign
+        add_signal(target, record, sign)
     else:
         raise ValueError(f"unknown record type {typ!r}")
 

@@ -9,6 +9,7 @@ answer: its touchpoint's, overridden by the respondent's own).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +36,12 @@ class ResponseRecord(_RecordBase):
     weight: float | None = Field(description="Analytical weight; null counts as 1 in weighted KPIs")
     overrides: dict[str, str] = Field(description="Dimensions the respondent gave, which win over the touchpoint's")
     attributed: bool = Field(description="False while the answer's touchpoint is not known yet")
+    duration_s: float | None = Field(description="Completion time the survey tool sent (seconds), if any")
+    flags: list[Literal["repeat", "straight_lining", "too_fast", "contradictory"]] = Field(
+        description="Panel health flags of the answer (`kpi.panel`), in this order: `repeat` (respondent rule; a "
+        "repeat counts in no KPI, so it is behind no value and never listed here), `straight_lining`, `too_fast`, "
+        "`contradictory` (left out of KPIs with `exclude_flagged=true`); empty: none")
+    aspects: dict[str, int] = Field(description="Rated aspects: name -> score (`answers.aspects`); empty: none rated")
 
 
 class TouchpointRecord(_RecordBase):

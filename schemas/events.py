@@ -27,28 +27,16 @@ Rules worth knowing, and why:
 """
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
-from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationInfo,
-    field_validator,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from core.aspects import MAX_ASPECTS, MAX_SCORE
-from kpi.counts import MAX_DURATION_S
+from schemas.event_fields import (MAX_ANSWER_DURATION_S, MAX_ASPECTS_PER_ANSWER, MAX_ASPECT_SCORE, MAX_COMMENT_CHARS,
+                                  MAX_DIMENSION_CHARS, MAX_ID_CHARS, MAX_SOURCE_CHARS, SPECVERSION, Channel,
+                                  Flag, IdStr, OpenData, OptionalDimensions, Seconds, UtcDateTime)
+from schemas.outcome_events import MAX_AMOUNT, Currency, OutcomeData, OutcomeKind
+from schemas.signal_events import Sentiment, SignalData, SignalKind
 
 __all__ = [
     "SPECVERSION",
@@ -71,6 +59,7 @@ __all__ = [
     "SignalEvent",
     "OutcomeKind",
     "MAX_AMOUNT",
+    "Currency",
     "OutcomeData",
     "OutcomeEvent",
     "CloudEvent",
@@ -78,28 +67,6 @@ __all__ = [
     "Rejection",
     "IngestResult",
 ]
-
-SPECVERSION = "1.0"
-#: ``id`` and the ids in ``data`` (``interaction_id``, ``customer_id``, ``survey_id``).
-MAX_ID_CHARS = 256
-#: ``source`` and ``subject`` (URI-references, a path or a URL).
-MAX_SOURCE_CHARS = 1024
-MAX_DIMENSION_CHARS = 128
-MAX_COMMENT_CHARS = 4000
-#: Longest survey completion time an answer may state (``duration_s``): one day.
-MAX_ANSWER_DURATION_S = 86_400
-MAX_ASPECTS_PER_ANSWER = MAX_ASPECTS
-MAX_ASPECT_SCORE = MAX_SCORE
-
-
-class Channel(str, Enum):
-    phone = "phone"
-    chat = "chat"
-    email = "email"
-    web = "web"
-    store = "store"
-    social = "social"
-    app = "app"
 
 
 class InvitationVia(str, Enum):
@@ -109,60 +76,17 @@ class InvitationVia(str, Enum):
     in_app = "in-app"
 
 
-def _require_iso_string(value: Any) -> Any:
-    """Refuse what pydantic would otherwise accept as a datetime: numbers and numeric strings.
-
-    A Unix timestamp has no stated zone and is ambiguous between seconds and
-    milliseconds; the contract is ISO-8601 text with an offset.
-    """
-    if not isinstance(value, str):
-        raise ValueError("time must be an ISO-8601 string with a timezone, e.g. 2024-05-01T12:00:00Z")
-    if len(value) < 11 or value[4] != "-" or not value[:4].isdigit() or value[10] not in "Tt ":
-        raise ValueError("time must be an ISO-8601 date-time with a timezone, e.g. 2024-05-01T12:00:00Z")
-    return value
-
-
-def _to_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
-        raise ValueError("time is out of range once converted to UTC") from None
-
-
-UtcDateTime = Annotated[AwareDatetime, BeforeValidator(_require_iso_string), AfterValidator(_to_utc)]
-IdStr = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID_CHARS)]
-DimensionStr = Annotated[str, Field(strict=True, max_length=MAX_DIMENSION_CHARS,
-                                    description=f"A dimension value, at most {MAX_DIMENSION_CHARS} characters.")]
-# Bounded so the KPI counters' Int64 sums of squares of deciseconds cannot overflow (kpi.counts).
-Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_DURATION_S, allow_inf_nan=False,
-                                 description=f"Seconds, 0 to {MAX_DURATION_S:,} (30 days).")]
-Flag = Annotated[bool, Field(strict=True)]
-
-
-class _OpenData(BaseModel):
-    """A ``data`` payload that keeps unknown fields instead of dropping them."""
-
-    model_config = ConfigDict(extra="allow")
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        """Unknown ``data`` fields, verbatim (they travel in the record's ``attributes``)."""
-        return dict(self.__pydantic_extra__ or {})
-
-
-class TouchpointData(_OpenData):
-    """One customer interaction on a channel: the denominator of every KPI."""
+class _TouchpointIds(OpenData):
+    """The fields of :class:`TouchpointData` before its dimensions."""
 
     interaction_id: IdStr
     customer_id: IdStr | None = None
-    channel: Channel
-    journey_step: DimensionStr | None = None
-    segment: DimensionStr | None = None
-    queue: DimensionStr | None = None
-    team: DimensionStr | None = None
-    agent_id: DimensionStr | None = None
-    site: DimensionStr | None = None
-    region: DimensionStr | None = None
+
+
+class TouchpointData(OptionalDimensions, _TouchpointIds):
+    """One customer interaction on a channel: the denominator of every KPI."""
+
+    channel: Channel  # required: a touchpoint happens on a channel (in its place among the dimensions)
     wait_s: Seconds | None = None
     handle_s: Seconds | None = None
     resolved: Flag | None = None
@@ -201,8 +125,8 @@ class SurveyAnswers(BaseModel):
         return self
 
 
-class SurveyResponseData(_OpenData):
-    """A survey response. The dimension fields override the linked interaction's."""
+class _SurveyResponseFields(OpenData):
+    """The fields of :class:`SurveyResponseData` but its dimensions."""
 
     interaction_id: IdStr | None = None
     customer_id: IdStr | None = None
@@ -212,182 +136,19 @@ class SurveyResponseData(_OpenData):
     weight: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
     duration_s: Annotated[float, Field(strict=True, ge=0, le=MAX_ANSWER_DURATION_S, allow_inf_nan=False)] | None = Field(
         default=None, description="Seconds the respondent took to complete the survey (quality flag `too_fast`).")
-    channel: Channel | None = None
-    journey_step: DimensionStr | None = None
-    segment: DimensionStr | None = None
-    queue: DimensionStr | None = None
-    team: DimensionStr | None = None
-    agent_id: DimensionStr | None = None
-    site: DimensionStr | None = None
-    region: DimensionStr | None = None
 
 
-class SurveyInvitationData(_OpenData):
+class SurveyResponseData(OptionalDimensions, _SurveyResponseFields):
+    """A survey response. The dimension fields override the linked interaction's."""
+
+
+class SurveyInvitationData(OpenData):
     """A survey sent for an interaction: the denominator of the response rate."""
 
     interaction_id: IdStr
     customer_id: IdStr
     survey_id: IdStr
     via: InvitationVia | None = None
-
-
-class SignalKind(str, Enum):
-    review = "review"
-    mention = "mention"
-    like = "like"
-    share = "share"
-    comment = "comment"
-
-
-class Sentiment(str, Enum):
-    positive = "positive"
-    neutral = "neutral"
-    negative = "negative"
-
-
-NonEmptyDimensionStr = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_DIMENSION_CHARS,
-                                            description=f"1 to {MAX_DIMENSION_CHARS} characters.")]
-
-
-class SignalData(_OpenData):
-    """A social or review signal: a review with its rating, a mention with its sentiment, a like, a
-    share or a comment, on a platform, about a brand. Its dimensions are its own (no interaction):
-    ``location`` is the ``site`` dimension; ``channel``, ``journey_step``, ``segment`` and ``region``
-    are optional. ``rating`` (1-5) is required on a review and refused on the others; a mention carries
-    exactly one of ``sentiment`` (a label) or ``score`` (-1..1, e.g. a compound sentiment score), the
-    others neither. ``platform`` and ``brand`` are bounded strings; a deployment that lists them in
-    ``custom_dimensions`` groups and filters by them like any dimension."""
-
-    # The kind rules of the validators below, for JSON Schema readers.
-    model_config = ConfigDict(json_schema_extra={"allOf": [
-        {"if": {"properties": {"kind": {"const": "review"}}},
-         "then": {"required": ["rating"], "not": {"anyOf": [{"required": ["sentiment"]}, {"required": ["score"]}]}}},
-        {"if": {"properties": {"kind": {"const": "mention"}}},
-         "then": {"oneOf": [{"required": ["sentiment"]}, {"required": ["score"]}], "not": {"required": ["rating"]}}},
-        {"if": {"properties": {"kind": {"enum": ["like", "share", "comment"]}}},
-         "then": {"not": {"anyOf": [{"required": ["rating"]}, {"required": ["sentiment"]}, {"required": ["score"]}]}}},
-    ]})
-
-    kind: SignalKind
-    platform: NonEmptyDimensionStr
-    brand: NonEmptyDimensionStr
-    location: DimensionStr | None = None
-    customer_id: IdStr | None = None
-    channel: Channel | None = None
-    journey_step: DimensionStr | None = None
-    segment: DimensionStr | None = None
-    region: DimensionStr | None = None
-    text: Annotated[str, Field(strict=True, max_length=MAX_COMMENT_CHARS)] | None = None
-    # validate_default: the kind rules below run when the field is absent too.
-    rating: Annotated[int, Field(strict=True, ge=1, le=5)] | None = Field(default=None, validate_default=True)
-    sentiment: Sentiment | None = Field(default=None, validate_default=True)
-    score: Annotated[float, Field(strict=True, ge=-1.0, le=1.0, allow_inf_nan=False)] | None = Field(
-        default=None, validate_default=True)
-
-    @field_validator("rating", mode="after")
-    @classmethod
-    def _rating_on_reviews(cls, v: int | None, info: ValidationInfo) -> int | None:
-        kind = info.data.get("kind")
-        if kind is SignalKind.review and v is None:
-            raise ValueError("a review needs a rating (1 to 5)")
-        if kind is not None and kind is not SignalKind.review and v is not None:
-            raise ValueError(f"only a review has a rating, not a {kind.value}")
-        return v
-
-    @field_validator("sentiment", mode="after")
-    @classmethod
-    def _sentiment_on_mentions(cls, v: Sentiment | None, info: ValidationInfo) -> Sentiment | None:
-        kind = info.data.get("kind")
-        if kind is not None and kind is not SignalKind.mention and v is not None:
-            raise ValueError(f"only a mention has a sentiment, not a {kind.value}")
-        return v
-
-    @field_validator("score", mode="after")
-    @classmethod
-    def _score_on_mentions(cls, v: float | None, info: ValidationInfo) -> float | None:
-        kind = info.data.get("kind")
-        if kind is not None and kind is not SignalKind.mention and v is not None:
-            raise ValueError(f"only a mention has a score, not a {kind.value}")
-        if kind is SignalKind.mention and "sentiment" in info.data:  # absent: sentiment itself failed
-            if v is None and info.data["sentiment"] is None:
-                raise ValueError("a mention needs a sentiment (positive, neutral, negative) or a score (-1 to 1)")
-            if v is not None and info.data["sentiment"] is not None:
-                raise ValueError("a mention carries a sentiment or a score, not both")
-        return v
-
-    @property
-    def interaction_id(self) -> None:
-        """Signals belong to no interaction (records carry ``interaction_id`` "")."""
-        return None
-
-
-class OutcomeKind(str, Enum):
-    """What happened to the customer's business: the CRM's event, one word."""
-
-    purchase = "purchase"
-    renewal = "renewal"
-    upgrade = "upgrade"
-    downgrade = "downgrade"
-    churn = "churn"
-    refund = "refund"
-
-
-#: Largest ``amount`` of one outcome: 10^12 in the event's currency. With 4 decimal places it fits
-#: ``Decimal(18, 4)`` (the ledger column) and a sum of a million of them stays exact in ``Decimal(38, 4)``.
-MAX_AMOUNT = 10 ** 12
-_CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-def _strict_amount(value: Any) -> Any:
-    """An amount is a JSON number (not a string, not a boolean) with at most 4 decimal places.
-
-    A float is read through its shortest decimal text (``19.99`` is ``Decimal("19.99")``, not the
-    binary fraction), so what the producer wrote is what is summed."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValueError("amount must be a JSON number")
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("amount must be a finite number")
-        value = Decimal(repr(value))
-    return Decimal(value)
-
-
-def _upper_currency(value: Any) -> Any:
-    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise ValueError("currency must be an ISO 4217 code: three capital letters, e.g. EUR")
-    return value
-
-
-_AMOUNT_DOC = f"Non-negative amount in `currency`, at most {MAX_AMOUNT:,}, at most 4 decimal places; a JSON number."
-Amount = Annotated[Decimal, BeforeValidator(_strict_amount),
-                   Field(ge=0, le=MAX_AMOUNT, decimal_places=4, allow_inf_nan=False, description=_AMOUNT_DOC),
-                   WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_AMOUNT, "description": _AMOUNT_DOC})]
-Currency = Annotated[str, BeforeValidator(_upper_currency),
-                     Field(description="ISO 4217 currency code (three capital letters).",
-                           json_schema_extra={"pattern": "^[A-Z]{3}$"})]
-
-
-class OutcomeData(_OpenData):
-    """A business outcome of a customer, as the CRM or billing system records it.
-
-    ``amount`` is the value the event books (a purchase's or renewal's price, an upgrade's or
-    downgrade's new contract value, a refund paid back, a churned contract's lost value). The
-    customer (and the account) are pseudonymized at ingest like every customer id."""
-
-    customer_id: IdStr
-    kind: OutcomeKind
-    amount: Amount
-    currency: Currency
-    account_id: IdStr | None = None
-    product: DimensionStr | None = None
-    channel: Channel | None = None
-    journey_step: DimensionStr | None = None
-    segment: DimensionStr | None = None
-    queue: DimensionStr | None = None
-    team: DimensionStr | None = None
-    agent_id: DimensionStr | None = None
-    site: DimensionStr | None = None
-    region: DimensionStr | None = None
 
 
 class _Envelope(BaseModel):

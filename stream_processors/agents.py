@@ -31,6 +31,7 @@ from ingest.pseudonymize import Pseudonymizer
 from ingest.validation import validate_raw_message
 from notifications import OutgoingMessage
 from schemas.records import OFFSET, SHARD, WINDOW_EVENT_TYPES, EventType, Record, decode_records
+from stream_processors import panel_flags
 from stream_processors.app import AppPublisher
 from stream_processors.checkpoint import Checkpointer
 from stream_processors.outcome_ledger import OutcomeLedger
@@ -110,6 +111,14 @@ def register(app: faust.App, topics: Topics, checkpointer: Checkpointer, setting
             outgoing = group_for_kafka(accepted, topics.names, settings.kafka.partitions,
                                        settings.kafka.max_record_bytes)
             await publisher.publish(outgoing)  # acked only after the typed topics hold them
+
+    @app.on_partitions_assigned.connect
+    async def _on_assigned(sender: Any, assigned: set, **_: Any) -> None:
+        # the whole new assignment (Faust: it replaces the previous one): is the respondent rule exact?
+        # The partition count from the consumer's metadata (a topic may predate `kafka.partitions`).
+        known = [n for n in (app.consumer.topic_partitions(t) for t in typed_names) if n]
+        panel_flags.observe_assignment(assigned, typed_names, max(known) if known else settings.kafka.partitions,
+                                       settings.panel)
 
     @app.on_partitions_revoked.connect
     async def _on_revoked(sender: Any, revoked: set, **_: Any) -> None:

@@ -31,8 +31,10 @@ from core.panel_settings import PanelSettings
 from core.dimensions import view_name
 from schemas.records import ANSWERED, ATTRIBUTED, EFFECTIVE_DIMS, EVENT_KEY, SHARD, EventType, Record, effective_dims
 from stream_processors.aggregators import CLOSED_CELLS_KEPT, INTERACTION_CACHE, ShardState, WindowKey, is_touchpoint
-from core.windows import DAY_MS, WindowSize, merged_spans, window_start
-from kpi.panel import REPEAT, quality_flags, repeats
+from stream_processors.panel_flags import flag_answers
+from stream_processors.pending import PENDING_MAX, attribute, released_by, restore_pending, settle_pending
+from core.windows import WindowSize, merged_spans, window_start
+from kpi.panel import REPEAT
 from warehouse import queries
 from warehouse.tables import TABLE_OF_TYPE, event_key
 from warehouse.client import Warehouse
@@ -40,7 +42,6 @@ from warehouse.writer import KpiWriter, WindowUpdate
 
 log = logging.getLogger(__name__)
 
-_PENDING_HORIZON_MS = 30 * DAY_MS
 _RESPONSE = EventType.survey_response.value
 _INVITATION = EventType.survey_invitation.value
 
@@ -72,6 +73,9 @@ class Checkpointer:
     closed_cells_kept: int = CLOSED_CELLS_KEPT
     #: the respondent rule and quality flags of answers (``kpi.panel``)
     panel: PanelSettings = field(default_factory=PanelSettings)
+    #: per shard, the records waiting for their touchpoint (``stream_processors.pending``): the oldest beyond
+    #: it are settled, in a running worker (step 5) as in a restore
+    pending_max: int = PENDING_MAX
     shards: dict[int, ShardState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,7 +114,8 @@ class Checkpointer:
         5. Apply: stored invitations that got their first answer (unanswered -> answered, in
            their own window and cell), stored answers that became repeats (retracted, re-added
            as repeats, which count nothing, ledger row re-versioned), touchpoints (releasing
-           answers that waited for them), then the rest.
+           answers that waited for them), then the rest. Settle the waiting records beyond
+           ``pending_max`` of each shard, oldest first (``stream_processors.pending``).
         6. Write the dirty window cells, then the ledger rows. Windows go first: a crash
            between the two leaves the ledger without the batch, so the replay applies it
            again onto windows rebuilt from the ledger.
@@ -130,9 +135,9 @@ class Checkpointer:
         others = [r for r in fresh if not is_touchpoint(r)]
         await self._resolve_interactions(touchpoints, others)  # 3
         now_answered, answered_in_batch = await self._join_answers(others)
-        now_repeats = await self._flag_answers(others)
+        now_repeats = await flag_answers(self.warehouse, self.panel, self.restored, others)
 
-        released = self._released_by(touchpoints)  # 4
+        released = released_by(self.shards, touchpoints)  # 4
         await self._load_closed_windows([*fresh, *(r for rs in released.values() for r in rs), *now_answered,
                                          *now_repeats])
 
@@ -170,11 +175,13 @@ class Checkpointer:
             add_ledger(tp)
         for rec in others:
             state = self.shards[rec[SHARD]]
-            self._attribute(state, rec)
+            attribute(state, rec)
             state.stage(rec, rec[EFFECTIVE_DIMS], 1)
             add_ledger(rec)
         for shard, tenant, iid in answered_in_batch:
             self.shards[shard].remember_answered(tenant, iid)
+        settle_pending(self.shards.values(), self.pending_max, add_ledger,
+                       {id(r) for r in others} | {id(r) for r in now_repeats})
         result.applied = len(fresh)
 
         self.add_dirty_windows()  # 6
@@ -219,9 +226,7 @@ class Checkpointer:
             state.stage(rec, effective_dims(rec), 1)
             if is_touchpoint(rec) and rec.get("interaction_id"):
                 state.remember_interaction(rec["tenant"], rec["interaction_id"], rec.get("dims") or {})
-        waiting = await queries.ledger_records(
-            self.warehouse, shard, watermark - _PENDING_HORIZON_MS, 2**62, only_unattributed=True
-        )
+        waiting = await restore_pending(self.warehouse, shard, self.pending_max)
         await self._mark_answered(state, waiting)
         for rec in waiting:
             state.pending.setdefault((rec["tenant"], rec["interaction_id"]), []).append(rec)
@@ -263,28 +268,6 @@ class Checkpointer:
             if key in found:
                 self.shards[r[SHARD]].remember_interaction(key[0], key[1], found[key])
 
-    def _attribute(self, state: ShardState, rec: Record) -> None:
-        overrides = rec.get("dims") or {}
-        iid = rec.get("interaction_id")
-        if not iid:
-            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = overrides, True
-            return
-        tp_dims = state.interaction_dims(rec["tenant"], iid)
-        if tp_dims is None:
-            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = overrides, False
-            state.pending.setdefault((rec["tenant"], iid), []).append(rec)
-        else:
-            rec[EFFECTIVE_DIMS], rec[ATTRIBUTED] = {**tp_dims, **overrides}, True
-
-    def _released_by(self, touchpoints: list[Record]) -> dict[tuple[str, str], list[Record]]:
-        out: dict[tuple[str, str], list[Record]] = {}
-        for tp in touchpoints:
-            key = (tp["tenant"], tp.get("interaction_id") or "")
-            waiting = self.shards[tp[SHARD]].pending.get(key)
-            if waiting:
-                out[key] = waiting
-        return out
-
     async def _load_closed_windows(self, records: list[Record]) -> None:
         """Every closed window the batch touches and memory lacks, from one ledger read for all shards."""
         wanted: dict[int, dict[WindowKey, None]] = {}
@@ -316,51 +299,6 @@ class Checkpointer:
                 recs, at = of_tenant.get(tenant, []), times.get(tenant, [])
                 state.load_window(key, recs[bisect_left(at, start):bisect_left(at, start + size.ms)])
             metrics.LATE_WINDOW_LOADS.inc(len(keys))
-
-    # -- panel health: flags of answers --------------------------------------------
-    async def _flag_answers(self, others: list[Record]) -> list[Record]:
-        """Set ``flags`` on the batch's answers; return the stored answers that become repeats.
-
-        The respondent rule (``kpi.panel.repeats``) compares each new answer with the stored
-        answers of its (tenant, customer, survey) within the cooldown on both sides, read from
-        every shard, and with the batch's. A new answer only ever adds a predecessor, so a stored
-        answer can only become a repeat, never stop being one; those are returned as the objects
-        their shard state holds (a waiting answer's pending record), their windows still to load.
-        """
-        panel = self.panel
-        answers = [r for r in others if r["type"] == _RESPONSE]
-        for r in answers:
-            r["flags"] = quality_flags(r, panel.value("min_duration_s", r["tenant"]), panel.straight_lining_min_aspects)
-        cooldown = {t: int(panel.value("cooldown_days", t) * DAY_MS) for t in {r["tenant"] for r in answers}}
-        ruled = [r for r in answers if r.get("customer") and cooldown[r["tenant"]] > 0]
-        if not ruled:
-            return []
-        groups = {(r["tenant"], r["customer"], r.get("survey_id") or "") for r in ruled}
-        lo = min(r["time_ms"] - cooldown[r["tenant"]] for r in ruled)
-        hi = max(r["time_ms"] + cooldown[r["tenant"]] for r in ruled) + 1
-        stored = await queries.customer_answers(self.warehouse, groups, lo, hi)
-        new = {id(r) for r in ruled}
-        by_group: dict[tuple[str, str, str], list[Record]] = {}
-        for r in [*stored, *ruled]:
-            by_group.setdefault((r["tenant"], r["customer"], r.get("survey_id") or ""), []).append(r)
-        flips: list[Record] = []
-        for group, recs in by_group.items():
-            recs.sort(key=lambda r: (r["time_ms"], r["source"], r["id"]))
-            hits = repeats(((group, r["time_ms"], (r["source"], r["id"]), i) for i, r in enumerate(recs)),
-                           cooldown[group[0]])
-            for i, r in enumerate(recs):
-                if id(r) in new:
-                    if i in hits:
-                        r["flags"] |= REPEAT
-                elif i in hits and not (r.get("flags") or 0) & REPEAT and id(recs[i - 1]) in new:
-                    flips.append(r)
-        out = []
-        for r in flips:
-            state = await self.restored(r[SHARD])
-            waiting = next((w for w in state.pending.get((r["tenant"], r.get("interaction_id") or ""), ())
-                            if w["type"] == _RESPONSE and w["source"] == r["source"] and w["id"] == r["id"]), None)
-            out.append(r if waiting is None else waiting)
-        return out
 
     # -- the invitation / answer join ---------------------------------------------
     async def _join_answers(self, others: list[Record]) -> tuple[list[Record], set[tuple[int, str, str]]]:

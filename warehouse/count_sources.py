@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from core.dimensions import MAX_GROUP_BY, validate_view, view_name
 from core.errors import NoViewCovers, QueryError
 from core.windows import WindowSize
-from warehouse import queries
+from warehouse import aspect_queries, queries
 from warehouse.client import Warehouse
 from warehouse.ledger_counts import ledger_aspect_cells, ledger_windows
 from warehouse.queries import WindowRow
@@ -87,7 +87,7 @@ async def read_counts(
     rows = await queries.read_windows(wh, tenant, size, source.view, group_by, filters, from_s, to_s, step_s=step_s)
     rows = [r for r in rows if not r.counts.is_zero()]
     if aspects:
-        _attach(rows, await queries.read_aspect_windows(wh, tenant, size, source.view, group_by, filters, from_s,
+        _attach(rows, await aspect_queries.read_aspect_windows(wh, tenant, size, source.view, group_by, filters, from_s,
                                                         to_s, step_s=step_s))
     return rows
 

@@ -15,8 +15,8 @@ from typing import Any
 from core.aspects import aspects as configured_aspects
 from core.dimensions import dim_sql, validate_view
 from kpi.drivers import PairSums
-from kpi.panel import REPEAT
 from warehouse.client import Warehouse
+from warehouse.ledger_counts import counted_answers
 from warehouse.tables import Table
 
 __all__ = ["OUTCOMES", "driver_sums", "driver_sums_by", "driver_sums_sql"]
@@ -31,7 +31,7 @@ def driver_sums_sql(tenant: str, outcome: str, from_ms: int, to_ms: int, filters
     column = OUTCOMES[outcome]
     # a repeat under the respondent rule (kpi.panel) is counted nowhere, so it drives nothing either
     where = ["tenant = {tenant:String}", f"{column} IS NOT NULL", "a_name IN {names:Array(String)}",
-             f"bitAnd(flags, {REPEAT}) = 0"]
+             counted_answers()]
     params: dict[str, Any] = {"tenant": tenant, "lo": int(from_ms), "hi": int(to_ms), "names": names}
     for i, (dim, value) in enumerate(sorted(filters.items())):
         validate_view([dim])  # the only identifiers from a request

@@ -1,7 +1,7 @@
 """Erasure of one customer's data: the deletes, and the ``erasures`` table that reports them (migration 0012).
 
-An erasure has parts: part ``-1`` is the closed loop (``cases``, their ``case_events`` and
-``case_links``), erased by the API; part ``p >= 0`` is shard ``p`` of the ledger, erased by the worker
+An erasure has parts: part ``-1`` is what no shard owns — the closed loop (``cases``, their
+``case_events`` and ``case_links``) and the customer's opt-out (``panel_opt_outs``) — erased by the API; part ``p >= 0`` is shard ``p`` of the ledger, erased by the worker
 that owns the shard after it retracted the events from its windows (``stream_processors.erasure``).
 Each part writes one row (``state`` ``deleting`` with its counts before it deletes, then ``done``), so
 the erasure is done when every part is; the identities of the events it deletes go to
@@ -23,7 +23,7 @@ from warehouse.client import Warehouse
 from warehouse.tables import LEDGER_TABLES, Table, event_key, next_version
 
 __all__ = ["CASES_PART", "ERASURE_ACTION", "ErasurePart", "audit_if_complete", "delete_customer_events",
-           "erase_customer_cases", "erased_of", "erasure_parts", "is_complete", "record_erased", "record_part",
+           "erase_customer_cases", "erase_customer_opt_outs", "erase_customer_unsharded", "erased_of", "erasure_parts", "is_complete", "record_erased", "record_part",
            "summed"]
 
 CASES_PART = -1
@@ -120,6 +120,23 @@ async def erase_customer_cases(wh: Warehouse, tenant: str, customer: str) -> dic
         if counts[table.value]:
             await wh.acommand(f"ALTER TABLE {table.value} DELETE WHERE {where}" + _SYNC, params)
     return counts
+
+
+async def erase_customer_opt_outs(wh: Warehouse, tenant: str, customer: str) -> dict[str, int]:
+    """Delete every version of the customer's opt-out row; the rows removed as the table reads (0 or 1)."""
+    params = {"tenant": tenant, "customer": customer}
+    where = "tenant = {tenant:String} AND customer = {customer:String}"
+    res = await wh.aquery(f"SELECT count() FROM {Table.panel_opt_outs.value} FINAL WHERE {where}", params)
+    n = int(res.result_rows[0][0])
+    if n:
+        await wh.acommand(f"ALTER TABLE {Table.panel_opt_outs.value} DELETE WHERE {where}" + _SYNC, params)
+    return {Table.panel_opt_outs.value: n}
+
+
+async def erase_customer_unsharded(wh: Warehouse, tenant: str, customer: str) -> dict[str, int]:
+    """Part ``-1``: the customer's rows in the tables no shard owns (cases and their links and events,
+    the opt-out); the rows removed per table."""
+    return {**await erase_customer_cases(wh, tenant, customer), **await erase_customer_opt_outs(wh, tenant, customer)}
 
 
 def summed(parts: list[ErasurePart]) -> dict[str, int]:

@@ -42,7 +42,7 @@ from warehouse.client import Warehouse
 from warehouse.queries import WindowRow
 from warehouse.tables import Table
 
-__all__ = ["counter_sql", "experience_sql", "ledger_aspect_cells", "ledger_aspects_sql", "ledger_cells",
+__all__ = ["counted_answers", "counter_sql", "experience_sql", "ledger_aspect_cells", "ledger_aspects_sql", "ledger_cells",
            "ledger_windows", "ledger_windows_sql"]
 
 # The answers' interaction ids are narrowed to those of the invitations in range before the set is
@@ -163,8 +163,15 @@ def counter_sql() -> dict[Table, dict[str, str]]:
 # its days' granules, where a sort by event key scattered a day's rows over every granule of the month.
 _IN_RANGE = "PREWHERE time_ms >= {lo:Int64} AND time_ms < {hi:Int64}"
 
-#: The answers a counter counts: never a repeat; with ``exclude_flagged``, no quality flag either.
 _COUNTED_ANSWERS = {False: f"bitAnd(flags, {REPEAT}) = 0", True: f"bitAnd(flags, {REPEAT | QUALITY}) = 0"}
+
+
+def counted_answers(exclude_flagged: bool = False) -> str:
+    """The condition on ``survey_responses`` rows of the answers that count: never a repeat (the respondent
+    rule, ``kpi.panel.REPEAT``: kept in the ledger, counted nowhere); with ``exclude_flagged``, no quality
+    flag either. Every read of survey answers behind a figure (counters, drivers, outcomes, drill-down)
+    takes this one condition, so they agree with the stream's counters (``kpi.counts``)."""
+    return _COUNTED_ANSWERS[exclude_flagged]
 _FINAL_BY_PARTITION = "do_not_merge_across_partitions_select_final = 1"
 
 
@@ -199,7 +206,7 @@ def ledger_windows_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
     out = []
     for table, counters in counter_sql().items():
         aggregates = ", ".join(counters.values())
-        conditions = [*where, _COUNTED_ANSWERS[exclude_flagged]] if table is Table.survey_responses else where
+        conditions = [*where, counted_answers(exclude_flagged)] if table is Table.survey_responses else where
         out.append((table, (
             f"SELECT time_ms - positiveModulo(time_ms, {{size:Int64}}) AS bucket, {''.join(k + ', ' for k in grouped)}"
             f"{aggregates} FROM {table.value} FINAL {_IN_RANGE} "
@@ -257,7 +264,7 @@ def ledger_aspects_sql(tenant: str, size_ms: int, group_by: tuple[str, ...], fil
     if len(group_by) > MAX_GROUP_BY:
         raise ValueError(f"at most {MAX_GROUP_BY} dimensions can be grouped by")
     names = sorted(top2)
-    where = ["tenant = {tenant:String}", "a_name IN {a_names:Array(String)}", _COUNTED_ANSWERS[exclude_flagged]]
+    where = ["tenant = {tenant:String}", "a_name IN {a_names:Array(String)}", counted_answers(exclude_flagged)]
     params: dict[str, Any] = {"tenant": tenant, "size": size_ms, "lo": _ceil_to(from_s * 1000, size_ms),
                               "hi": _ceil_to(to_s * 1000, size_ms), "a_names": names,
                               "a_mins": [top2[n] for n in names]}

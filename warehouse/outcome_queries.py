@@ -31,8 +31,8 @@ from typing import Any, Sequence
 from core.dimensions import all_dimensions, dim_sql
 from core.experience import DEFAULT_BOUNDS
 from kpi.business import GroupCounts
-from kpi.panel import REPEAT
 from warehouse.client import Warehouse
+from warehouse.ledger_counts import counted_answers
 from warehouse.tables import Table, next_version
 
 __all__ = ["EXPERIENCE_GROUPS", "ProgramCost", "currencies_in", "customers_by_group", "group_columns",
@@ -82,7 +82,7 @@ def _answers(score: str) -> str:
     an outcome links to either (the customer's counted answer before it is)."""
     return (f"(SELECT customer AS r_customer, time_ms AS r_{score}_time, assumeNotNull({score}) AS r_{score} "
             f"FROM {Table.survey_responses.value} FINAL WHERE tenant = {{tenant:String}} "
-            f"AND {score} IS NOT NULL AND customer != '' AND bitAnd(flags, {REPEAT}) = 0 "
+            f"AND {score} IS NOT NULL AND customer != '' AND {counted_answers()} "
             f"AND time_ms < {{to:Int64}} "
             f"AND time_ms >= {{from:Int64}} - {{horizon:Int64}})")
 

@@ -98,7 +98,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
     if not keys:
         return []
     table = Table.survey_invitations
-    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    cols = ledger_read_columns(table)
     res = await wh.aquery(
         f"SELECT {', '.join(cols)} FROM {table.value} WHERE kafka_partition = {{shard:UInt16}} "
         "AND tenant IN {tenants:Array(String)} AND interaction_id IN {iids:Array(String)}",
@@ -114,7 +114,7 @@ async def stored_invitations(wh: Warehouse, shard: int, keys: Iterable[tuple[str
             latest[key] = row
     out = []
     for row in latest.values():
-        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row)
+        rec = row_to_record(TYPE_OF_TABLE[table], cols, row)
         rec[SHARD] = shard
         out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -182,7 +182,7 @@ async def ledger_records_in(
         keys = sorted({k for (k,) in in_range.result_rows})
         if not keys:
             continue
-        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = ledger_read_columns(table)
         # 2. Their rows by primary key. Not FINAL (it would scan the partition): the latest version of
         # each event is kept below, as FINAL would; `attributed` changes between versions, so it is
         # tested on the latest only.
@@ -202,7 +202,7 @@ async def ledger_records_in(
         for row in latest.values():
             if attributed is not None and row[attributed]:
                 continue
-            rec = _row_to_record(etype, cols, row[:-1])
+            rec = row_to_record(etype, cols, row[:-1])
             rec[SHARD] = row[-1]
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -217,7 +217,7 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
     out: list[Record] = []
     params = {"shard": shard, "tenant": tenant, "customer": customer}
     for table, etype in TYPE_OF_TABLE.items():
-        cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+        cols = ledger_read_columns(table)
         res = await wh.aquery(
             f"SELECT {', '.join(cols)} FROM {table.value} WHERE tenant = {{tenant:String}} "
             "AND customer = {customer:String} AND kafka_partition = {shard:UInt16}", params)
@@ -228,7 +228,7 @@ async def customer_records(wh: Warehouse, shard: int, tenant: str, customer: str
             if kept is None or row[-1] > kept[-1]:
                 latest[key] = row
         for row in latest.values():
-            rec = _row_to_record(etype, cols, row)
+            rec = row_to_record(etype, cols, row)
             rec[SHARD] = shard
             out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -244,7 +244,7 @@ async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]]
     if not groups:
         return []
     table = Table.survey_responses
-    cols = [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+    cols = ledger_read_columns(table)
     res = await wh.aquery(
         f"SELECT {', '.join(cols)}, kafka_partition FROM {table.value} WHERE tenant IN {{tenants:Array(String)}} "
         "AND customer IN {customers:Array(String)} AND survey_id IN {surveys:Array(String)} "
@@ -262,7 +262,7 @@ async def customer_answers(wh: Warehouse, groups: Iterable[tuple[str, str, str]]
             latest[key] = row
     out = []
     for row in latest.values():
-        rec = _row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
+        rec = row_to_record(TYPE_OF_TABLE[table], cols, row[:-1])
         rec[SHARD] = row[-1]
         out.append(rec)
     out.sort(key=lambda r: r["time_ms"])
@@ -289,7 +289,12 @@ _LEDGER_READ_HEAD = ("tenant", "event_key", "source", "event_id", "time_ms", "in
 _DIM_COLUMNS = (*DIMENSIONS, "extra_dims")
 
 
-def _row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
+def ledger_read_columns(table: Table) -> list[str]:
+    """The columns a whole-event ledger read selects, in the order :func:`row_to_record` takes them."""
+    return [*_LEDGER_READ_HEAD, *_DIM_COLUMNS, *(c for c, _ in LEDGER_COLUMNS[table]), "kafka_offset", "version"]
+
+
+def row_to_record(etype: str, cols: list[str], row: tuple) -> Record:
     values = dict(zip(cols, row))
     rec: Record = {
         "type": etype, "tenant": values["tenant"], "source": values["source"], "id": values["event_id"],
@@ -331,7 +336,7 @@ class WindowRow:
     counts: KpiCounts
 
 
-def _view_cells_where(tenant: str, size: str, view: tuple[str, ...], filters: dict[str, str], from_s: int,
+def view_cells_where(tenant: str, size: str, view: tuple[str, ...], filters: dict[str, str], from_s: int,
                       to_s: int, step_s: int | None) -> tuple[list[str], dict[str, Any]]:
     """The WHERE conditions and bound values selecting a view's cells in a range (``kpi_windows`` and
     ``aspect_windows`` share the cell key); with ``step_s``, only windows starting a multiple of it
@@ -361,7 +366,7 @@ async def read_windows(
     With ``step_s``, only windows starting a multiple of it after ``from_s`` (a gap baseline's same
     hour of previous weeks: 5 of 673 hourly windows, so the rest are not summed and shipped)."""
     group_by = validate_view(list(group_by))
-    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
+    where, params = view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
     keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by)])
     sums = ", ".join(f"sum({f})" for f in COUNTER_FIELDS)
     res = await wh.aquery(
@@ -374,66 +379,3 @@ async def read_windows(
         WindowRow(int(r[0]), tuple(r[1:1 + g]), KpiCounts.from_mapping(dict(zip(COUNTER_FIELDS, r[1 + g:]))))
         for r in res.result_rows
     ]
-
-
-async def read_aspect_windows(
-    wh: Warehouse, tenant: str, size: str, view: tuple[str, ...], group_by: tuple[str, ...],
-    filters: dict[str, str], from_s: int, to_s: int, step_s: int | None = None,
-) -> dict[tuple[int, tuple[str, ...]], dict[str, list[int]]]:
-    """The rated aspects' counters of a view (``aspect_windows``), summed like :func:`read_windows`:
-    {(window start s, group values): {aspect: [n, sum, sumsq, top2]}}, aspects with n = 0 left out."""
-    group_by = validate_view(list(group_by))
-    where, params = _view_cells_where(tenant, size, view, filters, from_s, to_s, step_s)
-    keys = ", ".join(["toUnixTimestamp(window_start)", *map(dim_sql, group_by), "aspect"])
-    res = await wh.aquery(
-        f"SELECT {keys}, sum(n), sum(sum), sum(sumsq), sum(top2) FROM {Table.aspect_windows.value} FINAL "
-        f"WHERE {' AND '.join(where)} GROUP BY {keys}",
-        params,
-    )
-    g = len(group_by)
-    out: dict[tuple[int, tuple[str, ...]], dict[str, list[int]]] = {}
-    for r in res.result_rows:
-        counters = [int(v) for v in r[g + 2:]]
-        if any(counters):
-            out.setdefault((int(r[0]), tuple(r[1:1 + g])), {})[r[1 + g]] = counters
-    return out
-
-
-async def window_freshness(wh: Warehouse, tenant: str, size: str | None = None,
-                           view: tuple[str, ...] | None = None) -> tuple[float | None, int | None]:
-    """(seconds since the tenant's windows were last written, latest event time in ms).
-
-    With ``size`` and ``view`` (a configured size and view), only their rows are read: every commit
-    that writes a window row writes one of every configured size and view (each record counts in a
-    cell of each), so their latest write is the tenant's, and they are a short range of the sort
-    key where the whole tenant is a scan of every window row (seconds at millions of rows). The
-    latest event then lies in or after their latest window (windows are written before the ledger),
-    which bounds the ledger read to it; without such rows, or if that finds nothing (a commit
-    between its window and ledger writes), the whole ledger of the tenant is read.
-    """
-    where = "tenant = {tenant:String}"
-    params: dict[str, Any] = {"tenant": tenant}
-    if size is not None and view is not None:
-        where += " AND size = {size:String} AND view = {view:String}"
-        params.update(size=size, view=view_name(validate_view(list(view))))
-    res = await wh.aquery(
-        f"SELECT dateDiff('millisecond', max(updated_at), now64(3)) / 1000, count(), "
-        f"toInt64(toUnixTimestamp(max(window_start))) * 1000 FROM {Table.kpi_windows.value} WHERE {where}",
-        params,
-    )
-    age, rows, last_window_ms = res.result_rows[0]
-    latest = await _latest_event(wh, tenant, last_window_ms if rows and size is not None else None)
-    if latest is None and rows and size is not None:
-        latest = await _latest_event(wh, tenant, None)
-    return (float(age) if rows else None), latest
-
-
-async def _latest_event(wh: Warehouse, tenant: str, from_ms: int | None) -> int | None:
-    since = "" if from_ms is None else " AND time_ms >= {from:Int64}"
-    latest = await wh.aquery(
-        " UNION ALL ".join(f"SELECT max(time_ms) AS m, count() AS c FROM {t.value} WHERE tenant = {{tenant:String}}{since}"
-                           for t in TABLE_OF_TYPE.values()),
-        {"tenant": tenant, "from": from_ms},
-    )
-    times = [m for m, c in latest.result_rows if c]
-    return max(times) if times else None

@@ -28,12 +28,11 @@ from typing import Any
 
 import orjson
 
-from kpi.panel import REPEAT
 from kpi.measures import AspectMetric, Metric
 from kpi.weighted import answer_field
 from core.dimensions import DIMENSIONS, custom_dimensions, dim_sql, validate_view
 from warehouse.client import Warehouse
-from warehouse.ledger_counts import experience_sql
+from warehouse.ledger_counts import counted_answers, experience_sql
 from warehouse.tables import LEDGER_COLUMNS, Table
 
 __all__ = [
@@ -85,16 +84,12 @@ RECORDS_BEHIND: Mapping[Metric, tuple[Table, str]] = _RecordsBehind()
 #: rating it. The name is bound (``{aspect:String}``), never spliced.
 ASPECT_BEHIND = (Table.survey_responses, "mapContains(aspects, {aspect:String})")
 
-#: Panel health columns (migration 0017) are not part of a drill-down row yet.
-_PANEL_COLUMNS = frozenset({"duration_s", "flags"})
 _COMMON = ("event_id", "source", "time_ms", "interaction_id", "subject", "customer", *DIMENSIONS)
 #: Columns a drill-down row carries, per table (the stored customer is already a pseudonym), besides
-#: the custom dimensions (:func:`columns`).
-#: The rated aspects' map (0015) is not a drill-down column yet: the record models and the exports' flat
-#: columns have no place for it.
+#: the custom dimensions (:func:`columns`): every ledger column, an answer's panel health (``duration_s``,
+#: ``flags``, migration 0017) and rated aspects (``aspects``, 0015) included.
 COLUMNS: dict[Table, tuple[str, ...]] = {
-    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t] if c not in _PANEL_COLUMNS and c != "aspects"))
-    for t in (Table.survey_responses, Table.touchpoints)
+    t: (*_COMMON, *(c for c, _ in LEDGER_COLUMNS[t])) for t in (Table.survey_responses, Table.touchpoints)
 }
 
 
@@ -181,7 +176,7 @@ def decode_cursor(token: str) -> Cursor:
 def _where(selection: Selection) -> tuple[list[str], dict[str, Any]]:
     where = ["tenant = {tenant:String}", "time_ms >= {from:Int64}", "time_ms < {to:Int64}", selection.behind[1]]
     if selection.table is Table.survey_responses:  # a repeat (respondent rule) is behind no value
-        where.append(f"bitAnd(flags, {REPEAT}) = 0")
+        where.append(counted_answers())
     params: dict[str, Any] = {"tenant": selection.tenant, "from": selection.from_ms, "to": selection.to_ms}
     if isinstance(selection.metric, AspectMetric):
         params["aspect"] = selection.metric.name

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from alerts.rules import Rule, RuleSpec
+from alerts.rules import GapKindName, Rule, RuleSpec
 from alerts.silences import Silence
 from alerts.state import Status
 from core.errors import NoViewCovers
@@ -21,7 +21,7 @@ from api.deps import AdminCaller, ReadCaller, ServicesDep
 from api.responses import SCOPED, errors
 from api.params import IsoDateTime, from_ms, to_ms, unprocessable
 from alerts.contract import (
-    AlertEvent, AlertEventList, AlertPublic, AlertPublicList, RuleCreate, RuleList, RulePublic, SilenceCreate,
+    AlertEvent, AlertEventList, AlertPublic, GamingEvidence, AlertPublicList, RuleCreate, RuleList, RulePublic, SilenceCreate,
     SilenceList, SilencePublic,
 )
 from alerts import store as aq
@@ -33,6 +33,8 @@ def _public(rule: Rule, updated_at_ms: int) -> RulePublic:
 
 
 def _check_servable(services, rule: RuleSpec) -> None:
+    if rule.gap is not None and rule.gap.kind is GapKindName.gaming:
+        return  # read from a stored view holding scope and dimension, else from the ledger (`choose_source`)
     try:
         choose_view(services.settings.stream.views, set(rule.scope))
     except NoViewCovers as exc:
@@ -134,7 +136,8 @@ async def list_alerts(
             severity=r.rule.severity.value, scope=r.rule.scope, labels=r.rule.labels, threshold=r.rule.threshold,
             value=r.state.value, n=r.state.n, ci_low=r.state.ci_low, ci_high=r.state.ci_high,
             active_at=from_ms(r.state.active_at_ms), starts_at=from_ms(r.state.starts_at_ms), ends_at=from_ms(r.state.ends_at_ms),
-            evaluated_at=from_ms(r.state.evaluated_at_ms)) for r in rows][:limit]
+            evaluated_at=from_ms(r.state.evaluated_at_ms),
+            evidence=GamingEvidence.of(r.state.evidence) if r.state.evidence else None) for r in rows][:limit]
         return AlertPublicList(data=data, count=len(data))
     rows = await aq.read_history(wh, caller.tenant, state, rule_id, None, to_ms(from_) if from_ else None,
                                  to_ms(to) if to else None, min(limit, services.settings.alerts.max_history))

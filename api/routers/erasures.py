@@ -1,7 +1,7 @@
 """/v1/erasures: remove one customer's data (``admin`` scope). No SQL here.
 
 ``POST`` pseudonymizes the id as ingest does, erases the customer's cases (with their events and
-links) at once, then broadcasts an ``ErasureCommand`` to every partition of the erasures topic: each
+links) and opt-out at once, then broadcasts an ``ErasureCommand`` to every partition of the erasures topic: each
 shard's worker retracts the customer's events from the windows it owns and deletes them from the
 ledger (``stream_processors.erasure``, where the reason is spelled out). The request waits up to
 ``erasure.wait_s`` for every shard: 200 with the counts when done, else 202 with ``Location`` of
@@ -49,7 +49,7 @@ async def create_erasure(body: ErasureRequest, caller: AdminCaller, services: Se
     customer = Pseudonymizer(settings.pseudonym_key.encode())(caller.tenant, body.customer_id)
     erasure_id = uuid.uuid4().hex
     now = time.time_ns() // 1_000_000
-    cases = await eq.erase_customer_cases(wh, caller.tenant, customer)
+    cases = await eq.erase_customer_unsharded(wh, caller.tenant, customer)
     await eq.record_part(wh, eq.ErasurePart(
         tenant=caller.tenant, erasure_id=erasure_id, part=eq.CASES_PART, shards=settings.kafka.partitions,
         state="done", requested_at_ms=now, actor=caller.key_id, counts=cases))

@@ -55,7 +55,8 @@ router = APIRouter(prefix="/v1", tags=["gaps"], responses=errors(*SCOPED))
         "`1h`/`1d` are read from a stored view holding the scope's and `dimension`'s dimensions, else from the "
         "ledger (same counts); `live` needs a stored view. `source` says which answered. A configured rated "
         "aspect is a gap metric: `aspect:<name>` (mean, Welch's t test, severity on the aspect's scale "
-        "max − min) or `aspect_top2:<name>` (top-2-box %, two-proportion test), on `1h` and `1d` only."
+        "max − min) or `aspect_top2:<name>` (top-2-box %, two-proportion test), `live` included (minimum drop: a tenth of "
+        "the scale for the mean, 8 points for the top-2 box)."
     ),
 )
 async def get_gaps(
@@ -74,8 +75,6 @@ async def get_gaps(
     significant_only: bool = True,
 ) -> GapList:
     parsed = gap_metric(metric)
-    if isinstance(parsed, AspectMetric) and window == "live":
-        raise unprocessable("window", "rated aspects are evaluated on 1h and 1d windows, not live")
     try:
         kinds = frozenset(GapKind(k) for k in kind.split(",") if k)
     except ValueError:

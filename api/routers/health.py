@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from api.deps import Caller, ReadCaller, ServicesDep, authenticate
 from api.responses import SCOPED, errors
 from core.windows import WindowSize
-from warehouse import queries
+from warehouse import freshness_queries
 
 router = APIRouter(tags=["health"])
 
@@ -46,7 +46,8 @@ async def tenant_status(caller: ReadCaller, services: ServicesDep) -> dict[str, 
     stream = services.settings.stream
     # The largest configured size and the first view: the fewest rows that every commit writes.
     size = max(stream.window_sizes, key=lambda s: WindowSize(s).ms)
-    age, latest_ms = await queries.window_freshness(services.warehouse, caller.tenant, size, tuple(stream.views[0]))
+    age, latest_ms = await freshness_queries.window_freshness(services.warehouse, caller.tenant, size,
+                                                              tuple(stream.views[0]))
     latest = datetime.fromtimestamp(latest_ms / 1000, tz=timezone.utc).isoformat() if latest_ms else None
     return {"tenants": [{"tenant": caller.tenant, "seconds_since_update": age, "latest_event": latest}]
             if age is not None else []}

@@ -30,6 +30,22 @@ export const DEFAULT_TARGETS = { pos_neg_ratio: 3 };
 
 export const TILE_OF = Object.fromEntries(TILES.map((t) => [t.metric, t]));
 
+/** A tile per configured rated aspect (`GET /v1/aspects`, by name): its mean (`aspect:<name>`) on its
+ * own scale, with n and the t interval the API returns, like the CES tile. */
+export function aspectTiles(aspects) {
+  return (aspects || []).map((a) => ({
+    metric: `aspect:${a.name}`, label: a.label, unit: "mean", digits: 2, aspect: a.name, scale: [a.min, a.max],
+  }));
+}
+
+/** The tile of a metric: a fixed one, or the format of an aspect's (`aspect:<name>`; `aspect_top2:` in %). */
+export function tileOf(metric) {
+  if (TILE_OF[metric]) return TILE_OF[metric];
+  if (metric.startsWith("aspect:")) return { metric, unit: "mean", digits: 2 };
+  if (metric.startsWith("aspect_top2:")) return { metric, unit: "%", digits: 1 };
+  return null;
+}
+
 /** Metrics the board streams: together their counters change whenever any event lands
  * (touchpoints -> volume; invitations and answers -> response_rate). */
 export const STREAMED = ["volume", "response_rate"];
@@ -37,7 +53,7 @@ export const STREAMED = ["volume", "response_rate"];
 /** Format a KPI value as its tile shows it; null (n = 0) shows as an em dash. */
 export function formatValue(metric, value) {
   if (value === null || value === undefined) return "—";
-  const t = TILE_OF[metric] || { digits: 1, unit: "" };
+  const t = tileOf(metric) || { digits: 1, unit: "" };
   if (t.unit === "count") return Math.round(value).toLocaleString("en-US");
   const s = value.toFixed(t.digits);
   return t.unit === "%" ? `${s}%` : t.unit === "s" ? `${s} s` : t.unit === "ratio" ? `${s}:1` : s;
@@ -46,7 +62,7 @@ export function formatValue(metric, value) {
 /** Signed difference for the "gap to target" line. */
 export function formatGap(metric, gap) {
   if (gap === null || gap === undefined) return "—";
-  const t = TILE_OF[metric] || { digits: 1 };
+  const t = tileOf(metric) || { digits: 1 };
   const s = Math.abs(gap).toFixed(t.digits);
   return `${gap < 0 ? "−" : "+"}${s}${t.unit === "%" ? " pts" : t.unit === "s" ? " s" : ""}`;
 }

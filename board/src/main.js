@@ -7,8 +7,9 @@ import { render } from "preact";
 import { html } from "htm/preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import "./board.css";
-import { ApiError, adoptFragmentToken, api, clearToken, getToken, openStream, setToken } from "./api.js";
-import { OUTCOME_DAYS, ROI_DAYS, STREAMED, TILES, mergePoints, scopeMatches } from "./kpi.js";
+import { adoptFragmentToken, api, clearToken, getToken, openStream, setToken } from "./api.js";
+import { STREAMED, aspectTiles, mergePoints } from "./kpi.js";
+import { loadAlerts, loadBusiness, loadCases, loadHeat, loadOptions, loadTiles, message } from "./loaders.js";
 import { Alerts, Business, Cases, Heatmap, Tiles } from "./panels.js";
 import {
   FILTER_DIMS, GAP_METRICS, HEAT_DIMS, PRESETS, WINDOWS, applyPreset, formatView, parseView,
@@ -19,121 +20,6 @@ const STALE_AFTER_S = 300;
 const HEAT_EVERY_MS = 15000;
 /** The live stream opens this long after the first paint (why: api.js openStream). */
 const STREAM_START_MS = 1500;
-/** Alerts and cases listed at most (most urgent first); the count shows the rest. */
-const MAX_ROWS = 12;
-/** Cases read per state (the API lists newest first; the board shows the most urgent of these). */
-const CASES_READ = 500;
-
-const message = (e) => (e instanceof ApiError ? e.message : String(e && e.message ? e.message : e));
-
-// -- loaders: one per panel, each returns what its panel shows (errors included) -------------
-async function loadTiles(view) {
-  const out = {};
-  await Promise.all(TILES.map(async (t) => {
-    try {
-      const body = await api("/v1/kpis", { params: { metric: t.metric, window: view.window, ...view.filters } });
-      out[t.metric] = { series: body.data };
-    } catch (e) {
-      if (e.status === 401) throw e;
-      out[t.metric] = { series: [], error: message(e) };
-    }
-  }));
-  return out;
-}
-
-/**
- * Segment gaps (`GET /v1/gaps`, significant_only=false): first the row values (dimension = rows),
- * then for each row the columns compared with each other within that row.
- */
-async function loadHeat(view) {
-  const gapWindow = view.window === "1h" ? "1h" : "1d";
-  const scope = Object.fromEntries(Object.entries(view.filters).filter(([d]) => d !== view.rows && d !== view.cols));
-  const base = { metric: view.hm, window: gapWindow, kind: "segment", significant_only: "false", ...scope };
-  let rowValues;
-  let window = null;
-  if (view.filters[view.rows]) {
-    rowValues = [view.filters[view.rows]];
-  } else {
-    const first = await api("/v1/gaps", { params: { ...base, dimension: view.rows } });
-    window = { start: first.window_start, end: first.window_end };
-    rowValues = [...new Set(first.data.map((g) => g.segment))].sort();
-  }
-  const cells = {};
-  const colSet = new Set();
-  await Promise.all(rowValues.map(async (r) => {
-    const body = await api("/v1/gaps", { params: { ...base, [view.rows]: r, dimension: view.cols } });
-    window = window || { start: body.window_start, end: body.window_end };
-    cells[r] = {};
-    for (const g of body.data) {
-      if (view.filters[view.cols] && g.segment !== view.filters[view.cols]) continue;
-      cells[r][g.segment] = g;
-      colSet.add(g.segment);
-    }
-  }));
-  let worst = null;
-  for (const r of rowValues) {
-    for (const [c, g] of Object.entries(cells[r] || {})) {
-      if (g.significant && g.gap < 0 && (!worst || g.severity > worst.severity)) worst = { r, c, severity: g.severity };
-    }
-  }
-  return { rowValues, colValues: [...colSet].sort(), cells, window, worst };
-}
-
-async function loadAlerts(view) {
-  const [current, silences] = await Promise.all([
-    api("/v1/alerts", { params: { current: "true" } }),
-    api("/v1/silences", { params: { active: "true" } }),
-  ]);
-  const items = current.data
-    .filter((a) => (a.status === "firing" || a.status === "pending") && scopeMatches(a.scope, view.filters))
-    .map((a) => {
-      const s = silences.data.find((x) => x.rule_id === a.rule_id && Object.keys(x.matchers).length === 0);
-      return { ...a, silencedUntil: s ? s.ends_at : null };
-    })
-    .sort((a, b) => (a.status === b.status ? 0 : a.status === "firing" ? -1 : 1));
-  return { items: items.slice(0, MAX_ROWS), total: items.length };
-}
-
-async function loadCases(view) {
-  const [open, acked] = await Promise.all([
-    api("/v1/cases", { params: { state: "open", limit: CASES_READ } }),
-    api("/v1/cases", { params: { state: "acknowledged", limit: CASES_READ } }),
-  ]);
-  const items = [...open.data, ...acked.data]
-    .filter((c) => scopeMatches(c.scope, view.filters))
-    .sort((a, b) => (b.breached - a.breached) || (a.state === b.state ? 0 : a.state === "open" ? -1 : 1)
-      || Date.parse(a.opened_at) - Date.parse(b.opened_at));
-  const capped = open.data.length === CASES_READ || acked.data.length === CASES_READ;
-  return { items: items.slice(0, MAX_ROWS), total: `${items.length}${capped ? "+" : ""}` };
-}
-
-/** Outcomes by NPS category over the last OUTCOME_DAYS (the view's filters) and the ROI of the last ROI_DAYS. */
-async function loadBusiness(view) {
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  const [outcomes, roi] = await Promise.all([
-    api("/v1/outcomes", { params: { group_by: "nps_category", from: iso(now - OUTCOME_DAYS * 86400e3), to: iso(now),
-      ...view.filters } }),
-    api("/v1/roi", { params: { from: iso(now - ROI_DAYS * 86400e3), to: iso(now) } }),
-  ]);
-  return { outcomes, roi };
-}
-
-/** Values seen per filter dimension over the last 28 days (volume grouped by the dimension). */
-async function loadOptions() {
-  const from = new Date(Date.now() - 86400e3).toISOString();
-  const out = {};
-  await Promise.all(FILTER_DIMS.map(async (d) => {
-    try {
-      const body = await api("/v1/kpis", { params: { metric: "volume", window: "28d", group_by: d, from } });
-      out[d] = [...new Set(body.data.map((p) => p.group[d]).filter(Boolean))].sort();
-    } catch (e) {
-      if (e.status === 401) throw e;
-      out[d] = [];
-    }
-  }));
-  return out;
-}
 
 // -- sign-in ------------------------------------------------------------------------------------
 function SignIn({ note, onDone }) {
@@ -220,6 +106,9 @@ function Board({ onUnauthorized }) {
   const [cases, setCases] = useState(null);
   const [business, setBusiness] = useState(null);
   const [options, setOptions] = useState({});
+  const [extraTiles, setExtraTiles] = useState([]); // one per configured rated aspect (GET /v1/aspects)
+  const extraRef = useRef(extraTiles);
+  extraRef.current = extraTiles;
   const [freshness, setFreshness] = useState(null);
   const [streamState, setStreamState] = useState("connecting");
   const [lastUpdate, setLastUpdate] = useState(null);
@@ -256,7 +145,7 @@ function Board({ onUnauthorized }) {
     return undefined;
   }, [onUnauthorized]);
 
-  const refreshTiles = useCallback(() => run(loadTiles, (t) => { setTiles(t.error ? {} : t); setLastUpdate(Date.now()); }), [run]);
+  const refreshTiles = useCallback(() => run((v) => loadTiles(v, extraRef.current), (t) => { setTiles(t.error ? {} : t); setLastUpdate(Date.now()); }), [run]);
   const refreshHeat = useCallback(() => run(loadHeat, setHeat), [run]);
   const refreshAlerts = useCallback(() => run(loadAlerts, setAlerts), [run]);
   const refreshCases = useCallback(() => run(loadCases, setCases), [run]);
@@ -276,6 +165,12 @@ function Board({ onUnauthorized }) {
     if (timers.current[name]) { if (throttle) return; clearTimeout(timers.current[name]); }
     timers.current[name] = setTimeout(() => { timers.current[name] = null; fn(); }, wait);
   }, []);
+
+  // The configured aspects, once: their tiles join the fixed ones (and are read with the next refresh).
+  useEffect(() => {
+    api("/v1/aspects").then((b) => { extraRef.current = aspectTiles(b.data); setExtraTiles(extraRef.current); refreshTiles(); })
+      .catch((e) => e.status === 401 && onUnauthorized("The API key was refused (401)."));
+  }, [onUnauthorized, refreshTiles]);
 
   useEffect(() => {
     loadOptions().then(setOptions).catch((e) => e.status === 401 && onUnauthorized("The API key was refused (401)."));
@@ -369,7 +264,7 @@ function Board({ onUnauthorized }) {
     ${notice ? html`<p class="notice" role="status">${notice}</p>` : null}
     <main>
       ${show("business") ? html`<${Business} business=${business} />` : null}
-      ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} />` : null}
+      ${show("tiles") ? html`<${Tiles} tiles=${tiles} targets=${targets} filters=${view.filters} nowMs=${nowMs} extra=${extraTiles} />` : null}
       <div class="lower">
         ${show("heatmap") ? html`<${Heatmap} heat=${heat} view=${view} />` : null}
         <div class="side">

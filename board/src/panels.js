@@ -14,7 +14,7 @@ function Tile({ tile, state, targets, filters, nowMs }) {
   const target = tile.metric === "volume" ? null : applicableTarget(targets, tile.metric, filters, nowMs);
   const standing = targetStanding(p, target);
   const tone = standingTone(tile, standing); // "below" = the bad side, whatever the metric's direction
-  const id = `tile-${tile.metric}`;
+  const id = `tile-${tile.metric.replace(":", "-")}`;
   const ci = p && p.ci_low !== null && p.ci_high !== null
     ? `${formatValue(tile.metric, p.ci_low)} – ${formatValue(tile.metric, p.ci_high)}` : null;
   const summary = p
@@ -47,9 +47,10 @@ function Tile({ tile, state, targets, filters, nowMs }) {
     </article>`;
 }
 
-export function Tiles({ tiles, targets, filters, nowMs }) {
+/** The fixed tiles, then one per configured rated aspect (`extra`: kpi.js aspectTiles). */
+export function Tiles({ tiles, targets, filters, nowMs, extra = [] }) {
   return html`<section class="tiles" aria-label="KPI tiles" id="tiles">
-    ${TILES.map((t) => html`<${Tile} key=${t.metric} tile=${t} state=${tiles[t.metric]} targets=${targets}
+    ${[...TILES, ...extra].map((t) => html`<${Tile} key=${t.metric} tile=${t} state=${tiles[t.metric]} targets=${targets}
       filters=${filters} nowMs=${nowMs} />`)}
   </section>`;
 }

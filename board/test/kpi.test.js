@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  TILES, applicableTarget, cellTone, formatAge, formatGap, formatValue, mergePoints, scopeMatches, standingTone,
-  targetStanding,
+  TILES, applicableTarget, aspectTiles, cellTone, formatAge, formatGap, formatValue, mergePoints, scopeMatches, standingTone,
+  targetStanding, tileOf,
 } from "../src/kpi.js";
 
 const T = (metric, scope, value, from, to = null) => ({ metric, scope, value, valid_from: from, valid_to: to });
@@ -84,4 +84,17 @@ test("the outcome and ratio tiles: units, default target, direction", () => {
   assert.equal(standingTone(conv, "above"), "above");
   assert.equal(standingTone(wait, "within"), "within");
   assert.equal(standingTone(wait, null), null);
+});
+
+test("a tile per configured aspect (GET /v1/aspects), its mean formatted like CES", () => {
+  const tiles = aspectTiles([{ name: "wait_time", label: "Wait time", min: 1, max: 5, top2_min: 4 },
+    { name: "cleanliness", label: "cleanliness", min: 0, max: 10, top2_min: 9 }]);
+  assert.deepEqual(tiles.map((t) => [t.metric, t.label, t.unit, t.digits]),
+    [["aspect:wait_time", "Wait time", "mean", 2], ["aspect:cleanliness", "cleanliness", "mean", 2]]);
+  assert.deepEqual(aspectTiles(undefined), []);
+  assert.equal(formatValue("aspect:wait_time", 3.456), "3.46");
+  assert.equal(formatValue("aspect_top2:wait_time", 61.25), "61.3%");
+  assert.equal(formatGap("aspect:wait_time", -0.5), "−0.50");
+  assert.equal(tileOf("nps"), TILES[0]);
+  assert.equal(tileOf("aspects"), null);
 });

@@ -9,7 +9,10 @@ case can be acknowledged from the board. Saves the screenshot the README shows (
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import random
+import statistics
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,8 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from scipy import stats as sps
 
-from core.settings import ApiKey
+from core.settings import ApiKey, AspectConfig
 from clients.incidents import Incident
 from clients.profiles import TenantProfile
 from clients.simulator import ContactCenterSimulator
@@ -38,7 +42,9 @@ RULE = {"id": "phone-csat", "name": "Phone CSAT", "metric": "csat", "scope": {"c
         "condition": "below", "threshold": 80, "min_n": 5, "severity": "critical", "labels": {"owner": "phone-ops"}}
 TILES = {"nps": (1, ""), "csat": (1, "%"), "ces": (2, ""), "fcr": (1, "%"), "response_rate": (1, "%"),
          "volume": (0, "count"), "pos_neg_ratio": (2, ":1"), "conversion_rate": (1, "%"), "abandonment_rate": (1, "%"),
-         "transfer_rate": (1, "%"), "wait_time": (0, " s"), "handle_time": (0, " s")}
+         "transfer_rate": (1, "%"), "wait_time": (0, " s"), "handle_time": (0, " s"), "aspect:wait_time": (2, "")}
+#: The rated aspect configured here: its tile (from GET /v1/aspects) joins the fixed ones.
+ASPECT = "wait_time"
 
 
 @pytest.fixture
@@ -47,6 +53,7 @@ def settings(tmp_path, broker, chdb_dsn):
     s.api.keys[ADMIN_KEY] = ApiKey(tenant=TEST_TENANT, scopes=["ingest", "read", "admin"])
     s.cases.enabled = True
     s.alerts.evaluate_every_s = 1.0
+    s.aspects = {ASPECT: AspectConfig(label="Wait time", min=1, max=5)}
     return s
 
 
@@ -70,7 +77,22 @@ def _history(now: datetime) -> list[dict]:
     # would leave a night-time hour too few answers to judge any heatmap cell.
     profile = TenantProfile(utc_offset_hours=11 - now.hour)
     sim = ContactCenterSimulator(seed=23, tenant_profile=profile, rate_per_hour=4000, incidents=[incident])
-    return [e for e in sim.generate(now - timedelta(hours=3), now) if parse_time(e["time"]) <= now]
+    events = [e for e in sim.generate(now - timedelta(hours=3), now) if parse_time(e["time"]) <= now]
+    rng = random.Random(29)
+    for e in events:  # most answers also rate the wait (the simulator rates no aspect)
+        if e["type"] == "cx.survey.response.v1" and rng.random() < 0.8:
+            e["data"]["answers"]["aspects"] = {ASPECT: rng.randint(1, 5)}
+    return events
+
+
+def _aspect_scores(events: list[dict], window_start_ms: int) -> list[int]:
+    """Scores of the aspect in the answers (first delivery) sent in the hour starting at ``window_start_ms``."""
+    seen: dict = {}
+    for e in events:
+        seen.setdefault((e["source"], e["id"]), e)
+    return [e["data"]["answers"]["aspects"][ASPECT] for e in seen.values()
+            if e["type"] == "cx.survey.response.v1" and ASPECT in e["data"]["answers"].get("aspects", {})
+            and parse_ms(e["time"]) // HOUR_MS * HOUR_MS == window_start_ms]
 
 
 def _detractors(channel: str, count: int, at: datetime) -> list[dict]:
@@ -178,6 +200,13 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     assert api_nps["n"] == bucket["nps_n"] and api_nps["value"] == pytest.approx(nps(bucket), abs=1e-9)
     api_volume = await _latest(stack, "volume")
     assert api_volume["n"] == posted[(parse_ms(api_volume["window_start"]), "")]["touchpoints"]
+    # The aspect's mean, n and Student t interval, recomputed from the posted answers with scipy.
+    api_aspect = await _latest(stack, f"aspect:{ASPECT}")
+    scores = _aspect_scores(events, parse_ms(api_aspect["window_start"]))
+    half = sps.t.ppf(0.975, len(scores) - 1) * statistics.stdev(scores) / math.sqrt(len(scores))
+    assert api_aspect["n"] == len(scores) and api_aspect["value"] == pytest.approx(statistics.fmean(scores))
+    assert (api_aspect["ci_low"], api_aspect["ci_high"]) == (
+        pytest.approx(statistics.fmean(scores) - half), pytest.approx(statistics.fmean(scores) + half))
 
     firing = await _wait_firing(stack, RULE["id"])
 
@@ -191,6 +220,10 @@ async def test_board_shows_the_api_values_filters_and_live_updates(stack: httpx.
     shown_now = await _wait_tiles(page, stack, {})
     for metric, (tile, point) in shown_now.items():
         assert tile["text"] == shown(metric, point["value"]), metric
+    aspect_tile = shown_now[f"aspect:{ASPECT}"][0]  # the aspect's tile: the recomputed mean, n and interval
+    assert aspect_tile["n"] == str(len(scores)) and float(aspect_tile["value"]) == pytest.approx(statistics.fmean(scores))
+    assert float(aspect_tile["ci_high"]) == pytest.approx(statistics.fmean(scores) + half)
+    assert aspect_tile["text"] == shown(f"aspect:{ASPECT}", float(aspect_tile["value"]))
     target_text = shown_now["nps"][0]["target"]
     assert "target 25.0" in target_text
     gap = shown_now["nps"][1]["value"] - 25

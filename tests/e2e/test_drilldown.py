@@ -197,6 +197,10 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
         assert r["survey_id"] == d["survey_id"] and r["interaction_id"] == d.get("interaction_id")
         assert r["dims"] == {k: v for k, v in dims[r["id"]].items() if v}
         assert r["overrides"] == {k: d[k] for k in DIMENSIONS if k in d}
+        # the simulator sends no durations or aspects: the only flag possible is a contradiction
+        contradictory = answers.get("nps") is not None and answers.get("csat") is not None and (
+            (answers["nps"] >= 9 and answers["csat"] == 1) or (answers["nps"] <= 1 and answers["csat"] == 5))
+        assert (r["duration_s"], r["aspects"], r["flags"]) == (None, {}, ["contradictory"] if contradictory else [])
         mac = pseudonym.copy()
         mac.update(f"{TEST_TENANT}\x1f{d['customer_id']}".encode())
         assert r["customer"] == mac.hexdigest()[:32] and r["customer"] not in raw_customers
@@ -237,6 +241,8 @@ async def test_drilldown_export_and_weighted(stack: httpx.AsyncClient, monkeypat
         p_over, c_over = p.pop("overrides"), c.pop("overrides")
         p_over, c_over = (orjson.loads(p_over) if p_over else None), (orjson.loads(c_over) if c_over else None)
         assert p_over == c_over == a.pop("overrides")
+        assert dict(p.pop("aspects")) == orjson.loads(c.pop("aspects")) == a.pop("aspects")
+        assert p.pop("flags") == orjson.loads(c.pop("flags")) == a.pop("flags")
         assert set(p) == set(c) == set(a), (set(p) ^ set(a))
         for k in a:
             want = a[k]

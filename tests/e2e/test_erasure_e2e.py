@@ -156,6 +156,10 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
     bad = await stack.post("/v1/erasures", json={}, headers=_hdr(ADMIN_KEY))
     assert bad.status_code == 422 and [e["loc"] for e in bad.json()["detail"]] == [["body", "customer_id"]]
 
+    # The customer opted out in both tenants: only acme's opt-out is erased.
+    for key in (ADMIN_KEY, OTHER_KEY):
+        assert (await stack.put(f"/v1/opt-outs/{customer}", headers=_hdr(key))).status_code == 200
+
     resp = await stack.post("/v1/erasures", json={"customer_id": customer}, headers=_hdr(ADMIN_KEY))
     assert resp.status_code == 200, resp.text
     body = resp.json()
@@ -163,7 +167,7 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
     want_counts = {"touchpoints": by_type["touchpoints"], "survey_responses": by_type["survey_responses"],
                    "survey_invitations": by_type["survey_invitations"], "signals": by_type["signals"],
                    "outcomes": by_type["outcomes"], "cases": len(cases),
-                   "case_links": sum(1 + c["absorbed"] for c in cases), "case_events": 1}
+                   "case_links": sum(1 + c["absorbed"] for c in cases), "case_events": 1, "panel_opt_outs": 1}
     assert (body["status"], body["shards"], body["shards_done"]) == ("done", 4, 4)
     assert body["counts"] == dict(sorted(want_counts.items()))
     assert (await _get(stack, f"/v1/erasures/{body['id']}", ADMIN_KEY)) == body
@@ -177,6 +181,8 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
     assert len(touchpoints) == sum(t.get("touchpoints", 0) for t in remaining.values())
     assert pseudonym not in {r["customer"] for r in answers + touchpoints}
     assert _ledger(wh, TEST_TENANT, pseudonym) == {t: 0 for t in TABLE.values()}
+    opted = "SELECT tenant FROM panel_opt_outs WHERE customer IN ({a:String}, {b:String})"
+    assert wh.query(opted, {"a": pseudonym, "b": other_pseudonym}).result_rows == [(OTHER_TENANT,)]
     assert [c for c in (await _get(stack, "/v1/cases", ADMIN_KEY, limit=1000))["data"]
             if c["customer"] == pseudonym] == []
     # The other tenant, whose customer has the same original id, is untouched.
@@ -194,7 +200,7 @@ async def test_erasing_one_customer_recomputes_the_windows_and_leaves_everyone_e
         await asyncio.to_thread(cli_main, ["erase", customer, "--api", url, "--key", ADMIN_KEY])
     assert exited.value.code == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.endswith(": done (4/4 shards): case_events 0, case_links 0, cases 0, outcomes 0, signals 0, "
+    assert line.endswith(": done (4/4 shards): case_events 0, case_links 0, cases 0, outcomes 0, panel_opt_outs 0, signals 0, "
                          "survey_invitations 0, survey_responses 0, touchpoints 0"), line
     assert await _windows(stack, ADMIN_KEY) == remaining
     assert len((await _get(stack, "/v1/audit", ADMIN_KEY, action="erasure.run"))["data"]) == 2

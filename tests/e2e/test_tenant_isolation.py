@@ -23,7 +23,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from core.settings import ApiKey
+from core.settings import ApiKey, AspectConfig
 from tests.e2e.test_sse_stream import SseReader
 from tests.e2e.two_tenants import A, B, BATCH, KEYS, Tenant, auth, collect, iso_time, populate, tenant_events
 
@@ -37,6 +37,7 @@ def settings(settings):
     settings.alerts.evaluate_every_s = 0.5
     settings.cases.batch_within_s = 0.2
     settings.webhooks.subscription_cache_ttl_s = 0.1  # deliveries see a new subscription at once
+    settings.aspects = {"wait_time": AspectConfig(label="Wait time")}  # the deployment's, listed to every tenant
     return settings
 
 
@@ -104,8 +105,11 @@ ROUTES: dict[tuple[str, str], Callable[[Tenant, Tenant], list[Call]]] = {
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "team": b.team}, check=_no_n),
         Call("GET", "/v1/kpis/weighted", {"metric": "nps", "window": "1h", "group_by": "team"},
              check=lambda r: sum(p["n"] for p in r["data"]) == 3)],
-    # The two tenants' answers rate no aspect (none is configured here): B's filter gives no driver, and the
-    # driver SQL is scoped like the weighted read (tests/integration/test_drivers_api.py checks its values).
+    # The deployment's configured aspects: the same list for every tenant, nothing of B's.
+    ("GET", "/v1/aspects"): lambda a, b: [
+        Call("GET", "/v1/aspects", check=lambda r: [x["name"] for x in r["data"]] == ["wait_time"])],
+    # The two tenants' answers rate no aspect (one is configured, none rated): B's filter gives no driver, and
+    # the driver SQL is scoped like the weighted read (tests/integration/test_drivers_api.py checks its values).
     ("GET", "/v1/drivers"): lambda a, b: [
         Call("GET", "/v1/drivers", {"metric": "nps", "team": b.team}, check=_none)],
     ("GET", "/v1/responses"): lambda a, b: [

@@ -240,6 +240,10 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                 assert r.status_code == 204
                 assert (await a.get("/v1/targets", params={"metric": "aspect:wait_time"})).json()["count"] == 0
                 # Drill-down: the answers behind an aspect's n (those rating it), paged and exported.
+                first: dict[str, dict] = {}
+                for rec in records:
+                    if rec["type"] == SR:
+                        first.setdefault(rec["id"], rec)
                 for metric, aspect in (("aspect:wait_time", "wait_time"), ("aspect_top2:cleanliness", "cleanliness")):
                     expected = sorted(_ids(records, DAYS - 1, aspect, "vip"))
                     q = {"metric": metric, "window": "1d", "from": day, "to": AT, "segment": "vip", "limit": 7}
@@ -250,6 +254,10 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                                                                                        else {})})).json()
                             assert page["metric"] == metric
                             got += [r["id"] for r in page["data"]]
+                            # each row carries the answer's rated aspects as first delivered (a resend is not stored)
+                            assert [r["aspects"] for r in page["data"]] == [first[r["id"]]["aspects"]
+                                                                            for r in page["data"]]
+                            assert all(r["flags"] == [] and r["duration_s"] is None for r in page["data"])
                             cursor = page["next_cursor"]
                             if not cursor:
                                 break
@@ -260,11 +268,11 @@ def test_aspect_gaps_equal_independent_tests(chdb_dsn: str) -> None:
                         assert export.status_code == 200 and len(export.text.strip().splitlines()) == 1 + len(expected)
                 r = await a.get("/v1/responses", params={"metric": "aspect:legacy"})
                 assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "metric"], r.text
-                # An aspect not configured, and the live window (no aspect counters per minute): 422 at the field.
-                for params, loc in (({"metric": "aspect:legacy"}, ["query", "metric"]),
-                                    ({"metric": "aspect_top2:wait_time", "window": "live"}, ["query", "window"])):
+                # An aspect not configured: 422 at the field, live too (live aspect gaps:
+                # tests/integration/test_live_aspect_gaps.py).
+                for params in ({"metric": "aspect:legacy"}, {"metric": "aspect_top2:legacy", "window": "live"}):
                     r = await a.get("/v1/gaps", params=params)
-                    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+                    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "metric"], r.text
 
         asyncio.run(run())
 

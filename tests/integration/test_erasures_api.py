@@ -41,16 +41,34 @@ def _auth(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _opt_out_rows(wh: Warehouse) -> list[tuple]:
+    """Every stored version of every opt-out, not only the latest (an erasure deletes them all)."""
+    return sorted(map(tuple, wh.query("SELECT tenant, customer, opted_out FROM panel_opt_outs").result_rows))
+
+
 async def test_an_erasure_is_broadcast_and_polled_until_every_shard_reported(api):
     client, wh, pub = api
+    pseudo = Pseudonymizer(PSEUDONYM_KEY.encode())
+    # The customer opted out, back in, and out again (three versions); another customer and the same
+    # id in another tenant opted out too.
+    for method in ("put", "delete", "put"):
+        assert (await getattr(client, method)("/v1/opt-outs/crm-000123", headers=_auth(ADMIN))).status_code < 300
+    assert (await client.put("/v1/opt-outs/crm-000999", headers=_auth(ADMIN))).status_code == 200
+    assert (await client.put("/v1/opt-outs/crm-000123", headers=_auth(OTHER))).status_code == 200
+    others = sorted([("acme", pseudo("acme", "crm-000999"), True), ("other", pseudo("other", "crm-000123"), True)])
+    assert len(_opt_out_rows(wh)) == 5
+
     resp = await client.post("/v1/erasures", json={"customer_id": "crm-000123"}, headers=_auth(ADMIN))
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert resp.headers["location"] == f"/v1/erasures/{body['id']}"
     assert (body["status"], body["shards"], body["shards_done"]) == ("running", 4, 0)
-    assert body["counts"] == {"case_events": 0, "case_links": 0, "cases": 0}
+    assert body["counts"] == {"case_events": 0, "case_links": 0, "cases": 0, "panel_opt_outs": 1}
+    assert _opt_out_rows(wh) == others  # every version of the customer's opt-out is gone, nothing else
+    check = await client.get("/v1/invitations/check", params={"customer_id": "crm-000123"}, headers=_auth(ADMIN))
+    assert check.status_code == 200 and [r for r in check.json()["rules"] if r["rule"] == "opt_out"][0]["allowed"]
 
-    pseudonym = Pseudonymizer(PSEUDONYM_KEY.encode())("acme", "crm-000123")
+    pseudonym = pseudo("acme", "crm-000123")
     assert sorted(m.partition for m in pub.sent) == [0, 1, 2, 3]
     commands = {decode_erasure(m.value) for m in pub.sent}
     assert len(commands) == 1
@@ -75,8 +93,13 @@ async def test_an_erasure_is_broadcast_and_polled_until_every_shard_reported(api
         actor=cmd.actor, counts={"survey_invitations": 0, "survey_responses": 3, "touchpoints": 1}))
     polled = (await client.get(f"/v1/erasures/{body['id']}", headers=_auth(ADMIN))).json()
     assert (polled["status"], polled["shards_done"]) == ("done", 4)
-    assert polled["counts"] == {"case_events": 0, "case_links": 0, "cases": 0, "survey_invitations": 0,
-                                "survey_responses": 6, "touchpoints": 4}
+    assert polled["counts"] == {"case_events": 0, "case_links": 0, "cases": 0, "panel_opt_outs": 1,
+                                "survey_invitations": 0, "survey_responses": 6, "touchpoints": 4}
+
+    # Erasing again removes nothing more.
+    again = await client.post("/v1/erasures", json={"customer_id": "crm-000123"}, headers=_auth(ADMIN))
+    assert again.json()["counts"] == {"case_events": 0, "case_links": 0, "cases": 0, "panel_opt_outs": 0}
+    assert _opt_out_rows(wh) == others
 
 
 async def test_erasure_needs_the_admin_scope_and_a_customer_id(api):

@@ -35,15 +35,21 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def agents_stream(rng: random.Random) -> list[dict]:
+#: agent -> (surveyed share, P(promoter), P(detractor)): 20 honest agents and one gamer.
+GAME_PLAN = {f"a{i:02d}": (0.5, 0.45, 0.25) for i in range(20)} | {"gamer": (0.25, 0.8, 0.05)}
+
+
+def agents_stream(rng: random.Random, day_ms: int = GAME_DAY, plan: dict[str, tuple[float, float, float]] = GAME_PLAN,
+                  contacts: int = 200) -> list[dict]:
     """21 agents x 200 contacts on one day: each contact invited with the agent's share, every invited
-    customer answers; the gamer invites a quarter of them, the happy ones."""
-    plan = {f"a{i:02d}": (0.5, 0.45, 0.25) for i in range(20)} | {"gamer": (0.25, 0.8, 0.05)}
+    customer answers; the gamer invites a quarter of them, the happy ones. Interaction ids are
+    ``g-<agent>-<day>-<k>``."""
     out = []
+    tag = (day_ms - GAME_DAY) // DAY_MS
     for name, (share, p_pro, p_det) in plan.items():
-        for k in range(200):
-            iid = f"g-{name}-{k}"
-            t = GAME_DAY + rng.randrange(DAY_MS - 10 * MINUTE_MS)
+        for k in range(contacts):
+            iid = f"g-{name}-{tag}-{k}"
+            t = day_ms + rng.randrange(DAY_MS - 10 * MINUTE_MS)
             base = {"tenant": TENANT, "source": "/game", "subject": None, "interaction_id": iid,
                     "customer": f"gc-{iid}", "attributes": {}, "_shard": rng.randrange(3), "_offset": 0}
             out.append(base | {"type": TP, "id": f"tp-{iid}", "time_ms": t, "dims": {"agent_id": name},
@@ -95,6 +101,25 @@ def test_panel_health_api(chdb_dsn: str) -> None:
                 flagged = {a["id"] for a in answers if expected_quality(a)}
                 assert row["any_quality"]["count"] == len(flagged) > 0
                 assert math.isclose(row["any_quality"]["share"], len(flagged) / len(answers))
+
+                # -- drill-down rows carry each answer's duration, flags (names, in bit order) and aspects;
+                #    repeats are behind no value, so no row of one
+                rows, cursor = [], None
+                while True:
+                    page = (await c.get("/v1/responses", params={
+                        "metric": "responses", "from": _iso(T0 - DAY_MS), "to": _iso(T0 + 100 * DAY_MS), "limit": 9,
+                        **({"cursor": cursor} if cursor else {})})).json()
+                    rows += page["data"]
+                    if not (cursor := page["next_cursor"]):
+                        break
+                assert sorted(r["id"] for r in rows) == sorted(a["id"] for a in answers if a["id"] not in repeats)
+                by_id = {a["id"]: a for a in answers}
+                order = ("repeat", "straight_lining", "too_fast", "contradictory")
+                for row in rows:
+                    a = by_id[row["id"]]
+                    assert row["duration_s"] == a["duration_s"] and row["aspects"] == {}, row
+                    assert row["flags"] == [f for f in order if f in expected_quality(a)], row
+                assert {f for row in rows for f in row["flags"]} == {"too_fast", "contradictory"}
 
                 # -- exclude_flagged: NPS n over the panel's 90 days without repeats, and without flagged too
                 params = {"metric": "nps", "window": "28d", "from": _iso(T0 + 27 * DAY_MS), "to": _iso(T0 + 28 * DAY_MS)}

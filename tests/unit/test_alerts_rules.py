@@ -74,3 +74,62 @@ def test_outcome_and_ratio_metrics_take_threshold_and_gap_rules(metric: str) -> 
     assert g.metric.value == metric
     with pytest.raises(ValidationError, match="data gap rule watches one of"):
         Rule(id="d", name="d", metric=metric, condition="gap", gap={"kind": "data", "dimensions": ["channel"]})
+
+
+GAMING = {"id": "gaming", "name": "Gaming agents", "metric": "nps", "condition": "gap",
+          "gap": {"kind": "gaming", "dimensions": ["agent_id"]}}
+
+
+def test_gaming_rules_default_period_and_single_value_copies() -> None:
+    from alerts.gap_rules import scoped_rule
+
+    r = Rule(**GAMING)
+    assert r.gap.gaming_period_days == 7 and r.gap.period_days is None
+    assert Rule(**{**GAMING, "gap": {**GAMING["gap"], "period_days": 3}}).gap.gaming_period_days == 3
+    one = scoped_rule(Rule(**{**GAMING, "scope": {"team": "t1"}}), {"team": "t1", "agent_id": "x"})
+    # the copy of one agent's alert keeps its dimension and reads back as a valid rule (watching that agent)
+    assert Rule.model_validate_json(one.spec_json()) == one and one.gap.dimensions == ["agent_id"]
+
+
+@pytest.mark.parametrize("gap, metric, loc", [
+    ({"kind": "gaming", "dimensions": ["channel"]}, "nps", ("gap", "dimensions")),
+    ({"kind": "gaming", "dimensions": []}, "nps", ("gap", "dimensions")),
+    ({"kind": "gaming", "dimensions": ["agent_id", "team"]}, "nps", ("gap", "dimensions")),
+    ({"kind": "gaming", "dimensions": ["team"], "lengths_min": [5]}, "nps", ("gap", "lengths_min")),
+    ({"kind": "gaming", "dimensions": ["team"], "baseline_days": 3}, "nps", ("gap", "baseline_days")),
+    ({"kind": "gaming", "dimensions": ["team"], "period_days": 0}, "nps", ("gap", "period_days")),
+    ({"kind": "gaming", "dimensions": ["team"], "period_days": 29}, "nps", ("gap", "period_days")),
+    ({"kind": "baseline", "dimensions": ["team"], "period_days": 2}, "nps", ("gap", "period_days")),
+    ({"kind": "gaming", "dimensions": ["team"]}, "volume", ("metric",)),
+])
+def test_bad_gaming_combinations_name_the_field(gap: dict, metric: str, loc: tuple) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Rule(**{**GAMING, "metric": metric, "gap": gap})
+    assert [e["loc"] for e in exc.value.errors()] == [loc]
+
+
+def test_bad_gaming_rule_is_a_422_at_its_body_path() -> None:
+    import asyncio
+
+    import httpx
+
+    from api.deps import Services
+    from api.main import create_api
+    from core.settings import ApiKey, Settings
+
+    settings = Settings()
+    settings.api.keys = {"k-admin": ApiKey(tenant="acme", scopes=["read", "admin"])}
+    app = create_api(Services(settings, None, None, None))  # type: ignore[arg-type]  # refused before any I/O
+    body = {k: v for k, v in GAMING.items() if k != "id"}
+
+    async def put(b: dict) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            return await client.put("/v1/alert-rules/gaming", json=b, headers={"Authorization": "Bearer k-admin"})
+
+    for gap, metric, loc in (({"kind": "gaming", "dimensions": ["segment"]}, "nps", ["body", "gap", "dimensions"]),
+                             ({"kind": "gaming", "dimensions": ["team"], "min_effect": 2.0}, "nps",
+                              ["body", "gap", "min_effect"]),
+                             ({"kind": "gaming", "dimensions": ["team"]}, "responses", ["body", "metric"])):
+        r = asyncio.run(put({**body, "metric": metric, "gap": gap}))
+        assert r.status_code == 422, r.text
+        assert [d["loc"] for d in r.json()["detail"]] == [loc]

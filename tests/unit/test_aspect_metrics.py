@@ -64,9 +64,11 @@ def test_rule_metric_accepts_configured_aspects_with_exact_error_paths() -> None
         Rule.model_validate_json(r.spec_json())
 
 
-def test_live_gap_rules_refuse_aspects() -> None:
-    with pytest.raises(ValidationError, match="baseline gap rule watches one of"):
-        Rule(id="g", name="G", metric="aspect:wait_time", condition="gap", gap={"kind": "baseline"})
+def test_live_gap_rules_watch_aspects_on_baseline_gaps_only() -> None:
+    assert Rule(id="g", name="G", metric="aspect:wait_time", condition="gap",
+                gap={"kind": "baseline"}).measured == AspectMetric("mean", "wait_time")
+    with pytest.raises(ValidationError, match="data gap rule watches one of"):
+        Rule(id="g", name="G", metric="aspect:wait_time", condition="gap", gap={"kind": "data"})
 
 
 scores = st.lists(st.integers(0, 10), min_size=2, max_size=60)

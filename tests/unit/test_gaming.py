@@ -39,6 +39,11 @@ def agent(rng: random.Random, contacts: int, share: float, p_promoter: float, p_
 
 
 def independent_p(a: KpiCounts, rest: KpiCounts) -> float:
+    return max(independent_one_sided(a, rest))
+
+
+def independent_one_sided(a: KpiCounts, rest: KpiCounts) -> tuple[float, float]:
+    """(p_share, p_score): the agent's surveyed share below the rest's, its NPS above theirs."""
     x1, n1, x2, n2 = a.invitations, a.touchpoints, rest.invitations, rest.touchpoints
     pooled = (x1 + x2) / (n1 + n2)
     z_share = (x1 / n1 - x2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
@@ -50,7 +55,17 @@ def independent_p(a: KpiCounts, rest: KpiCounts) -> float:
 
     (d1, v1, m1), (d2, v2, m2) = adjusted(a), adjusted(rest)
     z_nps = (d1 - d2) / math.sqrt(v1 / m1 + v2 / m2)
-    return max(PHI.cdf(z_share), 1 - PHI.cdf(z_nps))
+    return PHI.cdf(z_share), 1 - PHI.cdf(z_nps)
+
+
+def holm_reference(raw: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values, by name: p~_(k) = max_(j<=k) min(1, (m - j + 1) p_(j))."""
+    names = sorted(raw, key=raw.get)
+    holm, running = {}, 0.0
+    for k, name in enumerate(names):
+        running = max(running, min(1.0, (len(names) - k) * raw[name]))
+        holm[name] = running
+    return holm
 
 
 def test_the_planted_agent_is_the_only_one_detected():
@@ -70,11 +85,7 @@ def test_the_planted_agent_is_the_only_one_detected():
         rest = total.copy()
         rest.subtract(c)
         raw[name] = independent_p(c, rest)
-    names = sorted(raw, key=raw.get)
-    holm, running = {}, 0.0
-    for k, name in enumerate(names):
-        running = max(running, min(1.0, (len(names) - k) * raw[name]))
-        holm[name] = running
+    holm = holm_reference(raw)
     for g in gaps:
         assert math.isclose(g.p_value, raw[g.segment], rel_tol=1e-9, abs_tol=1e-15), g.segment
         assert math.isclose(g.p_adjusted, holm[g.segment], rel_tol=1e-9, abs_tol=1e-15), g.segment
